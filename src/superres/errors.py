@@ -1,0 +1,121 @@
+"""Named exceptions for every failure a user can cause.
+
+Each message says what was received, what was expected and how to fix it. The CLI turns any
+:class:`SuperresError` into a one-line message on stderr and a non-zero exit code; library users can
+catch the specific subclass. Several subclasses also derive from the matching built-in exception
+(``ValueError``, ``FileNotFoundError``, ``KeyError``) so generic handlers keep working.
+
+This module imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SuperresError(Exception):
+    """Base class of every error superres raises on purpose."""
+
+
+# --- images and files -----------------------------------------------------------------------------
+
+
+class ImageReadError(SuperresError, OSError):
+    """A file could not be read as an image (missing, empty, truncated, corrupt, not an image)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot read image {self.path!r}: {reason}")
+
+    def __str__(self) -> str:  # OSError would otherwise format its own errno-style message
+        return f"cannot read image {self.path!r}: {self.reason}"
+
+
+class ImageTooLargeError(ImageReadError):
+    """The image exceeds the pixel limit (a guard against decompression bombs)."""
+
+
+class ImageWriteError(SuperresError, OSError):
+    """An image could not be written (bad extension, missing folder, unsupported mode/depth)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot write image {self.path!r}: {reason}")
+
+    def __str__(self) -> str:
+        return f"cannot write image {self.path!r}: {self.reason}"
+
+
+# --- array and tensor inputs ----------------------------------------------------------------------
+
+
+class InvalidImageError(SuperresError, ValueError):
+    """An in-memory image has the wrong shape, dtype, range or size for the operation."""
+
+
+class ImageTooSmallError(InvalidImageError):
+    """The image is smaller than the operation needs (e.g. MS-SSIM's five scales)."""
+
+
+# --- registries: models, datasets -----------------------------------------------------------------
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest choices, or ``""`` when none is close."""
+    close = difflib.get_close_matches(name.lower(), [c.lower() for c in choices], n=3, cutoff=0.5)
+    by_lower = {c.lower(): c for c in choices}
+    if not close:
+        return ""
+    return " Did you mean " + " or ".join(repr(by_lower[c]) for c in close) + "?"
+
+
+class UnknownNameError(SuperresError, KeyError):
+    """A name looked up in one of our registries does not exist."""
+
+    kind = "name"
+
+    def __init__(self, name: str, choices: Iterable[str]) -> None:
+        self.name = name
+        self.choices = sorted(choices)
+        message = (
+            f"unknown {self.kind} {name!r}.{did_you_mean(name, self.choices)} "
+            f"Known {self.kind}s: {', '.join(self.choices) or '(none)'}."
+        )
+        super().__init__(message)
+
+    def __str__(self) -> str:  # KeyError would otherwise wrap the message in quotes
+        return str(self.args[0])
+
+
+class UnknownModelError(UnknownNameError):
+    """The model name is not registered (see ``superres.list_models()``)."""
+
+    kind = "model"
+
+
+class UnknownDatasetError(UnknownNameError):
+    """The dataset name is not in the catalog (see ``superres.data.list_datasets()``)."""
+
+    kind = "dataset"
+
+
+class UnsupportedScaleError(SuperresError, ValueError):
+    """A model or dataset was asked for a scale it does not support."""
+
+
+class DatasetNotFoundError(SuperresError, FileNotFoundError):
+    """A known dataset is not present under the data root."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class IncompatibleWeightsError(SuperresError, ValueError):
+    """A weight file does not fit the requested architecture, or needs unsafe unpickling."""
+
+
+class ConfigError(SuperresError, ValueError):
+    """A configuration file or override is invalid (unknown key, wrong type, bad value)."""
