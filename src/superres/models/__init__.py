@@ -1,0 +1,183 @@
+"""Every architecture superres knows, registered in one table.
+
+``create_model("bicubic", scale=4)`` builds a model by name; ``list_models()`` lists the names. Each
+architecture lives in its own file as a pure ``nn.Module`` with keyword-only, typed arguments; this
+module is the only place that registers them, so adding a model means one file plus one line here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from superres.errors import SuperresError, UnknownModelError, UnsupportedScaleError
+from superres.models.bicubic import Bicubic
+from superres.models.discriminator import PatchDiscriminator, VGGStyleDiscriminator
+from superres.models.edsr import EDSR, edsr_baseline
+from superres.models.rrdbnet import RRDBNet
+from superres.models.srcnn import SRCNN
+from superres.models.srresnet import SRResNet
+from superres.models.vgg import VGG19FeatureExtractor
+from superres.registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about an architecture.
+
+    Attributes:
+        name: registry name (lower case).
+        builder: the class or function that builds it; keyword-only arguments.
+        scales: the integer scales it supports, or ``None`` for any positive integer.
+        summary: one line for ``superres models``.
+        paper: the paper that defines it.
+    """
+
+    name: str
+    builder: Callable[..., nn.Module]
+    scales: tuple[int, ...] | None
+    summary: str
+    paper: str
+
+
+class InvalidModelArgumentError(SuperresError, TypeError):
+    """``create_model`` got a keyword the architecture does not take."""
+
+
+MODELS: Registry[ModelSpec] = Registry("model", UnknownModelError)
+
+
+def _register(spec: ModelSpec) -> None:
+    MODELS.add(spec.name, spec)
+
+
+_register(
+    ModelSpec(
+        name="bicubic",
+        builder=Bicubic,
+        scales=None,
+        summary="MATLAB-exact bicubic interpolation (no parameters): the baseline row",
+        paper="Keys 1981, Cubic convolution interpolation for digital image processing",
+    )
+)
+_register(
+    ModelSpec(
+        name="srcnn",
+        builder=SRCNN,
+        scales=(2, 3, 4),
+        summary="3-layer CNN on the bicubic-upscaled image (9-5-5, 64/32, Y channel; 57K params)",
+        paper="Dong et al., Image Super-Resolution Using Deep Convolutional Networks, "
+        "ECCV 2014 / TPAMI 2016, arXiv:1501.00092",
+    )
+)
+_register(
+    ModelSpec(
+        name="srresnet",
+        builder=SRResNet,
+        scales=(2, 3, 4, 8),
+        summary="16 residual blocks with BN + PReLU, pixel-shuffle upsampling (SRGAN's generator)",
+        paper="Ledig et al., Photo-Realistic Single Image Super-Resolution Using a Generative "
+        "Adversarial Network, CVPR 2017, arXiv:1609.04802",
+    )
+)
+_register(
+    ModelSpec(
+        name="edsr",
+        builder=EDSR,
+        scales=(2, 3, 4),
+        summary="EDSR: 32 residual blocks x 256 features, no BN, residual scaling 0.1 (43M params)",
+        paper="Lim et al., Enhanced Deep Residual Networks for Single Image Super-Resolution, "
+        "CVPRW 2017, arXiv:1707.02921",
+    )
+)
+_register(
+    ModelSpec(
+        name="edsr-baseline",
+        builder=edsr_baseline,
+        scales=(2, 3, 4),
+        summary="EDSR baseline: 16 residual blocks x 64 features, no BN (1.5M params)",
+        paper="Lim et al., Enhanced Deep Residual Networks for Single Image Super-Resolution, "
+        "CVPRW 2017, arXiv:1707.02921",
+    )
+)
+_register(
+    ModelSpec(
+        name="rrdbnet",
+        builder=RRDBNet,
+        scales=(2, 4, 8),
+        summary="ESRGAN's generator: 23 residual-in-residual dense blocks, nearest+conv upsampling",
+        paper="Wang et al., ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks, "
+        "ECCVW 2018, arXiv:1809.00219",
+    )
+)
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Names of the registered models, optionally filtered by a glob such as ``"srresnet*"``."""
+    return MODELS.names(pattern)
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` for ``name``; unknown names raise :class:`UnknownModelError`."""
+    return MODELS.get(name)
+
+
+def check_scale(name: str, scale: int) -> None:
+    """Raise :class:`UnsupportedScaleError` unless model ``name`` supports ``scale``."""
+    spec = MODELS.get(name)
+    ok = isinstance(scale, int) and scale >= 1
+    if ok and spec.scales is not None:
+        ok = scale in spec.scales
+    if not ok:
+        allowed = (
+            "any positive integer" if spec.scales is None else ", ".join(map(str, spec.scales))
+        )
+        raise UnsupportedScaleError(
+            f"model {spec.name!r} does not support scale {scale!r}; supported: {allowed}"
+        )
+
+
+def create_model(name: str, *, scale: int = 4, **kwargs: object) -> nn.Module:
+    """Build a registered model.
+
+    Args:
+        name: registry name (see :func:`list_models`), case-insensitive.
+        scale: integer upscaling factor; checked against the model's supported scales.
+        **kwargs: the architecture's own keyword arguments (e.g. ``num_blocks=16``). A keyword the
+            architecture does not take raises :class:`InvalidModelArgumentError`, which lists
+            the valid ones.
+    """
+    spec = MODELS.get(name)
+    check_scale(name, scale)
+    signature = inspect.signature(spec.builder)
+    try:
+        signature.bind(scale=scale, **kwargs)
+    except TypeError as exc:
+        valid = ", ".join(p for p in signature.parameters if p != "self")
+        raise InvalidModelArgumentError(
+            f"model {spec.name!r}: {exc}; valid arguments: {valid}"
+        ) from None
+    return spec.builder(scale=scale, **kwargs)
+
+
+__all__ = [
+    "EDSR",
+    "MODELS",
+    "SRCNN",
+    "Bicubic",
+    "InvalidModelArgumentError",
+    "ModelSpec",
+    "PatchDiscriminator",
+    "RRDBNet",
+    "SRResNet",
+    "VGG19FeatureExtractor",
+    "VGGStyleDiscriminator",
+    "check_scale",
+    "create_model",
+    "edsr_baseline",
+    "get_model_spec",
+    "list_models",
+]

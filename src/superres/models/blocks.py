@@ -1,0 +1,142 @@
+"""Layers shared by several architectures: "same" convolutions, the pixel-shuffle upsampler, init.
+
+The sub-pixel convolution upsampler is from Shi et al., "Real-Time Single Image and Video
+Super-Resolution Using an Efficient Sub-Pixel Convolutional Neural Network", CVPR 2016
+(arXiv:1609.05158); SRResNet and EDSR both use it, with and without an activation after each stage.
+The scaled Kaiming initialisation is the one ESRGAN/BasicSR apply to residual branches.
+
+Nothing here is specific to one paper; blocks used by a single architecture live in its file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+from superres.errors import ConfigError, UnsupportedScaleError
+
+
+def conv(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    *,
+    stride: int = 1,
+    bias: bool = True,
+) -> nn.Conv2d:
+    """A 2-D convolution with "same" padding (``kernel_size // 2``) for odd kernels.
+
+    With ``stride=1`` the output keeps the input's ``(H, W)``; with ``stride=2`` it is
+    ``(ceil(H / 2), ceil(W / 2))``. Even kernels are refused: they cannot be padded symmetrically.
+    """
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ConfigError(
+            f"kernel_size must be a positive odd integer for 'same' padding, got {kernel_size!r}; "
+            "use e.g. 3, 5 or 9"
+        )
+    return nn.Conv2d(
+        in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=bias
+    )
+
+
+def check_scale_supported(model: str, scale: object, supported: tuple[int, ...]) -> int:
+    """Return ``scale`` if it is in ``supported``, else raise :class:`UnsupportedScaleError`.
+
+    Called in every constructor so a wrong scale fails when the model is built, not mid-forward.
+    """
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale not in supported:
+        allowed = ", ".join(map(str, supported))
+        raise UnsupportedScaleError(
+            f"{model} does not support scale {scale!r}; supported scales: {allowed}"
+        )
+    return scale
+
+
+def check_positive(name: str, value: object) -> int:
+    """Return ``value`` if it is a positive ``int``; otherwise raise :class:`ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+class PixelShuffleUpsampler(nn.Sequential):
+    """Sub-pixel convolution upsampling by 2, 3, 4, 8 (any power of two) or 3.
+
+    Powers of two use ``log2(scale)`` stages of ``conv3x3(F -> 4F) -> PixelShuffle(2) -> act``;
+    scale 3 uses one ``conv3x3(F -> 9F) -> PixelShuffle(3) -> act`` stage. Stacking x2 stages
+    (rather than one ``PixelShuffle(4)``) is what SRResNet and EDSR do, so their weights load.
+
+    The modules are kept flat (``0`` conv, ``1`` shuffle, ``2`` act, ...; without an activation
+    ``0`` conv, ``1`` shuffle, ``2`` conv, ...), the layout of the official EDSR ``Upsampler``, so
+    its checkpoints map key for key.
+
+    Args:
+        scale: 3 or a power of two >= 2.
+        num_features: channels in and out (``F``).
+        activation: factory called once per stage (``nn.PReLU`` for SRResNet: each stage gets its
+            own parameters), or ``None`` for no activation (EDSR).
+        kernel_size: kernel of the convolution before each shuffle.
+
+    Shapes: ``(N, F, H, W) -> (N, F, H * scale, W * scale)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        scale: int,
+        num_features: int,
+        activation: Callable[[], nn.Module] | None = None,
+        kernel_size: int = 3,
+    ) -> None:
+        if scale == 3:
+            factors = [3]
+        elif isinstance(scale, int) and scale >= 2 and scale & (scale - 1) == 0:
+            factors = [2] * int(math.log2(scale))
+        else:
+            raise UnsupportedScaleError(
+                f"pixel-shuffle upsampling supports scale 3 or a power of two >= 2, got {scale!r}"
+            )
+        layers: list[nn.Module] = []
+        for factor in factors:
+            layers.append(conv(num_features, num_features * factor * factor, kernel_size))
+            layers.append(nn.PixelShuffle(factor))
+            if activation is not None:
+                layers.append(activation())
+        super().__init__(*layers)
+        self.scale = scale
+
+
+@torch.no_grad()
+def default_init_weights(
+    modules: nn.Module | Iterable[nn.Module], scale: float = 0.1, bias_fill: float = 0.0
+) -> None:
+    """Kaiming-normal initialisation scaled by ``scale``, in place (as ESRGAN/BasicSR).
+
+    Every ``Conv2d``/``Linear`` inside ``modules`` gets ``kaiming_normal_`` weights multiplied by
+    ``scale`` and biases set to ``bias_fill``; ``BatchNorm2d`` gets weight 1 and bias ``bias_fill``.
+    A small ``scale`` (0.1) makes each residual branch start close to zero, so a deep stack of
+    residual blocks starts close to the identity and trains stably without batch norm.
+    """
+    roots = [modules] if isinstance(modules, nn.Module) else list(modules)
+    for root in roots:
+        for m in root.modules():
+            if isinstance(m, nn.Conv2d | nn.Linear):
+                nn.init.kaiming_normal_(m.weight)
+                m.weight.mul_(scale)
+                if m.bias is not None:
+                    m.bias.fill_(bias_fill)
+            elif isinstance(m, nn.BatchNorm2d) and m.affine:
+                nn.init.constant_(m.weight, 1.0)
+                m.bias.fill_(bias_fill)
+
+
+__all__ = [
+    "PixelShuffleUpsampler",
+    "check_positive",
+    "check_scale_supported",
+    "conv",
+    "default_init_weights",
+]

@@ -1,0 +1,151 @@
+"""RRDBNet: the generator of ESRGAN (and, trained with L1 alone, its PSNR-oriented model).
+
+Wang, Yu, Wu, Gu, Liu, Dong, Qiao, Loy, "ESRGAN: Enhanced Super-Resolution Generative Adversarial
+Networks", ECCV Workshops (PIRM) 2018 (arXiv:1809.00219).
+
+Reproduced hyperparameters: 64 features, 23 Residual-in-Residual Dense Blocks (RRDB), growth
+channels 32. Each RRDB chains three residual dense blocks (five 3x3 convolutions with dense
+connections and LeakyReLU(0.2), output scaled by 0.2 plus identity) and scales its own output by
+0.2 plus identity; no batch norm anywhere. After the trunk, ``conv_body`` + a long skip; upsampling
+by nearest-neighbour x2 followed by ``conv3x3 + LeakyReLU`` per stage (the paper's choice over pixel
+shuffle); then ``conv_hr + LeakyReLU`` and ``conv_last``. Residual-branch convolutions are
+initialised with Kaiming normal scaled by 0.1, as the paper's section 3.1 ("smaller
+initialization"). 16,697,987 parameters at x4 with RGB in/out.
+
+Parameter names are BasicSR's / Real-ESRGAN's (``conv_first``, ``body.N.rdb1.conv1``, ``conv_body``,
+``conv_up1``, ``conv_up2``, ``conv_hr``, ``conv_last``), so their x4 checkpoints load key for key;
+the original ESRGAN repository's names (``RRDB_trunk``, ``trunk_conv``, ``upconv1``, ``HRconv``)
+are converted by :mod:`superres.models.convert`.
+
+Scales: 4 (the paper's), 2 (one upsampling stage) and 8 (three stages, ``conv_up3``). BasicSR/
+Real-ESRGAN x2 models instead pixel-unshuffle the input and keep two stages; that layout is not
+this module's x2 and their x2 checkpoints do not fit it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from superres.models.blocks import (
+    check_positive,
+    check_scale_supported,
+    conv,
+    default_init_weights,
+)
+
+SUPPORTED_SCALES = (2, 4, 8)
+
+
+class ResidualDenseBlock(nn.Module):
+    """Five densely connected 3x3 convolutions; ``x + 0.2 * conv5(...)``.
+
+    Each convolution sees the block input and every earlier output (concatenated), and adds
+    ``num_grow_ch`` channels; the last maps back to ``num_features``.
+
+    Shapes: ``(N, F, H, W) -> (N, F, H, W)``.
+    """
+
+    def __init__(self, *, num_features: int = 64, num_grow_ch: int = 32) -> None:
+        super().__init__()
+        f, g = num_features, num_grow_ch
+        self.conv1 = conv(f, g, 3)
+        self.conv2 = conv(f + g, g, 3)
+        self.conv3 = conv(f + 2 * g, g, 3)
+        self.conv4 = conv(f + 3 * g, g, 3)
+        self.conv5 = conv(f + 4 * g, f, 3)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+        # Small init: every residual branch starts near zero, so 69 stacked blocks start near
+        # the identity and train without batch norm.
+        default_init_weights([self.conv1, self.conv2, self.conv3, self.conv4, self.conv5], 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.lrelu(self.conv1(x))
+        x2 = self.lrelu(self.conv2(torch.cat((x, x1), 1)))
+        x3 = self.lrelu(self.conv3(torch.cat((x, x1, x2), 1)))
+        x4 = self.lrelu(self.conv4(torch.cat((x, x1, x2, x3), 1)))
+        x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
+        # Residual scaling by 0.2 (paper, section 3.1) keeps the deep stack stable.
+        return x + x5 * 0.2
+
+
+class RRDB(nn.Module):
+    """Residual in Residual Dense Block: three dense blocks, ``x + 0.2 * rdb3(rdb2(rdb1(x)))``.
+
+    Shapes: ``(N, F, H, W) -> (N, F, H, W)``.
+    """
+
+    def __init__(self, *, num_features: int = 64, num_grow_ch: int = 32) -> None:
+        super().__init__()
+        self.rdb1 = ResidualDenseBlock(num_features=num_features, num_grow_ch=num_grow_ch)
+        self.rdb2 = ResidualDenseBlock(num_features=num_features, num_grow_ch=num_grow_ch)
+        self.rdb3 = ResidualDenseBlock(num_features=num_features, num_grow_ch=num_grow_ch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.rdb3(self.rdb2(self.rdb1(x))) * 0.2
+
+
+class RRDBNet(nn.Module):
+    """ESRGAN's generator (Wang et al., ECCVW 2018).
+
+    Args:
+        scale: 2, 4 (the paper's) or 8; one nearest+conv upsampling stage per factor of two.
+        in_channels: 3 (RGB) or 1 (Y/gray).
+        out_channels: output channels; defaults to ``in_channels``.
+        num_features: trunk width (64).
+        num_blocks: number of RRDBs (23).
+        num_grow_ch: channels each dense convolution adds (32).
+
+    Shapes: ``(N, in_channels, H, W)`` float in [0, 1] ->
+    ``(N, out_channels, H * scale, W * scale)``, not clamped.
+    """
+
+    def __init__(
+        self,
+        *,
+        scale: int = 4,
+        in_channels: int = 3,
+        out_channels: int | None = None,
+        num_features: int = 64,
+        num_blocks: int = 23,
+        num_grow_ch: int = 32,
+    ) -> None:
+        super().__init__()
+        self.scale = check_scale_supported("RRDBNet", scale, SUPPORTED_SCALES)
+        self.in_channels = check_positive("in_channels", in_channels)
+        self.out_channels = check_positive(
+            "out_channels", in_channels if out_channels is None else out_channels
+        )
+        self.size_multiple = 1
+        num_features = check_positive("num_features", num_features)
+        num_blocks = check_positive("num_blocks", num_blocks)
+        num_grow_ch = check_positive("num_grow_ch", num_grow_ch)
+
+        self.conv_first = conv(self.in_channels, num_features, 3)
+        self.body = nn.Sequential(
+            *(RRDB(num_features=num_features, num_grow_ch=num_grow_ch) for _ in range(num_blocks))
+        )
+        self.conv_body = conv(num_features, num_features, 3)
+        # conv_up1, conv_up2 (, conv_up3): attribute names, not a list, to keep BasicSR's keys.
+        self.num_up = {2: 1, 4: 2, 8: 3}[self.scale]
+        for i in range(1, self.num_up + 1):
+            self.add_module(f"conv_up{i}", conv(num_features, num_features, 3))
+        self.conv_hr = conv(num_features, num_features, 3)
+        self.conv_last = conv(num_features, self.out_channels, 3)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.conv_first(x)
+        feat = feat + self.conv_body(self.body(feat))
+        for i in range(1, self.num_up + 1):
+            # Nearest-neighbour then conv avoids the checkerboard artefacts of pixel shuffle.
+            up = F.interpolate(feat, scale_factor=2.0, mode="nearest")
+            feat = self.lrelu(self.get_submodule(f"conv_up{i}")(up))
+        return self.conv_last(self.lrelu(self.conv_hr(feat)))
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, in_channels={self.in_channels}"
+
+
+__all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock"]

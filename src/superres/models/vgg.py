@@ -1,0 +1,207 @@
+"""VGG19 feature extractor for perceptual (content) losses; our own code, torchvision's key names.
+
+Simonyan, Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015
+(arXiv:1409.1556), configuration E (19 layers), without batch norm.
+
+Perceptual losses compare feature maps of a pretrained VGG19:
+
+* SRGAN (Ledig et al., CVPR 2017, arXiv:1609.04802) uses phi_{5,4}, "the feature map obtained by
+  the 4th convolution (after activation) before the 5th max-pooling" -> ``layer="relu5_4"``.
+* ESRGAN (Wang et al., ECCVW 2018, arXiv:1809.00219) uses the features *before* activation, which
+  are denser and keep brightness consistent -> ``layer="conv5_4"``.
+
+The trunk is a ``features`` ``nn.Sequential`` with the indices of torchvision's ``vgg19().features``
+(``conv1_1`` = 0, ``relu1_1`` = 1, ..., ``conv5_4`` = 34, ``relu5_4`` = 35, ``pool5`` = 36),
+truncated after the requested layer, so a torchvision ``vgg19`` state dict loads with strict key
+matching (``classifier.*`` and layers past the cut are ignored). torchvision is not imported.
+
+No weights ship with superres: pass ``weights=`` a local torchvision-format ``.pth`` or
+``.safetensors`` file. Without it the network is randomly initialised, which makes a perceptual loss
+meaningless for training; :attr:`VGG19FeatureExtractor.pretrained` is ``False`` and a warning is
+logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Self
+
+import torch
+from torch import nn
+
+from superres.errors import ConfigError, IncompatibleWeightsError
+
+logger = logging.getLogger(__name__)
+
+# torchvision's cfgs["E"]: widths of the 3x3 convolutions, "M" for a 2x2 max-pool.
+_VGG19_CFG: tuple[int | str, ...] = (
+    64, 64, "M",
+    128, 128, "M",
+    256, 256, 256, 256, "M",
+    512, 512, 512, 512, "M",
+    512, 512, 512, 512, "M",
+)  # fmt: skip
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _layer_names() -> list[str]:
+    """Names of ``features[i]`` in order: ``conv1_1, relu1_1, conv1_2, relu1_2, pool1, ...``."""
+    names: list[str] = []
+    block, index = 1, 1
+    for item in _VGG19_CFG:
+        if item == "M":
+            names.append(f"pool{block}")
+            block, index = block + 1, 1
+        else:
+            names += [f"conv{block}_{index}", f"relu{block}_{index}"]
+            index += 1
+    return names
+
+
+VGG19_LAYERS: tuple[str, ...] = tuple(_layer_names())
+"""Layer names of the VGG19 ``features`` trunk, indexed like torchvision's ``vgg19().features``."""
+
+
+def vgg19_layer_index(layer: str) -> int:
+    """Index in ``features`` of a layer name such as ``"relu5_4"`` (35) or ``"conv2_2"`` (7)."""
+    try:
+        return VGG19_LAYERS.index(layer.lower())
+    except ValueError:
+        raise ConfigError(
+            f"unknown VGG19 layer {layer!r}; expected convX_Y or reluX_Y (X 1-5, Y 1-2 for X <= 2, "
+            f"1-4 otherwise) or poolX, e.g. 'relu5_4' (SRGAN) or 'conv5_4' (ESRGAN)"
+        ) from None
+
+
+class VGG19FeatureExtractor(nn.Module):
+    """Frozen VGG19 features up to and including ``layer``.
+
+    Args:
+        layer: the last layer kept: ``"convX_Y"`` (before ReLU), ``"reluX_Y"`` (after ReLU) or
+            ``"poolX"``.
+        normalize_input: apply ImageNet normalisation (mean (0.485, 0.456, 0.406), std (0.229,
+            0.224, 0.225)) to the [0, 1] RGB input, as the pretrained weights expect.
+        weights: a local torchvision-format VGG19 state dict (``.pth``/``.pt`` read with
+            ``weights_only=True``, or ``.safetensors``); ``None`` leaves random weights and warns.
+
+    Shapes: ``(N, 3, H, W)`` float RGB in [0, 1] -> ``(N, C, H / 2**k, W / 2**k)``, where ``k`` is
+    the number of pools before ``layer`` and ``C`` its width (512 for ``relu5_4``).
+
+    The parameters never require grad and the module stays in eval mode when a parent calls
+    ``.train()``; gradients still flow to the input, which is what a perceptual loss needs.
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(
+        self,
+        *,
+        layer: str = "conv5_4",
+        normalize_input: bool = True,
+        weights: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.layer = layer.lower()
+        self.layer_index = vgg19_layer_index(layer)
+        self.normalize_input = normalize_input
+        self.in_channels = 3
+
+        layers: list[nn.Module] = []
+        channels = 3
+        for item in _VGG19_CFG:
+            if item == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            else:
+                assert isinstance(item, int)
+                layers += [nn.Conv2d(channels, item, kernel_size=3, padding=1), nn.ReLU()]
+                channels = item
+        # Truncate: later layers would cost compute and memory for nothing.
+        self.features = nn.Sequential(*layers[: self.layer_index + 1])
+        # Constants, not weights: not in the state dict, so torchvision's keys match exactly.
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+        self.pretrained = False
+        if weights is not None:
+            self.load_state_dict(_read_state_dict(Path(weights)))
+            self.pretrained = True
+        else:
+            logger.warning(
+                "VGG19FeatureExtractor has random weights (no weights= file given): perceptual "
+                "features are meaningless until a torchvision-format vgg19 state dict is loaded"
+            )
+        self.requires_grad_(False)
+        self.train(False)
+
+    def train(self, mode: bool = True) -> Self:
+        """Always eval: a frozen feature extractor must not switch to training behaviour."""
+        del mode
+        return super().train(False)
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any:
+        """Load a torchvision ``vgg19`` (or already truncated) state dict.
+
+        ``classifier.*`` keys and ``features.N.*`` past the truncation point are dropped first;
+        the remaining keys must then match exactly (with ``strict=True``). A mismatch raises
+        :class:`IncompatibleWeightsError` naming the missing and unexpected keys.
+        """
+        kept: dict[str, Any] = {}
+        for key, value in state_dict.items():
+            if key.startswith("classifier."):
+                continue
+            match = re.fullmatch(r"features\.(\d+)\.(.+)", key)
+            if match is not None and int(match.group(1)) > self.layer_index:
+                continue
+            kept[key] = value
+        try:
+            return super().load_state_dict(kept, strict=strict, assign=assign)
+        except RuntimeError as exc:
+            raise IncompatibleWeightsError(
+                f"not a torchvision VGG19 (configuration E, no batch norm) state dict: {exc}; "
+                "expected keys features.0.weight ... features.34.bias (vgg19, not vgg19_bn)"
+            ) from None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.normalize_input:
+            x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        return self.features(x)
+
+    def extra_repr(self) -> str:
+        return f"layer={self.layer!r}, pretrained={self.pretrained}"
+
+
+def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
+    if not path.is_file():
+        raise IncompatibleWeightsError(
+            f"VGG19 weights file {str(path)!r} does not exist; pass a local torchvision vgg19 "
+            "state dict (.pth or .safetensors)"
+        )
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file  # only needed for this format
+
+        return load_file(str(path), device="cpu")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise IncompatibleWeightsError(
+            f"cannot load {str(path)!r} as a tensor-only state dict ({exc}); re-save it with "
+            "torch.save(model.state_dict(), path) or convert it to .safetensors"
+        ) from exc
+    if not isinstance(state, Mapping):
+        raise IncompatibleWeightsError(
+            f"{str(path)!r} holds a {type(state).__name__}, expected a state dict (a mapping of "
+            "names to tensors)"
+        )
+    return state
+
+
+__all__ = ["VGG19_LAYERS", "VGG19FeatureExtractor", "vgg19_layer_index"]
