@@ -1,0 +1,183 @@
+"""Benchmark sets as (HR, LR) pairs, prepared exactly as the field's evaluation protocol says.
+
+HR images are mod-cropped (top-left crop to a multiple of the scale); the LR image is the official
+file when the dataset ships one, else MATLAB-exact bicubic downscaling of the mod-cropped HR
+computed on 8-bit values (rounded after each pass, as MATLAB's ``imresize`` on ``uint8``),
+cached on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, overload
+
+import torch
+
+from superres.data.catalog import (
+    dataset_hr_dir,
+    get_dataset_info,
+    list_image_files,
+    official_lr_path,
+    user_cache_dir,
+)
+from superres.errors import InvalidImageError, UnsupportedScaleError
+from superres.imaging.quantize import to_integer
+from superres.imaging.resize import imresize
+from superres.io.image import read_image, write_image
+
+logger = logging.getLogger(__name__)
+
+LRSource = Literal["auto", "official", "generated"]
+
+#: Bumped whenever LR generation changes, so stale cached LR files are never reused.
+_LR_CACHE_VERSION = "matlab-bicubic-v1"
+
+
+def mod_crop(image: torch.Tensor, scale: int) -> torch.Tensor:
+    """Crop ``(..., H, W)`` at the bottom/right to ``H - H % scale`` by ``W - W % scale``."""
+    h, w = image.shape[-2:]
+    return image[..., : h - h % scale, : w - w % scale]
+
+
+def bicubic_downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """The benchmark LR of ``hr``: MATLAB ``imresize(uint8(hr), 1/scale, 'bicubic')``.
+
+    ``hr``: float32 ``(C, H, W)`` in [0, 1] on the 8-bit grid, with H and W multiples of ``scale``.
+    Returns float32 ``(C, H/scale, W/scale)`` on the 8-bit grid.
+    """
+    if hr.shape[-2] % scale or hr.shape[-1] % scale:
+        raise InvalidImageError(
+            f"HR size {tuple(hr.shape[-2:])} is not a multiple of scale {scale}; mod_crop it first"
+        )
+    lr = imresize(to_integer(hr), scale=1.0 / scale)
+    return lr.to(torch.float32) / 255.0
+
+
+@dataclass(frozen=True)
+class BenchmarkImage:
+    """One evaluation pair.
+
+    Attributes:
+        name: file stem of the HR image.
+        hr: float32 ``(3, H, W)`` in [0, 1], mod-cropped; gray sources are replicated to 3 channels.
+        lq: float32 ``(3, H / scale, W / scale)`` in [0, 1].
+        grayscale: the source file has one channel (e.g. Set14 ``bridge``).
+        lq_source: ``"official"`` (the dataset's LR file) or ``"generated"``.
+    """
+
+    name: str
+    hr: torch.Tensor
+    lq: torch.Tensor
+    grayscale: bool
+    lq_source: str
+
+
+class BenchmarkSet(Sequence[BenchmarkImage]):
+    """The (HR, LR) pairs of a catalogued dataset at one scale.
+
+    Args:
+        name: catalog name (``"set5"``, ``"urban100"``, ...).
+        scale: integer downscaling factor of the LR images.
+        root: data root (see :func:`superres.data.catalog.resolve_data_root`).
+        lq_source: ``"auto"`` uses official LR files where present and generates the rest;
+            ``"official"`` requires them; ``"generated"`` ignores them.
+        cache: cache generated LR images as PNG under ``<user cache>/lr`` (keyed by the HR file's
+            content hash, so an edited HR never reuses a stale LR).
+
+    Raises:
+        UnknownDatasetError, DatasetNotFoundError: see :func:`dataset_hr_dir`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        scale: int,
+        *,
+        root: str | os.PathLike[str] | None = None,
+        lq_source: LRSource = "auto",
+        cache: bool = True,
+    ) -> None:
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+            raise UnsupportedScaleError(f"scale must be a positive integer, got {scale!r}")
+        if lq_source not in ("auto", "official", "generated"):
+            raise ValueError(f"lq_source must be auto, official or generated, got {lq_source!r}")
+        self.info = get_dataset_info(name)
+        self.scale = scale
+        self.lq_source = lq_source
+        self.cache = cache
+        self.files = list_image_files(dataset_hr_dir(name, root))
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @overload
+    def __getitem__(self, index: int) -> BenchmarkImage: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[BenchmarkImage]: ...
+    def __getitem__(self, index: int | slice) -> BenchmarkImage | Sequence[BenchmarkImage]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self._load(self.files[index])
+
+    def __iter__(self) -> Iterator[BenchmarkImage]:
+        for path in self.files:
+            yield self._load(path)
+
+    def _load(self, hr_path: Path) -> BenchmarkImage:
+        decoded = read_image(hr_path)
+        if decoded.bit_depth != 8:
+            raise InvalidImageError(
+                f"{hr_path}: benchmark HR images must be 8-bit, got {decoded.bit_depth}-bit"
+            )
+        hr = mod_crop(decoded.rgb, self.scale)
+        official = None if self.lq_source == "generated" else official_lr_path(hr_path, self.scale)
+        if official is not None:
+            lq = read_image(official).rgb
+            expected = (hr.shape[-2] // self.scale, hr.shape[-1] // self.scale)
+            if tuple(lq.shape[-2:]) != expected:
+                raise InvalidImageError(
+                    f"official LR {official} is {tuple(lq.shape[-2:])}, expected {expected} for "
+                    f"x{self.scale} of the mod-cropped HR; remove it or use lq_source='generated'"
+                )
+            source = "official"
+        elif self.lq_source == "official":
+            raise InvalidImageError(
+                f"no official x{self.scale} LR image for {hr_path} (looked in "
+                f"LR_bicubic_x{self.scale}/ and LR_bicubic/X{self.scale}/); use lq_source='auto'"
+            )
+        else:
+            lq = self._generated_lr(hr_path, hr)
+            source = "generated"
+        return BenchmarkImage(
+            name=hr_path.stem, hr=hr, lq=lq, grayscale=decoded.grayscale, lq_source=source
+        )
+
+    def _generated_lr(self, hr_path: Path, hr: torch.Tensor) -> torch.Tensor:
+        if not self.cache:
+            return bicubic_downscale(hr, self.scale)
+        digest = hashlib.sha256(hr_path.read_bytes()).hexdigest()[:16]
+        cached = (
+            user_cache_dir()
+            / "lr"
+            / _LR_CACHE_VERSION
+            / self.info.folder
+            / f"x{self.scale}"
+            / f"{hr_path.stem}-{digest}.png"
+        )
+        if cached.is_file():
+            lq = read_image(cached).rgb
+            if tuple(lq.shape[-2:]) == (hr.shape[-2] // self.scale, hr.shape[-1] // self.scale):
+                return lq
+            logger.warning("ignoring cached LR %s: wrong size", cached)
+        lq = bicubic_downscale(hr, self.scale)
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            write_image(cached, lq)
+        except OSError as exc:  # a read-only cache must not stop an evaluation
+            logger.warning("could not cache LR image at %s: %s", cached, exc)
+        return lq

@@ -1,0 +1,272 @@
+"""Models x datasets x scales -> the paper-style PSNR/SSIM table.
+
+Two protocols (see README "Evaluation protocols"):
+
+``default`` (today's method tables)
+    HR mod-cropped to the scale; LR = the official file or MATLAB bicubic of the RGB HR; the model
+    runs on RGB; its output is rounded to 8 bit; PSNR and SSIM are computed on Y = 16 + 65.481 R +
+    128.553 G + 24.966 B in float (not rounded), on the 0-255 scale, with ``scale`` pixels cropped
+    from every border; gray images are scored as three equal channels.
+
+``legacy`` (the SRCNN-era MATLAB scripts behind the papers' bicubic rows)
+    Y is computed from the 8-bit HR and rounded to 8 bit; gray images are scored on their raw
+    values; the LR is ``imresize`` of that rounded Y in floating point (``single(Y)/255``, not
+    rounded), bicubic (and any one-channel model) upscales it in floating point and only the
+    result is rounded to 8 bit; an RGB model's 8-bit output is converted to rounded Y.
+
+Bicubic under ``default`` is MATLAB ``imresize`` applied to the 8-bit LR image, rounded after each
+1-D pass exactly as MATLAB does on ``uint8`` arrays, because that is how today's tables are made.
+Scores are means over the images of a set; per-image scores are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from superres.data.catalog import get_dataset_info
+from superres.data.datasets import BenchmarkImage, BenchmarkSet
+from superres.errors import SuperresError
+from superres.imaging.color import rgb_to_y
+from superres.imaging.quantize import quantize, to_integer
+from superres.imaging.resize import imresize
+from superres.io.files import atomic_write, atomic_write_text
+from superres.metrics.fidelity import psnr, ssim
+from superres.models import Bicubic, check_scale, create_model
+
+logger = logging.getLogger(__name__)
+
+Protocol = Literal["default", "legacy"]
+PROTOCOLS: tuple[str, ...] = ("default", "legacy")
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """PSNR-Y (dB) and SSIM-Y of one model on one image."""
+
+    model: str
+    dataset: str
+    scale: int
+    image: str
+    psnr_y: float
+    ssim_y: float
+
+
+@dataclass(frozen=True)
+class SetScore:
+    """Mean PSNR-Y (dB) and SSIM-Y of one model on one dataset at one scale."""
+
+    model: str
+    dataset: str
+    scale: int
+    psnr_y: float
+    ssim_y: float
+    images: int
+
+
+@dataclass(frozen=True)
+class BenchmarkReport:
+    """All scores of one evaluation run."""
+
+    protocol: str
+    results: list[SetScore] = field(default_factory=list)
+    per_image: list[ImageScore] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON document: ``{"protocol", "results": [...], "per_image": [...]}``."""
+        return {
+            "protocol": self.protocol,
+            "results": [asdict(r) for r in self.results],
+            "per_image": [asdict(r) for r in self.per_image],
+        }
+
+
+ModelFactory = Callable[[str, int], nn.Module]
+
+
+def default_model_factory(name: str, scale: int) -> nn.Module:
+    """Build registered model ``name`` at ``scale`` (weights come with later model-zoo entries)."""
+    return create_model(name, scale=scale)
+
+
+def _upscale(model: nn.Module, lq: torch.Tensor, scale: int, device: torch.device) -> torch.Tensor:
+    """Run ``model`` on one ``(C, h, w)`` image; returns float32 ``(C, h*s, w*s)`` on the CPU."""
+    if isinstance(model, Bicubic):
+        # MATLAB imresize on the uint8 LR: rounded to 8 bit after each 1-D pass.
+        return imresize(to_integer(lq), scale=float(scale)).to(torch.float32) / 255.0
+    with torch.inference_mode():
+        out = model(lq[None].to(device=device, dtype=torch.float32))
+    out = out[0].float().cpu()
+    expected = (lq.shape[-2] * scale, lq.shape[-1] * scale)
+    if tuple(out.shape[-2:]) != expected:
+        raise SuperresError(
+            f"model output is {tuple(out.shape[-2:])}, expected {expected} for x{scale}"
+        )
+    return out
+
+
+def _takes_y(model: nn.Module) -> bool:
+    return isinstance(model, Bicubic) or getattr(model, "in_channels", 3) == 1
+
+
+def score_image(
+    model: nn.Module,
+    pair: BenchmarkImage,
+    scale: int,
+    *,
+    protocol: Protocol = "default",
+    device: torch.device | None = None,
+) -> tuple[float, float]:
+    """PSNR-Y and SSIM-Y of ``model`` on one benchmark pair under ``protocol``."""
+    device = device or torch.device("cpu")
+    hr = pair.hr.to(torch.float64)
+    if protocol == "default":
+        if _takes_y(model) and not isinstance(model, Bicubic):
+            raise SuperresError(
+                "one-channel (Y) models are scored under the default protocol once the models "
+                "issue lands; use --protocol legacy for them for now"
+            )
+        sr = quantize(_upscale(model, pair.lq, scale, device)).to(torch.float64)
+        kwargs = {"crop_border": scale, "y_channel": True}
+        return (
+            float(psnr(sr[None], hr[None], **kwargs)[0]),
+            float(ssim(sr[None], hr[None], **kwargs)[0]),
+        )
+    if protocol != "legacy":
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    # Rounded Y of the HR; gray images keep their raw values.
+    hr_y = hr[:1] if pair.grayscale else quantize(rgb_to_y(hr))
+    if _takes_y(model):
+        # The SRCNN evaluation script: resize single-precision Y down and up, round at the end.
+        lq_y = imresize(hr_y.to(torch.float32), scale=1.0 / scale)
+        if isinstance(model, Bicubic):
+            sr_y = quantize(imresize(lq_y, scale=float(scale)))
+        else:
+            sr_y = quantize(_upscale(model, lq_y, scale, device))
+    else:
+        sr = quantize(_upscale(model, pair.lq, scale, device)).to(torch.float64)
+        sr_y = quantize(sr.mean(0, keepdim=True)) if pair.grayscale else quantize(rgb_to_y(sr))
+    sr_y = sr_y.to(torch.float64)
+    return (
+        float(psnr(sr_y[None], hr_y[None], crop_border=scale)[0]),
+        float(ssim(sr_y[None], hr_y[None], crop_border=scale)[0]),
+    )
+
+
+def run_benchmark(
+    models: Sequence[str],
+    datasets: Sequence[str],
+    scales: Sequence[int],
+    *,
+    root: str | os.PathLike[str] | None = None,
+    protocol: Protocol = "default",
+    device: torch.device | None = None,
+    model_factory: ModelFactory = default_model_factory,
+    progress: bool = True,
+) -> BenchmarkReport:
+    """Evaluate every model on every dataset at every scale.
+
+    Everything that can be checked up front is checked before any work (unknown models and
+    datasets, missing data, unsupported scales), so a long run never dies half way on a typo.
+    Each HR/LR pair is loaded once and shared by all models.
+
+    Returns:
+        A :class:`BenchmarkReport` with per-set means and per-image scores.
+    """
+    if protocol not in PROTOCOLS:
+        raise SuperresError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    device = device or torch.device("cpu")
+    for name in models:
+        for s in scales:
+            check_scale(name, s)
+    sets = [(BenchmarkSet(d, s, root=root), s) for d in datasets for s in scales]
+    built: dict[tuple[str, int], nn.Module] = {}
+    for name in models:
+        for s in scales:
+            model = model_factory(name, s)
+            built[(name, s)] = model.to(device).eval()
+
+    report = BenchmarkReport(protocol=protocol)
+    total = sum(len(bs) for bs, _ in sets) * len(models)
+    with tqdm(total=total, desc="eval", unit="img", disable=not progress or None) as bar:
+        for bench, s in sets:
+            dataset = bench.info.name
+            scores: dict[str, list[tuple[float, float]]] = {m: [] for m in models}
+            for pair in bench:
+                for name in models:
+                    bar.set_postfix_str(f"{name} {dataset} x{s} {pair.name}", refresh=False)
+                    p, q = score_image(built[(name, s)], pair, s, protocol=protocol, device=device)
+                    scores[name].append((p, q))
+                    report.per_image.append(ImageScore(name, dataset, s, pair.name, p, q))
+                    bar.update(1)
+            for name in models:
+                values = scores[name]
+                report.results.append(
+                    SetScore(
+                        model=name,
+                        dataset=dataset,
+                        scale=s,
+                        psnr_y=math.fsum(v[0] for v in values) / len(values),
+                        ssim_y=math.fsum(v[1] for v in values) / len(values),
+                        images=len(values),
+                    )
+                )
+    return report
+
+
+def format_markdown(report: BenchmarkReport, *, digits: tuple[int, int] = (4, 5)) -> str:
+    """The paper-style table: a row per model and scale, a ``PSNR / SSIM`` column per dataset."""
+    datasets = list(dict.fromkeys(r.dataset for r in report.results))
+    rows = list(dict.fromkeys((r.model, r.scale) for r in report.results))
+    cell = {(r.model, r.scale, r.dataset): r for r in report.results}
+    header = ["Model", "Scale", *(get_dataset_info(d).folder for d in datasets)]
+    lines = [
+        f"PSNR (dB) / SSIM on Y, border of `scale` px cropped, protocol: {report.protocol}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] * 2 + ["---:"] * len(datasets)) + "|",
+    ]
+    p, q = digits
+    for model, scale in rows:
+        cells = []
+        for d in datasets:
+            r = cell.get((model, scale, d))
+            cells.append("-" if r is None else f"{r.psnr_y:.{p}f} / {r.ssim_y:.{q}f}")
+        lines.append("| " + " | ".join([model, f"x{scale}", *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_json(report: BenchmarkReport, path: str | os.PathLike[str]) -> None:
+    """Write the report as JSON (atomically)."""
+    atomic_write_text(path, json.dumps(report.to_dict(), indent=2) + "\n")
+
+
+def per_image_csv_path(path: str | os.PathLike[str]) -> Path:
+    """``results.csv`` -> ``results_per_image.csv``: where the per-image rows go."""
+    p = Path(path)
+    return p.with_name(f"{p.stem}_per_image{p.suffix or '.csv'}")
+
+
+def write_csv(report: BenchmarkReport, path: str | os.PathLike[str]) -> Path:
+    """Per-set rows to ``path`` and per-image rows beside it; returns the per-image file's path."""
+    per_image = per_image_csv_path(path)
+    for target, rows, cls in (
+        (Path(path), report.results, SetScore),
+        (per_image, report.per_image, ImageScore),
+    ):
+        with atomic_write(target, text=True) as f:
+            writer = csv.DictWriter(f, fieldnames=list(cls.__dataclass_fields__))
+            writer.writeheader()
+            writer.writerows(asdict(r) for r in rows)
+    return per_image
