@@ -15,11 +15,11 @@ the LR image is generated and cached.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from superres.errors import DatasetNotFoundError, UnknownDatasetError
+from superres.io.files import user_cache_dir
 from superres.registry import Registry
 
 #: File extensions recognised as images inside dataset folders.
@@ -175,20 +175,6 @@ def list_datasets(split: str | None = None) -> list[str]:
 def get_dataset_info(name: str) -> DatasetInfo:
     """The catalog entry for ``name``; unknown names raise :class:`UnknownDatasetError`."""
     return DATASETS.get(name)
-
-
-def user_cache_dir() -> Path:
-    """``SUPERRES_CACHE``, else the platform's per-user cache folder + ``superres``."""
-    env = os.environ.get("SUPERRES_CACHE")
-    if env:
-        return Path(env)
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "superres"
 
 
 def resolve_data_root(root: str | os.PathLike[str] | None = None) -> Path:
