@@ -1,0 +1,387 @@
+"""Perceptual (feature-matching) losses: distances between a frozen network's feature maps.
+
+:class:`FeatureMatchingLoss` is generic: any ``nn.Module`` whose ``forward(x)`` returns a dict of
+named feature maps ``{name: (N, C, h, w)}`` plugs in, with per-layer weights. Two extractors ship:
+
+* :class:`VGG19Features` -- VGG19 (Simonyan and Zisserman 2015), torchvision's ``vgg19``
+  weights; layers ``convX_Y`` (before ReLU), ``reluX_Y`` (after) and ``poolX``;
+* :class:`~superres.models.squeezenet.SqueezeNet11Features` -- SqueezeNet 1.1, torchvision's
+  ``squeezenet1_1`` weights; layers ``relu1``, ``fire2`` ... ``fire9`` (LPIPS's slices).
+
+:class:`PerceptualLoss` builds one of them by name and fetches its ImageNet weights.
+Published settings (``loss_weight`` of the perceptual term 1 in all three):
+
+==============  ==========================  =========  =================================
+recipe          ``layer_weights``           criterion  ``feature_scale``
+==============  ==========================  =========  =================================
+SRGAN VGG54     ``{"relu5_4": 1.0}``        ``"l2"``   ``SRGAN_FEATURE_SCALE`` (1/12.75)
+SRGAN VGG22     ``{"relu2_2": 1.0}``        ``"l2"``   ``SRGAN_FEATURE_SCALE``
+ESRGAN          ``{"conv5_4": 1.0}``        ``"l1"``   1.0
+==============  ==========================  =========  =================================
+
+SRGAN (Ledig et al., CVPR 2017, arXiv:1609.04802) defines ``phi_{i,j}`` as the feature map of the
+j-th convolution *after activation* before the i-th max-pool, so VGG54 is ``relu5_4``; its
+Sec. 3.2 rescales the VGG feature maps by 1/12.75 "to obtain VGG losses of a scale that is
+comparable to the MSE loss" (the squared loss shrinks by 12.75^2, about 0.006). ESRGAN (Wang et
+al., ECCVW 2018, arXiv:1809.00219, Sec. 3.3) uses the features *before* activation,
+``conv5_4``, which are denser and keep brightness consistent.
+
+Weights are never silently random: :class:`PerceptualLoss` with ``pretrained=True`` (the
+default) loads ``weights=`` (a local path or URL) or the torchvision checkpoint from the cache,
+downloading it once through :func:`superres.io.hub.fetch` (sha256-pinned); when that is not
+possible it raises :class:`WeightsUnavailableError` naming the file to provide.
+``pretrained=False`` must be asked for explicitly (tests, architecture experiments).
+
+The extractor is a submodule, so ``loss.to(device)`` moves it and ``loss.state_dict()`` holds
+its (frozen) parameters: checkpoint the networks and optimisers, not loss modules.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+import torch
+from torch import nn
+
+from superres.errors import ConfigError, SuperresError
+from superres.io.hub import HubError, fetch
+from superres.losses.base import BaseLoss, check_choice, check_pair, check_reduction
+from superres.models.squeezenet import LPIPS_LAYERS, SQUEEZENET1_1_LAYERS, SqueezeNet11Features
+from superres.models.vgg import VGG19_LAYERS, VGG19FeatureExtractor, vgg19_layer_index
+
+__all__ = [
+    "BACKBONES",
+    "SRGAN_FEATURE_SCALE",
+    "BackboneWeights",
+    "FeatureMatchingLoss",
+    "PerceptualLoss",
+    "VGG19Features",
+    "WeightsUnavailableError",
+]
+
+#: SRGAN's rescaling of VGG feature maps (Ledig et al. 2017, Sec. 3.2).
+SRGAN_FEATURE_SCALE = 1.0 / 12.75
+
+_CRITERIA = ("l1", "l2", "mse")
+
+
+class WeightsUnavailableError(SuperresError, FileNotFoundError):
+    """Pretrained backbone weights were requested but could not be found or downloaded."""
+
+    def __str__(self) -> str:  # FileNotFoundError would otherwise format an errno message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class BackboneWeights:
+    """Where a backbone's ImageNet weights are published.
+
+    Attributes:
+        url: the torchvision download URL.
+        sha256: the file's full sha256 (torchvision names files by its first 8 hex digits).
+        size: the file's size, for messages.
+        summary: what the file is.
+    """
+
+    url: str
+    sha256: str
+    size: str
+    summary: str
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+#: ImageNet weights of the backbones :class:`PerceptualLoss` knows, by ``network`` name.
+BACKBONES: dict[str, BackboneWeights] = {
+    "vgg19": BackboneWeights(
+        url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+        sha256="dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
+        size="548 MiB",
+        summary="torchvision VGG19 (IMAGENET1K_V1, no batch norm)",
+    ),
+    "squeezenet1_1": BackboneWeights(
+        url="https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
+        sha256="b8a52dc049b60e4b6ab68ad0df457362afab8b6304b2febdc1650a5dab4d7e7b",
+        size="4.7 MiB",
+        summary="torchvision SqueezeNet 1.1 (IMAGENET1K_V1)",
+    ),
+}
+
+
+class VGG19Features(nn.Module):
+    """Frozen VGG19 returning ``{layer: features}`` for several layers in one pass.
+
+    Wraps :class:`~superres.models.vgg.VGG19FeatureExtractor` truncated after the deepest
+    requested layer, so the weights (torchvision key names) load as there.
+
+    Args:
+        layers: VGG19 layer names (``"conv5_4"``, ``"relu2_2"``, ``"pool3"``, any case).
+        normalize_input: apply the ImageNet normalisation to the [0, 1] RGB input.
+        weights: a local torchvision-format ``vgg19`` state dict, or ``None`` for random weights
+            (logged as a warning).
+    """
+
+    def __init__(
+        self,
+        *,
+        layers: Sequence[str],
+        normalize_input: bool = True,
+        weights: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(layers, str) or not layers:
+            raise ConfigError(
+                f"VGG19Features: layers must be a non-empty list of layer names; got {layers!r}."
+            )
+        indices = sorted({vgg19_layer_index(name) for name in layers})
+        self.layers = tuple(VGG19_LAYERS[i] for i in indices)
+        self._wanted = dict(zip(indices, self.layers, strict=True))
+        self.vgg = VGG19FeatureExtractor(
+            layer=self.layers[-1], normalize_input=normalize_input, weights=weights
+        )
+        self.train(False)
+
+    @property
+    def pretrained(self) -> bool:
+        return self.vgg.pretrained
+
+    def train(self, mode: bool = True) -> Self:
+        """Always eval, like the wrapped extractor."""
+        del mode
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        vgg = self.vgg
+        if vgg.normalize_input:
+            x = (x - vgg.mean.to(x.dtype)) / vgg.std.to(x.dtype)
+        out: dict[str, torch.Tensor] = {}
+        for index, layer in enumerate(vgg.features):
+            x = layer(x)  # out-of-place ReLUs: a stored conv output is not overwritten
+            if index in self._wanted:
+                out[self._wanted[index]] = x
+        return out
+
+
+def _check_layer_weights(owner: str, layer_weights: Mapping[str, float]) -> dict[str, float]:
+    if not isinstance(layer_weights, Mapping) or not layer_weights:
+        raise ConfigError(
+            f"{owner}: layer_weights must be a non-empty mapping of layer name to weight; got "
+            f"{layer_weights!r}, e.g. {{'conv5_4': 1.0}}."
+        )
+    checked: dict[str, float] = {}
+    for name, weight in layer_weights.items():
+        if (
+            not isinstance(name, str)
+            or isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or not math.isfinite(weight)
+        ):
+            raise ConfigError(
+                f"{owner}: layer_weights entries must be name: finite number; got "
+                f"{name!r}: {weight!r}."
+            )
+        checked[name] = float(weight)
+    return checked
+
+
+class FeatureMatchingLoss(BaseLoss):
+    """Weighted distance between the feature maps of ``sr`` and ``gt`` under a frozen extractor.
+
+    ``loss = sum_l w_l * mean(rho(s * phi_l(sr) - s * phi_l(gt)))`` per image, with ``rho = |.|``
+    (``criterion="l1"``) or ``(.)^2`` (``"l2"``, alias ``"mse"``), the mean over each layer's
+    ``C x h x w`` elements, and ``s = feature_scale``. ``gt``'s features are computed without
+    autograd; ``sr``'s keep the graph to the generator.
+
+    Args:
+        extractor: a module whose ``forward(x)`` returns a dict with (at least) the keys of
+            ``layer_weights``, each ``(N, C, h, w)``. Its parameters should be frozen.
+        layer_weights: ``{layer name: weight}``.
+        criterion: ``"l1"``, ``"l2"`` or ``"mse"`` (same as ``"l2"``).
+        feature_scale: multiplies the features before the distance (SRGAN: 1/12.75).
+        loss_weight: multiplies the reduced value.
+        reduction: ``"none"`` -> ``(N,)``, one value per image; ``"mean"``/``"sum"`` over the batch.
+    """
+
+    def __init__(
+        self,
+        *,
+        extractor: nn.Module,
+        layer_weights: Mapping[str, float],
+        criterion: str = "l1",
+        feature_scale: float = 1.0,
+        loss_weight: float = 1.0,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(loss_weight=loss_weight, reduction=reduction)
+        owner = type(self).__name__
+        self.extractor = extractor
+        self.layer_weights = _check_layer_weights(owner, layer_weights)
+        criterion = check_choice(criterion, _CRITERIA, "criterion", owner)
+        self.criterion = "l2" if criterion == "mse" else criterion
+        if not (
+            isinstance(feature_scale, int | float)
+            and math.isfinite(feature_scale)
+            and feature_scale > 0
+        ):
+            raise ConfigError(
+                f"{owner}: feature_scale must be a positive number; got {feature_scale!r} "
+                "(SRGAN uses SRGAN_FEATURE_SCALE = 1/12.75)."
+            )
+        self.feature_scale = float(feature_scale)
+
+    def _features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.extractor(x)
+        missing = [name for name in self.layer_weights if name not in features]
+        if missing:
+            raise ConfigError(
+                f"{type(self).__name__}: the extractor returned layers {sorted(features)}, not "
+                f"{missing}; set layer_weights to layers the extractor provides."
+            )
+        return features
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        check_pair(type(self).__name__, sr, gt)
+        sr_features = self._features(sr)
+        with torch.no_grad():
+            gt_features = self._features(gt.detach())
+        dtype = torch.float64 if sr.dtype == torch.float64 else torch.float32
+        per_image = sr.new_zeros(sr.shape[0], dtype=dtype)
+        for name, weight in self.layer_weights.items():
+            diff = self.feature_scale * (sr_features[name] - gt_features[name])
+            dist = diff.abs() if self.criterion == "l1" else diff.square()
+            per_image = per_image + weight * dist.to(dtype).mean(dim=(1, 2, 3))
+        return self._reduce(per_image)
+
+    def extra_repr(self) -> str:
+        return (
+            f"layer_weights={self.layer_weights}, criterion={self.criterion!r}, "
+            f"feature_scale={self.feature_scale:g}, {super().extra_repr()}"
+        )
+
+
+def _resolve_weights(
+    network: str, weights: str | os.PathLike[str] | None, pretrained: bool
+) -> Path | None:
+    """The local weight file to load, or ``None`` for an explicitly random network."""
+    if not pretrained:
+        if weights is not None:
+            raise ConfigError(
+                f"PerceptualLoss: pretrained=False but weights={os.fspath(weights)!r}; pass "
+                "one or the other (pretrained=False means random weights)."
+            )
+        return None
+    spec = BACKBONES[network]
+    try:
+        if weights is not None:
+            # The user's own file: no pinned hash (it may be a re-saved or converted copy).
+            return fetch(weights, sha256=None)
+        # The hub's messages name the URL, the sha256 and the cache path to put the file at.
+        return fetch(spec.url, sha256=spec.sha256)
+    except HubError as exc:
+        raise WeightsUnavailableError(
+            f"PerceptualLoss(network={network!r}) needs ImageNet weights ({spec.summary}, "
+            f"{spec.filename}, {spec.size}) and cannot get them: {exc} Alternatively pass "
+            f"weights='/path/to/{spec.filename}' (a torchvision state dict, .pth or "
+            ".safetensors); pretrained=False builds random features, useful only for tests."
+        ) from exc
+
+
+class PerceptualLoss(FeatureMatchingLoss):
+    """Feature-matching loss over a frozen ImageNet VGG19 (default) or SqueezeNet 1.1.
+
+    See the module docstring for the SRGAN and ESRGAN settings.
+
+    Args:
+        layer_weights: ``{layer: weight}``; default ``{"conv5_4": 1.0}`` for VGG19 (ESRGAN) and
+            equal weights on :data:`~superres.models.squeezenet.LPIPS_LAYERS` for SqueezeNet.
+            VGG19 names: ``convX_Y`` (before ReLU), ``reluX_Y`` (after), ``poolX``.
+        network: ``"vgg19"`` or ``"squeezenet1_1"``.
+        criterion: ``"l1"``, ``"l2"`` or ``"mse"`` (same as ``"l2"``).
+        weights: a local path (or URL) of a torchvision-format state dict for the network; default
+            the torchvision checkpoint, from the cache or downloaded once (sha256-checked).
+        pretrained: ``False`` builds random weights on purpose (tests); ``True`` never does.
+        normalize_input: ImageNet-normalise the [0, 1] RGB inputs, as the weights expect.
+        feature_scale: multiplies the features (SRGAN: :data:`SRGAN_FEATURE_SCALE`).
+        loss_weight: multiplies the reduced value.
+        reduction: ``"none"`` -> ``(N,)``; ``"mean"``/``"sum"`` over the batch.
+
+    Raises:
+        WeightsUnavailableError: ``pretrained=True`` and the weights cannot be found, verified or
+            downloaded (``SUPERRES_OFFLINE=1`` included); the message names the file and where to
+            put it.
+        ConfigError: an unknown network, layer or criterion, or ``weights`` with
+            ``pretrained=False``.
+        IncompatibleWeightsError: the weight file does not fit the network.
+    """
+
+    def __init__(
+        self,
+        *,
+        layer_weights: Mapping[str, float] | None = None,
+        network: str = "vgg19",
+        criterion: str = "l1",
+        weights: str | os.PathLike[str] | None = None,
+        pretrained: bool = True,
+        normalize_input: bool = True,
+        feature_scale: float = 1.0,
+        loss_weight: float = 1.0,
+        reduction: str = "mean",
+    ) -> None:
+        # Cheap checks first: a typo must not wait for (or trigger) a weight download.
+        network = check_choice(network, tuple(BACKBONES), "network", "PerceptualLoss")
+        check_choice(criterion, _CRITERIA, "criterion", "PerceptualLoss")
+        check_reduction(reduction, "PerceptualLoss")
+        extractor: nn.Module
+        if network == "vgg19":
+            layer_weights = _check_layer_weights(
+                "PerceptualLoss", layer_weights if layer_weights is not None else {"conv5_4": 1.0}
+            )
+            # VGG names are case-insensitive; the extractor returns them lower-cased.
+            layer_weights = {name.lower(): weight for name, weight in layer_weights.items()}
+            for name in layer_weights:
+                vgg19_layer_index(name)  # unknown names fail before any weights are fetched
+            path = _resolve_weights(network, weights, pretrained)
+            extractor = VGG19Features(
+                layers=list(layer_weights), normalize_input=normalize_input, weights=path
+            )
+        else:
+            layer_weights = _check_layer_weights(
+                "PerceptualLoss",
+                layer_weights
+                if layer_weights is not None
+                else dict.fromkeys(LPIPS_LAYERS, 1.0 / len(LPIPS_LAYERS)),
+            )
+            unknown = [name for name in layer_weights if name not in SQUEEZENET1_1_LAYERS]
+            if unknown:
+                raise ConfigError(
+                    f"PerceptualLoss: unknown SqueezeNet 1.1 layers {unknown}; expected names "
+                    f"from {', '.join(SQUEEZENET1_1_LAYERS)}."
+                )
+            path = _resolve_weights(network, weights, pretrained)
+            extractor = SqueezeNet11Features(
+                layers=list(layer_weights), normalize_input=normalize_input, weights=path
+            )
+        super().__init__(
+            extractor=extractor,
+            layer_weights=layer_weights,
+            criterion=criterion,
+            feature_scale=feature_scale,
+            loss_weight=loss_weight,
+            reduction=reduction,
+        )
+        self.network = network
+
+    @property
+    def pretrained(self) -> bool:
+        """Whether the extractor holds loaded (not random) weights."""
+        return bool(getattr(self.extractor, "pretrained", False))
+
+    def extra_repr(self) -> str:
+        return f"network={self.network!r}, pretrained={self.pretrained}, {super().extra_repr()}"

@@ -1,0 +1,82 @@
+"""Pixel losses: MSE (L2), L1 and Charbonnier, on ``(N, C, H, W)`` float RGB in [0, 1].
+
+With ``reduction="none"`` each returns the per-element map ``(N, C, H, W)``; ``"mean"`` and
+``"sum"`` reduce over every element (as ``torch.nn.functional.l1_loss``), and the result is then
+multiplied by ``loss_weight``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from superres.errors import ConfigError
+from superres.losses.base import BaseLoss, check_pair
+
+__all__ = ["CharbonnierLoss", "L1Loss", "MSELoss"]
+
+
+class MSELoss(BaseLoss):
+    """Mean squared error ``(sr - gt)^2``: the PSNR-oriented loss of SRCNN and SRResNet.
+
+    Args:
+        loss_weight: multiplies the reduced value.
+        reduction: ``"mean"`` (over every element), ``"sum"`` or ``"none"`` (``(N, C, H, W)``).
+    """
+
+    def __init__(self, *, loss_weight: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(loss_weight=loss_weight, reduction=reduction)
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        check_pair(type(self).__name__, sr, gt)
+        return self._reduce((sr - gt).square())
+
+
+class L1Loss(BaseLoss):
+    """Mean absolute error ``|sr - gt|``: EDSR's and ESRGAN's pixel loss (sharper than L2).
+
+    Args:
+        loss_weight: multiplies the reduced value.
+        reduction: ``"mean"`` (over every element), ``"sum"`` or ``"none"`` (``(N, C, H, W)``).
+    """
+
+    def __init__(self, *, loss_weight: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(loss_weight=loss_weight, reduction=reduction)
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        check_pair(type(self).__name__, sr, gt)
+        return self._reduce((sr - gt).abs())
+
+
+class CharbonnierLoss(BaseLoss):
+    """Charbonnier penalty ``sqrt((sr - gt)^2 + eps^2)``, a differentiable L1.
+
+    Lai et al., "Deep Laplacian Pyramid Networks for Fast and Accurate Super-Resolution" (LapSRN),
+    CVPR 2017, arXiv:1704.03915, eq. (2) with ``eps = 1e-3``. It behaves as L2 for ``|d| << eps``
+    and as L1 beyond, so it is smooth at 0 yet robust to outliers. Its minimum, at ``sr == gt``,
+    is ``eps`` per element, not 0 (the constant has no effect on training).
+
+    Note: BasicSR's ``CharbonnierLoss`` adds ``eps`` *unsquared* (``sqrt(d^2 + eps)``, with
+    ``eps = 1e-12``); here ``eps`` is the paper's, in pixel units (1e-3 of the [0, 1] range).
+
+    Args:
+        eps: the transition scale, > 0, in the units of the images.
+        loss_weight: multiplies the reduced value.
+        reduction: ``"mean"`` (over every element), ``"sum"`` or ``"none"`` (``(N, C, H, W)``).
+    """
+
+    def __init__(
+        self, *, eps: float = 1e-3, loss_weight: float = 1.0, reduction: str = "mean"
+    ) -> None:
+        super().__init__(loss_weight=loss_weight, reduction=reduction)
+        if not (isinstance(eps, int | float) and math.isfinite(eps) and eps > 0):
+            raise ConfigError(f"CharbonnierLoss: eps must be a positive number; got {eps!r}.")
+        self.eps = float(eps)
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        check_pair(type(self).__name__, sr, gt)
+        return self._reduce(torch.sqrt((sr - gt).square() + self.eps**2))
+
+    def extra_repr(self) -> str:
+        return f"eps={self.eps:g}, {super().extra_repr()}"
