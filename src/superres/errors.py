@@ -102,6 +102,12 @@ class UnknownDatasetError(UnknownNameError):
     kind = "dataset"
 
 
+class UnknownWeightsError(UnknownModelError):
+    """The name is not in the pretrained-weights catalog (see ``superres.models.weights``)."""
+
+    kind = "pretrained model"
+
+
 class UnsupportedScaleError(SuperresError, ValueError):
     """A model or dataset was asked for a scale it does not support."""
 
@@ -115,6 +121,26 @@ class DatasetNotFoundError(SuperresError, FileNotFoundError):
 
 class IncompatibleWeightsError(SuperresError, ValueError):
     """A weight file does not fit the requested architecture, or needs unsafe unpickling."""
+
+
+class WeightsReadError(SuperresError, OSError):
+    """A weights file could not be read: empty, truncated, corrupt or not a checkpoint at all."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot read weights file {self.path!r}: {reason}")
+
+    def __str__(self) -> str:  # OSError would otherwise format its own errno-style message
+        return f"cannot read weights file {self.path!r}: {self.reason}"
+
+
+class WeightsNotFoundError(WeightsReadError, FileNotFoundError):
+    """A weights file does not exist (or is a folder)."""
+
+
+class MissingWeightsError(SuperresError, ValueError):
+    """A learned architecture was asked for without weights: it would upscale with random ones."""
 
 
 class ConfigError(SuperresError, ValueError):

@@ -37,13 +37,14 @@ from tqdm import tqdm
 
 from superres.data.catalog import get_dataset_info
 from superres.data.datasets import BenchmarkImage, BenchmarkSet
-from superres.errors import SuperresError
+from superres.errors import SuperresError, UnknownModelError, UnsupportedScaleError
 from superres.imaging.color import rgb_to_y
 from superres.imaging.quantize import quantize, to_integer
 from superres.imaging.resize import imresize
 from superres.io.files import atomic_write, atomic_write_text
 from superres.metrics.fidelity import psnr, ssim
-from superres.models import Bicubic, check_scale, create_model
+from superres.models import MODELS, Bicubic
+from superres.models.weights import WEIGHTS, load_model, load_weights
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +93,104 @@ class BenchmarkReport:
         }
 
 
-ModelFactory = Callable[[str, int], nn.Module]
+ModelFactory = Callable[[str, int], nn.Module | None]
+"""``(model, scale) -> nn.Module``, or ``None`` when that model has no row at that scale."""
 
 
 def default_model_factory(name: str, scale: int) -> nn.Module:
-    """Build registered model ``name`` at ``scale`` (weights come with later model-zoo entries)."""
-    return create_model(name, scale=scale)
+    """The model ``name`` at ``scale`` via :func:`superres.models.weights.load_model`.
+
+    A pretrained catalog name loads its weights; a registry name builds a parameter-free model
+    (``bicubic``); a learned architecture without weights is refused (it would score random
+    weights).
+    """
+    return load_model(name, scale=scale)
+
+
+class BenchmarkModels:
+    """The rows of a benchmark: model names and weights files, usable as ``model_factory``.
+
+    Args:
+        names: registry names (parameter-free models such as ``bicubic``, at every scale) and
+            pretrained catalog names (at their own scale).
+        weights: weights files (see :func:`superres.models.weights.load_weights`), loaded here,
+            before any image is read; each is a row named by its file stem (``srgan_x4.pth`` ->
+            ``srgan_x4``; the parent folder is prefixed when two stems collide) and runs at the
+            file's own scale only.
+        map_location: the device the weights are loaded to.
+
+    Example::
+
+        rows = BenchmarkModels(["bicubic"], ["runs/srresnet_x4.safetensors"])
+        scales = rows.default_scales()
+        rows.check_scales(scales)
+        report = run_benchmark(rows.labels, ["set5"], scales, model_factory=rows)
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str] = (),
+        weights: Sequence[str | os.PathLike[str]] = (),
+        *,
+        map_location: str | torch.device = "cpu",
+    ) -> None:
+        if not names and not weights:
+            raise SuperresError("no models to evaluate: give model names and/or weights files")
+        self.labels: list[str] = []
+        self._map_location = map_location
+        self._fixed: dict[str, int | None] = {}
+        self._loaded: dict[str, nn.Module] = {}
+        self._sources: dict[str, str] = {}
+        for name in names:
+            if name in WEIGHTS:  # pretrained: loaded now, runs at its own scale
+                self._loaded[name] = load_model(name, map_location=map_location)
+                self._fixed[name] = WEIGHTS.get(name).scale
+            elif name in MODELS:  # built per scale by load_model
+                self._fixed[name] = None
+            else:
+                raise UnknownModelError(name, [*MODELS, *WEIGHTS])
+            self._add(name, name)
+        for path in weights:
+            model = load_weights(path, map_location=map_location)
+            label = self._label_for(Path(path))
+            self._loaded[label] = model
+            self._fixed[label] = int(getattr(model, "scale"))  # noqa: B009 - typed Tensor | Module
+            self._add(label, str(path))
+
+    def _add(self, label: str, source: str) -> None:
+        self.labels.append(label)
+        self._sources[label] = source
+
+    def _label_for(self, path: Path) -> str:
+        for label in (path.stem, f"{path.parent.name}/{path.stem}", str(path)):
+            if label not in self._sources:
+                return label
+        raise SuperresError(f"weights file {str(path)!r} is given twice")
+
+    def default_scales(self) -> list[int]:
+        """The scales of the weights files and catalog models, or ``[4]`` when none has one."""
+        fixed = sorted({s for s in self._fixed.values() if s is not None})
+        return fixed or [4]
+
+    def check_scales(self, scales: Sequence[int]) -> None:
+        """Raise :class:`UnsupportedScaleError` for a row that would run at none of ``scales``."""
+        for label, fixed in self._fixed.items():
+            if fixed is not None and fixed not in scales:
+                source = self._sources[label]
+                what = f"weights file {source!r}" if label in self._loaded else repr(source)
+                raise UnsupportedScaleError(
+                    f"{what} upscales x{fixed}, but the scales asked for are "
+                    f"{', '.join(map(str, scales))}; add {fixed} to --scales, or leave --scales "
+                    "out to use the weights' own scales"
+                )
+
+    def __call__(self, label: str, scale: int) -> nn.Module | None:
+        fixed = self._fixed.get(label)
+        if fixed is not None and fixed != scale:
+            return None
+        if label in self._loaded:
+            return self._loaded[label]
+        return load_model(label, scale=scale, map_location=self._map_location)
 
 
 def _upscale(model: nn.Module, lq: torch.Tensor, scale: int, device: torch.device) -> torch.Tensor:
@@ -178,8 +271,15 @@ def run_benchmark(
     """Evaluate every model on every dataset at every scale.
 
     Everything that can be checked up front is checked before any work (unknown models and
-    datasets, missing data, unsupported scales), so a long run never dies half way on a typo.
-    Each HR/LR pair is loaded once and shared by all models.
+    datasets, missing data, unsupported scales, unreadable weights), so a long run never dies half
+    way on a typo. Each HR/LR pair is loaded once and shared by all models.
+
+    Args:
+        models: row names, passed to ``model_factory``.
+        model_factory: ``(name, scale) -> nn.Module``; :func:`default_model_factory` takes
+            registry and catalog names, :class:`BenchmarkModels` also weights files. It may return
+            ``None`` for a model that has no row at that scale (weights trained for another
+            scale); a model with no row at any scale is an error.
 
     Returns:
         A :class:`BenchmarkReport` with per-set means and per-image scores.
@@ -187,30 +287,34 @@ def run_benchmark(
     if protocol not in PROTOCOLS:
         raise SuperresError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     device = device or torch.device("cpu")
-    for name in models:
-        for s in scales:
-            check_scale(name, s)
-    sets = [(BenchmarkSet(d, s, root=root), s) for d in datasets for s in scales]
+    # Models first: the factory raises for unknown names, unsupported scales and bad weights.
     built: dict[tuple[str, int], nn.Module] = {}
     for name in models:
         for s in scales:
             model = model_factory(name, s)
-            built[(name, s)] = model.to(device).eval()
+            if model is not None:
+                built[(name, s)] = model.to(device).eval()
+        if not any((name, s) in built for s in scales):
+            raise UnsupportedScaleError(
+                f"model {name!r} runs at none of the scales {', '.join(map(str, scales))}"
+            )
+    sets = [(BenchmarkSet(d, s, root=root), s) for d in datasets for s in scales]
 
     report = BenchmarkReport(protocol=protocol)
-    total = sum(len(bs) for bs, _ in sets) * len(models)
+    total = sum(len(bs) * sum((m, s) in built for m in models) for bs, s in sets)
     with tqdm(total=total, desc="eval", unit="img", disable=not progress or None) as bar:
         for bench, s in sets:
             dataset = bench.info.name
-            scores: dict[str, list[tuple[float, float]]] = {m: [] for m in models}
+            present = [m for m in models if (m, s) in built]
+            scores: dict[str, list[tuple[float, float]]] = {m: [] for m in present}
             for pair in bench:
-                for name in models:
+                for name in present:
                     bar.set_postfix_str(f"{name} {dataset} x{s} {pair.name}", refresh=False)
                     p, q = score_image(built[(name, s)], pair, s, protocol=protocol, device=device)
                     scores[name].append((p, q))
                     report.per_image.append(ImageScore(name, dataset, s, pair.name, p, q))
                     bar.update(1)
-            for name in models:
+            for name in present:
                 values = scores[name]
                 report.results.append(
                     SetScore(

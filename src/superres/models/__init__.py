@@ -21,6 +21,7 @@ from superres.models.rrdbnet import RRDBNet
 from superres.models.srcnn import SRCNN
 from superres.models.srresnet import SRResNet
 from superres.models.vgg import VGG19FeatureExtractor
+from superres.models.weights import load_weights, save_weights
 from superres.registry import Registry
 
 
@@ -149,6 +150,10 @@ def create_model(name: str, *, scale: int = 4, **kwargs: object) -> nn.Module:
         **kwargs: the architecture's own keyword arguments (e.g. ``num_blocks=16``). A keyword the
             architecture does not take raises :class:`InvalidModelArgumentError`, which lists
             the valid ones.
+
+    The model carries ``arch_name`` (``name``, lower case) and ``config`` (every constructor
+    argument, defaults filled in) as plain attributes, so ``create_model(m.arch_name,
+    **m.config)`` rebuilds it and :func:`save_weights` can store them in the checkpoint.
     """
     spec = MODELS.get(name)
     check_scale(name, scale)
@@ -160,7 +165,13 @@ def create_model(name: str, *, scale: int = 4, **kwargs: object) -> nn.Module:
         raise InvalidModelArgumentError(
             f"model {spec.name!r}: {exc}; valid arguments: {valid}"
         ) from None
-    return spec.builder(scale=scale, **kwargs)
+    model = spec.builder(scale=scale, **kwargs)
+    vars(model)["arch_name"] = spec.name
+    if "config" not in vars(model):  # a builder without @records_config: its bound arguments
+        bound = signature.bind(scale=scale, **kwargs)
+        bound.apply_defaults()
+        vars(model)["config"] = dict(bound.arguments)
+    return model
 
 
 __all__ = [
@@ -180,4 +191,6 @@ __all__ = [
     "edsr_baseline",
     "get_model_spec",
     "list_models",
+    "load_weights",
+    "save_weights",
 ]

@@ -12,8 +12,10 @@ from torch import nn
 
 from superres.errors import UnsupportedScaleError
 from superres.imaging.resize import imresize
+from superres.models.blocks import records_config
 
 
+@records_config("bicubic")
 class Bicubic(nn.Module):
     """Parameter-free MATLAB-exact bicubic upscaling.
 

@@ -4,14 +4,19 @@ The sub-pixel convolution upsampler is from Shi et al., "Real-Time Single Image 
 Super-Resolution Using an Efficient Sub-Pixel Convolutional Neural Network", CVPR 2016
 (arXiv:1609.05158); SRResNet and EDSR both use it, with and without an activation after each stage.
 The scaled Kaiming initialisation is the one ESRGAN/BasicSR apply to residual branches.
+:func:`records_config` lets every SR model report the constructor arguments it was built with, so a
+checkpoint can carry them and rebuild the model (see :mod:`superres.models.weights`).
 
 Nothing here is specific to one paper; blocks used by a single architecture live in its file.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -40,6 +45,46 @@ def conv(
     return nn.Conv2d(
         in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=bias
     )
+
+
+ModuleT = TypeVar("ModuleT", bound=type[nn.Module])
+
+
+def records_config(arch_name: str) -> Callable[[ModuleT], ModuleT]:
+    """Class decorator: after ``__init__``, store the constructor arguments on the instance.
+
+    The decorated class's instances get ``config`` (a new ``dict`` of every keyword argument, with
+    the defaults filled in, e.g. ``{"scale": 4, "in_channels": 3, ..., "num_blocks": 16}``) and
+    ``arch_name`` (the registry name, e.g. ``"srresnet"``), so that
+    ``create_model(model.arch_name, **model.config)`` rebuilds the same network whether the model
+    was built by name or directly (``SRResNet(num_blocks=5)``). :func:`superres.create_model`
+    overwrites ``arch_name`` with the name it was called with (``"edsr-baseline"`` builds an
+    :class:`~superres.models.EDSR`). Read them with ``vars(model)["config"]``: ``nn.Module``'s
+    typed ``__getattr__`` hides plain attributes from type checkers.
+
+    A subclass that adds constructor arguments must be decorated too; the outermost ``__init__``
+    runs last, so its arguments win.
+    """
+
+    def decorate(cls: ModuleT) -> ModuleT:
+        init: Callable[..., None] = cls.__init__
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+            init(self, *args, **kwargs)
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+            arguments.pop(next(iter(signature.parameters)))  # ``self``
+            # Plain attributes, not nn.Module state: they never enter the state dict.
+            vars(self)["config"] = arguments
+            vars(self)["arch_name"] = arch_name
+
+        setattr(cls, "__init__", __init__)  # noqa: B010 - assigning a method is what we mean
+        return cls
+
+    return decorate
 
 
 def check_scale_supported(model: str, scale: object, supported: tuple[int, ...]) -> int:
@@ -139,4 +184,5 @@ __all__ = [
     "check_scale_supported",
     "conv",
     "default_init_weights",
+    "records_config",
 ]

@@ -19,6 +19,9 @@ their indices follow the official code, so its checkpoints map key for key (its 
 
 The DIV2K RGB mean (0.4488, 0.4371, 0.4040) is subtracted at the input and added back at the output,
 as the official code with ``rgb_range=1``; for one-channel (Y/gray) input the mean of those three.
+``img_range=255`` multiplies the mean-subtracted input by 255 and divides the output by 255 before
+adding the mean back: the convolutions then see the official code's default ``rgb_range=255`` (and
+BasicSR's ``img_range=255``), which their published checkpoints were trained with.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from superres.models.blocks import (
     check_positive,
     check_scale_supported,
     conv,
+    records_config,
 )
 
 SUPPORTED_SCALES = (2, 3, 4)
@@ -76,6 +80,7 @@ class ResBlock(nn.Module):
         return x + self.body(x) * self.res_scale
 
 
+@records_config("edsr")
 class EDSR(nn.Module):
     """Enhanced Deep Super-Resolution network (Lim et al., CVPRW 2017); defaults are full EDSR.
 
@@ -87,6 +92,8 @@ class EDSR(nn.Module):
         num_blocks: residual blocks (32 for EDSR, 16 for the baseline).
         res_scale: multiplier of each residual branch (0.1 for EDSR, which the paper needs to train
             the 256-wide model stably; 1.0 for the baseline).
+        img_range: the pixel range the convolutions work in: 1.0 (the input's own [0, 1]) or 255.0
+            (the official EDSR code's and BasicSR's default, needed by their checkpoints).
 
     Shapes: ``(N, in_channels, H, W)`` float in [0, 1] ->
     ``(N, out_channels, H * scale, W * scale)``, not clamped.
@@ -101,6 +108,7 @@ class EDSR(nn.Module):
         num_features: int = 256,
         num_blocks: int = 32,
         res_scale: float = 0.1,
+        img_range: float = 1.0,
     ) -> None:
         super().__init__()
         self.scale = check_scale_supported("EDSR", scale, SUPPORTED_SCALES)
@@ -111,6 +119,9 @@ class EDSR(nn.Module):
         self.size_multiple = 1
         num_features = check_positive("num_features", num_features)
         num_blocks = check_positive("num_blocks", num_blocks)
+        if isinstance(img_range, bool) or not isinstance(img_range, int | float) or img_range <= 0:
+            raise ConfigError(f"EDSR img_range must be a positive number, got {img_range!r}")
+        self.img_range = float(img_range)
 
         self.sub_mean = MeanShift(_mean_for(self.in_channels), sign=-1.0)
         self.head = nn.Sequential(conv(self.in_channels, num_features, 3))
@@ -126,9 +137,15 @@ class EDSR(nn.Module):
         self.add_mean = MeanShift(_mean_for(self.out_channels), sign=1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.head(self.sub_mean(x))
+        x = self.sub_mean(x)
+        if self.img_range != 1.0:
+            x = x * self.img_range
+        x = self.head(x)
         x = x + self.body(x)
-        return self.add_mean(self.tail(x))
+        x = self.tail(x)
+        if self.img_range != 1.0:
+            x = x / self.img_range
+        return self.add_mean(x)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, in_channels={self.in_channels}"
@@ -142,6 +159,7 @@ def edsr_baseline(
     num_features: int = 64,
     num_blocks: int = 16,
     res_scale: float = 1.0,
+    img_range: float = 1.0,
 ) -> EDSR:
     """The EDSR baseline: 16 blocks x 64 features, no residual scaling (1,517,571 params at x4).
 
@@ -154,6 +172,7 @@ def edsr_baseline(
         num_features=num_features,
         num_blocks=num_blocks,
         res_scale=res_scale,
+        img_range=img_range,
     )
 
 

@@ -33,6 +33,7 @@ from superres.models.blocks import (
     check_scale_supported,
     conv,
     default_init_weights,
+    records_config,
 )
 
 SUPPORTED_SCALES = (2, 4, 8)
@@ -86,6 +87,7 @@ class RRDB(nn.Module):
         return x + self.rdb3(self.rdb2(self.rdb1(x))) * 0.2
 
 
+@records_config("rrdbnet")
 class RRDBNet(nn.Module):
     """ESRGAN's generator (Wang et al., ECCVW 2018).
 

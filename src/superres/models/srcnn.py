@@ -23,11 +23,12 @@ from torch import nn
 
 from superres.errors import ConfigError
 from superres.imaging.resize import imresize
-from superres.models.blocks import check_positive, check_scale_supported, conv
+from superres.models.blocks import check_positive, check_scale_supported, conv, records_config
 
 SUPPORTED_SCALES = (2, 3, 4)
 
 
+@records_config("srcnn")
 class SRCNN(nn.Module):
     """Super-Resolution Convolutional Neural Network (Dong et al., 2014/2016).
 

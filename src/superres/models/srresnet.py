@@ -16,39 +16,58 @@ use.
 Beyond the paper: scales 2 and 8 use one or three x2 stages, scale 3 a single x3 stage
 (``conv3x3(64 -> 576) -> PixelShuffle(3) -> PReLU``); ``use_batchnorm=False`` removes every BN
 (the variant EDSR and BasicSR's MSRResNet later showed trains better for PSNR).
+
+Options that exist to run third-party SRGAN generators exactly (see :mod:`superres.models.convert`),
+all off by default: ``conv_bias=True`` gives the convolutions before batch norm a bias too;
+``body_tail="prelu"`` replaces the batch norm after the trunk's closing convolution by a PReLU;
+``output_activation="tanh"`` maps the output through ``(tanh(y) + 1) / 2``. leftthomas/SRGAN's
+early generator (``netG_epoch_4_100.pth``: 5 residual blocks, biased convolutions, ``block7`` =
+conv + PReLU, tanh output) is ``SRResNet(num_blocks=5, conv_bias=True, body_tail="prelu",
+output_activation="tanh")``.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
+from superres.errors import ConfigError
 from superres.models.blocks import (
     PixelShuffleUpsampler,
     check_positive,
     check_scale_supported,
     conv,
+    records_config,
 )
 
 SUPPORTED_SCALES = (2, 3, 4, 8)
+BODY_TAILS = ("batchnorm", "prelu")
+OUTPUT_ACTIVATIONS = ("none", "tanh")
 
 
 class ResidualBlock(nn.Module):
     """``x + BN(conv(PReLU(BN(conv(x)))))``; shapes ``(N, F, H, W) -> (N, F, H, W)``."""
 
-    def __init__(self, *, num_features: int, use_batchnorm: bool = True) -> None:
+    def __init__(
+        self, *, num_features: int, use_batchnorm: bool = True, conv_bias: bool = False
+    ) -> None:
         super().__init__()
-        # A bias before batch norm is redundant (BN subtracts the mean), so those convs have none.
-        self.conv1 = conv(num_features, num_features, 3, bias=not use_batchnorm)
+        # A bias before batch norm is redundant (BN subtracts the mean), so those convs have none
+        # unless ``conv_bias`` asks for it (ports that kept them, to load their weights).
+        bias = conv_bias or not use_batchnorm
+        self.conv1 = conv(num_features, num_features, 3, bias=bias)
         self.bn1 = nn.BatchNorm2d(num_features) if use_batchnorm else nn.Identity()
         self.prelu = nn.PReLU()
-        self.conv2 = conv(num_features, num_features, 3, bias=not use_batchnorm)
+        self.conv2 = conv(num_features, num_features, 3, bias=bias)
         self.bn2 = nn.BatchNorm2d(num_features) if use_batchnorm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.bn2(self.conv2(self.prelu(self.bn1(self.conv1(x)))))
 
 
+@records_config("srresnet")
 class SRResNet(nn.Module):
     """Super-Resolution Residual Network (Ledig et al., CVPR 2017).
 
@@ -59,6 +78,13 @@ class SRResNet(nn.Module):
         num_features: width of the trunk (64 in the paper).
         num_blocks: residual blocks (16 in the paper; any count, e.g. 8 or 32 for ablations).
         use_batchnorm: keep the paper's batch normalisation (``False`` drops every BN layer).
+        conv_bias: give the convolutions followed by batch norm a bias as well (redundant, but
+            leftthomas/SRGAN's generator has them); without batch norm every conv has one anyway.
+        body_tail: what follows the 3x3 convolution that closes the trunk, before the long skip:
+            ``"batchnorm"`` (the paper's; nothing when ``use_batchnorm=False``) or ``"prelu"``
+            (a PReLU instead, as leftthomas/SRGAN's early ``block7``).
+        output_activation: ``"none"`` (the paper's linear output) or ``"tanh"``, which returns
+            ``(tanh(y) + 1) / 2`` in (0, 1) (leftthomas/SRGAN's generator).
 
     Shapes: ``(N, in_channels, H, W)`` float in [0, 1] ->
     ``(N, out_channels, H * scale, W * scale)``, not clamped. Batch norm makes the output depend
@@ -74,6 +100,9 @@ class SRResNet(nn.Module):
         num_features: int = 64,
         num_blocks: int = 16,
         use_batchnorm: bool = True,
+        conv_bias: bool = False,
+        body_tail: Literal["batchnorm", "prelu"] = "batchnorm",
+        output_activation: Literal["none", "tanh"] = "none",
     ) -> None:
         super().__init__()
         self.scale = check_scale_supported("SRResNet", scale, SUPPORTED_SCALES)
@@ -84,6 +113,16 @@ class SRResNet(nn.Module):
         self.size_multiple = 1
         num_features = check_positive("num_features", num_features)
         num_blocks = check_positive("num_blocks", num_blocks)
+        if body_tail not in BODY_TAILS:
+            raise ConfigError(
+                f"SRResNet body_tail must be one of {', '.join(BODY_TAILS)}, got {body_tail!r}"
+            )
+        if output_activation not in OUTPUT_ACTIVATIONS:
+            raise ConfigError(
+                f"SRResNet output_activation must be one of {', '.join(OUTPUT_ACTIVATIONS)}, "
+                f"got {output_activation!r}"
+            )
+        self.output_activation = output_activation
 
         # The large 9x9 kernels at both ends give the network a wide receptive field in the image
         # domain; the paper's head has no batch norm.
@@ -91,12 +130,16 @@ class SRResNet(nn.Module):
         self.prelu_first = nn.PReLU()
         self.body = nn.Sequential(
             *(
-                ResidualBlock(num_features=num_features, use_batchnorm=use_batchnorm)
+                ResidualBlock(
+                    num_features=num_features, use_batchnorm=use_batchnorm, conv_bias=conv_bias
+                )
                 for _ in range(num_blocks)
             )
         )
-        self.conv_body = conv(num_features, num_features, 3, bias=not use_batchnorm)
-        self.bn_body = nn.BatchNorm2d(num_features) if use_batchnorm else nn.Identity()
+        tail_bn = use_batchnorm and body_tail == "batchnorm"
+        self.conv_body = conv(num_features, num_features, 3, bias=conv_bias or not tail_bn)
+        self.bn_body = nn.BatchNorm2d(num_features) if tail_bn else nn.Identity()
+        self.act_body = nn.PReLU() if body_tail == "prelu" else nn.Identity()
         self.upsample = PixelShuffleUpsampler(
             scale=scale, num_features=num_features, activation=nn.PReLU
         )
@@ -105,8 +148,11 @@ class SRResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.prelu_first(self.conv_first(x))
         # Long skip: the blocks learn a residual on top of the head's features.
-        feat = feat + self.bn_body(self.conv_body(self.body(feat)))
-        return self.conv_last(self.upsample(feat))
+        feat = feat + self.act_body(self.bn_body(self.conv_body(self.body(feat))))
+        out = self.conv_last(self.upsample(feat))
+        if self.output_activation == "tanh":
+            return (torch.tanh(out) + 1) / 2
+        return out
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, in_channels={self.in_channels}"

@@ -1,0 +1,642 @@
+"""Third-party checkpoints -> (architecture, constructor kwargs, a state dict with our key names).
+
+A checkpoint written by another code base is first unwrapped (:func:`unwrap_state_dict`), then its
+layout is recognised from key names and tensor shapes, its hyperparameters are read off the shapes,
+and its keys are renamed to ours (:func:`convert_state_dict`). No code from the other project is
+needed and nothing is unpickled beyond tensors (the caller loads ``.pth`` files with
+``torch.load(..., weights_only=True)``).
+
+Containers unwrapped, outermost first: BasicSR's ``{"params_ema": ..., "params": ...}`` (the EMA
+weights are preferred, as BasicSR/Real-ESRGAN do at inference), ``state_dict`` (PyTorch Lightning
+and many trainers), ``model_state_dict``, ``model``, ``generator``, ``netG``, ``net_g``. A
+``module.`` prefix on every key (``nn.DataParallel``/``DistributedDataParallel``) is stripped.
+
+Layouts recognised (:data:`LAYOUTS`, tried in this order):
+
+``superres``
+    our own key names, for plain ``torch.save(model.state_dict())`` files and safetensors files
+    without our metadata: SRResNet (``conv_first``, ``prelu_first``, ``body.N.conv1``,
+    ``upsample.0``), EDSR (``head.0``, ``body.N.body.0``, ``tail.0.0``, ``tail.1``), RRDBNet
+    (BasicSR's names, below) and SRCNN (``conv1``-``conv3``). What shapes cannot tell takes a
+    default: SRResNet's ``output_activation`` is ``"none"``, EDSR's ``img_range`` 1 and its
+    ``res_scale`` as below, and SRCNN's scale must be passed. Files written by
+    :func:`superres.models.weights.save_weights` carry all of it.
+``BasicSR RRDBNet``
+    ESRGAN's generator as BasicSR and Real-ESRGAN save it (``RealESRGAN_x4plus.pth``,
+    ``ESRGAN_SRx4_DF2KOST_official-ff704c30.pth``): ``conv_first``,
+    ``body.N.rdb{1,2,3}.conv{1..5}``, ``conv_body``, ``conv_up1``, ``conv_up2``, ``conv_hr``,
+    ``conv_last``. These are our RRDBNet's names. Their x2 and x1 models pixel-unshuffle the input
+    first (``conv_first`` takes ``in_channels * 4`` or ``* 16`` channels); that variant is refused
+    with a message.
+``ESRGAN (original)``
+    the first release of xinntao/ESRGAN (``RRDB_ESRGAN_x4.pth``, ``RRDB_PSNR_x4.pth``) and the many
+    community models in that format: a flat ``model`` Sequential, ``model.0`` = first conv,
+    ``model.1.sub.N.RDB{1,2,3}.conv{1..5}.0``, ``model.1.sub.<num_blocks>`` = trunk conv, then per
+    x2 stage an upsample + conv (``model.3``, ``model.6``, ...), then ``conv_hr`` and ``conv_last``
+    at the last two even indices (``model.8``, ``model.10`` at x4).
+``ESRGAN (2019)``
+    xinntao/ESRGAN after its 2019 rewrite: ``conv_first``, ``RRDB_trunk.N.RDB1.conv1``,
+    ``trunk_conv``, ``upconv1``, ``upconv2``, ``HRconv``, ``conv_last``.
+``EDSR (official)``
+    sanghyun-son/EDSR-PyTorch: our EDSR's key names plus the ``sub_mean``/``add_mean`` 1x1
+    convolutions. Their bias is ``-rgb_range * mean``: the DIV2K mean is checked and ``rgb_range``
+    (255 for the published models) becomes our ``img_range``.
+``BasicSR EDSR``
+    ``conv_first``, ``body.N.conv1``/``conv2``, ``conv_after_body``, ``upsample.0`` (``.2`` ...),
+    ``conv_last``; BasicSR trains every EDSR with ``img_range=255`` and the DIV2K mean, which are
+    not stored in the file and are assumed.
+``leftthomas SRGAN``
+    the generator of leftthomas/SRGAN (``netG_epoch_4_100.pth``): ``block1`` = 9x9 conv + PReLU,
+    ``block2`` ... ``block<K+1>`` = K residual blocks (``conv1``, ``bn1``, ``prelu``, ``conv2``,
+    ``bn2``; convolutions with biases), ``block<K+2>`` = 3x3 conv + PReLU (early versions) or + BN
+    (later ones), ``block<K+3>`` = x2 upsample blocks (``conv`` -> PixelShuffle(2) -> ``prelu``) and
+    a final 9x9 conv; the output is ``(tanh(y) + 1) / 2``. Mapped onto our SRResNet with
+    ``conv_bias=True``, ``body_tail``, ``output_activation="tanh"``.
+
+EDSR's residual scaling is not stored in any checkpoint: 0.1 is assumed for 256 or more features
+(EDSR, the only published configuration that uses it) and 1.0 otherwise (EDSR-baseline).
+
+Recognised but refused: BasicSR's MSRResNet (``conv_first``, ``body.N.conv1``, ``upconv1``,
+``conv_hr``): a different network (3x3 head, no batch norm, no long skip, bilinear global residual)
+that superres does not implement.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from superres.errors import IncompatibleWeightsError
+
+__all__ = [
+    "CONTAINER_KEYS",
+    "LAYOUTS",
+    "ConvertedWeights",
+    "Layout",
+    "convert_state_dict",
+    "describe_keys",
+    "unwrap_state_dict",
+]
+
+StateDict = dict[str, torch.Tensor]
+
+# Preferred first: BasicSR keeps the exponential moving average in ``params_ema``.
+CONTAINER_KEYS = (
+    "params_ema",
+    "params",
+    "state_dict",
+    "model_state_dict",
+    "model",
+    "generator",
+    "netG",
+    "net_g",
+)
+DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
+
+
+@dataclass(frozen=True)
+class ConvertedWeights:
+    """A third-party state dict translated to one of our architectures.
+
+    Attributes:
+        architecture: registry name (``"rrdbnet"``, ``"srresnet"``, ``"edsr"``, ...).
+        kwargs: constructor arguments for ``create_model(architecture, **kwargs)``, always with
+            ``scale`` and ``in_channels``.
+        state_dict: tensors under our key names, loadable with ``strict=True``.
+        layout: the layout recognised (a name from :data:`LAYOUTS`).
+    """
+
+    architecture: str
+    kwargs: dict[str, Any]
+    state_dict: StateDict
+    layout: str
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A checkpoint layout: how to recognise it and how to convert it.
+
+    Attributes:
+        name: what error messages and ``ConvertedWeights.layout`` call it.
+        description: its telltale keys, listed when a checkpoint is not recognised.
+        matches: whether a flat state dict has this layout (key names only).
+        convert: ``(state, scale_hint, source) -> ConvertedWeights``; raises
+            :class:`IncompatibleWeightsError` when the tensors are inconsistent.
+    """
+
+    name: str
+    description: str
+    matches: Callable[[Mapping[str, torch.Tensor]], bool]
+    convert: Callable[[StateDict, int | None, str], ConvertedWeights]
+
+
+# --- containers -----------------------------------------------------------------------------------
+
+
+def _is_state_dict(obj: object) -> bool:
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    )
+
+
+def unwrap_state_dict(obj: object, *, source: str = "the checkpoint") -> StateDict:
+    """The tensors of a loaded checkpoint: containers unwrapped, ``module.`` prefixes stripped.
+
+    Args:
+        obj: what ``torch.load(..., weights_only=True)`` returned (or any mapping of tensors).
+        source: how to name the checkpoint in error messages (usually its path).
+
+    Raises:
+        IncompatibleWeightsError: no mapping of names to tensors is found; the message lists the
+            keys that were there.
+    """
+    current = obj
+    path: list[str] = []
+    while not _is_state_dict(current):
+        if not isinstance(current, Mapping):
+            where = f" under {'/'.join(path)!r}" if path else ""
+            raise IncompatibleWeightsError(
+                f"{source} holds a {type(current).__name__}{where}, expected a state dict (a "
+                "mapping of parameter names to tensors); re-save it with "
+                "torch.save(model.state_dict(), path)"
+            )
+        inner = next((k for k in CONTAINER_KEYS if isinstance(current.get(k), Mapping)), None)
+        if inner is None:
+            keys = ", ".join(repr(k) for k in list(current)[:8]) or "(none)"
+            raise IncompatibleWeightsError(
+                f"{source} is not a state dict and has none of the container keys "
+                f"{', '.join(CONTAINER_KEYS)}; its top-level keys are {keys}. Extract the model's "
+                "state dict and save it with torch.save(state_dict, path)"
+            )
+        path.append(inner)
+        current = current[inner]
+    state: StateDict = dict(current)  # type: ignore[arg-type]  # checked by _is_state_dict
+    while state and all(k.startswith("module.") for k in state):
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    return state
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def describe_keys(state: Mapping[str, torch.Tensor], limit: int = 6) -> str:
+    """``"conv1.weight (64, 3, 9, 9), conv1.bias (64,), ... (12 tensors)"`` for messages."""
+    shown = ", ".join(f"{k} {tuple(v.shape)}" for k, v in list(state.items())[:limit])
+    more = f", ... ({len(state)} tensors)" if len(state) > limit else ""
+    return shown + more
+
+
+def _indices(state: Mapping[str, torch.Tensor], pattern: str) -> list[int]:
+    """Sorted distinct integers N of the keys that fully match ``pattern`` (one ``(\\d+)``)."""
+    regex = re.compile(pattern)
+    found = {int(m.group(1)) for k in state if (m := regex.fullmatch(k))}
+    return sorted(found)
+
+
+def _shape(state: Mapping[str, torch.Tensor], key: str, source: str) -> tuple[int, ...]:
+    if key not in state:
+        raise IncompatibleWeightsError(f"{source}: expected the key {key!r}, which is missing")
+    return tuple(state[key].shape)
+
+
+def _upsample_scale(
+    state: Mapping[str, torch.Tensor], keys: list[str], num_features: int, source: str
+) -> int:
+    """The scale of a chain of sub-pixel convolutions (``F -> F * r^2`` then PixelShuffle(r))."""
+    scale = 1
+    for key in keys:
+        out_ch = _shape(state, key, source)[0]
+        ratio = out_ch // num_features
+        factor = round(ratio**0.5)
+        if out_ch % num_features or factor * factor != ratio or factor < 2:
+            raise IncompatibleWeightsError(
+                f"{source}: upsampling convolution {key!r} has {out_ch} output channels, "
+                f"expected {num_features} x r^2 for a pixel shuffle by r"
+            )
+        scale *= factor
+    return scale
+
+
+def _with_out_channels(kwargs: dict[str, Any], out_channels: int) -> dict[str, Any]:
+    if out_channels != kwargs["in_channels"]:
+        kwargs["out_channels"] = out_channels
+    return kwargs
+
+
+# --- superres (our own key names) -----------------------------------------------------------------
+
+
+def _is_srresnet(state: Mapping[str, torch.Tensor]) -> bool:
+    return {"conv_first.weight", "prelu_first.weight", "conv_last.weight"} <= state.keys() and any(
+        k.startswith("upsample.") for k in state
+    )
+
+
+def _convert_srresnet(state: StateDict, hint: int | None, source: str) -> ConvertedWeights:
+    del hint
+    first = _shape(state, "conv_first.weight", source)
+    num_features, in_channels = first[0], first[1]
+    ups = [f"upsample.{i}.weight" for i in _indices(state, r"upsample\.(\d+)\.weight")]
+    ups = [k for k in ups if state[k].dim() == 4]  # PReLU slopes are 1-D
+    use_bn = "body.0.bn1.weight" in state
+    kwargs: dict[str, Any] = {
+        "scale": _upsample_scale(state, ups, num_features, source),
+        "in_channels": in_channels,
+        "num_features": num_features,
+        "num_blocks": len(_indices(state, r"body\.(\d+)\.conv1\.weight")),
+        "use_batchnorm": use_bn,
+        "conv_bias": use_bn and "body.0.conv1.bias" in state,
+        "body_tail": "prelu" if "act_body.weight" in state else "batchnorm",
+    }
+    out = _with_out_channels(kwargs, _shape(state, "conv_last.weight", source)[0])
+    return ConvertedWeights("srresnet", out, state, "superres SRResNet")
+
+
+def _is_edsr(state: Mapping[str, torch.Tensor]) -> bool:
+    return {"head.0.weight", "body.0.body.0.weight", "tail.1.weight"} <= state.keys()
+
+
+def _edsr_res_scale(num_features: int) -> tuple[str, float]:
+    # Not stored anywhere: EDSR (256 features) is the only published configuration with 0.1.
+    return ("edsr", 0.1) if num_features >= 256 else ("edsr-baseline", 1.0)
+
+
+def _convert_edsr(state: StateDict, hint: int | None, source: str) -> ConvertedWeights:
+    del hint
+    state = dict(state)
+    img_range = 1.0
+    layout = "superres EDSR"
+    if "sub_mean.bias" in state:
+        layout = "EDSR (official)"
+        img_range = _official_rgb_range(state, source)
+        for key in ("sub_mean.weight", "sub_mean.bias", "add_mean.weight", "add_mean.bias"):
+            state.pop(key, None)
+    head = _shape(state, "head.0.weight", source)
+    num_features, in_channels = head[0], head[1]
+    num_blocks = len(_indices(state, r"body\.(\d+)\.body\.0\.weight"))
+    ups = [f"tail.0.{i}.weight" for i in _indices(state, r"tail\.0\.(\d+)\.weight")]
+    arch, res_scale = _edsr_res_scale(num_features)
+    kwargs: dict[str, Any] = {
+        "scale": _upsample_scale(state, ups, num_features, source),
+        "in_channels": in_channels,
+        "num_features": num_features,
+        "num_blocks": num_blocks,
+        "res_scale": res_scale,
+        "img_range": img_range,
+    }
+    out = _with_out_channels(kwargs, _shape(state, "tail.1.weight", source)[0])
+    return ConvertedWeights(arch, out, state, layout)
+
+
+def _official_rgb_range(state: Mapping[str, torch.Tensor], source: str) -> float:
+    """EDSR-PyTorch's MeanShift: weight = I / std, bias = -rgb_range * mean / std (std = 1)."""
+    bias = state["sub_mean.bias"].double().flatten()
+    weight = state.get("sub_mean.weight")
+    mean = torch.tensor(DIV2K_RGB_MEAN, dtype=torch.float64)
+    identity = weight is not None and torch.allclose(
+        weight.double().flatten(1), torch.eye(len(bias), dtype=torch.float64)
+    )
+    if len(bias) != 3 or not identity:
+        raise IncompatibleWeightsError(
+            f"{source}: EDSR sub_mean (bias of shape {tuple(bias.shape)}) is not the official "
+            "3-channel mean shift with rgb_std = (1, 1, 1), the only one superres supports"
+        )
+    ratio = -bias / mean
+    rgb_range = float(ratio.mean())
+    if not torch.allclose(ratio, torch.full_like(ratio, rgb_range), rtol=1e-3):
+        raise IncompatibleWeightsError(
+            f"{source}: EDSR sub_mean bias {bias.tolist()} is not -rgb_range x the DIV2K mean "
+            f"{DIV2K_RGB_MEAN}; superres's EDSR uses that mean"
+        )
+    return float(round(rgb_range)) if abs(rgb_range - round(rgb_range)) < 1e-3 else rgb_range
+
+
+def _is_rrdbnet(state: Mapping[str, torch.Tensor]) -> bool:
+    return {"conv_first.weight", "body.0.rdb1.conv1.weight", "conv_body.weight"} <= state.keys()
+
+
+def _convert_rrdbnet(
+    state: StateDict, hint: int | None, source: str, layout: str = "BasicSR RRDBNet"
+) -> ConvertedWeights:
+    del hint
+    first = _shape(state, "conv_first.weight", source)
+    num_features, in_channels = first[0], first[1]
+    out_channels = _shape(state, "conv_last.weight", source)[0]
+    num_up = len(_indices(state, r"conv_up(\d+)\.weight"))
+    if in_channels in (4 * out_channels, 16 * out_channels):
+        factor = in_channels // out_channels
+        real_scale = 2**num_up // round(factor**0.5)
+        raise IncompatibleWeightsError(
+            f"{source} is a {layout} x{real_scale} model with a pixel-unshuffled input "
+            f"(conv_first takes {in_channels} = {out_channels} x {factor} channels, as BasicSR's "
+            "and Real-ESRGAN's x2/x1 models). superres's rrdbnet upscales x2 with one "
+            "upsampling stage instead and cannot run this checkpoint; use an x4 model"
+        )
+    kwargs: dict[str, Any] = {
+        "scale": 2**num_up,
+        "in_channels": in_channels,
+        "num_features": num_features,
+        "num_blocks": len(_indices(state, r"body\.(\d+)\.rdb1\.conv1\.weight")),
+        "num_grow_ch": _shape(state, "body.0.rdb1.conv1.weight", source)[0],
+    }
+    return ConvertedWeights("rrdbnet", _with_out_channels(kwargs, out_channels), state, layout)
+
+
+_SRCNN_KEYS = {f"conv{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias")}
+
+
+def _is_srcnn(state: Mapping[str, torch.Tensor]) -> bool:
+    return set(state) == _SRCNN_KEYS
+
+
+def _convert_srcnn(state: StateDict, hint: int | None, source: str) -> ConvertedWeights:
+    if hint is None:
+        raise IncompatibleWeightsError(
+            f"{source} holds SRCNN weights, which do not record their scale (SRCNN runs on the "
+            "bicubic-upscaled image); pass the scale it was trained for (scale=N, --scale N)"
+        )
+    shapes = [_shape(state, f"conv{i}.weight", source) for i in (1, 2, 3)]
+    kwargs: dict[str, Any] = {
+        "scale": hint,
+        "in_channels": shapes[0][1],
+        "kernel_sizes": tuple(s[-1] for s in shapes),
+        "num_features": (shapes[0][0], shapes[1][0]),
+    }
+    out = _with_out_channels(kwargs, shapes[2][0])
+    return ConvertedWeights("srcnn", out, state, "superres SRCNN")
+
+
+# --- ESRGAN (original xinntao/ESRGAN releases) ----------------------------------------------------
+
+
+def _is_esrgan_original(state: Mapping[str, torch.Tensor]) -> bool:
+    return "model.0.weight" in state and "model.1.sub.0.RDB1.conv1.0.weight" in state
+
+
+def _convert_esrgan_original(state: StateDict, hint: int | None, source: str) -> ConvertedWeights:
+    blocks = _indices(state, r"model\.1\.sub\.(\d+)\.RDB1\.conv1\.0\.weight")
+    num_blocks = len(blocks)
+    top = _indices(state, r"model\.(\d+)\.weight")  # model.0, model.3, ..., model.<last>
+    last = top[-1]
+    num_up, rest = divmod(last - 4, 3)
+    if rest or num_up < 0 or top != [0, *(3 + 3 * i for i in range(num_up)), last - 2, last]:
+        raise IncompatibleWeightsError(
+            f"{source} looks like an original ESRGAN checkpoint, but its top-level convolutions "
+            f"are model.{{{','.join(map(str, top))}}}.weight; expected model.0, one model.3+3i per "
+            "x2 upsampling stage, then conv_hr and conv_last (model.8, model.10 at x4)"
+        )
+    renamed: StateDict = {}
+    sub = re.compile(r"model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)")
+    for key, value in state.items():
+        if m := sub.fullmatch(key):
+            n, rdb, c, kind = m.groups()
+            renamed[f"body.{n}.rdb{rdb}.conv{c}.{kind}"] = value
+            continue
+        m = re.fullmatch(r"model\.(\d+)\.(weight|bias)", key) or re.fullmatch(
+            rf"model\.1\.sub\.({num_blocks})\.(weight|bias)", key
+        )
+        if m is None:
+            raise IncompatibleWeightsError(
+                f"{source}: unexpected key {key!r} in an original ESRGAN checkpoint"
+            )
+        index, kind = int(m.group(1)), m.group(2)
+        if key.startswith("model.1.sub."):
+            name = "conv_body"
+        elif index == 0:
+            name = "conv_first"
+        elif index == last:
+            name = "conv_last"
+        elif index == last - 2:
+            name = "conv_hr"
+        else:
+            name = f"conv_up{(index - 3) // 3 + 1}"
+        renamed[f"{name}.{kind}"] = value
+    return _convert_rrdbnet(renamed, hint, source, layout="ESRGAN (original)")
+
+
+def _is_esrgan_2019(state: Mapping[str, torch.Tensor]) -> bool:
+    return "RRDB_trunk.0.RDB1.conv1.weight" in state and "trunk_conv.weight" in state
+
+
+_ESRGAN_2019_NAMES = {"trunk_conv": "conv_body", "HRconv": "conv_hr"}
+
+
+def _convert_esrgan_2019(state: StateDict, hint: int | None, source: str) -> ConvertedWeights:
+    renamed: StateDict = {}
+    for key, value in state.items():
+        new = key
+        if m := re.fullmatch(r"RRDB_trunk\.(\d+)\.RDB(\d)\.(conv\d\.(?:weight|bias))", key):
+            new = f"body.{m.group(1)}.rdb{m.group(2)}.{m.group(3)}"
+        else:
+            head, _, tail = key.partition(".")
+            head = _ESRGAN_2019_NAMES.get(head, head)
+            if m := re.fullmatch(r"upconv(\d)", head):
+                head = f"conv_up{m.group(1)}"
+            new = f"{head}.{tail}"
+        renamed[new] = value
+    return _convert_rrdbnet(renamed, hint, source, layout="ESRGAN (2019)")
+
+
+# --- BasicSR EDSR and MSRResNet -------------------------------------------------------------------
+
+
+def _is_basicsr_edsr(state: Mapping[str, torch.Tensor]) -> bool:
+    return {"conv_first.weight", "body.0.conv1.weight", "conv_after_body.weight"} <= state.keys()
+
+
+def _convert_basicsr_edsr(state: StateDict, hint: int | None, source: str) -> ConvertedWeights:
+    renamed: StateDict = {}
+    num_blocks = len(_indices(state, r"body\.(\d+)\.conv1\.weight"))
+    for key, value in state.items():
+        if m := re.fullmatch(r"body\.(\d+)\.conv([12])\.(weight|bias)", key):
+            index = 0 if m.group(2) == "1" else 2
+            renamed[f"body.{m.group(1)}.body.{index}.{m.group(3)}"] = value
+            continue
+        head, _, tail = key.partition(".")
+        if head == "conv_first":
+            renamed[f"head.0.{tail}"] = value
+        elif head == "conv_after_body":
+            renamed[f"body.{num_blocks}.{tail}"] = value
+        elif head == "upsample":
+            renamed[f"tail.0.{tail}"] = value
+        elif head == "conv_last":
+            renamed[f"tail.1.{tail}"] = value
+        else:
+            raise IncompatibleWeightsError(
+                f"{source}: unexpected key {key!r} in a BasicSR EDSR checkpoint"
+            )
+    converted = _convert_edsr(renamed, hint, source)
+    # BasicSR's EDSR options all use img_range=255 (not stored in the checkpoint).
+    kwargs = {**converted.kwargs, "img_range": 255.0}
+    return ConvertedWeights(converted.architecture, kwargs, converted.state_dict, "BasicSR EDSR")
+
+
+def _is_msrresnet(state: Mapping[str, torch.Tensor]) -> bool:
+    return {"conv_first.weight", "body.0.conv1.weight", "upconv1.weight", "conv_hr.weight"} <= (
+        state.keys()
+    )
+
+
+def _refuse_msrresnet(state: StateDict, hint: int | None, source: str) -> ConvertedWeights:
+    del state, hint
+    raise IncompatibleWeightsError(
+        f"{source} is a BasicSR MSRResNet checkpoint (conv_first, body.N.conv1, upconv1, "
+        "conv_hr): a different network from SRResNet (3x3 head, LeakyReLU, no batch norm, no "
+        "long skip, bilinear global residual) that superres does not implement"
+    )
+
+
+# --- leftthomas/SRGAN -----------------------------------------------------------------------------
+
+
+def _is_leftthomas(state: Mapping[str, torch.Tensor]) -> bool:
+    return {"block1.0.weight", "block1.1.weight", "block2.conv1.weight"} <= state.keys()
+
+
+def _convert_leftthomas(state: StateDict, hint: int | None, source: str) -> ConvertedWeights:
+    del hint
+    residual = _indices(state, r"block(\d+)\.conv1\.weight")
+    num_blocks = len(residual)
+    if residual != list(range(2, 2 + num_blocks)):
+        raise IncompatibleWeightsError(
+            f"{source}: leftthomas SRGAN residual blocks are block{residual}, expected "
+            f"block2 ... block{num_blocks + 1}"
+        )
+    tail_block, up_block = num_blocks + 2, num_blocks + 3
+    ups = _indices(state, rf"block{up_block}\.(\d+)\.conv\.weight")
+    final = len(ups)
+    if ups != list(range(final)) or f"block{up_block}.{final}.weight" not in state:
+        raise IncompatibleWeightsError(
+            f"{source}: expected block{up_block}.0.conv ... block{up_block}.{final - 1}.conv "
+            f"(upsampling) and block{up_block}.{final}.weight (last conv) in a leftthomas SRGAN "
+            "generator"
+        )
+    tail_bn = f"block{tail_block}.1.running_mean" in state
+    t, u = tail_block, up_block
+    rules = [
+        (r"block1\.0\.(weight|bias)", lambda m: f"conv_first.{m[1]}"),
+        (r"block1\.1\.weight", lambda m: "prelu_first.weight"),
+        (
+            r"block(\d+)\.((?:conv|bn)[12]|prelu)\.(\w+)",
+            lambda m: f"body.{int(m[1]) - 2}.{m[2]}.{m[3]}" if 2 <= int(m[1]) < t else None,
+        ),
+        (rf"block{t}\.0\.(weight|bias)", lambda m: f"conv_body.{m[1]}"),
+        (rf"block{t}\.1\.(\w+)", lambda m: f"{'bn_body' if tail_bn else 'act_body'}.{m[1]}"),
+        (rf"block{u}\.(\d+)\.conv\.(weight|bias)", lambda m: f"upsample.{3 * int(m[1])}.{m[2]}"),
+        (rf"block{u}\.(\d+)\.prelu\.weight", lambda m: f"upsample.{3 * int(m[1]) + 2}.weight"),
+        (rf"block{u}\.{final}\.(weight|bias)", lambda m: f"conv_last.{m[1]}"),
+    ]
+    renamed: StateDict = {}
+    for key, value in state.items():
+        new = next((name(m) for pattern, name in rules if (m := re.fullmatch(pattern, key))), None)
+        if new is None:
+            raise IncompatibleWeightsError(
+                f"{source}: unexpected key {key!r} in a leftthomas SRGAN generator with "
+                f"{num_blocks} residual blocks"
+            )
+        renamed[new] = value
+    first = _shape(renamed, "conv_first.weight", source)
+    num_features = first[0]
+    up_keys = [f"upsample.{3 * i}.weight" for i in range(final)]
+    kwargs: dict[str, Any] = {
+        "scale": _upsample_scale(renamed, up_keys, num_features, source),
+        "in_channels": first[1],
+        "num_features": num_features,
+        "num_blocks": num_blocks,
+        "use_batchnorm": "body.0.bn1.weight" in renamed,
+        "conv_bias": "body.0.conv1.bias" in renamed,
+        "body_tail": "batchnorm" if tail_bn else "prelu",
+        "output_activation": "tanh",
+    }
+    out = _with_out_channels(kwargs, _shape(renamed, "conv_last.weight", source)[0])
+    return ConvertedWeights("srresnet", out, renamed, "leftthomas SRGAN")
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+
+LAYOUTS: tuple[Layout, ...] = (
+    Layout(
+        "BasicSR RRDBNet",
+        "conv_first, body.N.rdb1.conv1, conv_up1 (also Real-ESRGAN and superres rrdbnet)",
+        _is_rrdbnet,
+        _convert_rrdbnet,
+    ),
+    Layout(
+        "ESRGAN (original)",
+        "model.0, model.1.sub.N.RDB1.conv1.0, model.3",
+        _is_esrgan_original,
+        _convert_esrgan_original,
+    ),
+    Layout(
+        "ESRGAN (2019)",
+        "RRDB_trunk.N.RDB1.conv1, trunk_conv, upconv1, HRconv",
+        _is_esrgan_2019,
+        _convert_esrgan_2019,
+    ),
+    Layout(
+        "superres SRResNet",
+        "conv_first, prelu_first, body.N.conv1, upsample.0",
+        _is_srresnet,
+        _convert_srresnet,
+    ),
+    Layout(
+        "EDSR (official)",
+        "head.0, body.N.body.0, tail.0.0, tail.1, sub_mean (also superres edsr)",
+        _is_edsr,
+        _convert_edsr,
+    ),
+    Layout(
+        "BasicSR EDSR",
+        "conv_first, body.N.conv1, conv_after_body, upsample.0",
+        _is_basicsr_edsr,
+        _convert_basicsr_edsr,
+    ),
+    Layout(
+        "BasicSR MSRResNet",
+        "conv_first, body.N.conv1, upconv1, conv_hr: recognised, not supported",
+        _is_msrresnet,
+        _refuse_msrresnet,
+    ),
+    Layout(
+        "leftthomas SRGAN",
+        "block1.0, block2.conv1, ..., block8.0.conv",
+        _is_leftthomas,
+        _convert_leftthomas,
+    ),
+    Layout("superres SRCNN", "conv1, conv2, conv3 only", _is_srcnn, _convert_srcnn),
+)
+
+
+def convert_state_dict(
+    state: Mapping[str, torch.Tensor], *, scale: int | None = None, source: str = "the state dict"
+) -> ConvertedWeights:
+    """Recognise the layout of ``state`` and translate it to one of our architectures.
+
+    Args:
+        state: a flat state dict (see :func:`unwrap_state_dict` for containers); ``module.``
+            prefixes are stripped here too.
+        scale: the scale to use for layouts that do not record one (SRCNN); ignored otherwise
+            (the caller compares it with the result's ``kwargs["scale"]``).
+        source: how to name the checkpoint in error messages (usually its path).
+
+    Raises:
+        IncompatibleWeightsError: the layout is not recognised (the message lists a few keys and
+            the supported layouts), is recognised but not supported, or is inconsistent.
+    """
+    flat = unwrap_state_dict(dict(state), source=source)
+    for layout in LAYOUTS:
+        if layout.matches(flat):
+            return layout.convert(flat, scale, source)
+    supported = "; ".join(f"{layout.name} [{layout.description}]" for layout in LAYOUTS)
+    raise IncompatibleWeightsError(
+        f"cannot recognise the layout of {source}: it has {describe_keys(flat)}. Supported "
+        f"layouts: {supported}. Rename its keys to one of these, or load it into a superres "
+        "model yourself and save that with superres.save_weights"
+    )
