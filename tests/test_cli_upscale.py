@@ -1,11 +1,15 @@
-"""`superres upscale` end to end: formats, bit depths, alpha, samples and bad input."""
+"""`superres upscale` end to end: formats, depths, alpha, samples, batches, failures, torchrun."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from superres.cli import main
@@ -93,3 +97,249 @@ def test_existing_output_survives_a_failed_run(tmp_path: Path) -> None:
     out.write_bytes(b"precious")
     assert main(["upscale", str(src), "-o", str(out), "-q"]) == 1
     assert out.read_bytes() == b"precious"
+
+
+# --- batches: folders, globs, failures, reruns ----------------------------------------------------
+
+
+def _write_rgb(path: Path, h: int = 6, w: int = 7, seed: int = 0) -> Path:
+    Image.fromarray(_rgb(h, w, seed)).save(path)
+    return path
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_sixteen_bit_rgb_png_and_rgba_png(tmp_path: Path) -> None:
+    import cv2
+
+    deep = tmp_path / "deep.png"
+    values = np.random.default_rng(2).integers(0, 65536, (5, 6, 3), dtype=np.uint16)
+    cv2.imwrite(str(deep), values)
+    rgba = tmp_path / "rgba.png"
+    pixels = np.concatenate(
+        [_rgb(5, 6), np.random.default_rng(3).integers(0, 256, (5, 6, 1), dtype=np.uint8)], axis=2
+    )
+    Image.fromarray(pixels, "RGBA").save(rgba)
+    assert main(["upscale", str(deep), str(rgba), "--scale", "2", "-q"]) == 0
+    d = read_image(tmp_path / "deep_x2.png")
+    assert (d.bit_depth, d.grayscale, d.alpha, d.rgb.shape) == (16, False, None, (3, 10, 12))
+    r = read_image(tmp_path / "rgba_x2.png")
+    assert r.alpha is not None
+    assert r.rgb.shape == (3, 10, 12)
+
+
+def test_grayscale_jpeg_gives_a_gray_png(tmp_path: Path) -> None:
+    src = tmp_path / "scan.jpg"
+    Image.fromarray(_rgb(8, 8)[..., 0]).save(src, quality=95)
+    assert main(["upscale", str(src), "--scale", "2", "-q"]) == 0
+    out = Image.open(tmp_path / "scan_x2.png")
+    assert (out.mode, out.size) == ("L", (16, 16))
+
+
+def test_folder_input_with_a_warning_for_non_images(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("b.png", "a.jpg", "c.bmp"):
+        _write_rgb(src / name)
+    (src / "notes.txt").write_text("not an image")
+    (src / "sub").mkdir()
+    _write_rgb(src / "sub" / "d.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    with caplog.at_level("WARNING"):
+        assert main(["upscale", str(src), "-o", str(out), "--scale", "2", "-q"]) == 0
+    assert _files(out) == ["a_x2.png", "b_x2.png", "c_x2.png"]
+    warning = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "2 entries" in warning
+    assert "notes.txt" in warning
+    assert "sub/" in warning
+
+    mirrored = tmp_path / "mirrored"
+    mirrored.mkdir()
+    assert (
+        main(["upscale", str(src), "-o", str(mirrored), "--recursive", "--scale", "2", "-q"]) == 0
+    )
+    assert _files(mirrored) == ["a_x2.png", "b_x2.png", "c_x2.png", "sub/d_x2.png"]
+
+
+def test_folder_input_needs_an_output_folder_outside_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    _write_rgb(src / "a.png")
+    assert main(["upscale", str(src), "-q"]) == 1
+    assert "needs -o" in capsys.readouterr().err
+    assert main(["upscale", str(src), "-o", str(src), "-q"]) == 1
+    assert "inside the input folder" in capsys.readouterr().err
+    assert _files(src) == ["a.png"]
+
+
+def test_glob_is_expanded_by_us(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("x1.png", "x2.png", "y.png"):
+        _write_rgb(tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    assert main(["upscale", "x*.png", "--scale", "2", "--format", "jpg", "-q"]) == 0
+    assert _files(tmp_path) == ["x1.png", "x1_x2.jpg", "x2.png", "x2_x2.jpg", "y.png"]
+    assert main(["upscale", "z*.png", "-q"]) == 1  # matches nothing: an error, not a no-op
+
+
+def test_skip_existing_resumes_without_rewriting(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        _write_rgb(src / f"{i}.png", seed=i)
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["upscale", str(src), "-o", str(out), "--scale", "2", "--skip-existing", "-q"]
+    assert main(args) == 0
+    first = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    (out / "1_x2.png").unlink()  # as if the first run had stopped before this image
+    assert main(args) == 0
+    second = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert sorted(second) == sorted(first)
+    assert second["0_x2.png"] == first["0_x2.png"]
+    assert second["2_x2.png"] == first["2_x2.png"]
+    assert main(args) == 0  # and a third run writes nothing
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == second
+
+
+def test_unreadable_file_fails_the_run_but_not_the_batch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    _write_rgb(src / "a.png")
+    (src / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    _write_rgb(src / "c.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["upscale", str(src), "-o", str(out), "--scale", "2", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 3 image(s) failed" in err
+    assert "b.png" in err
+    assert _files(out) == ["a_x2.png", "c_x2.png"]  # no partial or temporary file
+
+
+def test_alpha_into_jpeg_is_a_per_image_failure_with_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "rgba.png"
+    a = np.concatenate([_rgb(4, 4), np.full((4, 4, 1), 9, np.uint8)], axis=2)
+    Image.fromarray(a, "RGBA").save(src)
+    assert main(["upscale", str(src), "--format", "jpg", "-q"]) == 1
+    assert "--format png" in capsys.readouterr().err
+
+
+def test_unknown_model_and_unsupported_scale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _write_rgb(tmp_path / "a.png")
+    assert main(["upscale", str(src), "--model", "srresnt", "-q"]) == 1
+    assert "'srresnet'" in capsys.readouterr().err  # close match suggested
+    assert main(["upscale", str(src), "--model", "srcnn", "--scale", "8", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "scale 8" in err
+    assert "2, 3, 4" in err
+    assert _files(tmp_path) == ["a.png"]
+
+
+def test_output_problems_are_found_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = _write_rgb(tmp_path / "a.png")
+    b = _write_rgb(tmp_path / "a.jpg")
+    assert main(["upscale", str(a), str(b), "-q"]) == 1  # both -> a_x4.png
+    err = capsys.readouterr().err
+    assert "written twice" in err
+    assert "a_x4.png" in err
+    assert main(["upscale", str(a), str(b), "-o", str(tmp_path / "missing"), "-q"]) == 1
+    assert "create it first" in capsys.readouterr().err
+    assert main(["upscale", str(a), "-o", str(tmp_path / "missing" / "a.png"), "-q"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["upscale", str(a), "-o", str(a), "-q"]) == 1
+    assert "input file" in capsys.readouterr().err
+    assert _files(tmp_path) == ["a.jpg", "a.png"]
+
+
+def test_outscale_tile_and_backproject_options(tmp_path: Path) -> None:
+    src = _write_rgb(tmp_path / "a.png", 10, 13)
+    args = ["upscale", str(src), "--outscale", "3.5", "--tile", "8", "--overlap", "4"]
+    assert main([*args, "--backproject", "1", "-q"]) == 0
+    out = read_image(tmp_path / "a_x3.5.png")
+    assert out.rgb.shape == (3, 35, 46)
+    assert (
+        main(
+            [
+                "upscale",
+                str(src),
+                "--tile",
+                "0",
+                "--scale",
+                "2",
+                "-q",
+                "-o",
+                str(tmp_path / "b.png"),
+            ]
+        )
+        == 0
+    )
+    assert read_image(tmp_path / "b.png").rgb.shape == (3, 20, 26)
+
+
+def test_tile_argument_is_validated(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["upscale", "sample:camera", "--tile", "big"])
+    assert "auto or 0" in capsys.readouterr().err
+
+
+# --- torchrun -------------------------------------------------------------------------------------
+
+
+def test_shard_and_torchrun_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from superres.inference.batch import DistributedEnv, Job, Source, shard
+
+    jobs = [Job(Source(str(i), Path(f"{i}.png")), Path(f"{i}_x4.png")) for i in range(7)]
+    shards = [shard(jobs, r, 3) for r in range(3)]
+    assert [len(s) for s in shards] == [3, 2, 2]
+    assert sorted(j.source.name for s in shards for j in s) == sorted(j.source.name for j in jobs)
+    assert [j.source.name for j in shards[1]] == ["1", "4"]
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert DistributedEnv.from_env() is None
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    env = DistributedEnv.from_env()
+    assert env == DistributedEnv(rank=1, world_size=2, local_rank=1)
+    assert env is not None
+    assert env.device("cpu") == "cpu"
+    if not torch.cuda.is_available():
+        assert env.device("auto") == "cpu"
+
+
+def test_torchrun_shards_the_files_across_two_cpu_processes(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(5):
+        _write_rgb(src / f"{i}.png", seed=i)
+    (src / "bad.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    out.mkdir()
+    torchrun = Path(sys.executable).parent / "torchrun"
+    command = [
+        str(torchrun), "--standalone", "--nproc_per_node", "2",
+        "-m", "superres", "upscale", str(src), "-o", str(out), "--scale", "2", "--device", "cpu",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    log = done.stdout + done.stderr
+    assert done.returncode != 0, log  # one image failed somewhere: the run fails
+    assert "rank 0 of 2: 3 of 6 image(s)" in log
+    assert "rank 1 of 2: 3 of 6 image(s)" in log
+    assert log.count("1 of 6 image(s) failed (5 written") == 1, log  # one summary, by rank 0
+    assert _files(out) == [f"{i}_x2.png" for i in range(5)]

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from superres.imaging import imresize
+from superres.inference import Upscaler, upscale
 from superres.io import read_image, write_image
-from superres.models import create_model, list_models
+from superres.models import create_model, list_models, load_weights, save_weights
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__", "create_model", "imresize", "list_models", "read_image", "write_image"]
+__all__ = [
+    "Upscaler",
+    "__version__",
+    "create_model",
+    "imresize",
+    "list_models",
+    "load_weights",
+    "read_image",
+    "save_weights",
+    "upscale",
+    "write_image",
+]

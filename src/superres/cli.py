@@ -39,19 +39,96 @@ def _build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser(
         "upscale",
-        help="upscale image files (or a bundled sample: sample:astronaut)",
-        description="Upscale images. Inputs are files or bundled samples (sample:NAME; "
-        "see `superres samples`). Bit depth, grayscale and alpha are preserved.",
+        help="upscale image files, folders or glob patterns (or a sample: sample:astronaut)",
+        description="Upscale images with any size (tiled, bounded memory), 8/16-bit, gray or "
+        "RGBA; bit depth, grayscale and alpha are preserved.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""inputs and outputs:
+  INPUT is an image file, a folder (its image files, sorted; --recursive for
+  sub-folders), a glob pattern (expanded by superres, so quote it: "photos/*.jpg",
+  "shots/**/*.png") or sample:NAME (see `superres samples`). Non-image files found
+  in folders/patterns are listed in a warning, never silently dropped.
+  Outputs are named STEM_x{scale}.png (x{outscale} with --outscale; --format
+  picks another extension) and written beside each input file, or into -o.
+  -o is an output file for a single input, else an EXISTING folder (never
+  created; with --recursive, sub-folders below it mirror the input's). Folder
+  inputs need -o (results beside the inputs would be upscaled again next time).
+  All outputs are checked before the first image is read: a missing folder or
+  two inputs with one output name stop the run with nothing written.
+
+failures and reruns:
+  An image that cannot be read or written is reported and the rest of the batch
+  goes on; the run ends with a list of failures and exit code 1. Files are
+  written atomically (no partial files), so --skip-existing resumes a stopped run.
+
+many GPUs:
+  torchrun --nproc_per_node N -m superres upscale ... shards the inputs across
+  N processes (rank r takes every N-th image from r), each on cuda:LOCAL_RANK
+  (CPU without CUDA); rank 0 prints the summary.""",
     )
-    up.add_argument("inputs", nargs="+", help="image files, or sample:NAME")
+    up.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, globs")
     up.add_argument(
         "-o",
         "--output",
-        help="output file (one input) or existing folder; default: INPUT_x{scale}.png beside "
-        "the input (samples: in the current folder)",
+        help="output file (one input) or existing folder; default: beside each input",
     )
     up.add_argument("--model", default="bicubic", help="registered model name (default: bicubic)")
-    up.add_argument("--scale", type=int, default=4, help="upscaling factor (default: 4)")
+    up.add_argument(
+        "--weights", type=Path, default=None, help="weights file for --model (.safetensors/.pth)"
+    )
+    up.add_argument(
+        "--scale",
+        type=int,
+        default=None,
+        help="network upscaling factor (default: the weights' scale, else 4)",
+    )
+    up.add_argument(
+        "--outscale",
+        type=float,
+        default=None,
+        help="final size factor, any positive number (e.g. 3.5): network scale, then MATLAB "
+        "bicubic to round(H*outscale) x round(W*outscale)",
+    )
+    up.add_argument(
+        "--tile",
+        type=_tile_arg,
+        default="auto",
+        help="tile size in input pixels, auto (fit a memory budget) or 0 (off) (default: auto)",
+    )
+    up.add_argument(
+        "--overlap",
+        type=int,
+        default=32,
+        help="pixels shared by neighbouring tiles; tiles are exact when overlap/4 covers the "
+        "network's receptive field (default: 32)",
+    )
+    up.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="auto: fp16 on CUDA, fp32 elsewhere; fp16 needs CUDA (default: auto)",
+    )
+    up.add_argument(
+        "--backproject",
+        type=int,
+        default=0,
+        metavar="N",
+        help="iterations of back-projection against the input (default: 0, off)",
+    )
+    up.add_argument(
+        "--format",
+        choices=("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp"),
+        default=None,
+        help="extension of the output names (default: png)",
+    )
+    up.add_argument(
+        "--recursive", action="store_true", help="also take images in sub-folders of folders"
+    )
+    up.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip inputs whose output exists (resume a stopped run)",
+    )
     up.add_argument(
         "--max-pixels",
         type=int,
@@ -65,15 +142,48 @@ def _build_parser() -> argparse.ArgumentParser:
         help="benchmark models on datasets (PSNR/SSIM on Y)",
         description="Evaluate models on benchmark sets with the field's protocol and print a "
         "Markdown table of PSNR (dB) / SSIM on Y, border of `scale` pixels cropped.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""models and weights:
+  Every --models NAME and every --weights FILE is one row of the table (give
+  either or both). NAME is a parameter-free model (bicubic), run at every
+  scale, or a pretrained name, run at its own scale. FILE is a checkpoint
+  (.safetensors, or .pth/.pt of tensors: ours, BasicSR, Real-ESRGAN, ESRGAN,
+  EDSR, leftthomas/SRGAN layouts); its architecture and scale come from the
+  file, its row is named by the file stem (srgan_x4.pth -> srgan_x4), and it
+  runs at its own scale only. Without --scales, the scales are those of the
+  files and pretrained names (4 if there are none).
+
+example:
+  superres eval --models bicubic --weights netG_epoch_4_100.pth --datasets set5""",
     )
-    ev.add_argument("--models", nargs="+", required=True, help="registered model names")
+    ev.add_argument(
+        "--models",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="parameter-free (bicubic) or pretrained model names",
+    )
+    ev.add_argument(
+        "--weights",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="weights files, each evaluated as its own row named by the file stem",
+    )
     ev.add_argument(
         "--datasets",
         nargs="+",
         required=True,
         help="catalog names, e.g. set5 set14 bsd100 urban100",
     )
-    ev.add_argument("--scales", nargs="+", type=int, default=[4], help="scales (default: 4)")
+    ev.add_argument(
+        "--scales",
+        nargs="+",
+        type=int,
+        default=None,
+        help="scales (default: the scales of the weights files, else 4)",
+    )
     ev.add_argument(
         "--data-root",
         type=Path,
@@ -110,19 +220,34 @@ def _check_output_parent(path: Path, flag: str) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from superres.evaluation.benchmark import format_markdown, run_benchmark, write_csv, write_json
+    from superres.evaluation.benchmark import (
+        BenchmarkModels,
+        format_markdown,
+        run_benchmark,
+        write_csv,
+        write_json,
+    )
     from superres.inference import resolve_device
 
+    if not args.models and not args.weights:
+        raise SuperresError(
+            "nothing to evaluate: give --models NAME ... and/or --weights FILE ... "
+            "(e.g. --models bicubic)"
+        )
     for flag, path in (("--output-json", args.output_json), ("--output-csv", args.output_csv)):
         if path is not None:
             _check_output_parent(path, flag)
+    rows = BenchmarkModels(args.models, args.weights)
+    scales = args.scales if args.scales is not None else rows.default_scales()
+    rows.check_scales(scales)
     report = run_benchmark(
-        args.models,
+        rows.labels,
         args.datasets,
-        args.scales,
+        scales,
         root=args.data_root,
         protocol=args.protocol,
         device=resolve_device(args.device),
+        model_factory=rows,
         progress=not args.quiet,
     )
     sys.stdout.write(format_markdown(report))
@@ -135,18 +260,55 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_upscale(args: argparse.Namespace) -> int:
-    from superres.inference.upscaler import upscale_files
+def _tile_arg(text: str) -> int | str:
+    """``--tile``: a non-negative integer or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of pixels, auto or 0, got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
 
-    upscale_files(
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from superres.inference.batch import upscale_files
+    from superres.io.image import DEFAULT_MAX_PIXELS
+
+    report = upscale_files(
         args.inputs,
         output=args.output,
         model=args.model,
+        weights=args.weights,
         scale=args.scale,
+        outscale=args.outscale,
         device=args.device,
-        max_pixels=args.max_pixels,
+        precision=args.precision,
+        tile=args.tile or None,
+        overlap=args.overlap,
+        backproject=args.backproject,
+        fmt=args.format,
+        recursive=args.recursive,
+        skip_existing=args.skip_existing,
+        max_pixels=DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels,
         progress=not args.quiet,
     )
+    if not report.main_process:  # torchrun: rank 0 reports for everyone (and exits 1)
+        return 0
+    done = f"{len(report.written)} written, {len(report.skipped)} skipped (existing)"
+    if report.failed:
+        lines = "".join(f"\n  {name}: {message}" for name, message in report.failed)
+        print(
+            f"superres upscale: error: {len(report.failed)} of {report.total} image(s) failed "
+            f"({done}):{lines}",
+            file=sys.stderr,
+        )
+        return 1
+    logger.info("done: %d image(s), %s", report.total, done)
     return 0
 
 

@@ -1,5 +1,7 @@
-"""superres.imaging: pure functions on images (resizing, colour conversion, quantisation)."""
+"""superres.imaging: pure functions on images (resizing, colour conversion, quantisation,
+back-projection)."""
 
+from superres.imaging.backprojection import backproject, reconstruction_error
 from superres.imaging.color import rgb2ycbcr, rgb_to_y, ycbcr2rgb
 from superres.imaging.quantize import quantize, to_integer
 from superres.imaging.resize import KERNELS, UnknownKernelError, imresize
@@ -7,8 +9,10 @@ from superres.imaging.resize import KERNELS, UnknownKernelError, imresize
 __all__ = [
     "KERNELS",
     "UnknownKernelError",
+    "backproject",
     "imresize",
     "quantize",
+    "reconstruction_error",
     "rgb2ycbcr",
     "rgb_to_y",
     "to_integer",

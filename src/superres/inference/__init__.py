@@ -1,5 +1,19 @@
-"""superres.inference: running models on images (device choice, upscaling files)."""
+"""superres.inference: running models on images (device and precision, tiling, upscaling files)."""
 
-from superres.inference.device import resolve_device
+from superres.inference.api import load_model, upscale
+from superres.inference.device import PRECISIONS, resolve_device, resolve_precision
+from superres.inference.tiling import plan_tiles, run_tiled
+from superres.inference.upscaler import DEFAULT_OVERLAP, TileMemoryError, Upscaler
 
-__all__ = ["resolve_device"]
+__all__ = [
+    "DEFAULT_OVERLAP",
+    "PRECISIONS",
+    "TileMemoryError",
+    "Upscaler",
+    "load_model",
+    "plan_tiles",
+    "resolve_device",
+    "resolve_precision",
+    "run_tiled",
+    "upscale",
+]

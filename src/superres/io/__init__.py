@@ -4,8 +4,10 @@ from superres.io.image import (
     DEFAULT_MAX_PIXELS,
     SUPPORTED_EXTENSIONS,
     ImageData,
+    quantize_image,
     read_image,
     to_uint8,
+    write_array,
     write_image,
 )
 
@@ -13,7 +15,9 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "SUPPORTED_EXTENSIONS",
     "ImageData",
+    "quantize_image",
     "read_image",
     "to_uint8",
+    "write_array",
     "write_image",
 ]

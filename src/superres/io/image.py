@@ -36,8 +36,10 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "SUPPORTED_EXTENSIONS",
     "ImageData",
+    "quantize_image",
     "read_image",
     "to_uint8",
+    "write_array",
     "write_image",
 ]
 
@@ -378,7 +380,7 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return _quantize(chw, 8).transpose(1, 2, 0).astype(np.uint8)
 
 
-def _as_chw(x: object, *, what: str, path: Path | None) -> torch.Tensor:
+def _as_chw(x: object, *, what: str, path: Path | None, check_finite: bool = True) -> torch.Tensor:
     """Validate a float image tensor and drop a leading batch dimension of 1."""
     where = f" for {str(path)!r}" if path is not None else ""
     if not isinstance(x, torch.Tensor):
@@ -396,7 +398,7 @@ def _as_chw(x: object, *, what: str, path: Path | None) -> torch.Tensor:
             f"{what}{where} must be a float tensor in [0, 1], got dtype {x.dtype}; divide integer "
             "images by 255 (or 65535) first"
         )
-    if not bool(torch.isfinite(x).all()):
+    if check_finite and not bool(torch.isfinite(x).all()):
         raise InvalidImageError(
             f"{what}{where} contains NaN or infinite values; check the model output before saving"
         )
@@ -415,6 +417,86 @@ def _quantize(x: torch.Tensor, bit_depth: int) -> np.ndarray:
         v = v.to(torch.float32)
     q = torch.floor(v.clamp(0.0, 1.0) * peak + 0.5)
     return q.to(torch.int32).numpy()
+
+
+# Values quantised per block by quantize_image: a few MB of temporaries however large the image.
+_QUANTIZE_BLOCK_VALUES = 1 << 21
+
+
+def quantize_image(
+    rgb: torch.Tensor,
+    *,
+    alpha: torch.Tensor | None = None,
+    bit_depth: int = 8,
+    grayscale: bool = False,
+) -> np.ndarray:
+    """Float image -> the integer ``(H, W, C)`` array a file stores (uint8 or uint16).
+
+    ``C`` is 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA). Values are clamped to [0, 1] and
+    rounded half-up once (``floor(v * peak + 0.5)``). Works in blocks of rows, so the only large
+    allocation is the result itself (a 16000 x 12000 RGB float canvas needs 576 MB more as uint8,
+    not several float-sized temporaries). Arguments as in :func:`write_image`.
+
+    Raises:
+        InvalidImageError: wrong type, shape or dtype, a bad ``bit_depth``, or NaN/infinite values.
+    """
+    return _quantize_image(rgb, alpha, bit_depth, grayscale, None)
+
+
+def _quantize_image(
+    rgb: torch.Tensor,
+    alpha: torch.Tensor | None,
+    bit_depth: int,
+    grayscale: bool,
+    p: Path | None,
+) -> np.ndarray:
+    where = f" for {str(p)!r}" if p is not None else ""
+    if bit_depth not in (8, 16):
+        raise InvalidImageError(f"bit_depth{where} must be 8 or 16, got {bit_depth!r}")
+    chw = _as_chw(rgb, what="rgb", path=p, check_finite=False).detach()
+    height, width = int(chw.shape[-2]), int(chw.shape[-1])
+    a: torch.Tensor | None = None
+    if alpha is not None:
+        a = alpha
+        if isinstance(a, torch.Tensor) and a.dim() == 2:
+            a = a.unsqueeze(0)
+        a = _as_chw(a, what="alpha", path=p, check_finite=False).detach()
+        if a.shape[0] != 1 or tuple(a.shape[-2:]) != (height, width):
+            raise InvalidImageError(
+                f"alpha{where} must have shape (1, {height}, {width}) to match rgb, "
+                f"got {tuple(a.shape)}"
+            )
+    # An exactly gray image is stored from its first channel; otherwise luma per block.
+    gray_channel = grayscale and (
+        chw.shape[0] == 1 or (torch.equal(chw[0], chw[1]) and torch.equal(chw[0], chw[2]))
+    )
+    channels = (1 if grayscale else 3) + (1 if a is not None else 0)
+    out = np.empty((height, width, channels), dtype=np.uint8 if bit_depth == 8 else np.uint16)
+    peak = float(2**bit_depth - 1)
+    rows = max(1, _QUANTIZE_BLOCK_VALUES // (width * channels))
+    for r0 in range(0, height, rows):
+        block = chw[:, r0 : r0 + rows].to("cpu")
+        if block.dtype != torch.float64:
+            block = block.to(torch.float32)  # half precision: widen so v * 65535 stays exact
+        if gray_channel:
+            block = block[:1]
+        elif grayscale:
+            r, g, b = block.unbind(0)
+            block = (0.299 * r + 0.587 * g + 0.114 * b).unsqueeze(0)  # Pillow's "L" weights
+        elif block.shape[0] == 1:
+            block = block.expand(3, -1, -1)
+        planes = [block]
+        if a is not None:
+            planes.append(a[:, r0 : r0 + rows].to("cpu", block.dtype))
+        for plane in planes:
+            if not bool(torch.isfinite(plane).all()):
+                raise InvalidImageError(
+                    f"the image{where} contains NaN or infinite values; check the model output "
+                    "before saving"
+                )
+        q = torch.cat(planes).clamp_(0.0, 1.0).mul_(peak).add_(0.5).floor_()
+        out[r0 : r0 + rows] = q.permute(1, 2, 0).numpy()
+    return out
 
 
 def write_image(
@@ -452,30 +534,40 @@ def write_image(
         InvalidImageError: ``rgb`` or ``alpha`` has a wrong type, shape or dtype, or is not finite.
     """
     p = Path(path)
-    fmt = _check_write_target(p, bit_depth, quality, has_alpha=alpha is not None)
-    chw = _as_chw(rgb, what="rgb", path=p)
-    height, width = chw.shape[-2:]
-    alpha_q: np.ndarray | None = None
-    if alpha is not None:
-        a = alpha
-        if isinstance(a, torch.Tensor) and a.dim() == 2:
-            a = a.unsqueeze(0)
-        a = _as_chw(a, what="alpha", path=p)
-        if a.shape[0] != 1 or tuple(a.shape[-2:]) != (height, width):
-            raise InvalidImageError(
-                f"alpha for {str(p)!r} must have shape (1, {height}, {width}) to match rgb, "
-                f"got {tuple(a.shape)}"
-            )
-        alpha_q = _quantize(a, bit_depth)[0]
+    _check_write_target(p, bit_depth, quality, has_alpha=alpha is not None)
+    hwc = _quantize_image(rgb, alpha, bit_depth, grayscale, p)
+    write_array(p, hwc, quality=quality)
 
-    if grayscale:
-        colour = _quantize(_to_gray(chw), bit_depth)  # (1, H, W)
-    else:
-        colour = _quantize(chw.expand(3, -1, -1) if chw.shape[0] == 1 else chw, bit_depth)
-    hwc = colour.transpose(1, 2, 0)
-    if alpha_q is not None:
-        hwc = np.concatenate([hwc, alpha_q[..., None]], axis=2)
 
+def write_array(path: str | os.PathLike[str], array: np.ndarray, *, quality: int = 95) -> None:
+    """Encode an integer image array and replace ``path`` atomically.
+
+    Args:
+        path: output file, as in :func:`write_image`.
+        array: uint8 or uint16 ``(H, W)`` or ``(H, W, C)`` with ``C`` = 1 (gray), 2 (gray +
+            alpha), 3 (RGB) or 4 (RGBA), e.g. from :func:`quantize_image`. uint16 means a 16-bit
+            file (PNG and TIFF only).
+        quality: as in :func:`write_image`.
+
+    Raises:
+        ImageWriteError: as in :func:`write_image`.
+        InvalidImageError: not such an array.
+    """
+    p = Path(path)
+    if not isinstance(array, np.ndarray) or array.dtype not in (np.uint8, np.uint16):
+        got = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
+        raise InvalidImageError(
+            f"write_array for {str(p)!r} needs a uint8 or uint16 numpy array, got {got}; use "
+            "write_image for float tensors"
+        )
+    hwc = array[..., None] if array.ndim == 2 else array
+    if hwc.ndim != 3 or hwc.shape[2] not in (1, 2, 3, 4) or 0 in hwc.shape:
+        raise InvalidImageError(
+            f"write_array for {str(p)!r} needs shape (H, W) or (H, W, C) with C in 1..4 and "
+            f"H, W > 0, got {array.shape}"
+        )
+    bit_depth = 8 if hwc.dtype == np.uint8 else 16
+    fmt = _check_write_target(p, bit_depth, quality, has_alpha=hwc.shape[2] in (2, 4))
     try:
         data = _encode(hwc, fmt, bit_depth, quality, p)
     except (OSError, ValueError, cv2.error) as exc:
@@ -527,15 +619,6 @@ def _check_write_target(p: Path, bit_depth: int, quality: int, *, has_alpha: boo
     return fmt
 
 
-def _to_gray(chw: torch.Tensor) -> torch.Tensor:
-    """``(C, H, W)`` -> ``(1, H, W)``: the channel itself when C = 1 or all channels are equal,
-    else ITU-R 601-2 luma (Pillow's "L" weights) in float."""
-    if chw.shape[0] == 1 or (torch.equal(chw[0], chw[1]) and torch.equal(chw[0], chw[2])):
-        return chw[:1]
-    r, g, b = chw.to(torch.float32 if chw.dtype != torch.float64 else chw.dtype).unbind(0)
-    return (0.299 * r + 0.587 * g + 0.114 * b).unsqueeze(0)
-
-
 def _encode(hwc: np.ndarray, fmt: str, bit_depth: int, quality: int, p: Path) -> bytes:
     """Integer ``(H, W, C)`` array (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) -> file bytes."""
     channels = hwc.shape[2]
@@ -551,13 +634,13 @@ def _encode(hwc: np.ndarray, fmt: str, bit_depth: int, quality: int, p: Path) ->
             hwc = np.concatenate([np.repeat(hwc[..., :1], 3, axis=2), hwc[..., 1:]], axis=2)
             channels = 4
         # Pillow cannot write 16-bit colour; OpenCV can (it wants BGR(A) order).
-        bgr = hwc[..., [2, 1, 0, 3][:channels]].astype(np.uint16)
+        bgr = hwc[..., [2, 1, 0, 3][:channels]].astype(np.uint16, copy=False)
         ok, encoded = cv2.imencode(".png" if fmt == "PNG" else ".tiff", np.ascontiguousarray(bgr))
         if not ok:
             raise ImageWriteError(p, f"OpenCV could not encode a 16-bit {fmt} image")
         return encoded.tobytes()
 
-    a8 = hwc.astype(np.uint8)
+    a8 = hwc.astype(np.uint8, copy=False)
     im = Image.fromarray(a8[..., 0] if channels == 1 else a8)  # mode inferred: L, LA, RGB, RGBA
     options: dict[str, object] = {}
     if fmt == "JPEG":

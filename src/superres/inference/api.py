@@ -1,0 +1,124 @@
+"""``superres.upscale``: one call from a PIL image, numpy array or tensor to its upscaled twin."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from superres.errors import InvalidImageError, SuperresError
+from superres.inference.upscaler import DEFAULT_OVERLAP, TileArg, Upscaler
+from superres.io.arrays import image_from_numpy, image_from_pil, image_to_numpy, image_to_pil
+from superres.io.image import ImageData
+
+__all__ = ["load_model", "upscale"]
+
+ImageT = TypeVar("ImageT", Image.Image, np.ndarray, torch.Tensor, ImageData)
+
+
+def load_model(
+    model: str | None, *, weights: str | Path | None = None, scale: int | None = None
+) -> nn.Module:
+    """A registered model by name, or the network stored in a weights file, ready to upscale.
+
+    Delegates to :func:`superres.models.weights.load_model`, which checks ``weights`` against
+    ``model`` and ``scale``. Raises its named errors (``UnknownModelError`` with close matches,
+    ``UnsupportedScaleError``, ``IncompatibleWeightsError``, ...).
+    """
+    try:
+        weights_module = importlib.import_module("superres.models.weights")
+    except ModuleNotFoundError as exc:
+        if exc.name != "superres.models.weights":
+            raise
+        weights_module = None
+    if weights_module is not None:
+        return weights_module.load_model(model, weights=weights, scale=scale)
+    # Registry models only, until superres.models.weights provides the weight catalog.
+    from superres.models import create_model
+
+    if weights is not None:
+        raise SuperresError(
+            f"cannot load weights {str(weights)!r}: this installation has no weight loader "
+            "(superres.models.weights); upgrade superres"
+        )
+    return create_model(model or "bicubic", scale=4 if scale is None else scale)
+
+
+def upscale(
+    image: ImageT,
+    *,
+    model: str | nn.Module = "bicubic",
+    weights: str | Path | None = None,
+    scale: int | None = None,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    tile: TileArg = "auto",
+    overlap: int = DEFAULT_OVERLAP,
+    outscale: float | None = None,
+    backproject: int = 0,
+    progress: bool = False,
+) -> ImageT:
+    """Upscale an image held in memory; returns the same kind of object.
+
+    Args:
+        image: a PIL image (returned in the same mode family: ``L`` stays ``L``, ``I;16`` stays
+            16-bit, ``RGBA`` keeps its alpha, ``P``/``CMYK`` become ``RGB``/``RGBA``); a numpy
+            ``(H, W)``/``(H, W, C)`` array of uint8, uint16 or float in [0, 1] (returned with the
+            same dtype and layout); a float tensor ``(C, H, W)``/``(N, C, H, W)`` in [0, 1] (same
+            layout, dtype and device); or an :class:`~superres.io.ImageData`.
+        model: a registered model name (see ``superres models``) or a built ``nn.Module``.
+        weights: a weights file for ``model`` (names only).
+        scale: the network's scale for a model name (default: the model's or the file's).
+        device, precision, tile, overlap, outscale, backproject, progress: see
+            :class:`~superres.inference.Upscaler`.
+
+    Example::
+
+        from PIL import Image
+        import superres
+        big = superres.upscale(Image.open("photo.png"), model="bicubic", scale=4)
+    """
+    if isinstance(model, nn.Module):
+        if weights is not None:
+            raise SuperresError(
+                "weights= needs a model name; load a state dict into your module yourself"
+            )
+        net_scale = getattr(model, "scale", None)
+        if scale is not None and scale != net_scale:
+            raise SuperresError(
+                f"scale={scale} was given, but the module upscales by {net_scale}; drop scale= "
+                "or build the module for that scale"
+            )
+        net = model
+    elif isinstance(model, str):
+        net = load_model(model, weights=weights, scale=scale)
+    else:
+        raise SuperresError(
+            f"model must be a registered name or an nn.Module, got {type(model).__name__}"
+        )
+    upscaler = Upscaler(
+        net,
+        device=device,
+        precision=precision,
+        tile=tile,
+        overlap=overlap,
+        outscale=outscale,
+        backproject=backproject,
+        progress=progress,
+    )
+    if isinstance(image, Image.Image):
+        return image_to_pil(upscaler(image_from_pil(image)), image.mode)
+    if isinstance(image, np.ndarray):
+        data, layout = image_from_numpy(image)
+        return image_to_numpy(upscaler(data), layout)
+    if isinstance(image, torch.Tensor | ImageData):
+        return upscaler(image)
+    raise InvalidImageError(
+        f"upscale takes a PIL image, a numpy array, a torch tensor or an ImageData, got "
+        f"{type(image).__name__}"
+    )

@@ -1,0 +1,171 @@
+"""Tiling: the plan, the blending weights, padding, and tiled == untiled for a real network."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from superres.inference.tiling import (
+    InvalidTilingError,
+    axis_weights,
+    blend_into,
+    pad_to_multiple,
+    plan_tiles,
+    run_tiled,
+    tile_starts,
+)
+from superres.models import create_model
+
+
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap"),
+    [(100, 100, 16), (50, 64, 16), (65, 64, 16), (113, 64, 16), (200, 64, 16), (1000, 96, 32)],
+)
+def test_tile_starts_cover_with_equal_tiles_and_enough_overlap(
+    length: int, tile: int, overlap: int
+) -> None:
+    starts = tile_starts(length, tile, overlap)
+    assert starts[0] == 0
+    size = min(tile, length)
+    assert starts[-1] + size == length  # flush with the end: every tile has the same size
+    for a, b in itertools.pairwise(starts):
+        assert 0 < b - a <= tile - overlap  # neighbours share at least `overlap` pixels
+    # no more tiles than needed
+    assert len(starts) == 1 or len(starts) - 1 == -(-(length - tile) // (tile - overlap))
+
+
+def test_tile_not_larger_than_overlap_is_an_error() -> None:
+    with pytest.raises(InvalidTilingError, match="larger than the overlap"):
+        tile_starts(100, 16, 16)
+    assert tile_starts(10, 16, 16) == (0,)  # one tile needs no overlap
+
+
+@pytest.mark.parametrize("window", ["cosine", "linear"])
+@pytest.mark.parametrize(
+    ("height", "width", "tile", "overlap", "scale"),
+    [
+        (40, 100, 32, 8, 1),
+        (37, 113, 24, 12, 2),  # uneven steps and a wide shared strip
+        (65, 65, 64, 16, 3),  # two tiles one pixel apart: the ramp shrinks to fit
+        (20, 20, 64, 16, 4),  # one tile
+    ],
+)
+def test_weights_sum_to_one_so_constant_images_have_no_seams(
+    height: int, width: int, tile: int, overlap: int, scale: int, window: str
+) -> None:
+    plan = plan_tiles(height, width, tile, overlap)
+    wy, wx = plan.weights(scale=scale, window=window)  # type: ignore[arg-type]
+    canvas = torch.zeros(1, height * scale, width * scale)
+    for t in plan.tiles():
+        ones = torch.ones(1, (t.y1 - t.y0) * scale, (t.x1 - t.x0) * scale)
+        blend_into(canvas, ones, t, wy[t.row], wx[t.col], scale)
+    assert torch.allclose(canvas, torch.ones_like(canvas), atol=1e-6)
+
+    # A constant image through a real resampler stays constant: no seam anywhere.
+    value = 0.7
+    x = torch.full((3, height, width), value)
+    out = run_tiled(
+        lambda b: b.repeat_interleave(scale, -2).repeat_interleave(scale, -1),
+        x,
+        scale=scale,
+        tile=tile,
+        overlap=overlap,
+        window=window,  # type: ignore[arg-type]
+    )
+    assert float((out - value).abs().max()) < 1e-6
+
+
+def test_weights_ignore_the_outer_quarter_of_the_overlap_and_not_the_image_border() -> None:
+    starts = tile_starts(200, 64, 32)  # steps <= 32
+    weights = axis_weights(starts, 64, scale=2, ramp=16)
+    for i, w in enumerate(weights):
+        if i > 0:  # at least overlap/4 = 8 input px (16 output px) discarded at a shared edge
+            assert float(w[:16].abs().max()) == 0.0
+        else:  # the image border keeps full weight
+            assert float(w[0]) == 1.0
+        if i < len(weights) - 1:
+            assert float(w[-16:].abs().max()) == 0.0
+        else:
+            assert float(w[-1]) == 1.0
+        assert float(w.max()) == pytest.approx(1.0)
+
+
+def _srresnet_and_radius() -> tuple[nn.Module, int]:
+    """A small random SRResNet x4 and its receptive-field radius in input pixels.
+
+    conv_first 9x9 (4) + 2 blocks x 2 conv3x3 (4) + conv_body (1) + upsampling conv3x3 at x1 (1)
+    and at x2 (0.5) + conv_last 9x9 at x4 (4 / 4 = 1) = 11.5 -> 12 input pixels.
+    """
+    torch.manual_seed(0)
+    model = create_model("srresnet", scale=4, num_features=16, num_blocks=2).eval()
+    last = model.get_submodule("conv_last")
+    assert isinstance(last, nn.Conv2d)
+    with torch.no_grad():
+        last.weight.mul_(10)  # outputs of order 1, so differences are visible
+    return model, 12
+
+
+def test_tiled_equals_untiled_when_the_overlap_covers_the_receptive_field() -> None:
+    model, radius = _srresnet_and_radius()
+    x = torch.rand(3, 40, 160, generator=torch.Generator().manual_seed(1))
+    tile = 64
+    with torch.inference_mode():
+        whole = model(x[None])[0]
+        assert float(whole.std()) > 0.1
+        # overlap / 4 >= radius: every pixel with non-zero weight sees no tile edge
+        tiled = run_tiled(model, x, scale=4, tile=tile, overlap=4 * radius)
+        assert len(plan_tiles(40, 160, tile, 4 * radius).xs) >= 3
+        assert float((tiled - whole).abs().max()) <= 1 / 255
+        assert float((tiled - whole).abs().max()) < 1e-4
+        # The test has teeth: a small overlap lets padding artefacts through.
+        rough = run_tiled(model, x, scale=4, tile=tile, overlap=8)
+        assert float((rough - whole).abs().max()) > 1 / 255
+        # Batching tiles changes nothing.
+        batched = run_tiled(model, x, scale=4, tile=tile, overlap=4 * radius, batch_size=3)
+        assert torch.allclose(batched, tiled, atol=1e-6)
+
+
+class _NeedsMultipleOf4(nn.Module):
+    """x2 nearest neighbour that refuses sizes not divisible by 4 (like a U-Net would)."""
+
+    scale = 2
+    in_channels = 3
+    size_multiple = 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2] % 4 or x.shape[-1] % 4:
+            raise RuntimeError(f"size {tuple(x.shape)} not a multiple of 4")
+        return x.repeat_interleave(2, -2).repeat_interleave(2, -1)
+
+
+@pytest.mark.parametrize(("height", "width", "tile"), [(13, 10, None), (13, 30, 8), (3, 2, 8)])
+def test_padding_to_the_size_multiple_is_cropped_away(
+    height: int, width: int, tile: int | None
+) -> None:
+    x = torch.rand(3, height, width)
+    out = run_tiled(_NeedsMultipleOf4(), x, scale=2, tile=tile, overlap=4, size_multiple=4)
+    expected = x.repeat_interleave(2, -2).repeat_interleave(2, -1)
+    assert out.shape == expected.shape
+    assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_pad_to_multiple_reflects_and_falls_back_to_replicate() -> None:
+    x = torch.arange(12.0).reshape(1, 3, 4)
+    padded, size = pad_to_multiple(x, 4)
+    assert size == (3, 4)
+    assert padded.shape == (1, 4, 4)
+    assert torch.equal(padded[0, 3], x[0, 1])  # reflection: row 3 mirrors row 1
+    tiny = torch.arange(2.0).reshape(1, 1, 2)
+    padded, _ = pad_to_multiple(tiny, 4)
+    assert padded.shape == (1, 4, 4)
+    assert torch.equal(padded[0, :, 3], torch.full((4,), 1.0))  # replicated edge
+    same, _ = pad_to_multiple(x, 1)
+    assert same is x
+
+
+def test_wrong_network_output_shape_is_reported() -> None:
+    with pytest.raises(InvalidTilingError, match="scale"):
+        run_tiled(lambda b: b, torch.rand(3, 8, 8), scale=2, tile=None, overlap=0)

@@ -1,0 +1,277 @@
+"""The Upscaler and ``superres.upscale``: alpha, gray, 16-bit, outscale, precision, memory, API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import superres
+from superres.errors import InvalidImageError, SuperresError
+from superres.imaging import imresize
+from superres.imaging.backprojection import reconstruction_error
+from superres.inference import TileMemoryError, Upscaler
+from superres.inference.device import PrecisionError
+from superres.inference.tiling import InvalidTilingError
+from superres.inference.upscaler import estimate_activation_bytes
+from superres.io import ImageData, read_image, write_image
+from superres.models import create_model
+
+
+def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _image(rgb: torch.Tensor, alpha: torch.Tensor | None = None, **kw: object) -> ImageData:
+    fields: dict = {"bit_depth": 8, "grayscale": False, "mode": "RGB", "format": None}
+    fields.update(kw)
+    return ImageData(rgb=rgb, alpha=alpha, **fields)
+
+
+@pytest.mark.parametrize("tile", [None, 16, "auto"])
+def test_bicubic_upscaler_is_matlab_bicubic_tiled_or_not(tile: int | str | None) -> None:
+    x = _rand(3, 37, 53)
+    up = Upscaler(create_model("bicubic", scale=3), device="cpu", tile=tile, overlap=8)  # type: ignore[arg-type]
+    out = up(x)
+    expected = imresize(x, scale=3.0).clamp(0, 1)
+    assert out.shape == (3, 111, 159)
+    assert float((out - expected).abs().max()) < 1e-5
+
+
+def test_premultiplied_alpha_keeps_junk_colour_out_of_visible_edges() -> None:
+    h, w = 12, 16
+    alpha = torch.zeros(1, h, w)
+    alpha[..., : w // 2] = 1.0  # left half opaque, right half fully transparent
+    red = torch.zeros(3, h, w)
+    red[0] = 1.0
+    junk = red.clone()
+    junk[:, :, w // 2 :] = torch.tensor([0.0, 1.0, 0.0])[:, None, None]  # green under alpha 0
+    black = red.clone()
+    black[:, :, w // 2 :] = 0.0
+    up = Upscaler(create_model("bicubic", scale=4), device="cpu", tile=None)
+    with_junk = up(_image(junk, alpha, mode="RGBA"))
+    with_black = up(_image(black, alpha, mode="RGBA"))
+    assert with_junk.alpha is not None
+    visible = with_junk.alpha[0] >= 1 / 255
+    # The hidden colour changes nothing visible ...
+    diff = (with_junk.rgb - with_black.rgb).abs()[:, visible]
+    assert float(diff.max()) <= 1 / 255
+    # ... and the opaque edge stays pure red: no green (or dark) fringe.
+    assert float(with_junk.rgb[1][visible].max()) <= 1 / 255
+    assert float(with_junk.rgb[0][visible].min()) >= 1 - 1 / 255
+    # Without premultiplication the junk would bleed in: the reference shows what is avoided.
+    naive = imresize(junk, scale=4.0).clamp(0, 1)
+    assert float(naive[1][visible].max()) > 0.1
+
+
+def test_opaque_alpha_is_kept_and_not_premultiplied() -> None:
+    x = _rand(3, 8, 8)
+    up = Upscaler(create_model("bicubic", scale=2), device="cpu")
+    out = up(_image(x, torch.ones(1, 8, 8), mode="RGBA"))
+    assert out.alpha is not None
+    assert torch.allclose(out.alpha, torch.ones(1, 16, 16), atol=1e-6)
+    assert torch.allclose(out.rgb, up(x), atol=1e-6)
+
+
+def test_gray_stays_gray_for_rgb_and_y_models() -> None:
+    gray = _rand(1, 10, 12)
+    for model in (
+        create_model("srresnet", scale=2, num_features=8, num_blocks=1),
+        create_model("srcnn", scale=2, num_features=(8, 4)),  # in_channels = 1: runs on Y
+    ):
+        up = Upscaler(model, device="cpu")
+        out = up(_image(gray.expand(3, -1, -1), grayscale=True, mode="L"))
+        assert out.grayscale
+        assert torch.equal(out.rgb[0], out.rgb[1])
+        assert torch.equal(out.rgb[0], out.rgb[2])
+        assert up(gray).shape == (1, 20, 24)  # a 1-channel tensor comes back with 1 channel
+        assert up(torch.cat([gray, gray])).shape == (2, 20, 24)  # gray + alpha
+
+
+def test_y_model_on_colour_upscales_luma_with_the_model_and_chroma_with_bicubic() -> None:
+    x = _rand(3, 10, 12)
+    bicubic_y = create_model("bicubic", scale=2, in_channels=1)
+    out = Upscaler(bicubic_y, device="cpu")(x)
+    # Bicubic on Y and on chroma is bicubic on RGB (the transform is affine).
+    assert float((out - imresize(x, scale=2.0).clamp(0, 1)).abs().max()) < 1e-5
+
+
+def test_sixteen_bit_precision_is_kept(tmp_path: Path) -> None:
+    src = tmp_path / "deep.png"
+    values = np.random.default_rng(0).integers(0, 65536, (6, 7, 3), dtype=np.uint16)
+    write_image(
+        src, torch.from_numpy(values.transpose(2, 0, 1).astype(np.float32) / 65535), bit_depth=16
+    )
+    image = read_image(src)
+    out = Upscaler(create_model("bicubic", scale=2), device="cpu")(image)
+    assert out.bit_depth == 16
+    on_8bit_grid = torch.round(out.rgb * 255) / 255
+    assert float((out.rgb - on_8bit_grid).abs().max()) > 1e-4  # finer than 8 bits
+
+
+@pytest.mark.parametrize(
+    ("size", "outscale", "expected"),
+    [
+        ((10, 13), 3.5, (35, 46)),
+        ((9, 9), 3.5, (32, 32)),
+        ((10, 13), 2.0, (20, 26)),
+        ((8, 8), 0.5, (4, 4)),
+    ],
+)
+def test_outscale_gives_any_final_size(
+    size: tuple[int, int], outscale: float, expected: tuple[int, int]
+) -> None:
+    x = _rand(3, *size)
+    up = Upscaler(create_model("bicubic", scale=4), device="cpu", outscale=outscale)
+    assert up.output_size(*size) == expected
+    assert up(x).shape == (3, *expected)
+    rgba = up(_image(x, _rand(1, *size, seed=1), mode="RGBA"))
+    assert rgba.alpha is not None
+    assert rgba.alpha.shape == (1, *expected)
+
+
+def test_backprojection_reduces_the_reconstruction_error() -> None:
+    torch.manual_seed(0)
+    lq = imresize(_rand(3, 64, 64), scale=0.5)
+    net = create_model("srresnet", scale=2, num_features=8, num_blocks=1)
+    before = Upscaler(net, device="cpu")(lq)
+    after = Upscaler(net, device="cpu", backproject=3)(lq)
+    assert reconstruction_error(after, lq) < 0.5 * reconstruction_error(before, lq)
+
+
+def test_precision_rules() -> None:
+    net = create_model("bicubic", scale=2)
+    with pytest.raises(PrecisionError, match="CUDA"):
+        Upscaler(net, device="cpu", precision="fp16")
+    with pytest.raises(PrecisionError, match="unknown precision"):
+        Upscaler(net, device="cpu", precision="fp8")
+    assert Upscaler(net, device="cpu").autocast_dtype is None  # auto on CPU: fp32
+    small = create_model("srresnet", scale=2, num_features=8, num_blocks=1)
+    x = _rand(3, 16, 16)
+    fp32 = Upscaler(small, device="cpu")(x)
+    bf16 = Upscaler(small, device="cpu", precision="bf16")(x)
+    assert float((bf16 - fp32).abs().max()) < 0.05
+
+
+def test_bad_options_are_named_errors() -> None:
+    net = create_model("bicubic", scale=2)
+    with pytest.raises(InvalidTilingError, match="larger than the overlap"):
+        Upscaler(net, tile=16, overlap=16)
+    with pytest.raises(SuperresError, match="outscale"):
+        Upscaler(net, outscale=-1)
+    with pytest.raises(SuperresError, match="scale"):
+        Upscaler(nn.Conv2d(3, 3, 3))
+    with pytest.raises(InvalidImageError, match="float"):
+        Upscaler(net)(torch.zeros(3, 4, 4, dtype=torch.uint8))
+
+
+def test_auto_tile_follows_the_memory_budget() -> None:
+    net = create_model("srresnet", scale=4, num_features=16, num_blocks=1)
+    up = Upscaler(net, device="cpu")
+    per_pixel = estimate_activation_bytes(net, up._forward, in_channels=3)
+    # largest activation: 64 channels at 2x (the first pixel-shuffle conv), fp32, times 4
+    assert per_pixel == pytest.approx(4 * 64 * 4 * 4)
+    assert up.tile_size() == pytest.approx((2**30 / per_pixel) ** 0.5, abs=8)
+    small = Upscaler(net, device="cpu", tile_memory=64 * 64 * int(per_pixel), overlap=8)
+    assert small.tile_size() == 64
+    x = _rand(3, 150, 90)
+    assert torch.allclose(small(x), Upscaler(net, device="cpu", tile=None)(x), atol=1e-5)
+
+
+class _OutOfMemoryAbove32(nn.Module):
+    scale = 1
+    in_channels = 3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if max(x.shape[-2:]) > 32:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 TiB")
+        return x.clone()
+
+
+def test_out_of_memory_halves_auto_tiles_and_explains_fixed_ones() -> None:
+    x = _rand(3, 100, 70)
+    up = Upscaler(_OutOfMemoryAbove32(), device="cpu", overlap=8)
+    assert torch.allclose(up(x), x)
+    assert up.tile_size() == 32
+    with pytest.raises(TileMemoryError, match="smaller --tile"):
+        Upscaler(_OutOfMemoryAbove32(), device="cpu", tile=64, overlap=8)(x)
+
+
+# --- superres.upscale ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("L", "L"),
+        ("LA", "LA"),
+        ("RGB", "RGB"),
+        ("RGBA", "RGBA"),
+        ("P", "RGB"),
+        ("1", "L"),
+        ("I;16", "I;16"),
+        ("CMYK", "RGB"),
+    ],
+)
+def test_pil_round_trip_keeps_the_mode_family(mode: str, expected: str) -> None:
+    base = Image.fromarray(np.random.default_rng(0).integers(0, 256, (6, 9, 3), dtype=np.uint8))
+    if mode == "I;16":
+        im = Image.fromarray(np.random.default_rng(0).integers(0, 65536, (6, 9), dtype=np.uint16))
+    else:
+        im = base.convert(mode)
+    out = superres.upscale(im, scale=2)
+    assert isinstance(out, Image.Image)
+    assert out.mode == expected
+    assert out.size == (18, 12)
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [
+        ((6, 9), np.uint8),
+        ((6, 9, 1), np.uint16),
+        ((6, 9, 2), np.uint8),
+        ((6, 9, 3), np.float32),
+        ((6, 9, 4), np.float64),
+        ((6, 9, 3), np.uint16),
+    ],
+)
+def test_numpy_round_trip_keeps_dtype_and_layout(shape: tuple[int, ...], dtype: type) -> None:
+    rng = np.random.default_rng(0)
+    if np.issubdtype(dtype, np.floating):
+        a = rng.random(shape).astype(dtype)
+    else:
+        a = rng.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+    out = superres.upscale(a, scale=2)
+    assert isinstance(out, np.ndarray)
+    assert out.dtype == dtype
+    assert out.shape == (12, 18, *shape[2:])
+    # bicubic: the result agrees with MATLAB bicubic of the same values
+    peak = 1.0 if np.issubdtype(dtype, np.floating) else float(np.iinfo(dtype).max)
+    hwc = a.reshape(6, 9, -1).astype(np.float64) / peak
+    ref = np.clip(imresize(hwc, scale=2.0), 0, 1)
+    if hwc.shape[2] in (2, 4):  # colour was premultiplied by alpha: compare the alpha only
+        ref, got = ref[..., -1], out.reshape(12, 18, -1)[..., -1] / peak
+    else:
+        got = out.reshape(12, 18, -1) / peak
+    assert np.abs(got - ref).max() <= 1 / peak + 1e-6
+
+
+def test_tensor_round_trip_keeps_layout_dtype_and_device() -> None:
+    x = _rand(2, 4, 5, 6).double()
+    out = superres.upscale(x, model=create_model("bicubic", scale=3))
+    assert isinstance(out, torch.Tensor)
+    assert (out.shape, out.dtype, out.device) == ((2, 4, 15, 18), torch.float64, x.device)
+
+
+def test_upscale_checks_its_arguments() -> None:
+    with pytest.raises(SuperresError, match="scale"):
+        superres.upscale(_rand(3, 4, 4), model=create_model("bicubic", scale=2), scale=4)
+    with pytest.raises(InvalidImageError, match="PIL image"):
+        superres.upscale([[0.0]])  # type: ignore[type-var]
+    with pytest.raises(InvalidImageError, match="numpy"):
+        superres.upscale(np.zeros((4, 4), dtype=np.int64))
