@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +10,7 @@ import torch
 from PIL import Image
 
 from superres.cli import main
+from superres.errors import SuperresError
 from superres.imaging import imresize
 from superres.io import read_image
 
@@ -297,49 +295,141 @@ def test_tile_argument_is_validated(capsys: pytest.CaptureFixture[str]) -> None:
     assert "auto or 0" in capsys.readouterr().err
 
 
-# --- torchrun -------------------------------------------------------------------------------------
+# --- models and weights files ---------------------------------------------------------------------
 
 
-def test_shard_and_torchrun_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from superres.inference.batch import DistributedEnv, Job, Source, shard
+def _small_edsr_file(folder: Path) -> Path:
+    from superres.models import create_model
+    from superres.models.weights import save_weights
 
-    jobs = [Job(Source(str(i), Path(f"{i}.png")), Path(f"{i}_x4.png")) for i in range(7)]
-    shards = [shard(jobs, r, 3) for r in range(3)]
-    assert [len(s) for s in shards] == [3, 2, 2]
-    assert sorted(j.source.name for s in shards for j in s) == sorted(j.source.name for j in jobs)
-    assert [j.source.name for j in shards[1]] == ["1", "4"]
-
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
-    assert DistributedEnv.from_env() is None
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "1")
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    env = DistributedEnv.from_env()
-    assert env == DistributedEnv(rank=1, world_size=2, local_rank=1)
-    assert env is not None
-    assert env.device("cpu") == "cpu"
-    if not torch.cuda.is_available():
-        assert env.device("auto") == "cpu"
+    torch.manual_seed(0)
+    net = create_model("edsr-baseline", scale=2, num_features=8, num_blocks=1)
+    return save_weights(net, folder / "edsr_x2.safetensors")
 
 
-def test_torchrun_shards_the_files_across_two_cpu_processes(tmp_path: Path) -> None:
-    src = tmp_path / "in"
-    src.mkdir()
-    for i in range(5):
-        _write_rgb(src / f"{i}.png", seed=i)
-    (src / "bad.png").write_bytes(b"not an image")
+def test_weights_file_alone_picks_its_own_model(tmp_path: Path) -> None:
+    from superres.inference import Upscaler
+    from superres.models.weights import load_weights
+
+    weights = _small_edsr_file(tmp_path)
+    src = _write_rgb(tmp_path / "a.png", 9, 11)
     out = tmp_path / "out"
     out.mkdir()
-    torchrun = Path(sys.executable).parent / "torchrun"
-    command = [
-        str(torchrun), "--standalone", "--nproc_per_node", "2",
-        "-m", "superres", "upscale", str(src), "-o", str(out), "--scale", "2", "--device", "cpu",
+    assert main(["upscale", str(src), "--weights", str(weights), "-o", str(out), "-q"]) == 0
+    written = np.asarray(Image.open(out / "a_x2.png"))
+    assert written.shape == (18, 22, 3)  # the file's x2 EDSR, not the default x4 bicubic
+    expected = Upscaler(load_weights(weights), device="cpu")(read_image(src))
+    diff = np.abs(written.astype(int) - np.round(expected.rgb.permute(1, 2, 0).numpy() * 255))
+    assert diff.max() <= 1
+    # Naming the architecture as well is allowed (and checked).
+    named = tmp_path / "named.png"
+    args = ["upscale", str(src), "--weights", str(weights), "--model", "edsr-baseline"]
+    assert main([*args, "-o", str(named), "-q"]) == 0
+    assert np.array_equal(np.asarray(Image.open(named)), written)
+
+
+def test_no_model_and_no_weights_is_bicubic_x4(tmp_path: Path) -> None:
+    src = _write_rgb(tmp_path / "a.png", 5, 6)
+    assert main(["upscale", str(src), "-q"]) == 0
+    with Image.open(tmp_path / "a_x4.png") as im:
+        assert im.size == (24, 20)
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--model", "srcnn"], "holds a edsr-baseline model, not 'srcnn'"),  # wrong architecture
+        (["--scale", "3"], "scale 3 was asked for"),  # the file is x2
+        (["--model", "edsr-basline"], "'edsr-baseline'"),  # typo: close match suggested
+    ],
+)
+def test_incompatible_weights_exit_nonzero_without_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], needle: str
+) -> None:
+    weights = _small_edsr_file(tmp_path)
+    src = _write_rgb(tmp_path / "a.png")
+    assert main(["upscale", str(src), "--weights", str(weights), *extra, "-q"]) == 1
+    err = capsys.readouterr().err
+    assert needle in err
+    assert _files(tmp_path) == ["a.png", "edsr_x2.safetensors"]
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [(b"", "empty"), (b"PK\x03\x04 no checkpoint", "weights file"), (b"\x00" * 64, "weights")],
+)
+def test_unreadable_weights_exit_nonzero_without_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, needle: str
+) -> None:
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(content)
+    src = _write_rgb(tmp_path / "a.png")
+    assert main(["upscale", str(src), "--weights", str(weights), "-q"]) == 1
+    assert needle in capsys.readouterr().err
+    assert _files(tmp_path) == ["a.png", "w.pth"]
+
+
+def test_each_bad_input_is_a_named_error_before_any_output(tmp_path: Path) -> None:
+    from superres.errors import (
+        ImageReadError,
+        IncompatibleWeightsError,
+        UnknownModelError,
+        UnsupportedScaleError,
+    )
+    from superres.inference.batch import InputNotFoundError, OutputPathError, upscale_files
+
+    weights = _small_edsr_file(tmp_path)
+    src = _write_rgb(tmp_path / "a.png")
+    with pytest.raises(InputNotFoundError, match="does not exist"):
+        upscale_files([str(tmp_path / "nope.png")], progress=False)
+    with pytest.raises(UnknownModelError, match="srresnet"):
+        upscale_files([str(src)], model="srresnt", progress=False)
+    with pytest.raises(IncompatibleWeightsError, match="srcnn"):
+        upscale_files([str(src)], model="srcnn", weights=weights, progress=False)
+    with pytest.raises(UnsupportedScaleError, match="scale 8"):
+        upscale_files([str(src)], model="srcnn", scale=8, progress=False)
+    with pytest.raises(OutputPathError, match="create it first"):
+        upscale_files([str(src)], output=tmp_path / "missing" / "a.png", progress=False)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    report = upscale_files([str(bad)], progress=False)
+    assert [name for name, _ in report.failed] == [str(bad)]
+    assert "cannot read image" in report.failed[0][1]
+    assert issubclass(ImageReadError, SuperresError)
+    assert _files(tmp_path) == ["a.png", "bad.png", "edsr_x2.safetensors"]
+
+
+def test_output_modes_and_depths(tmp_path: Path) -> None:
+    """PNG, 16-bit PNG (gray and RGB), RGBA PNG and gray JPEG: size, mode and depth kept."""
+    import cv2
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(_rgb(5, 7)).save(src / "rgb.png")
+    cv2.imwrite(
+        str(src / "deep.png"),
+        np.random.default_rng(4).integers(0, 65536, (5, 7, 3), dtype=np.uint16),
+    )
+    Image.fromarray(np.random.default_rng(5).integers(0, 65536, (5, 7), dtype=np.uint16)).save(
+        src / "deepgray.png"
+    )
+    rgba = np.concatenate([_rgb(5, 7), np.full((5, 7, 1), 200, np.uint8)], axis=2)
+    Image.fromarray(rgba, "RGBA").save(src / "rgba.png")
+    Image.fromarray(_rgb(5, 7)[..., 1]).save(src / "gray.jpg", quality=95)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["upscale", str(src), "-o", str(out), "--scale", "3", "-q"]) == 0
+    assert _files(out) == [
+        "deep_x3.png", "deepgray_x3.png", "gray_x3.png", "rgb_x3.png", "rgba_x3.png",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
-    log = done.stdout + done.stderr
-    assert done.returncode != 0, log  # one image failed somewhere: the run fails
-    assert "rank 0 of 2: 3 of 6 image(s)" in log
-    assert "rank 1 of 2: 3 of 6 image(s)" in log
-    assert log.count("1 of 6 image(s) failed (5 written") == 1, log  # one summary, by rank 0
-    assert _files(out) == [f"{i}_x2.png" for i in range(5)]
+    deep = cv2.imread(str(out / "deep_x3.png"), cv2.IMREAD_UNCHANGED)
+    assert deep is not None
+    assert (deep.dtype, deep.shape) == (np.uint16, (15, 21, 3))
+    deepgray = cv2.imread(str(out / "deepgray_x3.png"), cv2.IMREAD_UNCHANGED)
+    assert deepgray is not None
+    assert (deepgray.dtype, deepgray.shape) == (np.uint16, (15, 21))
+    for name, mode in (("rgb", "RGB"), ("rgba", "RGBA"), ("gray", "L")):
+        with Image.open(out / f"{name}_x3.png") as im:
+            assert (im.mode, im.size) == (mode, (21, 15)), name
+    with Image.open(out / "rgba_x3.png") as im:
+        assert set(np.asarray(im)[..., 3].ravel().tolist()) == {200}  # flat alpha stays flat

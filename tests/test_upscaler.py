@@ -16,7 +16,7 @@ from superres.imaging import imresize
 from superres.imaging.backprojection import reconstruction_error
 from superres.inference import TileMemoryError, Upscaler
 from superres.inference.device import PrecisionError
-from superres.inference.tiling import InvalidTilingError
+from superres.inference.tiling import InvalidTilingError, plan_tiles
 from superres.inference.upscaler import estimate_activation_bytes
 from superres.io import ImageData, read_image, write_image
 from superres.models import create_model
@@ -275,3 +275,43 @@ def test_upscale_checks_its_arguments() -> None:
         superres.upscale([[0.0]])  # type: ignore[type-var]
     with pytest.raises(InvalidImageError, match="numpy"):
         superres.upscale(np.zeros((4, 4), dtype=np.int64))
+
+
+def test_tiled_upscaler_equals_untiled_with_a_real_network() -> None:
+    """EDSR-baseline (random, fixed seed) with 2 blocks at x2: receptive-field radius 3x3 head
+    (1) + 4 block convs (4) + body conv (1) + upsampler conv (1) + tail conv at x2 (0.5) = 7.5
+    input pixels <= DEFAULT_OVERLAP / 4 = 8, so tiles must agree with the whole image."""
+    torch.manual_seed(0)
+    net = create_model("edsr-baseline", scale=2, num_features=16, num_blocks=2).eval()
+    image = _rand(3, 70, 230, seed=3)
+    whole = Upscaler(net, device="cpu", tile=None)(image)
+    tiled_upscaler = Upscaler(net, device="cpu", tile=64)
+    tiled = tiled_upscaler(image)
+    assert tiled_upscaler.overlap == 32
+    assert len(plan_tiles(70, 230, 64, 32).xs) >= 3
+    assert float(whole.std()) > 0.05  # a real, non-constant output
+    diff = float((tiled - whole).abs().max())
+    assert diff <= 1 / 255
+    assert diff < 1e-4  # in fact equal up to float rounding
+
+
+@pytest.mark.slow
+def test_peak_memory_of_a_4000x3000_upscale_is_bounded() -> None:
+    """4000 x 3000 -> 16000 x 12000 (bicubic x4, auto tiles, quantised and written as PNG), in a
+    fresh interpreter so that ru_maxrss is this run's alone. The float32 output canvas is 2.15
+    GiB and unavoidable; everything else must stay small: the bound allows canvas + 2 GiB."""
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "upscale_memory.py"
+    command = [
+        sys.executable, str(script), "--one", "bicubic", "--scale", "4",
+        "--height", "3000", "--width", "4000", "--tile", "auto", "--write",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["output"] == "16000x12000"
+    assert result["canvas_gib"] == pytest.approx(2.146, abs=0.01)
+    assert result["peak_gib"] < result["canvas_gib"] + 2.0, result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TypeVar
 
@@ -30,29 +29,15 @@ def load_model(
     ``model`` and ``scale``. Raises its named errors (``UnknownModelError`` with close matches,
     ``UnsupportedScaleError``, ``IncompatibleWeightsError``, ...).
     """
-    try:
-        weights_module = importlib.import_module("superres.models.weights")
-    except ModuleNotFoundError as exc:
-        if exc.name != "superres.models.weights":
-            raise
-        weights_module = None
-    if weights_module is not None:
-        return weights_module.load_model(model, weights=weights, scale=scale)
-    # Registry models only, until superres.models.weights provides the weight catalog.
-    from superres.models import create_model
+    from superres.models.weights import load_model as _load_model
 
-    if weights is not None:
-        raise SuperresError(
-            f"cannot load weights {str(weights)!r}: this installation has no weight loader "
-            "(superres.models.weights); upgrade superres"
-        )
-    return create_model(model or "bicubic", scale=4 if scale is None else scale)
+    return _load_model(model, weights=weights, scale=scale)
 
 
 def upscale(
     image: ImageT,
     *,
-    model: str | nn.Module = "bicubic",
+    model: str | nn.Module | None = None,
     weights: str | Path | None = None,
     scale: int | None = None,
     device: str | torch.device = "auto",
@@ -71,8 +56,10 @@ def upscale(
             ``(H, W)``/``(H, W, C)`` array of uint8, uint16 or float in [0, 1] (returned with the
             same dtype and layout); a float tensor ``(C, H, W)``/``(N, C, H, W)`` in [0, 1] (same
             layout, dtype and device); or an :class:`~superres.io.ImageData`.
-        model: a registered model name (see ``superres models``) or a built ``nn.Module``.
-        weights: a weights file for ``model`` (names only).
+        model: a registered or pretrained model name (see ``superres models``) or a built
+            ``nn.Module``; ``None``: the model ``weights`` describes, else ``bicubic``.
+        weights: a weights file (it rebuilds its own model; ``model``, if a name, is checked
+            against it).
         scale: the network's scale for a model name (default: the model's or the file's).
         device, precision, tile, overlap, outscale, backproject, progress: see
             :class:`~superres.inference.Upscaler`.
@@ -95,7 +82,9 @@ def upscale(
                 "or build the module for that scale"
             )
         net = model
-    elif isinstance(model, str):
+    elif model is None or isinstance(model, str):
+        if model is None and weights is None:
+            model = "bicubic"
         net = load_model(model, weights=weights, scale=scale)
     else:
         raise SuperresError(

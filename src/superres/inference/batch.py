@@ -53,11 +53,15 @@ from superres.io.image import (
 from superres.io.samples import SAMPLE_PREFIX, check_sample, load_sample
 
 __all__ = [
+    "DEFAULT_MODEL",
     "IMAGE_EXTENSIONS",
     "BatchReport",
     "DistributedEnv",
+    "DistributedEnvError",
+    "InputNotFoundError",
     "InputSet",
     "Job",
+    "OutputPathError",
     "Source",
     "collect_inputs",
     "output_tag",
@@ -69,6 +73,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: The model used when neither a model name nor a weights file is given.
+DEFAULT_MODEL = "bicubic"
 #: Extensions taken from folders and globs (the formats we read and write).
 IMAGE_EXTENSIONS = SUPPORTED_EXTENSIONS
 _SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
@@ -134,6 +140,19 @@ class BatchReport:
         self.failed += other.failed
 
 
+class InputNotFoundError(SuperresError, FileNotFoundError):
+    """An input file does not exist, a pattern matches no image, or a folder holds none."""
+
+
+class OutputPathError(SuperresError, ValueError):
+    """An output path cannot be used: missing folder, unknown extension, two inputs writing one
+    output, an output overwriting an input or inside an input folder."""
+
+
+class DistributedEnvError(SuperresError, ValueError):
+    """``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` from the launcher are malformed."""
+
+
 # --- inputs ---------------------------------------------------------------------------------------
 
 
@@ -173,8 +192,8 @@ def collect_inputs(inputs: Sequence[str], *, recursive: bool = False) -> InputSe
     file reached twice) are dropped and counted.
 
     Raises:
-        SuperresError: a missing input, a glob matching nothing, a folder without images, or an
-            unknown sample name (with close matches).
+        InputNotFoundError: a missing input, a glob matching nothing, a folder without images.
+        SuperresError: an unknown sample name (with close matches).
     """
     found = InputSet()
     seen: set[Path] = set()
@@ -197,7 +216,7 @@ def collect_inputs(inputs: Sequence[str], *, recursive: bool = False) -> InputSe
             images, ignored = _scan_folder(p, recursive=recursive)
             found.ignored += ignored
             if not images:
-                raise SuperresError(
+                raise InputNotFoundError(
                     f"folder {arg!r} holds no image files ({', '.join(IMAGE_EXTENSIONS)})"
                     + ("" if recursive else "; add --recursive to search its sub-folders")
                 )
@@ -210,7 +229,7 @@ def collect_inputs(inputs: Sequence[str], *, recursive: bool = False) -> InputSe
             images = [m for m in matches if _is_image_file(m)]
             found.ignored += [m for m in matches if m not in images]
             if not images:
-                raise SuperresError(
+                raise InputNotFoundError(
                     f"the pattern {arg!r} matches no image files"
                     + (f" ({len(matches)} other entries)" if matches else "")
                     + "; check the pattern and the current folder"
@@ -218,7 +237,7 @@ def collect_inputs(inputs: Sequence[str], *, recursive: bool = False) -> InputSe
             for m in images:
                 add(Source(str(m), m))
         else:
-            raise SuperresError(
+            raise InputNotFoundError(
                 f"input {arg!r} does not exist; check the path (inputs are files, folders, "
                 "glob patterns such as 'photos/*.jpg', or sample:NAME, see `superres samples`)"
             )
@@ -249,18 +268,18 @@ def plan_jobs(
         fmt: extension of derived names without the dot (default ``png``).
 
     Raises:
-        SuperresError: any of the problems listed in the module docstring.
+        OutputPathError: any of the problems listed in the module docstring.
     """
     ext = "." + (fmt or "png").lower().lstrip(".")
     if ext not in SUPPORTED_EXTENSIONS:
-        raise SuperresError(
+        raise OutputPathError(
             f"unknown output format {fmt!r}; use one of "
             f"{', '.join(e.lstrip('.') for e in SUPPORTED_EXTENSIONS)}"
         )
     out = Path(output) if output is not None else None
     roots = sorted({s.root for s in sources if s.root is not None})
     if out is None and roots:
-        raise SuperresError(
+        raise OutputPathError(
             f"a folder input ({str(roots[0])!r}) needs -o OUTPUT_FOLDER: writing beside the inputs "
             "would mix the results into the input folder, and the next run would upscale them "
             "again; create an output folder and pass it with -o"
@@ -268,32 +287,32 @@ def plan_jobs(
     single_file = out is not None and not out.is_dir()
     if out is not None and single_file:
         if len(sources) != 1 or roots:
-            raise SuperresError(
+            raise OutputPathError(
                 f"-o {str(out)!r} must be an existing folder when upscaling several images or a "
                 f"folder; create it first (mkdir {str(out)!r})"
             )
         if out.suffix.lower() not in SUPPORTED_EXTENSIONS:
             if not out.suffix:
-                raise SuperresError(f"output folder {str(out)!r} does not exist; create it first")
-            raise SuperresError(
+                raise OutputPathError(f"output folder {str(out)!r} does not exist; create it first")
+            raise OutputPathError(
                 f"-o {str(out)!r}: unknown extension {out.suffix!r}; use one of "
                 f"{', '.join(SUPPORTED_EXTENSIONS)}"
             )
         if fmt is not None and _SAME_FORMAT.get(out.suffix.lower(), out.suffix.lower()) != (
             _SAME_FORMAT.get(ext, ext)
         ):
-            raise SuperresError(
+            raise OutputPathError(
                 f"-o {str(out)!r} ends in {out.suffix!r} but --format is {fmt!r}; drop one"
             )
         if not out.parent.is_dir():
-            raise SuperresError(
+            raise OutputPathError(
                 f"-o {str(out)!r}: folder {str(out.parent)!r} does not exist; create it first"
             )
     if out is not None and not single_file:
         for root in roots:
             inside = out.resolve() == root.resolve() or root.resolve() in out.resolve().parents
             if inside:
-                raise SuperresError(
+                raise OutputPathError(
                     f"-o {str(out)!r} is inside the input folder {str(root)!r}: results would be "
                     "taken as inputs by the next run; choose a folder outside it"
                 )
@@ -322,14 +341,14 @@ def plan_jobs(
             for dst, srcs in clashes[:5]
         )
         more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
-        raise SuperresError(
+        raise OutputPathError(
             f"{len(clashes)} output name(s) would be written twice: {lines}{more}; rename the "
             "inputs or upscale them into separate -o folders"
         )
     inputs = {s.path.resolve() for s in sources if s.path is not None}
     for job in jobs:
         if job.output.resolve() in inputs:
-            raise SuperresError(
+            raise OutputPathError(
                 f"the output {str(job.output)!r} is an input file; refusing to overwrite it "
                 "(choose another -o or --format)"
             )
@@ -432,11 +451,11 @@ class DistributedEnv:
             rank = int(os.environ.get("RANK", "0"))
             local = int(os.environ.get("LOCAL_RANK", str(rank)))
         except ValueError as exc:
-            raise SuperresError(f"bad torchrun environment: {exc}") from None
+            raise DistributedEnvError(f"bad torchrun environment: {exc}") from None
         if world <= 1:
             return None
         if not 0 <= rank < world:
-            raise SuperresError(f"bad torchrun environment: RANK={rank}, WORLD_SIZE={world}")
+            raise DistributedEnvError(f"bad torchrun environment: RANK={rank}, WORLD_SIZE={world}")
         return cls(rank, world, local)
 
     def device(self, requested: str) -> str:
@@ -486,7 +505,7 @@ def upscale_files(
     inputs: Sequence[str],
     *,
     output: str | Path | None = None,
-    model: str = "bicubic",
+    model: str | None = None,
     weights: str | Path | None = None,
     scale: int | None = None,
     outscale: float | None = None,
@@ -503,6 +522,9 @@ def upscale_files(
     progress: bool = True,
 ) -> BatchReport:
     """Expand ``inputs``, build the model, plan every output, then upscale (see the module).
+
+    ``model`` is a registered or pretrained name; ``None`` means the model ``weights`` describes,
+    or :data:`DEFAULT_MODEL` (bicubic) when no weights file is given either.
 
     Under ``torchrun`` each rank processes its shard and the returned report covers all ranks
     (``report.main_process`` is true on rank 0 only, which should print the summary).
@@ -525,6 +547,9 @@ def upscale_files(
         )
     if found.duplicates and main:
         logger.info("%d input(s) given more than once are processed once", found.duplicates)
+    # A weights file names its own model; bicubic only when neither is given.
+    if model is None and weights is None:
+        model = DEFAULT_MODEL
     net = load_model(model, weights=weights, scale=scale)
     upscaler = Upscaler(
         net,
