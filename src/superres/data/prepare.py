@@ -1,0 +1,242 @@
+"""Dataset preparation: overlapping sub-images of large training images (as for DIV2K).
+
+Training reads random patches; decoding a 2K PNG for each 128-pixel patch is wasted work, so the
+large images are cut once into overlapping ``crop_size`` tiles, exactly as BasicSR's
+``scripts/data_preparation/extract_subimages.py`` does: tiles start every ``step`` pixels, and one
+more tile, aligned to the bottom/right border, is added when the pixels left over exceed
+``thresh_size``. Tiles are written as ``<stem>_s001.png``, ``<stem>_s002.png``, ... (row-major),
+each atomically, and existing tiles are skipped, so an interrupted run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+
+from superres.data.catalog import IMAGE_EXTENSIONS, list_image_files
+from superres.errors import ImageReadError, ImageWriteError, SuperresError
+from superres.io.files import atomic_write
+from superres.io.image import quantize_image, read_image, write_array
+
+__all__ = [
+    "InputFolderError",
+    "SubimageError",
+    "crop_starts",
+    "extract_subimages",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class InputFolderError(SuperresError, FileNotFoundError):
+    """The input of a preparation step is missing, not a folder, or holds no images."""
+
+    def __str__(self) -> str:  # FileNotFoundError would otherwise format an errno message
+        return str(self.args[0])
+
+
+class SubimageError(SuperresError, RuntimeError):
+    """Some images could not be cut into sub-images (the others were written)."""
+
+
+def crop_starts(length: int, crop_size: int, step: int, thresh_size: int) -> list[int]:
+    """Start offsets of the crops along one side, as BasicSR computes them.
+
+    ``0, step, 2*step, ...`` while a whole crop fits, plus ``length - crop_size`` when more than
+    ``thresh_size`` pixels would otherwise be left uncovered. Empty when ``length < crop_size``.
+    """
+    if length < crop_size:
+        return []
+    starts = list(range(0, length - crop_size + 1, step))
+    if length - (starts[-1] + crop_size) > thresh_size:
+        starts.append(length - crop_size)
+    return starts
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: Path
+    output_dir: Path
+    crop_size: int
+    step: int
+    thresh_size: int
+    compression: int
+
+
+@dataclass(frozen=True)
+class _Result:
+    name: str
+    written: int
+    existing: int
+    too_small: bool
+    error: str | None
+
+
+def _write_png(path: Path, array: np.ndarray, compression: int) -> None:
+    """8-bit PNGs at the requested zlib level; other depths through the io module's writer."""
+    if array.dtype.name != "uint8":
+        write_array(path, array)
+        return
+    from PIL import Image
+
+    channels = array.shape[2]
+    im = Image.fromarray(array[..., 0] if channels == 1 else array)
+    buf = BytesIO()
+    im.save(buf, "PNG", compress_level=compression)
+    try:
+        with atomic_write(path) as f:
+            f.write(buf.getvalue())
+    except OSError as exc:
+        raise ImageWriteError(path, f"writing failed ({type(exc).__name__}: {exc})") from exc
+
+
+def _process(job: _Job) -> _Result:
+    name = job.path.name
+    try:
+        decoded = read_image(job.path)
+        h, w = int(decoded.rgb.shape[-2]), int(decoded.rgb.shape[-1])
+        rows = crop_starts(h, job.crop_size, job.step, job.thresh_size)
+        cols = crop_starts(w, job.crop_size, job.step, job.thresh_size)
+        if not rows or not cols:
+            return _Result(name, 0, 0, too_small=True, error=None)
+        # The file's own integer pixels (bit depth, gray, alpha kept), cut without resampling.
+        array = quantize_image(
+            decoded.rgb,
+            alpha=decoded.alpha,
+            bit_depth=decoded.bit_depth,
+            grayscale=decoded.grayscale,
+        )
+        written = existing = 0
+        index = 0
+        for top in rows:
+            for left in cols:
+                index += 1
+                out = job.output_dir / f"{job.path.stem}_s{index:03d}.png"
+                if out.exists():
+                    existing += 1
+                    continue
+                tile = array[top : top + job.crop_size, left : left + job.crop_size]
+                _write_png(out, tile, job.compression)
+                written += 1
+        return _Result(name, written, existing, too_small=False, error=None)
+    except (ImageReadError, ImageWriteError) as exc:
+        return _Result(name, 0, 0, too_small=False, error=str(exc))
+
+
+def _check_input_dir(input_dir: Path) -> list[Path]:
+    if not input_dir.exists():
+        raise InputFolderError(
+            f"input folder {str(input_dir)!r} does not exist; give the folder of HR images "
+            "(e.g. DIV2K/DIV2K_train_HR)"
+        )
+    if not input_dir.is_dir():
+        raise InputFolderError(
+            f"input {str(input_dir)!r} is a file, expected a folder of images; give its folder"
+        )
+    files = list_image_files(input_dir)
+    if not files:
+        raise InputFolderError(
+            f"input folder {str(input_dir)!r} holds no images (looked for "
+            f"{', '.join(IMAGE_EXTENSIONS)} files directly inside it)"
+        )
+    return files
+
+
+def extract_subimages(
+    input_dir: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    crop_size: int = 480,
+    step: int = 240,
+    thresh_size: int = 0,
+    workers: int = 1,
+    compression: int = 3,
+) -> int:
+    """Cut every image of ``input_dir`` into overlapping ``crop_size`` squares in ``output_dir``.
+
+    Args:
+        input_dir: folder of images (files directly inside it; PNG, JPEG, BMP, TIFF, ...).
+        output_dir: created if missing (with its parents); must not be ``input_dir``.
+        crop_size: side of the square sub-images in pixels (BasicSR: 480 for DIV2K HR,
+            120/160/240 for its x4/x3/x2 LR).
+        step: distance between crop starts (BasicSR: 240).
+        thresh_size: a last, border-aligned crop is added when more than this many pixels
+            remain (BasicSR: 0, i.e. always cover the whole image).
+        workers: images processed in parallel, by threads (1: none).
+        compression: PNG zlib level 0-9 (BasicSR: 3); 16-bit tiles use the default level.
+
+    Returns:
+        The number of sub-images written by this call (existing ones are skipped and counted in
+        the log). Images smaller than ``crop_size`` give no sub-image and are logged.
+
+    Raises:
+        InputFolderError: ``input_dir`` is missing, a file, or holds no images.
+        ValueError: bad sizes, ``workers < 1``, ``compression`` outside 0..9, or
+            ``output_dir == input_dir``.
+        SubimageError: some images could not be read or written (listed); all the others were
+            processed, so a rerun after fixing them only does the rest.
+    """
+    for name, value, low in (
+        ("crop_size", crop_size, 1),
+        ("step", step, 1),
+        ("workers", workers, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if isinstance(thresh_size, bool) or not isinstance(thresh_size, int) or thresh_size < 0:
+        raise ValueError(f"thresh_size must be an integer >= 0, got {thresh_size!r}")
+    if (
+        isinstance(compression, bool)
+        or not isinstance(compression, int)
+        or not 0 <= compression <= 9
+    ):
+        raise ValueError(f"compression must be a PNG zlib level 0..9, got {compression!r}")
+    src = Path(input_dir).expanduser()
+    dst = Path(output_dir).expanduser()
+    files = _check_input_dir(src)
+    if dst.resolve() == src.resolve():
+        raise ValueError(
+            f"output folder {str(dst)!r} is the input folder; the sub-images would be mixed "
+            "with the originals. Give another folder"
+        )
+    dst.mkdir(parents=True, exist_ok=True)
+    jobs = [_Job(p, dst, crop_size, step, thresh_size, compression) for p in files]
+    if workers == 1 or len(jobs) == 1:
+        results = [_process(job) for job in jobs]
+    else:
+        # Threads, not processes: decoding, PNG encoding and torch release the GIL, and forking a
+        # process that has used torch's OpenMP pool can deadlock (spawning re-imports torch).
+        with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+            results = list(pool.map(_process, jobs))
+    written = sum(r.written for r in results)
+    existing = sum(r.existing for r in results)
+    small = [r.name for r in results if r.too_small]
+    failed = [(r.name, r.error) for r in results if r.error is not None]
+    if small:
+        logger.warning(
+            "%d image(s) smaller than crop_size=%d gave no sub-image: %s",
+            len(small),
+            crop_size,
+            ", ".join(small[:10]) + (f" and {len(small) - 10} more" if len(small) > 10 else ""),
+        )
+    logger.info(
+        "%s -> %s: %d sub-images written, %d already present, from %d image(s)",
+        src,
+        dst,
+        written,
+        existing,
+        len(files),
+    )
+    if failed:
+        lines = "".join(f"\n  {name}: {error}" for name, error in failed)
+        raise SubimageError(
+            f"{len(failed)} of {len(files)} image(s) failed ({written} sub-images written, "
+            f"{existing} already present); fix or remove them and rerun:{lines}"
+        )
+    return written

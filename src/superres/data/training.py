@@ -1,0 +1,645 @@
+"""Training data: random aligned LR/HR patches from HR folders (or paired folders), seeded.
+
+How a training pair is made (:class:`TrainDataset`), for each HR image:
+
+1. decode it (PNG, JPEG, BMP, TIFF, ...; gray is replicated to RGB), mod-crop it to a multiple of
+   ``scale``; an image smaller than ``gt_size`` is reflect-padded first, or skipped (logged);
+2. make its LR image with the benchmark's MATLAB-exact bicubic of the *whole* mod-cropped image
+   (:func:`superres.data.datasets.bicubic_downscale`), so training LR and test LR agree pixel for
+   pixel; with ``cache="memory"`` this is done once, in the constructor, and both images are kept
+   as ``uint8`` (an epoch then costs only crops);
+3. per item: a random aligned crop, a random flip/rotation, optionally the BT.601 Y channel.
+
+Determinism. Item ``index`` of epoch ``epoch`` is a pure function of ``(seed, epoch, index)``: its
+``torch.Generator`` is seeded from those three numbers, so it does not matter which worker process
+builds it or in which order. The visiting order comes from :class:`ResumableSampler`, a pure
+function of ``(seed, epoch)``, which can resume in the middle of an epoch.
+
+Typical loop (the loader built by :func:`build_train_loader` hands the sampler's epoch to the
+dataset, in every worker, at the start of each pass)::
+
+    dataset = TrainDataset(roots=[root / "T91/HR"], scale=4, gt_size=96, repeat=20, seed=0)
+    sampler = ResumableSampler(len(dataset), seed=0, rank=rank, world_size=world_size)
+    loader = build_train_loader(dataset, sampler, batch_size=16, num_workers=4, pin_memory=True)
+    sampler.load_state_dict(state["sampler"])            # when resuming
+    for epoch in range(sampler.epoch, num_epochs):
+        sampler.set_epoch(epoch)                         # keeps the position if epoch is unchanged
+        for i, batch in enumerate(loader):
+            ...
+            sampler.set_position(start + (i + 1) * batch_size)   # before saving a checkpoint
+
+Calling ``dataset.set_epoch(epoch)`` as well is harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from superres.data.catalog import IMAGE_EXTENSIONS, list_image_files
+from superres.data.datasets import bicubic_downscale, cached_bicubic_downscale, mod_crop
+from superres.data.transforms import augment, pad_to_min_size, paired_random_crop
+from superres.errors import (
+    DatasetNotFoundError,
+    ImageTooSmallError,
+    SuperresError,
+    UnsupportedScaleError,
+)
+from superres.imaging.color import rgb_to_y
+from superres.imaging.quantize import to_integer
+from superres.io.image import read_image
+
+__all__ = [
+    "PairedDataset",
+    "PairingError",
+    "ResumableSampler",
+    "TrainDataset",
+    "build_train_loader",
+    "holdout_split",
+]
+
+logger = logging.getLogger(__name__)
+
+Channels = Literal["rgb", "y"]
+Batch = dict[str, torch.Tensor]
+
+#: How many file names an error or warning lists before it says "and N more".
+_MAX_LISTED = 10
+
+
+class PairingError(SuperresError, ValueError):
+    """LR and HR folders do not pair up: a file without a partner, or sizes that disagree."""
+
+
+def _mix_seed(*parts: int) -> int:
+    """A 63-bit seed from integers; unlike ``seed + epoch`` distinct tuples do not collide."""
+    data = b"".join(int(p).to_bytes(16, "little", signed=True) for p in parts)
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") >> 1
+
+
+def _listing(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_MAX_LISTED])
+    more = len(names) - _MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _check_crop_args(scale: object, gt_size: object, channels: object) -> tuple[int, int]:
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise UnsupportedScaleError(f"scale must be a positive integer, got {scale!r}")
+    gt = _check_positive_int("gt_size", gt_size)
+    if gt % scale:
+        raise ValueError(
+            f"gt_size must be a multiple of scale {scale}, got {gt}; use e.g. "
+            f"{max(scale, gt - gt % scale)}"
+        )
+    if channels not in ("rgb", "y"):
+        raise ValueError(f"channels must be 'rgb' or 'y', got {channels!r}")
+    return scale, gt
+
+
+def _image_folder(folder: str | os.PathLike[str], what: str) -> list[Path]:
+    """The image files of ``folder``; a missing, non-folder or image-less path is an error."""
+    path = Path(folder).expanduser()
+    if not path.exists():
+        raise DatasetNotFoundError(
+            f"{what} folder {str(path)!r} does not exist; check the path (or the data root "
+            "it is relative to)"
+        )
+    if not path.is_dir():
+        raise DatasetNotFoundError(f"{what} {str(path)!r} is a file, expected a folder of images")
+    files = list_image_files(path)
+    if not files:
+        raise DatasetNotFoundError(
+            f"{what} folder {str(path)!r} holds no images (looked for "
+            f"{', '.join(IMAGE_EXTENSIONS)} files directly inside it, not in sub-folders)"
+        )
+    return files
+
+
+def _read_rgb8(path: Path) -> torch.Tensor:
+    """Decode ``path`` to ``uint8`` ``(3, H, W)`` RGB (deeper sources are rounded to 8 bits)."""
+    decoded = read_image(path)
+    if decoded.bit_depth != 8:
+        logger.debug("%s: %d-bit image rounded to 8 bits for training", path, decoded.bit_depth)
+    return to_integer(decoded.rgb)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """``(H, W)`` from the file header when Pillow can read it, else by decoding the image.
+
+    EXIF orientation may swap H and W; callers only compare ``min(H, W)``, which it keeps.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            return h, w
+    except (OSError, UnidentifiedImageError):
+        rgb = read_image(path).rgb
+        return int(rgb.shape[-2]), int(rgb.shape[-1])
+
+
+class _PatchDataset(Dataset[Batch]):
+    """Shared item logic: aligned crop, flip/rotation, optional Y, seeded per (seed, epoch, index).
+
+    Subclasses fill ``_num_images`` and ``_pair(i)`` (``uint8`` LR ``(3, h, w)`` and HR
+    ``(3, h*scale, w*scale)``).
+    """
+
+    scale: int
+    gt_size: int
+    channels: Channels
+    hflip: bool
+    rot90: bool
+    repeat: int
+    seed: int
+    epoch: int
+    _num_images: int
+
+    def _pair(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random crops and flips ``__getitem__`` returns."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self._num_images * self.repeat
+
+    def __getitem__(self, index: int) -> Batch:
+        """Item ``index`` of the current epoch: ``{"lq": (C, h, w), "gt": (C, H, W)}``.
+
+        float32 in [0, 1]; ``C`` is 3 (RGB) or 1 (Y, in [16/255, 235/255]); ``h = gt_size //
+        scale``, ``H = gt_size``. Image ``index % num_images`` is used, so with ``repeat > 1``
+        each image appears ``repeat`` times per epoch, each time with its own crop.
+        """
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for a dataset of {n} items")
+        index %= n
+        generator = torch.Generator().manual_seed(_mix_seed(self.seed, self.epoch, index))
+        lq8, gt8 = self._pair(index % self._num_images)
+        lq_patch, gt_patch = paired_random_crop(
+            lq8, gt8, gt_size=self.gt_size, scale=self.scale, generator=generator
+        )
+        lq = lq_patch.to(torch.float32) / 255.0
+        gt = gt_patch.to(torch.float32) / 255.0
+        if self.channels == "y":
+            lq, gt = rgb_to_y(lq), rgb_to_y(gt)
+        lq, gt = augment([lq, gt], hflip=self.hflip, rot90=self.rot90, generator=generator)
+        return {"lq": lq.contiguous(), "gt": gt.contiguous()}
+
+
+class TrainDataset(_PatchDataset):
+    """Random aligned patches from folders of HR images; LR by MATLAB-exact bicubic.
+
+    Args:
+        roots: folders of HR images (their image files, not sub-folders); several are mixed.
+        scale: integer downscaling factor.
+        gt_size: side of the HR patch, a multiple of ``scale``; the LR patch is
+            ``gt_size // scale``.
+        channels: ``"rgb"`` (3 channels) or ``"y"`` (the BT.601 luma, 1 channel, as SRCNN).
+            Y is computed from the RGB patches after the RGB bicubic, as the evaluation does.
+        hflip: random horizontal flips.
+        rot90: random vertical flips and transposes (rotations by multiples of 90 degrees).
+        small_images: an HR image smaller than ``gt_size`` on a side is ``"pad"``-ded at the
+            bottom/right by reflection before its LR image is made, or ``"skip"``-ped. Both are
+            logged with a count.
+        cache: ``"memory"`` decodes every image and computes its LR image once, here (``uint8``,
+            ``1 + 1/scale**2`` bytes per HR value); ``"none"`` decodes and downscales the whole
+            image at every item (for sets too large for memory; much slower).
+        repeat: each image is visited this many times per epoch (small sets such as T91).
+        seed: base seed of the crops and flips.
+        files: more HR image files, added to those found in ``roots`` (e.g. the training part of
+            :func:`holdout_split`; ``roots`` may then be empty). Duplicates are used once.
+
+    Attributes:
+        files: the HR files in use, in item order (``index % len(files)``).
+        skipped: the HR files skipped for being too small.
+        padded: the HR files that were padded.
+
+    Raises:
+        DatasetNotFoundError: a root is missing, not a folder or has no images; no image at all.
+        UnsupportedScaleError, ValueError: bad arguments.
+        ImageReadError: an image cannot be decoded (with ``cache="memory"``, here).
+    """
+
+    def __init__(
+        self,
+        *,
+        roots: Sequence[str | os.PathLike[str]],
+        scale: int,
+        gt_size: int,
+        channels: Channels = "rgb",
+        hflip: bool = True,
+        rot90: bool = True,
+        small_images: Literal["pad", "skip"] = "pad",
+        cache: Literal["memory", "none"] = "memory",
+        repeat: int = 1,
+        seed: int = 0,
+        files: Sequence[str | os.PathLike[str]] | None = None,
+    ) -> None:
+        self.scale, self.gt_size = _check_crop_args(scale, gt_size, channels)
+        if small_images not in ("pad", "skip"):
+            raise ValueError(f"small_images must be 'pad' or 'skip', got {small_images!r}")
+        if cache not in ("memory", "none"):
+            raise ValueError(f"cache must be 'memory' or 'none', got {cache!r}")
+        if isinstance(roots, str | os.PathLike):
+            raise TypeError(f"roots must be a list of folders, got the single path {roots!r}")
+        self.channels = channels
+        self.hflip, self.rot90 = bool(hflip), bool(rot90)
+        self.small_images = small_images
+        self.cache = cache
+        self.repeat = _check_positive_int("repeat", repeat)
+        self.seed = int(seed)
+        self.epoch = 0
+
+        candidates: list[Path] = []
+        for root in roots:
+            candidates.extend(_image_folder(root, "HR image"))
+        for f in files or ():
+            p = Path(f).expanduser()
+            if not p.is_file():
+                raise DatasetNotFoundError(f"HR image file {str(p)!r} does not exist")
+            candidates.append(p)
+        unique: dict[Path, Path] = {}
+        for p in candidates:
+            unique.setdefault(p.resolve(), p)
+        if not unique:
+            raise DatasetNotFoundError(
+                "TrainDataset got no HR images: give roots=[folder, ...] and/or files=[...]"
+            )
+
+        self.files: list[Path] = []
+        self.skipped: list[Path] = []
+        self.padded: list[Path] = []
+        self._cache: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for path in unique.values():
+            if cache == "memory":
+                hr = _read_rgb8(path)
+                h, w = int(hr.shape[-2]), int(hr.shape[-1])
+            else:
+                hr = None
+                h, w = _image_size(path)
+            if min(h, w) < self.gt_size:
+                if small_images == "skip":
+                    self.skipped.append(path)
+                    continue
+                self.padded.append(path)
+            self.files.append(path)
+            if hr is not None:
+                self._cache.append(self._make_pair(hr, path))
+        self._report(len(unique))
+        self._num_images = len(self.files)
+
+    def _report(self, total: int) -> None:
+        if self.skipped:
+            logger.warning(
+                "skipped %d of %d HR images smaller than gt_size=%d: %s",
+                len(self.skipped),
+                total,
+                self.gt_size,
+                _listing([p.name for p in self.skipped]),
+            )
+        if self.padded:
+            logger.warning(
+                "reflect-padded %d of %d HR images smaller than gt_size=%d: %s",
+                len(self.padded),
+                total,
+                self.gt_size,
+                _listing([p.name for p in self.padded]),
+            )
+        if not self.files:
+            raise DatasetNotFoundError(
+                f"all {total} HR images are smaller than gt_size={self.gt_size} and were "
+                "skipped; use small_images='pad' or a smaller gt_size"
+            )
+        logger.info(
+            "training set: %d HR images (x%d, %d-pixel patches, repeat %d) -> %d items per epoch",
+            len(self.files),
+            self.scale,
+            self.gt_size,
+            self.repeat,
+            len(self.files) * self.repeat,
+        )
+
+    def _make_pair(self, hr8: torch.Tensor, path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+        """``uint8`` HR -> (``uint8`` LR, ``uint8`` mod-cropped (and maybe padded) HR).
+
+        The LR of an unpadded image comes from the on-disk LR cache (the exact resize is slow);
+        padded images are resized afresh.
+        """
+        hr = hr8.to(torch.float32) / 255.0
+        padded = min(hr.shape[-2:]) < self.gt_size
+        if padded:
+            hr = pad_to_min_size(hr, self.gt_size, mode="reflect")
+        hr = mod_crop(hr, self.scale)
+        if padded or hr8.shape[0] != 3:
+            lq = bicubic_downscale(hr, self.scale)
+        else:
+            lq = cached_bicubic_downscale(path, hr, self.scale, bucket="train")
+        return to_integer(lq), to_integer(hr)
+
+    def _pair(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._cache:
+            return self._cache[i]
+        return self._make_pair(_read_rgb8(self.files[i]), self.files[i])
+
+
+class PairedDataset(_PatchDataset):
+    """Random aligned patches from a folder of LR images and a folder of their HR images.
+
+    Files pair up by stem: ``gt_root/0001.png`` with ``lq_root/0001.*`` or ``lq_root/0001x4.*``
+    (the DIV2K naming). Every image is decoded once and kept in memory as ``uint8``.
+
+    Args:
+        lq_root, gt_root: the two folders.
+        scale: every HR image must be exactly ``scale`` times its LR image.
+        gt_size, channels, hflip, rot90, seed, repeat: as in :class:`TrainDataset`.
+
+    Raises:
+        PairingError: a file has no partner (all of them are listed), or sizes disagree.
+        ImageTooSmallError: an HR image is smaller than ``gt_size``.
+        DatasetNotFoundError: a folder is missing, not a folder or has no images.
+    """
+
+    def __init__(
+        self,
+        *,
+        lq_root: str | os.PathLike[str],
+        gt_root: str | os.PathLike[str],
+        scale: int,
+        gt_size: int,
+        channels: Channels = "rgb",
+        hflip: bool = True,
+        rot90: bool = True,
+        seed: int = 0,
+        repeat: int = 1,
+    ) -> None:
+        self.scale, self.gt_size = _check_crop_args(scale, gt_size, channels)
+        self.channels = channels
+        self.hflip, self.rot90 = bool(hflip), bool(rot90)
+        self.repeat = _check_positive_int("repeat", repeat)
+        self.seed = int(seed)
+        self.epoch = 0
+        gt_files = _image_folder(gt_root, "HR (gt_root)")
+        lq_files = _image_folder(lq_root, "LR (lq_root)")
+        lq_by_stem: dict[str, Path] = {}
+        for p in lq_files:
+            stem = p.stem
+            if stem.endswith(f"x{scale}") and stem[: -len(f"x{scale}")]:
+                lq_by_stem.setdefault(stem[: -len(f"x{scale}")], p)
+            lq_by_stem.setdefault(stem, p)
+        self.pairs: list[tuple[Path, Path]] = []
+        missing: list[str] = []
+        for g in gt_files:
+            lq = lq_by_stem.get(g.stem)
+            if lq is None:
+                missing.append(g.name)
+            else:
+                self.pairs.append((lq, g))
+        used = {lq for lq, _ in self.pairs}
+        orphans = [p.name for p in lq_files if p not in used]
+        if missing or orphans:
+            parts = []
+            if missing:
+                parts.append(
+                    f"{len(missing)} HR image(s) in {str(gt_root)!r} have no LR partner in "
+                    f"{str(lq_root)!r}: {_listing(missing)}"
+                )
+            if orphans:
+                parts.append(
+                    f"{len(orphans)} LR image(s) in {str(lq_root)!r} have no HR partner: "
+                    f"{_listing(orphans)}"
+                )
+            raise PairingError(
+                "; ".join(parts) + f". Files pair by stem (HR NAME.png with LR NAME.* or "
+                f"NAMEx{scale}.*); remove or rename the unpaired files"
+            )
+        self._cache: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for lq_path, gt_path in self.pairs:
+            lq8, gt8 = _read_rgb8(lq_path), _read_rgb8(gt_path)
+            expected = (int(lq8.shape[-2]) * scale, int(lq8.shape[-1]) * scale)
+            if tuple(gt8.shape[-2:]) != expected:
+                raise PairingError(
+                    f"HR {gt_path.name} is {gt8.shape[-2]}x{gt8.shape[-1]} but its LR "
+                    f"{lq_path.name} is {lq8.shape[-2]}x{lq8.shape[-1]}; at x{scale} the HR must "
+                    f"be {expected[0]}x{expected[1]} (mod-crop the HR, or check --scale)"
+                )
+            if min(expected) < self.gt_size:
+                raise ImageTooSmallError(
+                    f"HR {gt_path} is {expected[0]}x{expected[1]}, smaller than gt_size="
+                    f"{self.gt_size}; use a smaller gt_size or remove the image"
+                )
+            self._cache.append((lq8, gt8))
+        self._num_images = len(self._cache)
+
+    def _pair(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._cache[i]
+
+
+def holdout_split(
+    files: Sequence[Path], *, fraction: float, seed: int
+) -> tuple[list[Path], list[Path]]:
+    """Split files into (train, holdout), reproducibly.
+
+    The files are sorted first, so the split depends only on the set of files, ``fraction`` and
+    ``seed``, not on the order given. The holdout gets ``round(fraction * n)`` files, at least one
+    when ``fraction > 0``; both parts are returned sorted and are disjoint.
+
+    Raises:
+        ValueError: ``fraction`` outside [0, 1), or a split that leaves no training file.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"fraction must be in [0, 1), got {fraction!r}")
+    ordered = sorted({Path(f) for f in files})
+    n = len(ordered)
+    n_hold = 0 if fraction == 0 else max(1, round(fraction * n))
+    if n_hold >= n:
+        raise ValueError(
+            f"holdout fraction {fraction} of {n} file(s) leaves nothing to train on; "
+            "use more files or a smaller fraction"
+        )
+    generator = torch.Generator().manual_seed(_mix_seed(seed))
+    perm = torch.randperm(n, generator=generator).tolist()
+    hold = set(perm[:n_hold])
+    train = [p for i, p in enumerate(ordered) if i not in hold]
+    holdout = [p for i, p in enumerate(ordered) if i in hold]
+    return train, holdout
+
+
+class ResumableSampler(Sampler[int]):
+    """Seeded shuffling over ``range(dataset_len)``, sharded across ranks, resumable mid-epoch.
+
+    The permutation of an epoch depends only on ``(seed, epoch)``. Rank ``r`` of ``world_size``
+    takes every ``world_size``-th index from ``r``; the permutation is padded (with its first
+    indices) to a multiple of ``world_size``, so all ranks yield the same count, as
+    ``torch.utils.data.DistributedSampler`` does.
+
+    ``position`` is how many of this rank's indices of the current epoch were already consumed;
+    iteration starts there. The sampler cannot know what the trainer consumed (a DataLoader fetches
+    ahead), so the trainer sets it: ``set_position(n)`` (e.g. batches done x batch size) before
+    saving ``state_dict()``, and ``load_state_dict`` on resume. ``set_epoch`` to a *different*
+    epoch resets the position to 0; calling it with the current epoch keeps it, so a resumed loop
+    may call ``set_epoch`` at the top of each epoch as usual.
+
+    The dataset must see the same epoch: :func:`build_train_loader` passes it on at each pass.
+    """
+
+    def __init__(
+        self,
+        dataset_len: int,
+        *,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
+    ) -> None:
+        self.dataset_len = _check_positive_int("dataset_len", dataset_len)
+        self.world_size = _check_positive_int("world_size", world_size)
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size}), got {rank!r}")
+        self.rank = rank
+        self.seed = int(seed)
+        self.shuffle = bool(shuffle)
+        self.num_samples = math.ceil(dataset_len / world_size)
+        self.total_size = self.num_samples * world_size
+        self.epoch = 0
+        self.position = 0
+
+    def indices(self) -> list[int]:
+        """This rank's full index list for the current epoch (ignoring the position)."""
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(_mix_seed(self.seed, self.epoch))
+            order = torch.randperm(self.dataset_len, generator=generator).tolist()
+        else:
+            order = list(range(self.dataset_len))
+        pad = self.total_size - len(order)
+        if pad:
+            order += (order * math.ceil(pad / len(order)))[:pad]
+        return order[self.rank : self.total_size : self.world_size]
+
+    def __iter__(self) -> Iterator[int]:
+        # A list, not a generator: the position is read now, not at the first next().
+        return iter(self.indices()[self.position :])
+
+    def __len__(self) -> int:
+        """Indices the next iteration yields: ``num_samples - position``."""
+        return self.num_samples - self.position
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch; a different epoch than the current one starts at position 0."""
+        epoch = int(epoch)
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self.position = 0
+
+    def set_position(self, position: int) -> None:
+        """Mark ``position`` of this rank's indices of the current epoch as consumed."""
+        position = int(position)
+        if not 0 <= position <= self.num_samples:
+            raise ValueError(
+                f"position must be in [0, {self.num_samples}] (indices per rank per epoch), "
+                f"got {position}"
+            )
+        self.position = position
+
+    def state_dict(self) -> dict[str, int]:
+        """``{"epoch": ..., "position": ...}``: where to continue."""
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Continue from a :meth:`state_dict` (same dataset length, seed and world size)."""
+        missing = {"epoch", "position"} - set(state)
+        if missing:
+            raise ValueError(f"sampler state lacks {sorted(missing)}; got keys {sorted(state)}")
+        epoch = int(state["epoch"])
+        if epoch < 0:
+            raise ValueError(f"sampler state has a negative epoch {epoch}")
+        self.epoch = epoch
+        self.set_position(int(state["position"]))
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Seed Python's and NumPy's RNGs in a worker from torch's per-worker seed.
+
+    Items draw their randomness from their own generator, so this only keeps third-party code in
+    workers from sharing one NumPy stream.
+    """
+    del worker_id
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - the legacy global RNG is what third-party code uses
+
+
+class _EpochSyncedLoader(DataLoader[Batch]):
+    """A DataLoader that gives the dataset its sampler's epoch at the start of every pass.
+
+    Workers are not persistent, so each pass starts new workers holding the dataset as it is then
+    (with fork, the cached images are shared copy-on-write; with spawn they travel through shared
+    memory). Persistent workers would keep the epoch of the first pass forever.
+    """
+
+    def __iter__(self):  # DataLoader's iterator classes are private
+        sampler = self.sampler
+        dataset = self.dataset
+        set_epoch = getattr(dataset, "set_epoch", None)
+        if isinstance(sampler, ResumableSampler) and callable(set_epoch):
+            set_epoch(sampler.epoch)
+        return super().__iter__()
+
+
+def build_train_loader(
+    dataset: Dataset[Batch],
+    sampler: ResumableSampler,
+    *,
+    batch_size: int,
+    num_workers: int,
+    pin_memory: bool,
+    drop_last: bool = True,
+) -> DataLoader[Batch]:
+    """A DataLoader over ``dataset`` in ``sampler``'s order; batches do not depend on workers.
+
+    Each pass (``iter(loader)``) first calls ``dataset.set_epoch(sampler.epoch)``, in the main
+    process, before workers start, so every worker crops for the right epoch. Batches are
+    ``{"lq": (B, C, h, w), "gt": (B, C, H, W)}``, identical for any ``num_workers``. The
+    DataLoader's own base seed comes from a generator seeded with ``sampler.seed``, so iterating
+    never consumes torch's global RNG. ``pin_memory`` is honoured only when CUDA is available.
+
+    Raises:
+        ValueError: ``batch_size < 1`` or ``num_workers < 0``.
+    """
+    _check_positive_int("batch_size", batch_size)
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
+    pin = bool(pin_memory) and torch.cuda.is_available()
+    return _EpochSyncedLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=pin,
+        drop_last=drop_last,
+        persistent_workers=False,
+        worker_init_fn=_seed_worker if num_workers > 0 else None,
+        generator=torch.Generator().manual_seed(_mix_seed(sampler.seed, 1)),
+    )
