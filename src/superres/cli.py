@@ -72,9 +72,18 @@ many GPUs:
         "--output",
         help="output file (one input) or existing folder; default: beside each input",
     )
-    up.add_argument("--model", default="bicubic", help="registered model name (default: bicubic)")
     up.add_argument(
-        "--weights", type=Path, default=None, help="weights file for --model (.safetensors/.pth)"
+        "--model",
+        default=None,
+        help="registered or pretrained model name (default: the model the --weights file "
+        "describes, else bicubic)",
+    )
+    up.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="weights file (.safetensors/.pth); it says which model it holds, so --model is "
+        "only needed as a check",
     )
     up.add_argument(
         "--scale",
@@ -205,11 +214,85 @@ example:
     )
     _add_common(ev)
 
+    tr = sub.add_parser(
+        "train",
+        help="train a model from a recipe YAML (resumable; torchrun for several GPUs)",
+        description="Train from one recipe (configs/*.yaml). Launch with `torchrun "
+        "--nproc_per_node N -m superres train ...` for DDP (data.batch_size is the global batch).",
+    )
+    tr.add_argument("config", type=Path, help="recipe YAML, e.g. configs/srresnet_x4.yaml")
+    tr.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe value, e.g. --set train.total_iters=2000 (repeatable)",
+    )
+    tr.add_argument(
+        "--out", type=Path, default=None, help="run folder (default: runs/<recipe name>)"
+    )
+    tr.add_argument(
+        "--resume",
+        default="never",
+        help="auto: continue the run folder's last checkpoint if there is one; a state file "
+        "path; never (default): refuse to touch a folder that holds a run",
+    )
+    tr.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="autocast: auto = bf16 (or fp16) on GPUs, fp32 on CPU",
+    )
+    tr.add_argument("--workers", type=int, default=2, help="data loader processes per rank")
+    tr.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder holding T91/, BSD200/, Set5/ ... (default: $SUPERRES_DATA)",
+    )
+    tr.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard logs")
+    tr.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="checkpoint and stop after this many seconds (continue later with --resume auto)",
+    )
+    _add_common(tr)
+
     sub.add_parser("models", help="list the registered models")
     ds = sub.add_parser("datasets", help="list the known datasets and whether they are present")
     ds.add_argument("--data-root", type=Path, default=None, help="data root to look in")
     sub.add_parser("samples", help="list the bundled sample images")
+    _add_data_parser(sub)
     return parser
+
+
+def _add_data_parser(sub: argparse._SubParsersAction) -> None:
+    """``superres data ...``: dataset preparation."""
+    data = sub.add_parser("data", help="prepare datasets (extract-subimages)")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    ex = data_sub.add_parser(
+        "extract-subimages",
+        help="cut large images into overlapping square PNG sub-images (as for DIV2K)",
+        description="Cut every image of INPUT into overlapping CROP_SIZE squares written to "
+        "OUTPUT as STEM_s001.png, STEM_s002.png, ... (BasicSR's extract_subimages). Files are "
+        "written atomically and existing ones are skipped, so a rerun continues a stopped run.",
+    )
+    ex.add_argument("input", type=Path, metavar="INPUT", help="folder of images")
+    ex.add_argument("output", type=Path, metavar="OUTPUT", help="output folder (created)")
+    ex.add_argument("--crop-size", type=int, default=480, help="sub-image side (default: 480)")
+    ex.add_argument("--step", type=int, default=240, help="distance between crops (default: 240)")
+    ex.add_argument(
+        "--thresh-size",
+        type=int,
+        default=0,
+        help="add a border-aligned last crop when more than this many pixels remain (default: 0)",
+    )
+    ex.add_argument("--workers", type=int, default=1, help="images done in parallel (default: 1)")
+    ex.add_argument("--compression", type=int, default=3, help="PNG zlib level 0-9 (default: 3)")
+    ex.add_argument("-q", "--quiet", action="store_true", help="no info messages")
 
 
 def _check_output_parent(path: Path, flag: str) -> None:
@@ -349,8 +432,58 @@ def _cmd_samples(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from superres.training.config import RunOptions, load_recipe
+    from superres.training.trainer import train
+
+    recipe = load_recipe(args.config, args.overrides)
+    resume = args.resume if args.resume in ("auto", "never") else Path(args.resume)
+    if args.workers < 0:
+        raise SuperresError(f"--workers must be 0 or more, got {args.workers}")
+    options = RunOptions(
+        out_dir=args.out if args.out is not None else Path("runs") / recipe.name,
+        data_root=args.data_root,
+        device=args.device,
+        precision=args.precision,
+        num_workers=args.workers,
+        resume=resume,
+        progress=not args.quiet,
+        tensorboard=not args.no_tensorboard,
+        time_limit=args.time_limit,
+    )
+    scores = train(recipe, options)
+    if scores:
+        logger.info("final validation: %s", ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from superres.data.prepare import extract_subimages
+
+    if args.data_command == "extract-subimages":
+        try:
+            written = extract_subimages(
+                args.input,
+                args.output,
+                crop_size=args.crop_size,
+                step=args.step,
+                thresh_size=args.thresh_size,
+                workers=args.workers,
+                compression=args.compression,
+            )
+        except ValueError as exc:  # bad option values: a usage error with the reason
+            if isinstance(exc, SuperresError):
+                raise
+            raise SuperresError(f"extract-subimages: {exc}") from exc
+        logger.info("wrote %d sub-image(s) to %s", written, args.output)
+        return 0
+    raise SuperresError(f"unknown data command {args.data_command!r}")
+
+
 _COMMANDS = {
+    "data": _cmd_data,
     "eval": _cmd_eval,
+    "train": _cmd_train,
     "upscale": _cmd_upscale,
     "models": _cmd_models,
     "datasets": _cmd_datasets,

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from superres.data.catalog import get_dataset_info
 from superres.data.datasets import BenchmarkImage, BenchmarkSet
 from superres.errors import SuperresError, UnknownModelError, UnsupportedScaleError
-from superres.imaging.color import rgb_to_y
+from superres.imaging.color import rgb2ycbcr, rgb_to_y, ycbcr2rgb
 from superres.imaging.quantize import quantize, to_integer
 from superres.imaging.resize import imresize
 from superres.io.files import atomic_write, atomic_write_text
@@ -226,11 +226,15 @@ def score_image(
     hr = pair.hr.to(torch.float64)
     if protocol == "default":
         if _takes_y(model) and not isinstance(model, Bicubic):
-            raise SuperresError(
-                "one-channel (Y) models are scored under the default protocol once the models "
-                "issue lands; use --protocol legacy for them for now"
-            )
-        sr = quantize(_upscale(model, pair.lq, scale, device)).to(torch.float64)
+            # A luma model (SRCNN) upscales Y; Cb and Cr get bicubic; the RGB result is scored
+            # like any other model's output.
+            ycc = rgb2ycbcr(pair.lq[None].to(torch.float32))
+            y_sr = _upscale(model, ycc[0, :1], scale, device)
+            cbcr = imresize(ycc[:, 1:], scale=float(scale))
+            rgb = ycbcr2rgb(torch.cat([y_sr[None], cbcr], dim=1))[0].clamp(0, 1)
+            sr = quantize(rgb).to(torch.float64)
+        else:
+            sr = quantize(_upscale(model, pair.lq, scale, device)).to(torch.float64)
         kwargs = {"crop_border": scale, "y_channel": True}
         return (
             float(psnr(sr[None], hr[None], **kwargs)[0]),

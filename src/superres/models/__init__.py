@@ -116,6 +116,12 @@ _register(
 )
 
 
+#: Discriminators (critics) for the GAN stage, by name; keyword-only constructors.
+DISCRIMINATORS: Registry[Callable[..., nn.Module]] = Registry("discriminator", UnknownModelError)
+DISCRIMINATORS.add("vgg", VGGStyleDiscriminator)
+DISCRIMINATORS.add("patch", PatchDiscriminator)
+
+
 def list_models(pattern: str | None = None) -> list[str]:
     """Names of the registered models, optionally filtered by a glob such as ``"srresnet*"``."""
     return MODELS.names(pattern)
@@ -175,6 +181,7 @@ def create_model(name: str, *, scale: int = 4, **kwargs: object) -> nn.Module:
 
 
 __all__ = [
+    "DISCRIMINATORS",
     "EDSR",
     "MODELS",
     "SRCNN",

@@ -1,0 +1,1 @@
+"""Training: configs, optimisers and schedules, EMA, logging, checkpoints and the trainer."""

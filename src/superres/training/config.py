@@ -1,0 +1,435 @@
+"""Training recipes: YAML -> frozen, typed dataclasses.
+
+A recipe holds hyperparameters only; system choices (device, precision, worker processes, output
+folder, data root) are flags of ``superres train`` (see :class:`RunOptions`), so one YAML file
+reproduces a paper on any machine. Rules:
+
+* every key is known: a typo is a :class:`~superres.errors.ConfigError` that names the key, the
+  section and the valid keys (with a close match when there is one);
+* values are type-checked (``int`` where an int is expected, lists of the right element type);
+* model sections are ``name`` plus the architecture's own constructor keywords (checked against
+  the constructor's signature, so ``num_blok: 16`` fails at load time, not an hour later);
+* loss terms are ``name`` plus the loss's keywords (checked against :mod:`superres.losses`);
+* ``--set section.key=value`` overrides any value (the value is parsed as YAML: ``1e-4``,
+  ``[1, 2]``, ``true``) before validation.
+
+The resolved recipe (after overrides) is what every checkpoint stores, as YAML text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from superres.errors import ConfigError, did_you_mean
+
+# --- sections -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A network: registry ``name`` and its constructor keywords (``scale`` is the recipe's)."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """One loss term: :func:`superres.losses.build_loss` ``name`` and its keywords."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    eps: float = 1e-8
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Learning-rate schedule, stepped once per iteration (see :mod:`superres.training.optim`)."""
+
+    name: Literal["constant", "step", "multistep", "cosine"] = "constant"
+    warmup_iters: int = 0
+    step_size: int = 0
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.5
+    eta_min: float = 0.0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training data: HR folders (relative paths resolve against the data root).
+
+    ``batch_size`` is the global batch: with ``torchrun`` each of N processes takes
+    ``batch_size / N``, so a recipe trains the same on one GPU or eight.
+    """
+
+    train_roots: tuple[str, ...] = ("T91",)
+    gt_size: int = 96
+    batch_size: int = 16
+    channels: Literal["rgb", "y"] = "rgb"
+    hflip: bool = True
+    rot90: bool = True
+    small_images: Literal["pad", "skip"] = "pad"
+    repeat: int = 1
+    holdout_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Validation on a catalogued benchmark set (PSNR/SSIM on Y, border = scale, uint8 output)."""
+
+    dataset: str | None = "set5"
+    every: int = 1000
+    max_images: int | None = None
+    num_samples: int = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation.
+
+    ``mode``: ``"psnr"`` trains one network with ``losses`` (pixel/structural); ``"gan"`` also
+    trains ``discriminator`` and adds the ``gan`` loss term (and usually a ``perceptual`` one),
+    starting the generator from ``pretrained`` (a PSNR-stage checkpoint; relative paths resolve
+    against the folder of runs, so ``srresnet_x4/weights_last.safetensors`` names the PSNR run).
+    """
+
+    mode: Literal["psnr", "gan"] = "psnr"
+    total_iters: int = 1000
+    losses: tuple[LossConfig, ...] = (LossConfig("l1"),)
+    optimizer: OptimizerConfig = OptimizerConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    optimizer_d: OptimizerConfig = OptimizerConfig()
+    scheduler_d: SchedulerConfig = SchedulerConfig()
+    pretrained: str | None = None
+    ema_decay: float | None = None
+    grad_clip: float | None = None
+    d_init_iters: int = 0
+    log_every: int = 100
+    checkpoint_every: int = 1000
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """How the trained model is meant to be run; stored in its weights' metadata.
+
+    ``backproject``: iterations of back-projection after upscaling (ESRGAN-Pro uses it).
+    """
+
+    backproject: int = 0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A whole training recipe (one YAML file)."""
+
+    name: str
+    scale: int
+    model: ModelConfig
+    source: str = ""
+    seed: int = 0
+    discriminator: ModelConfig | None = None
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    validation: ValidationConfig = ValidationConfig()
+    inference: InferenceConfig = InferenceConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (the inverse of :func:`recipe_from_dict`), for YAML and checkpoints."""
+        return _to_plain(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """System choices of one run, kept out of the recipe (they do not change the result).
+
+    ``time_limit``: seconds after which the run checkpoints and stops at the next logging step
+    (a cluster job's wall-clock limit); ``--resume auto`` continues it exactly.
+    """
+
+    out_dir: Path
+    data_root: Path | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    num_workers: int = 2
+    resume: Literal["auto", "never"] | Path = "never"
+    progress: bool = True
+    tensorboard: bool = True
+    time_limit: float | None = None
+
+
+# --- dict -> dataclass ---------------------------------------------------------------------------
+
+#: Sections whose extra keys are the keywords of a registered builder.
+_OPEN_SECTIONS = (ModelConfig, LossConfig)
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if isinstance(value, _OPEN_SECTIONS):
+            return {"name": value.name, **{k: _to_plain(v) for k, v in value.kwargs.items()}}
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """Check and convert ``value`` to the annotation ``tp``; ``where`` names it in errors."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in args:
+            if option is type(None):
+                continue
+            try:
+                return _convert(value, option, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"{where}: got {value!r}; " + "; ".join(errors)
+        )
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(repr(a) for a in args)
+            raise ConfigError(f"{where}: got {value!r}; expected one of {choices}")
+        return value
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where}: expected a list of {len(args)} values, got {value!r}")
+        return tuple(
+            _convert(v, a, f"{where}[{i}]")
+            for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if tp is Path:
+        if not isinstance(value, str | Path):
+            raise ConfigError(f"{where}: expected a path, got {value!r}")
+        return Path(value)
+    raise ConfigError(f"{where}: unsupported type {_type_name(tp)}")  # pragma: no cover
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if isinstance(data, cls):
+        return data
+    if isinstance(data, str) and cls in _OPEN_SECTIONS:
+        data = {"name": data}  # `losses: [l1]` is shorthand for `[{name: l1}]`
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    if cls in _OPEN_SECTIONS:
+        if "name" not in data or not isinstance(data["name"], str):
+            raise ConfigError(f"{where}: needs `name:` (a string), got {dict(data)!r}")
+        kwargs = {str(k): v for k, v in data.items() if k != "name"}
+        return cls(name=data["name"], kwargs=kwargs)
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        key = str(unknown[0])
+        raise ConfigError(
+            f"{where or 'recipe'}: unknown key {key!r}.{did_you_mean(key, names)} "
+            f"Valid keys: {', '.join(names)}"
+        )
+    values = {}
+    for f in dataclasses.fields(cls):
+        key_where = f"{where}.{f.name}" if where else f.name
+        if f.name in data:
+            values[f.name] = _convert(data[f.name], hints[f.name], key_where)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where or 'recipe'}: missing required key {f.name!r}")
+    return cls(**values)
+
+
+def _check_builders(recipe: Recipe) -> None:
+    """Names and keywords of models and losses, checked against their constructors now."""
+    from superres.losses import LOSSES
+    from superres.models import DISCRIMINATORS, MODELS, check_scale
+
+    def check_kwargs(
+        builder: Any, kwargs: Mapping[str, Any], where: str, skip: tuple[str, ...]
+    ) -> None:
+        params = inspect.signature(builder).parameters
+        for key in kwargs:
+            if key in skip:
+                raise ConfigError(f"{where}: {key!r} is set by the recipe, not here; remove it")
+            if key not in params:
+                valid = ", ".join(p for p in params if p not in skip)
+                raise ConfigError(
+                    f"{where}: unknown argument {key!r}.{did_you_mean(key, params)} "
+                    f"Valid arguments: {valid}"
+                )
+
+    spec = MODELS.get(recipe.model.name)
+    check_scale(spec.name, recipe.scale)
+    check_kwargs(spec.builder, recipe.model.kwargs, "model", ("scale",))
+    if recipe.discriminator is not None:
+        builder = DISCRIMINATORS.get(recipe.discriminator.name)
+        check_kwargs(builder, recipe.discriminator.kwargs, "discriminator", ())
+    for i, term in enumerate(recipe.train.losses):
+        check_kwargs(LOSSES.get(term.name), term.kwargs, f"train.losses[{i}] ({term.name})", ())
+    names = [t.name for t in recipe.train.losses]
+    if recipe.train.mode == "gan":
+        if recipe.discriminator is None:
+            raise ConfigError("train.mode is 'gan' but the recipe has no `discriminator:` section")
+        if names.count("gan") != 1:
+            raise ConfigError("train.mode 'gan' needs exactly one loss term with name: gan")
+    elif "gan" in names or recipe.discriminator is not None:
+        raise ConfigError(
+            "train.mode is 'psnr' but the recipe has a gan loss or a discriminator; set "
+            "train.mode: gan or remove them"
+        )
+    if recipe.data.gt_size % recipe.scale:
+        raise ConfigError(
+            f"data.gt_size {recipe.data.gt_size} is not a multiple of scale {recipe.scale}"
+        )
+    for key in ("total_iters", "log_every", "checkpoint_every"):
+        if getattr(recipe.train, key) < 1:
+            raise ConfigError(f"train.{key} must be at least 1, got {getattr(recipe.train, key)}")
+    if recipe.validation.every < 1:
+        raise ConfigError(f"validation.every must be at least 1, got {recipe.validation.every}")
+    if recipe.data.batch_size < 1 or recipe.data.repeat < 1:
+        raise ConfigError("data.batch_size and data.repeat must be at least 1")
+    if recipe.train.ema_decay is not None and not 0.0 < recipe.train.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay must be in (0, 1), got {recipe.train.ema_decay}")
+
+
+def recipe_from_dict(data: Mapping[str, Any], *, source: str = "recipe") -> Recipe:
+    """Validate plain data (parsed YAML) into a :class:`Recipe`.
+
+    Raises:
+        ConfigError: unknown or missing keys, wrong types, unknown models/losses or arguments.
+    """
+    try:
+        recipe = _build(Recipe, data, "")
+        _check_builders(recipe)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except KeyError as exc:  # unknown model/loss names: the registries' errors suggest matches
+        raise ConfigError(f"{source}: {exc}") from None
+    return recipe
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``["train.total_iters=10", "data.train_roots=[T91]"]`` applied to a copy of ``data``.
+
+    Values are parsed as YAML. A path into a section that is not a mapping is an error; unknown
+    keys are caught later by :func:`recipe_from_dict`.
+    """
+    import copy
+
+    result = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects section.key=value, got {item!r}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({exc})") from None
+        parts = key.strip().split(".")
+        node: Any = result
+        for part in parts[:-1]:
+            child = node.get(part) if isinstance(node, dict) else None
+            if child is None:
+                child = {}
+                node[part] = child
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Read a recipe YAML file (``yaml.safe_load``), apply ``--set`` overrides and validate.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or not a valid recipe.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"recipe {str(path)!r} does not exist; pass a YAML file such as "
+            "configs/srresnet_x4.yaml"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    return recipe_from_dict(apply_overrides(data, overrides), source=str(path))
+
+
+__all__ = [
+    "DataConfig",
+    "InferenceConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "Recipe",
+    "RunOptions",
+    "SchedulerConfig",
+    "TrainConfig",
+    "ValidationConfig",
+    "apply_overrides",
+    "load_recipe",
+    "recipe_from_dict",
+]

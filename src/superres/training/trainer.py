@@ -1,0 +1,704 @@
+"""The training loop: PSNR-oriented and GAN stages, resumable, single process or DDP.
+
+Read it top to bottom: :class:`Trainer` sets up the process group, device and precision (once,
+here), the data, the networks, the losses and the optimizers; :meth:`Trainer.fit` runs
+iterations, logs, validates and checkpoints.
+
+Two modes (``train.mode``):
+
+* ``psnr`` — one network trained with pixel/structural losses (SRCNN, SRResNet, EDSR, RRDBNet's
+  PSNR stage, ESRGAN-Pro's Mix loss).
+* ``gan`` — SRGAN/ESRGAN: the generator starts from a PSNR checkpoint (``train.pretrained``); each
+  iteration updates the generator on ``pixel + perceptual + adversarial`` terms with the
+  discriminator frozen, then the discriminator on real vs generated images. During the first
+  ``train.d_init_iters`` iterations only the discriminator learns (ESRGAN/BasicSR's warm-up).
+
+Distributed (``torchrun --nproc_per_node N -m superres train ...``): one process per GPU (NCCL) or
+per CPU worker (gloo). ``data.batch_size`` is the global batch; the sampler gives each rank a
+disjoint strided share, so with N ranks batch ``i`` holds exactly the images of the one-process
+batch ``i``. Gradients are averaged by DistributedDataParallel; batch norm becomes SyncBatchNorm on
+GPUs (on CPU torch has no SyncBatchNorm: batch statistics stay per rank, which we log as a
+warning). Only rank 0 logs, validates and writes checkpoints; the other ranks wait at a barrier,
+so validation cannot deadlock a collective.
+
+Determinism: the data order and every augmentation depend only on ``(seed, epoch, index)``, the
+checkpoint stores the position inside the epoch and all RNG states, so a run stopped at any moment
+(even SIGKILL) and resumed with ``--resume auto`` continues to the same losses as an uninterrupted
+run (bitwise on CPU; GPU kernels may differ in the last bits).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from superres.data.catalog import DATASETS, dataset_hr_dir, list_image_files, resolve_data_root
+from superres.data.datasets import BenchmarkSet, bicubic_downscale, mod_crop
+from superres.data.training import (
+    ResumableSampler,
+    TrainDataset,
+    build_train_loader,
+    holdout_split,
+)
+from superres.errors import ConfigError, SuperresError
+from superres.imaging.color import rgb_to_y
+from superres.inference.device import resolve_device
+from superres.io.image import read_image
+from superres.losses import build_loss
+from superres.metrics.fidelity import psnr, ssim
+from superres.models import DISCRIMINATORS, create_model, load_weights, save_weights
+from superres.training.checkpoint import (
+    STATE_FILE,
+    WEIGHTS_BEST,
+    WEIGHTS_LAST,
+    CheckpointError,
+    load_state,
+    rng_state,
+    save_state,
+    set_rng_state,
+)
+from superres.training.config import Recipe, RunOptions
+from superres.training.ema import ModelEMA
+from superres.training.logging import NullLogger, TrainingLogger
+from superres.training.optim import build_optimizer, build_scheduler, clip_gradients
+
+logger = logging.getLogger(__name__)
+
+#: Loss names grouped under the log keys of the papers' figures.
+_PIXEL_LOSSES = ("mse", "l1", "charbonnier", "ssim", "ms_ssim", "mix", "tv")
+
+
+# --- the edge: process group, device, precision ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_name: str) -> DistInfo:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistInfo()
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
+        if use_cuda:
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def training_autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for training: ``auto`` is bf16 on GPUs that have it, fp16 on other GPUs
+    (with a gradient scaler), fp32 on CPU (CPU bf16 is opt-in: ``--precision bf16``)."""
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise ConfigError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        if precision == "auto":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            raise ConfigError(f"{device} has no bfloat16; use --precision fp16 or fp32")
+        return torch.bfloat16 if precision == "bf16" else torch.float16
+    if precision == "auto":
+        return None
+    if precision == "fp16" or device.type != "cpu":
+        raise ConfigError(f"precision {precision} is not supported on {device}; use fp32")
+    return torch.bfloat16
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def resolve_train_files(roots: tuple[str, ...], data_root: Path) -> list[Path]:
+    """HR files of ``roots``: catalog names (``t91``), paths under the data root, or absolute."""
+    files: list[Path] = []
+    for root in roots:
+        if root.lower() in DATASETS:
+            folder = dataset_hr_dir(root, data_root)
+        else:
+            folder = Path(root).expanduser()
+            if not folder.is_absolute():
+                folder = data_root / folder
+            if not folder.is_dir():
+                raise ConfigError(
+                    f"data.train_roots: {root!r} is neither a catalogued dataset nor a folder "
+                    f"(looked for {folder}); fix the path or --data-root"
+                )
+        found = list_image_files(folder)
+        if not found:
+            raise ConfigError(f"data.train_roots: {folder} holds no images")
+        files.extend(found)
+    return files
+
+
+@dataclass(frozen=True)
+class ValPair:
+    name: str
+    lq: torch.Tensor  # (3, h, w)
+    gt: torch.Tensor  # (3, H, W)
+
+
+def _validation_pairs(recipe: Recipe, data_root: Path, holdout: list[Path]) -> list[ValPair]:
+    cfg = recipe.validation
+    pairs: list[ValPair] = []
+    if cfg.dataset is not None:
+        images = BenchmarkSet(cfg.dataset, recipe.scale, root=data_root)
+        pairs.extend(ValPair(image.name, image.lq, image.hr) for image in images)
+    else:
+        for path in holdout:
+            hr = mod_crop(read_image(path).rgb, recipe.scale)
+            pairs.append(ValPair(path.stem, bicubic_downscale(hr, recipe.scale), hr))
+    return pairs[: cfg.max_images] if cfg.max_images is not None else pairs
+
+
+# --- the trainer ------------------------------------------------------------------------------
+
+
+class Trainer:
+    """One training run of ``recipe`` with the system choices of ``options``."""
+
+    def __init__(
+        self, recipe: Recipe, options: RunOptions, *, resume_from: Path | None = None
+    ) -> None:
+        self.recipe = recipe
+        self.options = options
+        self.dist = init_distributed(options.device)
+        device = resolve_device(options.device)
+        if self.dist.world_size > 1 and device.type == "cuda":
+            device = torch.device("cuda", self.dist.local_rank)
+        self.device = device
+        if device.type == "cuda":
+            # Fixed patch sizes: let cuDNN pick the fastest kernels once.
+            torch.backends.cudnn.benchmark = True
+        self.amp_dtype = training_autocast_dtype(options.precision, device)
+        self.scaler = torch.amp.GradScaler(
+            device.type, enabled=self.amp_dtype == torch.float16 and device.type == "cuda"
+        )
+        self.out_dir = options.out_dir
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._check_resume_target()
+
+        train = recipe.train
+        world = self.dist.world_size
+        if recipe.data.batch_size % world:
+            raise ConfigError(
+                f"data.batch_size {recipe.data.batch_size} is the global batch and must divide "
+                f"by the {world} processes"
+            )
+        self.local_batch = recipe.data.batch_size // world
+
+        # Data: files, the seeded hold-out split, the dataset and its resumable sampler.
+        self.data_root = resolve_data_root(options.data_root)
+        files = resolve_train_files(recipe.data.train_roots, self.data_root)
+        holdout: list[Path] = []
+        if recipe.data.holdout_fraction > 0:
+            files, holdout = holdout_split(
+                files, fraction=recipe.data.holdout_fraction, seed=recipe.seed
+            )
+        self.dataset = TrainDataset(
+            roots=[],
+            files=files,
+            scale=recipe.scale,
+            gt_size=recipe.data.gt_size,
+            channels=recipe.data.channels,
+            hflip=recipe.data.hflip,
+            rot90=recipe.data.rot90,
+            small_images=recipe.data.small_images,
+            repeat=recipe.data.repeat,
+            seed=recipe.seed,
+        )
+        if len(self.dataset) < recipe.data.batch_size:
+            raise ConfigError(
+                f"the training set has {len(self.dataset)} items, fewer than one batch of "
+                f"{recipe.data.batch_size}; add images or raise data.repeat"
+            )
+        self.sampler = ResumableSampler(
+            len(self.dataset), seed=recipe.seed, rank=self.dist.rank, world_size=world
+        )
+        self.loader = build_train_loader(
+            self.dataset,
+            self.sampler,
+            batch_size=self.local_batch,
+            num_workers=options.num_workers,
+            pin_memory=device.type == "cuda",
+        )
+        self.val_pairs = (
+            _validation_pairs(recipe, self.data_root, holdout) if self.dist.is_main else []
+        )
+
+        # Networks: identical initial weights on every rank (seeded), then per-rank RNG streams.
+        torch.manual_seed(recipe.seed)
+        self.net_g = create_model(recipe.model.name, scale=recipe.scale, **recipe.model.kwargs)
+        if train.pretrained is not None and resume_from is None:
+            self._load_pretrained(train.pretrained)
+        self.net_d: nn.Module | None = None
+        if recipe.discriminator is not None:
+            builder = DISCRIMINATORS.get(recipe.discriminator.name)
+            self.net_d = builder(**recipe.discriminator.kwargs)
+        torch.manual_seed(recipe.seed + self.dist.rank)
+
+        self.net_g = self._prepare(self.net_g)
+        if self.net_d is not None:
+            self.net_d = self._prepare(self.net_d)
+        self.ema = (
+            ModelEMA(_unwrap(self.net_g), decay=train.ema_decay)
+            if train.ema_decay is not None
+            else None
+        )
+
+        # Losses: `gan` is special (it needs the discriminator); every other term is f(sr, gt).
+        self.pixel_terms: list[tuple[str, nn.Module]] = []
+        self.gan_loss: Any = None
+        for term in train.losses:
+            loss = build_loss(term.name, **self._resolve_paths(term.kwargs)).to(device)
+            if term.name == "gan":
+                self.gan_loss = loss
+            else:
+                self.pixel_terms.append((self._log_key(term.name), loss))
+
+        # Optimizers and per-iteration schedules.
+        self.opt_g = build_optimizer(
+            _unwrap(self.net_g).parameters(),
+            name=train.optimizer.name,
+            lr=train.optimizer.lr,
+            betas=train.optimizer.betas,
+            weight_decay=train.optimizer.weight_decay,
+            eps=train.optimizer.eps,
+        )
+        self.sched_g = self._scheduler(self.opt_g, train.scheduler)
+        self.opt_d = self.sched_d = None
+        if self.net_d is not None:
+            self.opt_d = build_optimizer(
+                self.net_d.parameters(),
+                name=train.optimizer_d.name,
+                lr=train.optimizer_d.lr,
+                betas=train.optimizer_d.betas,
+                weight_decay=train.optimizer_d.weight_decay,
+                eps=train.optimizer_d.eps,
+            )
+            self.sched_d = self._scheduler(self.opt_d, train.scheduler_d)
+
+        self.step = 0
+        self.epoch = 0
+        self.position = 0  # indices of this rank already consumed in the current epoch
+        self.best_psnr = -math.inf
+        self.history: list[dict[str, float]] = []
+        if resume_from is not None:
+            self._resume(resume_from)
+
+    # --- setup helpers ------------------------------------------------------------------------
+
+    def _check_resume_target(self) -> None:
+        state = self.out_dir / STATE_FILE
+        if self.options.resume == "never" and state.exists():
+            raise SuperresError(
+                f"{self.out_dir} already holds a run ({STATE_FILE}); continue it with "
+                "--resume auto, or pick another --out folder (nothing was overwritten)"
+            )
+
+    def _resolve_paths(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """A relative ``weights:`` path of a loss that is not found from the working folder
+        resolves against the data root (recipes name files, not machines)."""
+        value = kwargs.get("weights")
+        if not isinstance(value, str) or "://" in value or Path(value).expanduser().exists():
+            return kwargs
+        candidate = self.data_root / value
+        return {**kwargs, "weights": str(candidate)} if candidate.exists() else kwargs
+
+    def _log_key(self, name: str) -> str:
+        if name in _PIXEL_LOSSES:
+            taken = [k for k, _ in self.pixel_terms]
+            return "loss_pix" if "loss_pix" not in taken else f"loss_pix_{name}"
+        if name == "perceptual":
+            return "loss_percep"
+        return f"loss_{name}"
+
+    def _scheduler(self, optimizer: torch.optim.Optimizer, cfg: Any) -> Any:
+        return build_scheduler(
+            optimizer,
+            name=cfg.name,
+            total_iters=self.recipe.train.total_iters,
+            warmup_iters=cfg.warmup_iters,
+            step_size=cfg.step_size,
+            milestones=cfg.milestones,
+            gamma=cfg.gamma,
+            eta_min=cfg.eta_min,
+        )
+
+    def _prepare(self, model: nn.Module) -> nn.Module:
+        model = model.to(self.device).train()
+        if self.device.type == "cuda":  # NHWC convolutions use the tensor cores best
+            model = model.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
+        if self.dist.world_size > 1:
+            has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+            if has_bn and self.device.type == "cuda":
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            elif has_bn and self.dist.is_main:
+                logger.warning(
+                    "%s has batch norm: on CPU each process normalises its own share of the batch "
+                    "(torch has no CPU SyncBatchNorm)",
+                    type(model).__name__,
+                )
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return model
+
+    def _load_pretrained(self, spec: str) -> None:
+        path = Path(spec).expanduser()
+        if not path.is_absolute() and not path.exists():
+            path = self.out_dir.parent / path
+        if not path.is_file():
+            raise ConfigError(
+                f"train.pretrained: {spec!r} not found (also looked for {path}); train the PSNR "
+                "stage first (its run folder holds weights_last.safetensors) or fix the path"
+            )
+        source = load_weights(path)
+        if vars(source).get("arch_name") != vars(self.net_g).get("arch_name"):
+            raise ConfigError(
+                f"train.pretrained {path} holds a {vars(source).get('arch_name')} model, but the "
+                f"recipe trains {self.recipe.model.name}"
+            )
+        try:
+            self.net_g.load_state_dict(source.state_dict())
+        except RuntimeError as exc:
+            raise ConfigError(
+                f"train.pretrained {path} does not fit the recipe's model ({exc}); its "
+                "hyperparameters must match the model section"
+            ) from None
+        logger.info("generator initialised from %s", path)
+
+    # --- state --------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        self.sampler.load_state_dict({"epoch": self.epoch, "position": self.position})
+        state: dict[str, Any] = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "position": self.position,
+            "best_psnr": self.best_psnr,
+            "recipe": self.recipe.to_yaml(),
+            "net_g": _unwrap(self.net_g).state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": rng_state(),
+        }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        if self.net_d is not None and self.opt_d is not None and self.sched_d is not None:
+            state["net_d"] = _unwrap(self.net_d).state_dict()
+            state["opt_d"] = self.opt_d.state_dict()
+            state["sched_d"] = self.sched_d.state_dict()
+        return state
+
+    def _resume(self, path: Path) -> None:
+        state = load_state(path)
+        if state.get("recipe") != self.recipe.to_yaml():
+            raise CheckpointError(
+                f"{path} was written by a different recipe; resume with the same YAML and --set "
+                "options, or start a new run in another --out folder"
+            )
+        _unwrap(self.net_g).load_state_dict(state["net_g"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.sched_g.load_state_dict(state["sched_g"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        if self.net_d is not None and self.opt_d is not None and self.sched_d is not None:
+            _unwrap(self.net_d).load_state_dict(state["net_d"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.sched_d.load_state_dict(state["sched_d"])
+        self.step = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.position = int(state["position"])
+        self.best_psnr = float(state["best_psnr"])
+        set_rng_state(state["rng"])
+        if self.dist.world_size > 1:  # per-rank streams continue per rank
+            torch.manual_seed(self.recipe.seed + self.dist.rank + 1_000_003 * self.step)
+        logger.info("resumed %s at iteration %d", path, self.step)
+
+    def _model_for_export(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else _unwrap(self.net_g)
+
+    def save_checkpoint(
+        self, *, best: bool = False, metrics: dict[str, float] | None = None
+    ) -> None:
+        """Rank 0: weights (safetensors with the recipe) then the full training state."""
+        if not self.dist.is_main:
+            return
+        meta = {
+            "recipe_yaml": self.recipe.to_yaml(),
+            "iterations": str(self.step),
+            "source": self.recipe.source,
+            "backproject": str(self.recipe.inference.backproject),
+        }
+        model = self._model_for_export()
+        target = WEIGHTS_BEST if best else WEIGHTS_LAST
+        save_weights(
+            model, self.out_dir / target, recipe=self.recipe.name, metrics=metrics, metadata=meta
+        )
+        if not best:
+            save_state(self.out_dir / STATE_FILE, self.state_dict())
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        """Batches forever, epoch after epoch, starting at the resumed position."""
+        while True:
+            self.sampler.load_state_dict({"epoch": self.epoch, "position": self.position})
+            self.dataset.set_epoch(self.epoch)
+            for batch in self.loader:
+                self.position += self.local_batch
+                yield batch
+            self.epoch += 1
+            self.position = 0
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _optimize(self, loss: torch.Tensor, model: nn.Module, optimizer: Any) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.recipe.train.grad_clip is not None:
+            self.scaler.unscale_(optimizer)
+            clip_gradients(model.parameters(), self.recipe.train.grad_clip)
+        self.scaler.step(optimizer)
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One iteration; returns the detached loss values."""
+        lq = batch["lq"].to(self.device, non_blocking=True)
+        gt = batch["gt"].to(self.device, non_blocking=True)
+        values: dict[str, torch.Tensor] = {}
+        net_d = self.net_d
+        train_g = net_d is None or self.step >= self.recipe.train.d_init_iters
+
+        if net_d is not None:
+            for p in net_d.parameters():
+                p.requires_grad_(False)
+        with self._autocast():
+            sr = self.net_g(lq)
+        sr32 = sr.float()
+        if train_g:
+            total = torch.zeros((), device=self.device)
+            for key, term in self.pixel_terms:
+                value = term(sr32, gt)
+                values[key] = value.detach()
+                total = total + value
+            if net_d is not None:
+                raw_d = _unwrap(net_d)  # frozen: plain module, no DDP collective in this step
+                with self._autocast():
+                    fake_logits = raw_d(sr).float()
+                    real_logits = raw_d(gt).float() if self.gan_loss.gan_type == "ragan" else None
+                loss_gan = self.gan_loss.generator_loss(fake_logits, real_logits)
+                values["loss_gan"] = loss_gan.detach()
+                total = total + loss_gan
+            values["loss_total"] = total.detach()
+            self._optimize(total, self.net_g, self.opt_g)
+
+        if net_d is not None and self.opt_d is not None:
+            for p in net_d.parameters():
+                p.requires_grad_(True)
+            # Real and generated images in one forward pass: one DDP collective per step.
+            with self._autocast():
+                logits = net_d(torch.cat([gt, sr.detach()], dim=0)).float()
+            real_logits, fake_logits = logits.split(gt.shape[0], dim=0)
+            loss_d = self.gan_loss.discriminator_loss(real_logits, fake_logits)
+            values["loss_d"] = loss_d.detach()
+            values["d_real"] = real_logits.detach().mean()
+            values["d_fake"] = fake_logits.detach().mean()
+            self._optimize(loss_d, net_d, self.opt_d)
+        self.scaler.update()
+
+        if train_g:
+            self.sched_g.step()
+            if self.ema is not None:
+                self.ema.update(self.net_g)
+        if self.sched_d is not None:
+            self.sched_d.step()
+        return values
+
+    def _reduce(self, values: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Mean over ranks (every rank calls this at the same steps)."""
+        if not values:
+            return {}
+        keys = sorted(values)
+        stacked = torch.stack([values[k].float() for k in keys])
+        if self.dist.world_size > 1:
+            dist.all_reduce(stacked)
+            stacked /= self.dist.world_size
+        return dict(zip(keys, stacked.tolist(), strict=True))
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """PSNR/SSIM on Y (border = scale, output rounded to 8 bits) on the validation pairs."""
+        model = self._model_for_export()
+        was_training = model.training
+        model.eval()
+        scale = self.recipe.scale
+        y_mode = self.recipe.data.channels == "y"
+        psnrs, ssims, samples = [], [], {}
+        for pair in self.val_pairs:
+            lq = pair.lq.unsqueeze(0).to(self.device)
+            gt = pair.gt.unsqueeze(0)
+            if y_mode:
+                lq = rgb_to_y(lq)
+            with self._autocast():
+                sr = model(lq).float().clamp(0, 1).cpu()
+            sr = torch.round(sr * 255) / 255
+            if y_mode:
+                gt_y = torch.round(rgb_to_y(gt) * 255)
+                psnrs.append(float(psnr(sr * 255, gt_y, crop_border=scale, data_range=255.0)))
+                ssims.append(float(ssim(sr * 255, gt_y, crop_border=scale, data_range=255.0)))
+            else:
+                psnrs.append(float(psnr(sr, gt, crop_border=scale, y_channel=True)))
+                ssims.append(float(ssim(sr, gt, crop_border=scale, y_channel=True)))
+            if len(samples) < self.recipe.validation.num_samples:
+                samples[pair.name] = sr[0]
+        model.train(was_training)
+        if not psnrs:
+            return {}
+        self._samples = samples
+        return {"psnr": sum(psnrs) / len(psnrs), "ssim": sum(ssims) / len(ssims)}
+
+    def _barrier(self) -> None:
+        if self.dist.world_size > 1:
+            dist.barrier()
+
+    def _out_of_time(self, started: float) -> bool:
+        """Whether the time limit has passed, decided by rank 0 for every rank."""
+        limit = self.options.time_limit
+        if limit is None:
+            return False
+        flag = torch.tensor([float(time.perf_counter() - started > limit)])
+        if self.dist.world_size > 1:
+            if self.device.type == "cuda":
+                flag = flag.to(self.device)
+            dist.broadcast(flag, src=0)
+        return bool(flag.item())
+
+    def fit(self) -> dict[str, float]:
+        """Train to ``train.total_iters``; returns the last validation scores (rank 0)."""
+        train = self.recipe.train
+        val_every = self.recipe.validation.every
+        log = (
+            TrainingLogger(
+                self.out_dir,
+                total_iters=train.total_iters,
+                start_iter=self.step,
+                tensorboard=self.options.tensorboard,
+                progress=self.options.progress,
+            )
+            if self.dist.is_main
+            else NullLogger()
+        )
+        last_val: dict[str, float] = {}
+        started = time.perf_counter()
+        start_step = self.step
+        batches = self._batches()
+        try:
+            while self.step < train.total_iters:
+                values = self.train_step(next(batches))
+                self.step += 1
+                stop = self._out_of_time(started)
+                last = stop or self.step == train.total_iters
+                if self.step % train.log_every == 0 or last:
+                    reduced = self._reduce(values)
+                    if not all(math.isfinite(v) for v in reduced.values()):
+                        raise SuperresError(
+                            f"training diverged at iteration {self.step}: losses {reduced}; lower "
+                            "train.optimizer.lr, set train.grad_clip, or use --precision fp32"
+                        )
+                    log.log_train(self.step, reduced, self.opt_g.param_groups[0]["lr"])
+                if self.val_pairs and (self.step % val_every == 0 or last):
+                    last_val = self.validate()
+                    log.log_val(self.step, last_val)
+                    log.log_images(self.step, getattr(self, "_samples", {}))
+                    if last_val.get("psnr", -math.inf) > self.best_psnr:
+                        self.best_psnr = last_val["psnr"]
+                        self.save_checkpoint(best=True, metrics=last_val)
+                if self.step % train.checkpoint_every == 0 or last:
+                    self.save_checkpoint(metrics=last_val or None)
+                self._barrier()
+                if stop:
+                    if self.dist.is_main:
+                        logger.info(
+                            "time limit reached at iteration %d: checkpoint written; continue "
+                            "with --resume auto",
+                            self.step,
+                        )
+                    break
+        finally:
+            log.close()
+        if self.dist.is_main:
+            elapsed = time.perf_counter() - started
+            logger.info(
+                "%d iterations in %.1f s (%.2f it/s)",
+                self.step - start_step,
+                elapsed,
+                (self.step - start_step) / max(elapsed, 1e-9),
+            )
+        return last_val
+
+
+def find_resume(options: RunOptions) -> Path | None:
+    """The state file ``--resume auto|never|PATH`` names (``auto``: the run folder's, if any)."""
+    if options.resume == "never":
+        return None
+    if options.resume == "auto":
+        path = options.out_dir / STATE_FILE
+        return path if path.is_file() else None
+    path = Path(options.resume)
+    if not path.is_file():
+        raise CheckpointError(f"--resume {path}: no such file; pass auto or a {STATE_FILE} path")
+    return path
+
+
+def train(recipe: Recipe, options: RunOptions) -> dict[str, float]:
+    """Run ``recipe`` (the library entry point behind ``superres train``)."""
+    trainer = Trainer(recipe, options, resume_from=find_resume(options))
+    try:
+        return trainer.fit()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+__all__ = [
+    "DistInfo",
+    "Trainer",
+    "find_resume",
+    "init_distributed",
+    "resolve_train_files",
+    "train",
+    "training_autocast_dtype",
+]
