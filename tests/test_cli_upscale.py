@@ -19,6 +19,8 @@ def _rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
+# The README's main job: the shipped default on 512x512 (about a minute on 2 cores).
+@pytest.mark.slow
 def test_sample_main_job(tmp_path: Path) -> None:
     out = tmp_path / "astronaut_x4.png"
     assert main(["upscale", "sample:astronaut", "-o", str(out), "-q"]) == 0
@@ -31,7 +33,7 @@ def test_png_matches_matlab_bicubic(tmp_path: Path) -> None:
     src = tmp_path / "in.png"
     pixels = _rgb(12, 17)
     Image.fromarray(pixels).save(src)
-    assert main(["upscale", str(src), "--scale", "3", "-q"]) == 0
+    assert main(["upscale", "--model", "bicubic", str(src), "--scale", "3", "-q"]) == 0
     out = np.asarray(Image.open(tmp_path / "in_x3.png"))
     assert out.shape == (36, 51, 3)
     # MATLAB imresize in floating point, clamped and rounded once when written.
@@ -49,7 +51,22 @@ def test_sixteen_bit_gray_and_alpha_are_preserved(tmp_path: Path) -> None:
     Image.fromarray(a, "RGBA").save(rgba)
     outdir = tmp_path / "out"
     outdir.mkdir()
-    assert main(["upscale", str(deep), str(gray), str(rgba), "-o", str(outdir), "-q"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                "--model",
+                "bicubic",
+                str(deep),
+                str(gray),
+                str(rgba),
+                "-o",
+                str(outdir),
+                "-q",
+            ]
+        )
+        == 0
+    )
     d = read_image(outdir / "deep_x4.png")
     assert (d.bit_depth, d.grayscale, d.rgb.shape) == (16, True, (3, 32, 36))
     g = read_image(outdir / "gray_x4.png")
@@ -69,7 +86,7 @@ def test_bad_input_exits_nonzero_without_output(
 ) -> None:
     src = tmp_path / "in.png"
     src.write_bytes(content)
-    assert main(["upscale", str(src), "-q"]) == 1
+    assert main(["upscale", "--model", "bicubic", str(src), "-q"]) == 1
     err = capsys.readouterr().err
     assert needle in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
@@ -78,7 +95,7 @@ def test_bad_input_exits_nonzero_without_output(
 def test_missing_input_unknown_sample_and_missing_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["upscale", str(tmp_path / "nope.png"), "-q"]) == 1
+    assert main(["upscale", "--model", "bicubic", str(tmp_path / "nope.png"), "-q"]) == 1
     assert "does not exist" in capsys.readouterr().err
     assert main(["upscale", "sample:astronot", "-q"]) == 1
     assert "astronaut" in capsys.readouterr().err  # close match suggested
@@ -93,7 +110,7 @@ def test_existing_output_survives_a_failed_run(tmp_path: Path) -> None:
     src.write_bytes(b"garbage")
     out = tmp_path / "keep.png"
     out.write_bytes(b"precious")
-    assert main(["upscale", str(src), "-o", str(out), "-q"]) == 1
+    assert main(["upscale", "--model", "bicubic", str(src), "-o", str(out), "-q"]) == 1
     assert out.read_bytes() == b"precious"
 
 
@@ -120,7 +137,7 @@ def test_sixteen_bit_rgb_png_and_rgba_png(tmp_path: Path) -> None:
         [_rgb(5, 6), np.random.default_rng(3).integers(0, 256, (5, 6, 1), dtype=np.uint8)], axis=2
     )
     Image.fromarray(pixels, "RGBA").save(rgba)
-    assert main(["upscale", str(deep), str(rgba), "--scale", "2", "-q"]) == 0
+    assert main(["upscale", "--model", "bicubic", str(deep), str(rgba), "--scale", "2", "-q"]) == 0
     d = read_image(tmp_path / "deep_x2.png")
     assert (d.bit_depth, d.grayscale, d.alpha, d.rgb.shape) == (16, False, None, (3, 10, 12))
     r = read_image(tmp_path / "rgba_x2.png")
@@ -131,7 +148,7 @@ def test_sixteen_bit_rgb_png_and_rgba_png(tmp_path: Path) -> None:
 def test_grayscale_jpeg_gives_a_gray_png(tmp_path: Path) -> None:
     src = tmp_path / "scan.jpg"
     Image.fromarray(_rgb(8, 8)[..., 0]).save(src, quality=95)
-    assert main(["upscale", str(src), "--scale", "2", "-q"]) == 0
+    assert main(["upscale", "--model", "bicubic", str(src), "--scale", "2", "-q"]) == 0
     out = Image.open(tmp_path / "scan_x2.png")
     assert (out.mode, out.size) == ("L", (16, 16))
 
@@ -149,7 +166,10 @@ def test_folder_input_with_a_warning_for_non_images(
     out = tmp_path / "out"
     out.mkdir()
     with caplog.at_level("WARNING"):
-        assert main(["upscale", str(src), "-o", str(out), "--scale", "2", "-q"]) == 0
+        assert (
+            main(["upscale", "--model", "bicubic", str(src), "-o", str(out), "--scale", "2", "-q"])
+            == 0
+        )
     assert _files(out) == ["a_x2.png", "b_x2.png", "c_x2.png"]
     warning = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert "2 entries" in warning
@@ -159,7 +179,21 @@ def test_folder_input_with_a_warning_for_non_images(
     mirrored = tmp_path / "mirrored"
     mirrored.mkdir()
     assert (
-        main(["upscale", str(src), "-o", str(mirrored), "--recursive", "--scale", "2", "-q"]) == 0
+        main(
+            [
+                "upscale",
+                "--model",
+                "bicubic",
+                str(src),
+                "-o",
+                str(mirrored),
+                "--recursive",
+                "--scale",
+                "2",
+                "-q",
+            ]
+        )
+        == 0
     )
     assert _files(mirrored) == ["a_x2.png", "b_x2.png", "c_x2.png", "sub/d_x2.png"]
 
@@ -170,9 +204,9 @@ def test_folder_input_needs_an_output_folder_outside_it(
     src = tmp_path / "in"
     src.mkdir()
     _write_rgb(src / "a.png")
-    assert main(["upscale", str(src), "-q"]) == 1
+    assert main(["upscale", "--model", "bicubic", str(src), "-q"]) == 1
     assert "needs -o" in capsys.readouterr().err
-    assert main(["upscale", str(src), "-o", str(src), "-q"]) == 1
+    assert main(["upscale", "--model", "bicubic", str(src), "-o", str(src), "-q"]) == 1
     assert "inside the input folder" in capsys.readouterr().err
     assert _files(src) == ["a.png"]
 
@@ -193,7 +227,18 @@ def test_skip_existing_resumes_without_rewriting(tmp_path: Path) -> None:
         _write_rgb(src / f"{i}.png", seed=i)
     out = tmp_path / "out"
     out.mkdir()
-    args = ["upscale", str(src), "-o", str(out), "--scale", "2", "--skip-existing", "-q"]
+    args = [
+        "upscale",
+        "--model",
+        "bicubic",
+        str(src),
+        "-o",
+        str(out),
+        "--scale",
+        "2",
+        "--skip-existing",
+        "-q",
+    ]
     assert main(args) == 0
     first = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     (out / "1_x2.png").unlink()  # as if the first run had stopped before this image
@@ -216,7 +261,9 @@ def test_unreadable_file_fails_the_run_but_not_the_batch(
     _write_rgb(src / "c.png")
     out = tmp_path / "out"
     out.mkdir()
-    assert main(["upscale", str(src), "-o", str(out), "--scale", "2", "-q"]) == 1
+    assert (
+        main(["upscale", "--model", "bicubic", str(src), "-o", str(out), "--scale", "2", "-q"]) == 1
+    )
     err = capsys.readouterr().err
     assert "1 of 3 image(s) failed" in err
     assert "b.png" in err
@@ -229,7 +276,7 @@ def test_alpha_into_jpeg_is_a_per_image_failure_with_a_hint(
     src = tmp_path / "rgba.png"
     a = np.concatenate([_rgb(4, 4), np.full((4, 4, 1), 9, np.uint8)], axis=2)
     Image.fromarray(a, "RGBA").save(src)
-    assert main(["upscale", str(src), "--format", "jpg", "-q"]) == 1
+    assert main(["upscale", "--model", "bicubic", str(src), "--format", "jpg", "-q"]) == 1
     assert "--format png" in capsys.readouterr().err
 
 
@@ -237,9 +284,12 @@ def test_unknown_model_and_unsupported_scale(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src = _write_rgb(tmp_path / "a.png")
-    assert main(["upscale", str(src), "--model", "srresnt", "-q"]) == 1
+    assert main(["upscale", "--model", "bicubic", str(src), "--model", "srresnt", "-q"]) == 1
     assert "'srresnet'" in capsys.readouterr().err  # close match suggested
-    assert main(["upscale", str(src), "--model", "srcnn", "--scale", "8", "-q"]) == 1
+    assert (
+        main(["upscale", "--model", "bicubic", str(src), "--model", "srcnn", "--scale", "8", "-q"])
+        == 1
+    )
     err = capsys.readouterr().err
     assert "scale 8" in err
     assert "2, 3, 4" in err
@@ -251,22 +301,51 @@ def test_output_problems_are_found_before_any_work(
 ) -> None:
     a = _write_rgb(tmp_path / "a.png")
     b = _write_rgb(tmp_path / "a.jpg")
-    assert main(["upscale", str(a), str(b), "-q"]) == 1  # both -> a_x4.png
+    assert main(["upscale", "--model", "bicubic", str(a), str(b), "-q"]) == 1  # both -> a_x4.png
     err = capsys.readouterr().err
     assert "written twice" in err
     assert "a_x4.png" in err
-    assert main(["upscale", str(a), str(b), "-o", str(tmp_path / "missing"), "-q"]) == 1
+    assert (
+        main(
+            ["upscale", "--model", "bicubic", str(a), str(b), "-o", str(tmp_path / "missing"), "-q"]
+        )
+        == 1
+    )
     assert "create it first" in capsys.readouterr().err
-    assert main(["upscale", str(a), "-o", str(tmp_path / "missing" / "a.png"), "-q"]) == 1
+    assert (
+        main(
+            [
+                "upscale",
+                "--model",
+                "bicubic",
+                str(a),
+                "-o",
+                str(tmp_path / "missing" / "a.png"),
+                "-q",
+            ]
+        )
+        == 1
+    )
     assert "does not exist" in capsys.readouterr().err
-    assert main(["upscale", str(a), "-o", str(a), "-q"]) == 1
+    assert main(["upscale", "--model", "bicubic", str(a), "-o", str(a), "-q"]) == 1
     assert "input file" in capsys.readouterr().err
     assert _files(tmp_path) == ["a.jpg", "a.png"]
 
 
 def test_outscale_tile_and_backproject_options(tmp_path: Path) -> None:
     src = _write_rgb(tmp_path / "a.png", 10, 13)
-    args = ["upscale", str(src), "--outscale", "3.5", "--tile", "8", "--overlap", "4"]
+    args = [
+        "upscale",
+        "--model",
+        "bicubic",
+        str(src),
+        "--outscale",
+        "3.5",
+        "--tile",
+        "8",
+        "--overlap",
+        "4",
+    ]
     assert main([*args, "--backproject", "1", "-q"]) == 0
     out = read_image(tmp_path / "a_x3.5.png")
     assert out.rgb.shape == (3, 35, 46)
@@ -328,11 +407,21 @@ def test_weights_file_alone_picks_its_own_model(tmp_path: Path) -> None:
     assert np.array_equal(np.asarray(Image.open(named)), written)
 
 
-def test_no_model_and_no_weights_is_bicubic_x4(tmp_path: Path) -> None:
+def test_no_model_and_no_weights_is_the_shipped_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPERRES_OFFLINE", "1")  # the shipped default needs no network
     src = _write_rgb(tmp_path / "a.png", 5, 6)
     assert main(["upscale", str(src), "-q"]) == 0
     with Image.open(tmp_path / "a_x4.png") as im:
         assert im.size == (24, 20)
+    # x2 has its own shipped model; x3 runs the x4 default and resizes exactly.
+    assert main(["upscale", str(src), "--scale", "2", "-q"]) == 0
+    with Image.open(tmp_path / "a_x2.png") as im:
+        assert im.size == (12, 10)
+    assert main(["upscale", str(src), "--scale", "3", "-q"]) == 0
+    with Image.open(tmp_path / "a_x3.png") as im:
+        assert im.size == (18, 15)
 
 
 @pytest.mark.parametrize(
@@ -418,7 +507,9 @@ def test_output_modes_and_depths(tmp_path: Path) -> None:
     Image.fromarray(_rgb(5, 7)[..., 1]).save(src / "gray.jpg", quality=95)
     out = tmp_path / "out"
     out.mkdir()
-    assert main(["upscale", str(src), "-o", str(out), "--scale", "3", "-q"]) == 0
+    assert (
+        main(["upscale", "--model", "bicubic", str(src), "-o", str(out), "--scale", "3", "-q"]) == 0
+    )
     assert _files(out) == [
         "deep_x3.png", "deepgray_x3.png", "gray_x3.png", "rgb_x3.png", "rgba_x3.png",
     ]  # fmt: skip

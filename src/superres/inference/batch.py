@@ -54,6 +54,7 @@ from superres.io.samples import SAMPLE_PREFIX, check_sample, load_sample
 
 __all__ = [
     "DEFAULT_MODEL",
+    "DEFAULT_MODELS",
     "IMAGE_EXTENSIONS",
     "BatchReport",
     "DistributedEnv",
@@ -64,6 +65,7 @@ __all__ = [
     "OutputPathError",
     "Source",
     "collect_inputs",
+    "default_model",
     "output_tag",
     "plan_jobs",
     "run_jobs",
@@ -73,8 +75,23 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The model used when neither a model name nor a weights file is given.
-DEFAULT_MODEL = "bicubic"
+#: The model used when neither a model name nor a weights file is given: the shipped model with
+#: the best PSNR on the benchmark sets (BENCHMARKS.md, docs/models.md).
+DEFAULT_MODEL = "edsr-baseline-x4"
+#: The default per scale; other scales run the x4 default and resize exactly to the asked factor.
+DEFAULT_MODELS: dict[int, str] = {4: DEFAULT_MODEL, 2: "srresnet-x2"}
+
+
+def default_model(
+    scale: int | None, outscale: float | None
+) -> tuple[str, int | None, float | None]:
+    """``(model, scale, outscale)`` when the user named no model: the shipped default for
+    ``scale``, else the x4 default followed by an exact resize to ``scale``."""
+    if scale is None or scale in DEFAULT_MODELS:
+        return DEFAULT_MODELS[scale or 4], scale, outscale
+    return DEFAULT_MODEL, None, float(scale) if outscale is None else outscale
+
+
 #: Extensions taken from folders and globs (the formats we read and write).
 IMAGE_EXTENSIONS = SUPPORTED_EXTENSIONS
 _SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
@@ -524,7 +541,7 @@ def upscale_files(
     """Expand ``inputs``, build the model, plan every output, then upscale (see the module).
 
     ``model`` is a registered or pretrained name; ``None`` means the model ``weights`` describes,
-    or :data:`DEFAULT_MODEL` (bicubic) when no weights file is given either.
+    or the shipped default for ``scale`` (:func:`default_model`) when no weights file is given.
 
     Under ``torchrun`` each rank processes its shard and the returned report covers all ranks
     (``report.main_process`` is true on rank 0 only, which should print the summary).
@@ -547,9 +564,9 @@ def upscale_files(
         )
     if found.duplicates and main:
         logger.info("%d input(s) given more than once are processed once", found.duplicates)
-    # A weights file names its own model; bicubic only when neither is given.
+    # A weights file names its own model; the shipped default only when neither is given.
     if model is None and weights is None:
-        model = DEFAULT_MODEL
+        model, scale, outscale = default_model(scale, outscale)
     net = load_model(model, weights=weights, scale=scale)
     upscaler = Upscaler(
         net,

@@ -1,0 +1,160 @@
+"""Generate docs/models.md, the model cards of the shipped zoo, from the weights and measurements.
+
+    superres eval --models bicubic srcnn-x4 ... --scales 4 \
+        --output-json benchmarks/results/zoo_x4.json
+    superres eval --models bicubic srresnet-x2 --scales 2 \
+        --output-json benchmarks/results/zoo_x2.json
+    python scripts/model_cards.py benchmarks/results/zoo_x4.json benchmarks/results/zoo_x2.json
+
+Nothing in the cards is typed by hand: recipe, data, iterations, hardware and wall time come from
+each file's metadata; parameters and MACs per output megapixel are counted on the network; the
+scores come from the evaluation JSON files (the default protocol of BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from superres.evaluation.published import published_psnr
+from superres.io.files import atomic_write_text
+from superres.models.weights import (
+    WEIGHTS,
+    get_pretrained,
+    load_model,
+    pretrained_path,
+    read_metadata,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = ("set5", "set14", "bsd100", "urban100")
+NAMES = {"set5": "Set5", "set14": "Set14", "bsd100": "BSD100", "urban100": "Urban100"}
+
+
+def macs_per_output_megapixel(model: nn.Module, scale: int, channels: int) -> float:
+    """Multiply-accumulates of every convolution and linear layer, per output megapixel."""
+    total = 0
+
+    def hook(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            per_output = (
+                module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            )
+            total += output.numel() * per_output
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d | nn.Linear)
+    ]
+    size = 64
+    with torch.no_grad():
+        model(torch.zeros(1, channels, size, size))
+    for h in handles:
+        h.remove()
+    return total / ((size * scale) ** 2 / 1e6)
+
+
+def load_results(paths: Iterable[Path]) -> dict[tuple[str, int, str], tuple[float, float]]:
+    scores: dict[tuple[str, int, str], tuple[float, float]] = {}
+    for path in paths:
+        for row in json.loads(path.read_text())["results"]:
+            scores[(row["model"], row["scale"], row["dataset"])] = (row["psnr"], row["ssim"])
+    return scores
+
+
+def card(name: str, scores: dict[tuple[str, int, str], tuple[float, float]]) -> list[str]:
+    entry = get_pretrained(name)
+    path = pretrained_path(entry)
+    meta = read_metadata(path)
+    model = load_model(name)
+    channels = int(vars(model)["config"].get("in_channels", 3))
+    params = sum(p.numel() for p in model.parameters())
+    macs = macs_per_output_megapixel(model, entry.scale, channels)
+    recipe = meta.get("recipe_yaml", "")
+    roots = next((line for line in recipe.splitlines() if "train_roots" in line), "").strip()
+    lines = [
+        f"## `{name}`",
+        "",
+        f"{entry.summary}.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| architecture | `{entry.architecture}` {json.loads(meta['kwargs'])} |",
+        f"| source | {meta.get('source', '')} |",
+        f"| recipe | [`{entry.recipe}`](../{entry.recipe}) |",
+        f"| data | {roots} (HR crops, flips, rotations; LR by MATLAB-exact bicubic); "
+        "validation Set5 |",
+        f"| iterations | {meta.get('iterations')} |",
+        f"| hardware | {meta.get('hardware')}, precision {meta.get('precision')} "
+        "(bf16 autocast on the GPU) |",
+        f"| wall time | {float(meta.get('wall_time_s', 0)) / 60:.1f} min |",
+    ]
+    if meta.get("parent"):
+        lines.append(
+            f"| initialised from | `{meta['parent']}` (its weights at that moment of its run) |"
+        )
+    if meta.get("training_note"):
+        lines.append(f"| note | {meta['training_note']} |")
+    lines += [
+        f"| parameters | {params:,} |",
+        f"| MACs per output megapixel | {macs / 1e9:.1f} G |",
+        f"| file | `superres/weights/{entry.file}` (float16, sha256 "
+        f"`{(entry.sha256 or '')[:16]}...`) |",
+        "",
+        "| set | PSNR-Y | SSIM-Y | published | row | difference |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
+    for dataset in DATASETS:
+        got = scores.get((name, entry.scale, dataset))
+        ref = published_psnr(name, entry.scale, dataset)
+        if got is None:
+            continue
+        pub = f"{ref[1]:.2f}" if ref else "-"
+        row = ref[0] if ref else ""
+        diff = f"{got[0] - ref[1]:+.2f}" if ref else ""
+        lines.append(f"| {NAMES[dataset]} | {got[0]:.2f} | {got[1]:.4f} | {pub} | {row} | {diff} |")
+    lines.append("")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("results", nargs="+", type=Path, help="superres eval --output-json files")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "models.md")
+    args = parser.parse_args()
+    scores = load_results(args.results)
+    lines = [
+        "# Model zoo",
+        "",
+        "Generated by `scripts/model_cards.py` from the shipped weight files and "
+        f"{', '.join(f'`{p.name}`' for p in args.results)} (`superres eval`, default protocol: "
+        "PSNR/SSIM on Y, border = scale, output rounded to 8 bit). Do not edit by hand.",
+        "",
+        "| model | scale | " + " | ".join(NAMES[d] for d in DATASETS) + " |",
+        "|---|---|" + "---:|" * len(DATASETS),
+    ]
+    for model in ("bicubic", *WEIGHTS):
+        for scale in (4, 2):
+            cells = [scores.get((model, scale, d)) for d in DATASETS]
+            if any(cells):
+                text = [f"{c[0]:.2f} / {c[1]:.4f}" if c else "-" for c in cells]
+                lines.append(f"| {model} | x{scale} | " + " | ".join(text) + " |")
+    lines.append("")
+    for name in WEIGHTS:
+        lines += card(name, scores)
+    args.out.parent.mkdir(exist_ok=True)
+    atomic_write_text(args.out, "\n".join(lines))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Copy exported zoo weights (scripts/train_zoo.py --export) into the package.
+
+    python scripts/package_zoo.py zoo_out/srresnet-x4.safetensors ... \\
+        --wall srresnet-x4=546 --iterations-note srresnet-x4="two sittings: 9703 + 9716"
+
+Each file keeps its metadata (recipe, iterations, validation metrics, hardware); ``--wall``
+replaces the recorded wall time where a model was trained in several sittings. The script prints
+each file's sha256 and size for the catalog in ``superres/models/weights.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+from superres.models.weights import (
+    PACKAGE_WEIGHTS_DIR,
+    load_weights,
+    read_metadata,
+    save_weights,
+)
+
+_RESERVED = {
+    "format",
+    "architecture",
+    "kwargs",
+    "scale",
+    "in_channels",
+    "dtype",
+    "superres_version",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--wall", action="append", default=[], metavar="NAME=SECONDS")
+    parser.add_argument("--note", action="append", default=[], metavar="NAME=TEXT")
+    args = parser.parse_args()
+    walls = dict(item.split("=", 1) for item in args.wall)
+    notes = dict(item.split("=", 1) for item in args.note)
+    PACKAGE_WEIGHTS_DIR.mkdir(exist_ok=True)
+    for source in args.files:
+        meta = read_metadata(source)
+        name = meta.get("name", source.stem)
+        extra = {k: v for k, v in meta.items() if k not in _RESERVED | {"recipe", "metrics"}}
+        if name in walls:
+            extra["wall_time_s"] = walls[name]
+        if name in notes:
+            extra["training_note"] = notes[name]
+        metrics = json.loads(meta["metrics"]) if "metrics" in meta else None
+        target = PACKAGE_WEIGHTS_DIR / f"{name}.safetensors"
+        import torch
+
+        save_weights(
+            load_weights(source),
+            target,
+            dtype=torch.float16,
+            recipe=meta.get("recipe"),
+            metrics=metrics,
+            metadata=extra,
+        )
+        digest = hashlib.sha256(target.read_bytes()).hexdigest()
+        print(f"{name}: {target.stat().st_size / 1e6:.2f} MB sha256 {digest}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Published PSNR-Y rows (dB) to hold our models against: the rows DESIGN.md lists.
+
+Keys: ``(paper row, scale)`` -> ``{dataset: psnr}``; a dataset the paper did not report is absent.
+Rows: SRCNN (Dong et al., TPAMI 2016), SRResNet and SRGAN (Ledig et al., CVPR 2017), EDSR and its
+baseline (Lim et al., CVPRW 2017), RRDBNet's PSNR-oriented model (Wang et al., ECCVW 2018).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+PUBLISHED_PSNR: Mapping[tuple[str, int], Mapping[str, float]] = {
+    ("SRCNN", 4): {"set5": 30.48, "set14": 27.50, "bsd100": 26.90, "urban100": 24.52},
+    ("SRCNN", 2): {"set5": 36.66, "set14": 32.42, "bsd100": 31.36, "urban100": 29.50},
+    ("SRResNet", 4): {"set5": 32.05, "set14": 28.49, "bsd100": 27.58},
+    ("EDSR-baseline", 4): {"set5": 32.09, "set14": 28.58, "bsd100": 27.56, "urban100": 26.03},
+    ("EDSR", 4): {"set5": 32.46, "set14": 28.80, "bsd100": 27.71, "urban100": 26.64},
+    ("RRDBNet (PSNR)", 4): {"set5": 32.73, "set14": 28.99, "bsd100": 27.85, "urban100": 27.03},
+    ("SRGAN", 4): {"set5": 29.40, "set14": 26.02, "bsd100": 25.16},
+}
+
+#: Our shipped model -> the published row it reproduces (or, for x2 SRResNet, the row it must beat).
+COUNTERPART: Mapping[str, str] = {
+    "srcnn-x4": "SRCNN",
+    "srresnet-x4": "SRResNet",
+    "srresnet-x2": "SRCNN",
+    "edsr-baseline-x4": "EDSR-baseline",
+    "rrdbnet-6b-x4": "RRDBNet (PSNR)",
+    "srgan-x4": "SRGAN",
+    "esrgan-6b-x4": "SRGAN",
+}
+
+
+def published_psnr(model: str, scale: int, dataset: str) -> tuple[str, float] | None:
+    """``(row name, PSNR)`` of the published counterpart of ``model``, if one exists."""
+    row = COUNTERPART.get(model)
+    if row is None:
+        return None
+    value = PUBLISHED_PSNR.get((row, scale), {}).get(dataset)
+    return None if value is None else (row, value)
+
+
+__all__ = ["COUNTERPART", "PUBLISHED_PSNR", "published_psnr"]
