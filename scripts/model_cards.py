@@ -67,7 +67,7 @@ def load_results(paths: Iterable[Path]) -> dict[tuple[str, int, str], tuple[floa
     scores: dict[tuple[str, int, str], tuple[float, float]] = {}
     for path in paths:
         for row in json.loads(path.read_text())["results"]:
-            scores[(row["model"], row["scale"], row["dataset"])] = (row["psnr"], row["ssim"])
+            scores[(row["model"], row["scale"], row["dataset"])] = (row["psnr_y"], row["ssim_y"])
     return scores
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
+from superres.errors import SuperresError
 from superres.inference.batch import DEFAULT_MODEL
 from superres.models.weights import (
     PACKAGE_WEIGHTS_DIR,
@@ -74,3 +76,53 @@ def test_shipped_model_runs_on_a_small_image(name: str) -> None:
     with torch.no_grad():
         out = model(flat)
     assert (out - 0.5).abs().mean() < 0.05
+
+
+def test_realism_interpolates_between_the_gan_model_and_its_parent() -> None:
+    from superres.models.weights import interpolate_models
+
+    x = torch.rand(1, 3, 10, 10, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        smooth = load_model("srresnet-x4")(x)
+        textured = load_model("srgan-x4")(x)
+        for r, expected in ((0.0, smooth), (1.0, textured)):
+            out = load_model("srgan-x4", realism=r)(x)
+            torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
+        half = load_model("srgan-x4", realism=0.5)(x)
+    assert not torch.allclose(half, smooth)
+    assert not torch.allclose(half, textured)
+    with pytest.raises(SuperresError, match="realism"):
+        load_model("srresnet-x4", realism=0.5)
+    with pytest.raises(SuperresError, match=r"\[0, 1\]"):
+        interpolate_models(load_model("srresnet-x4"), load_model("srgan-x4"), 1.5)
+
+
+def test_cli_realism(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from superres.cli import main
+
+    src = tmp_path / "a.png"
+    Image.new("RGB", (9, 7), (120, 60, 30)).save(src)
+    out = tmp_path / "b.png"
+    assert (
+        main(["upscale", str(src), "--model", "srgan-x4", "--realism", "0.6", "-o", str(out), "-q"])
+        == 0
+    )
+    with Image.open(out) as im:
+        assert im.size == (36, 28)
+    assert main(["upscale", str(src), "--realism", "0.6", "-o", str(tmp_path / "c.png"), "-q"]) == 1
+
+
+def test_eval_prints_ours_beside_published(
+    data_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from superres.cli import main
+
+    argv = ["eval", "--models", "srcnn-x4", "--datasets", "set5", "--published", "-q"]
+    assert main([*argv, "--data-root", str(data_root)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| srcnn-x4 | x4 | Set5 |"))
+    ours, published, name, diff = (c.strip() for c in row.split("|")[4:8])
+    assert (published, name) == ("30.48", "SRCNN")
+    assert float(diff) == pytest.approx(float(ours) - 30.48, abs=0.011)

@@ -125,6 +125,14 @@ many GPUs:
         help="iterations of back-projection against the input (default: 0, off)",
     )
     up.add_argument(
+        "--realism",
+        type=float,
+        default=None,
+        metavar="R",
+        help="GAN models (srgan-x4, esrgan-6b-x4): blend with the PSNR parent, 0 = smooth "
+        "parent, 1 = GAN as trained (network interpolation)",
+    )
+    up.add_argument(
         "--format",
         choices=("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp"),
         default=None,
@@ -205,6 +213,11 @@ example:
         default="default",
         help="default: today's tables (RGB bicubic, float Y); legacy: the SRCNN-era scripts "
         "(bicubic on rounded Y, gray images raw)",
+    )
+    ev.add_argument(
+        "--published",
+        action="store_true",
+        help="also print each shipped model beside its published counterpart's PSNR",
     )
     ev.add_argument("--output-json", type=Path, help="write per-set and per-image scores as JSON")
     ev.add_argument(
@@ -334,6 +347,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     sys.stdout.write(format_markdown(report))
+    if args.published:
+        from superres.evaluation.benchmark import format_published
+
+        sys.stdout.write("\n" + format_published(report))
     if args.output_json is not None:
         write_json(report, args.output_json)
         logger.info("wrote %s", args.output_json)
@@ -374,6 +391,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         tile=args.tile or None,
         overlap=args.overlap,
         backproject=args.backproject,
+        realism=args.realism,
         fmt=args.format,
         recursive=args.recursive,
         skip_existing=args.skip_existing,

@@ -355,6 +355,30 @@ def format_markdown(report: BenchmarkReport, *, digits: tuple[int, int] = (4, 5)
     return "\n".join(lines) + "\n"
 
 
+def format_published(report: BenchmarkReport) -> str:
+    """Ours beside the published PSNR-Y of each model's counterpart (see ``published.py``)."""
+    from superres.evaluation.published import published_psnr
+
+    lines = [
+        "PSNR-Y (dB): ours, published, difference",
+        "",
+        "| Model | Scale | Dataset | ours | published | row | difference |",
+        "|---|---|---|---:|---:|---|---:|",
+    ]
+    for r in report.results:
+        ref = published_psnr(r.model, r.scale, r.dataset)
+        if ref is None:
+            continue
+        row, value = ref
+        lines.append(
+            f"| {r.model} | x{r.scale} | {get_dataset_info(r.dataset).folder} | {r.psnr_y:.2f} "
+            f"| {value:.2f} | {row} | {r.psnr_y - value:+.2f} |"
+        )
+    if len(lines) == 4:
+        lines.append("| (no published counterpart for these models) | | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
 def write_json(report: BenchmarkReport, path: str | os.PathLike[str]) -> None:
     """Write the report as JSON (atomically)."""
     atomic_write_text(path, json.dumps(report.to_dict(), indent=2) + "\n")

@@ -21,7 +21,11 @@ ImageT = TypeVar("ImageT", Image.Image, np.ndarray, torch.Tensor, ImageData)
 
 
 def load_model(
-    model: str | None, *, weights: str | Path | None = None, scale: int | None = None
+    model: str | None,
+    *,
+    weights: str | Path | None = None,
+    scale: int | None = None,
+    realism: float | None = None,
 ) -> nn.Module:
     """A registered model by name, or the network stored in a weights file, ready to upscale.
 
@@ -31,7 +35,7 @@ def load_model(
     """
     from superres.models.weights import load_model as _load_model
 
-    return _load_model(model, weights=weights, scale=scale)
+    return _load_model(model, weights=weights, scale=scale, realism=realism)
 
 
 def upscale(

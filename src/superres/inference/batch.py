@@ -531,6 +531,7 @@ def upscale_files(
     tile: TileArg = "auto",
     overlap: int = DEFAULT_OVERLAP,
     backproject: int = 0,
+    realism: float | None = None,
     fmt: str | None = None,
     recursive: bool = False,
     skip_existing: bool = False,
@@ -567,7 +568,7 @@ def upscale_files(
     # A weights file names its own model; the shipped default only when neither is given.
     if model is None and weights is None:
         model, scale, outscale = default_model(scale, outscale)
-    net = load_model(model, weights=weights, scale=scale)
+    net = load_model(model, weights=weights, scale=scale, realism=realism)
     upscaler = Upscaler(
         net,
         device=env.device(device) if env is not None else device,

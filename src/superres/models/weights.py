@@ -117,6 +117,8 @@ class PretrainedWeights:
         sha256: hex sha256 of the file, checked on every load from a URL and on packaged files.
         recipe: the config that trained it (``"configs/srresnet_x4.yaml"``).
         metrics: measured scores, e.g. ``{"set5_psnr_y": 32.05, "set5_ssim_y": 0.901}``.
+        parent: for a GAN model, the catalog name of its PSNR-oriented counterpart of the same
+            architecture, which ``realism`` interpolates towards (see :func:`interpolate_models`).
     """
 
     name: str
@@ -128,6 +130,7 @@ class PretrainedWeights:
     sha256: str | None = None
     recipe: str | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
+    parent: str | None = None
 
     def __post_init__(self) -> None:
         if self.file is None and self.url is None:
@@ -497,12 +500,41 @@ def _has_parameters(name: str, scale: int) -> bool:
         return any(True for _ in create_model(name, scale=scale).parameters())
 
 
+def interpolate_models(smooth: nn.Module, textured: nn.Module, realism: float) -> nn.Module:
+    """Network interpolation (Wang et al., ESRGAN, section 3.4): ``(1 - r) * smooth + r * textured``
+    for every floating-point parameter and buffer; ``textured`` is updated in place and returned.
+
+    ``realism`` 0 gives the PSNR-oriented model, 1 the GAN model; values in between trade fidelity
+    for texture without retraining. Both networks must be the same architecture.
+
+    Raises:
+        SuperresError: ``realism`` outside [0, 1]. IncompatibleWeightsError: different networks.
+    """
+    if isinstance(realism, bool) or not 0.0 <= float(realism) <= 1.0:
+        raise SuperresError(f"realism must be a number in [0, 1], got {realism!r}")
+    a, b = smooth.state_dict(), textured.state_dict()
+    if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
+        raise IncompatibleWeightsError(
+            "cannot interpolate networks of different architectures or sizes; realism needs a "
+            "GAN model and its PSNR-oriented parent"
+        )
+    blended = {
+        k: torch.lerp(a[k].float(), b[k].float(), float(realism)).to(b[k].dtype)
+        if b[k].is_floating_point()
+        else b[k]
+        for k in b
+    }
+    textured.load_state_dict(blended)
+    return textured
+
+
 def load_model(
     model: str | None = None,
     *,
     weights: PathLike | None = None,
     scale: int | None = None,
     map_location: str | torch.device = "cpu",
+    realism: float | None = None,
 ) -> nn.Module:
     """The model a user asked for by name and/or weights file, in eval mode (the CLI's loader).
 
@@ -513,12 +545,32 @@ def load_model(
       at ``scale`` (default 4); a learned architecture without weights raises
       :class:`MissingWeightsError` rather than upscale with random weights.
 
+    ``realism`` (catalog GAN models only): blend the GAN weights with the PSNR-oriented parent's
+    (:func:`interpolate_models`); 1 is the GAN model as trained.
+
     Raises:
         UnknownModelError: ``model`` is neither registered nor in the catalog (close matches are
             suggested). UnsupportedScaleError, IncompatibleWeightsError, MissingWeightsError, and
             the file errors of :func:`load_weights`.
     """
     from superres.models import MODELS, check_scale, create_model
+
+    if realism is not None:
+        gan_names = [n for n in WEIGHTS if WEIGHTS.get(n).parent]
+        if model is None or weights is not None or model not in WEIGHTS:
+            raise SuperresError(
+                "realism applies to a shipped GAN model and its PSNR parent; pass --model with "
+                f"one of {', '.join(gan_names)} (and no --weights)"
+            )
+        entry = WEIGHTS.get(model)
+        if entry.parent is None:
+            raise SuperresError(
+                f"{entry.name!r} is not a GAN model with a PSNR parent, so it has no realism "
+                f"setting; use one of {', '.join(gan_names)}"
+            )
+        textured = load_model(entry.name, scale=scale, map_location=map_location)
+        smooth = load_model(entry.parent, scale=scale, map_location=map_location)
+        return interpolate_models(smooth, textured, realism).eval()
 
     if model is not None and model not in MODELS and model not in WEIGHTS:
         raise UnknownModelError(model, [*MODELS, *WEIGHTS])
@@ -623,6 +675,7 @@ for _entry in (
         scale=4,
         summary="SRGAN (SqueezeNet-1.1 perceptual + vanilla GAN) from srresnet-x4, 2.7k iterations",
         file="srgan-x4.safetensors",
+        parent="srresnet-x4",
         sha256="a35c02329c1a6fee4d45327933846343d26d300cda70bd8c1afed0bc0128413f",
         recipe="configs/zoo/srgan_x4.yaml",
     ),
@@ -633,6 +686,7 @@ for _entry in (
         summary="ESRGAN, 6 RRDB blocks (SqueezeNet-1.1 perceptual + RaGAN) from rrdbnet-6b-x4, "
         "1.8k iterations",
         file="esrgan-6b-x4.safetensors",
+        parent="rrdbnet-6b-x4",
         sha256="341813f61da0e0d04fba575e424073acf097d831e8ef37396e9524512aad862c",
         recipe="configs/zoo/esrgan_6b_x4.yaml",
     ),
