@@ -309,7 +309,9 @@ class Trainer:
         self.epoch = 0
         self.position = 0  # indices of this rank already consumed in the current epoch
         self.best_psnr = -math.inf
-        self.history: list[dict[str, float]] = []
+        # Sums of the losses since the last log line: logs show window means, not one noisy step.
+        self.window: dict[str, torch.Tensor] = {}
+        self.window_counts: dict[str, int] = {}
         if resume_from is not None:
             self._resume(resume_from)
 
@@ -410,6 +412,8 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "sampler": self.sampler.state_dict(),
             "rng": rng_state(),
+            "window": {k: v.detach().cpu() for k, v in self.window.items()},
+            "window_counts": dict(self.window_counts),
         }
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
@@ -440,6 +444,8 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.position = int(state["position"])
         self.best_psnr = float(state["best_psnr"])
+        self.window = {k: v.to(self.device) for k, v in state["window"].items()}
+        self.window_counts = {k: int(v) for k, v in state["window_counts"].items()}
         set_rng_state(state["rng"])
         if self.dist.world_size > 1:  # per-rank streams continue per rank
             torch.manual_seed(self.recipe.seed + self.dist.rank + 1_000_003 * self.step)
@@ -629,10 +635,18 @@ class Trainer:
             while self.step < train.total_iters:
                 values = self.train_step(next(batches))
                 self.step += 1
+                for key, value in values.items():
+                    previous = self.window.get(key)
+                    value = value.detach().float()
+                    self.window[key] = value if previous is None else previous + value
+                    self.window_counts[key] = self.window_counts.get(key, 0) + 1
                 stop = self._out_of_time(started)
                 last = stop or self.step == train.total_iters
                 if self.step % train.log_every == 0 or last:
-                    reduced = self._reduce(values)
+                    reduced = self._reduce(
+                        {k: v / self.window_counts[k] for k, v in self.window.items()}
+                    )
+                    self.window, self.window_counts = {}, {}
                     if not all(math.isfinite(v) for v in reduced.values()):
                         raise SuperresError(
                             f"training diverged at iteration {self.step}: losses {reduced}; lower "

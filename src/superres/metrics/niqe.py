@@ -1,0 +1,415 @@
+"""NIQE, the Natural Image Quality Evaluator: a no-reference ("completely blind") quality score.
+
+Mittal, Soundararajan and Bovik, "Making a 'completely blind' image quality analyzer", IEEE Signal
+Processing Letters 20(3), 2013. Lower is better (more like the pristine natural images the model
+was fitted on). This module follows the authors' MATLAB release (``computequality.m``,
+``computefeature.m``, ``estimateaggdparam.m``) step by step, in float64:
+
+1. the gray image (0-255 scale) is cropped at the bottom/right to a multiple of the 96x96 block;
+2. at each of two scales, MSCN coefficients ``(I - mu) / (sigma + 1)`` with ``mu`` and ``sigma``
+   the local mean and standard deviation under the 7x7 Gaussian window of the parameter file
+   (``fspecial('gaussian', 7, 7/6)``, normalised), filtered with edge replication
+   (``imfilter(..., 'replicate')``), ``sigma = sqrt(|E[I^2] - mu^2|)``;
+3. the MSCN map is cut into non-overlapping blocks (96x96 at scale 1, 48x48 at scale 2, MATLAB's
+   ``blkproc(..., [blocksizerow/itr_scale blocksizecol/itr_scale])``); per block 18 features: an
+   asymmetric generalised Gaussian (AGGD) fit of the coefficients -> ``alpha, (beta_l + beta_r)/2``
+   (the release fits the AGGD here too, not a symmetric GGD), and for the products with the
+   4 neighbours ``circshift``-ed by ``[0 1], [1 0], [1 1], [1 -1]`` (wrapping inside the block) an
+   AGGD fit -> ``alpha, mean, beta_l, beta_r`` with ``mean = (beta_r - beta_l) G(2/a) / G(1/a)``.
+   Each AGGD shape is the moment-matching lookup over ``gamma = 0.2:0.001:10`` (first minimum);
+4. scale 2 is ``imresize(im, 0.5)`` of the (unrounded) gray image: MATLAB's antialiased bicubic,
+   here :func:`superres.imaging.resize.imresize`, which replicates the edge pixel as the MATLAB
+   of the NIQE release (2012) did. Newer MATLAB (and BasicSR's port) mirrors instead: on Set14
+   ``baboon`` that gives 5.7300 where this module gives 5.7195 (BasicSR documents 5.7296 from
+   MATLAB R2021a); the ~0.2% gap is the border handling alone;
+5. the 36 features of all blocks are fitted by a multivariate Gaussian (``nanmean``, and
+   ``nancov``, i.e. the covariance of the blocks with no NaN feature, normalised by n - 1) and
+   compared with the pristine model:
+   ``sqrt((mu_p - mu)^T pinv((cov_p + cov) / 2) (mu_p - mu))``, ``pinv`` with MATLAB's tolerance.
+
+``computequality.m`` also computes a block "sharpness" (mean of ``sigma``) but never uses it; only
+the model fitting (``estimatemodelparam.m``) thresholds it, so nothing here does.
+
+Colour convention (the SR field's: PIRM 2018's ``convert_shave_image.m`` and BasicSR's
+``calculate_niqe(convert_to='y')``): an RGB image in [0, 1] is clamped, quantised to 8 bit
+(``floor(255 x + 0.5)``), converted with MATLAB's ``rgb2ycbcr`` on ``uint8`` (BT.601 studio
+swing, ``Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255`` for 8-bit R, G, B, rounded to an
+integer in [16, 235]), and NIQE runs on that Y as a 0-255 double image. A one-channel image is
+taken as the gray image itself (clamped, ``floor(255 x + 0.5)``), as MATLAB's ``computequality``
+does with a gray ``uint8`` image. ``crop_border`` pixels are removed from every side after the
+conversion and before the block crop (PIRM's shave).
+
+The pristine model (``mu_pris_param`` 1x36, ``cov_pris_param`` 36x36 and ``gaussian_window``
+7x7, float64) is the MATLAB release's ``modelparameters.mat`` as converted by BasicSR; it is found
+through :func:`superres.io.hub.fetch` (see :func:`load_niqe_params`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from typing import overload
+
+import numpy as np
+import torch
+
+from superres.errors import ImageTooSmallError, InvalidImageError, SuperresError
+from superres.imaging.color import rgb2ycbcr
+from superres.imaging.resize import imresize
+
+__all__ = [
+    "NIQE_BLOCK_SIZE",
+    "NIQE_PARAMS_FILENAME",
+    "NIQE_PARAMS_SHA256",
+    "NIQE_PARAMS_URL",
+    "NiqeParams",
+    "NiqeParamsError",
+    "load_niqe_params",
+    "niqe",
+]
+
+#: BasicSR's conversion of the MATLAB release's ``modelparameters.mat``, pinned to one commit.
+NIQE_PARAMS_URL = (
+    "https://raw.githubusercontent.com/XPixelGroup/BasicSR/"
+    "8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a/basicsr/metrics/niqe_pris_params.npz"
+)
+NIQE_PARAMS_SHA256 = "2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296"
+NIQE_PARAMS_FILENAME = "niqe_pris_params.npz"
+
+#: Side of the (square) blocks at the first scale; the second scale uses half of it.
+NIQE_BLOCK_SIZE = 96
+
+_NUM_FEATURES = 36  # 18 per scale, two scales
+_WINDOW_SIZE = 7
+
+# The AGGD shape lookup of estimateaggdparam.m: gam = 0.2:0.001:10 (9801 values) and the
+# generalised Gaussian ratio r(g) = G(2/g)^2 / (G(1/g) G(3/g)). The G(k/g) tables are kept so a
+# fitted shape (always a table value) indexes them instead of calling the gamma function again.
+_GAM = np.linspace(0.2, 10.0, 9801)
+_G1 = np.array([math.gamma(1.0 / g) for g in _GAM])
+_G2 = np.array([math.gamma(2.0 / g) for g in _GAM])
+_G3 = np.array([math.gamma(3.0 / g) for g in _GAM])
+_R_GAM = _G2**2 / (_G1 * _G3)
+_LOOKUP_CHUNK = 512  # rows of the (blocks x 9801) lookup at once: ~40 MB of float64
+
+# circshift offsets of computefeature.m (rows, columns): horizontal, vertical, two diagonals.
+_SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
+class NiqeParamsError(SuperresError, FileNotFoundError):
+    """The NIQE pristine-model file is unavailable or is not a valid parameter file."""
+
+    def __str__(self) -> str:  # FileNotFoundError would otherwise format an errno message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class NiqeParams:
+    """The pristine multivariate Gaussian and the MSCN window, all float64.
+
+    Attributes:
+        mu: ``(36,)`` mean of the pristine block features.
+        cov: ``(36, 36)`` their covariance.
+        window: ``(7, 7)`` Gaussian window (sums to 1).
+    """
+
+    mu: np.ndarray
+    cov: np.ndarray
+    window: np.ndarray
+
+
+def _provide_hint() -> str:
+    return (
+        f"NIQE needs its pristine-model file {NIQE_PARAMS_FILENAME} (sha256 "
+        f"{NIQE_PARAMS_SHA256}, from {NIQE_PARAMS_URL}). Download it to superres's hub cache "
+        "(SUPERRES_CACHE/hub/, by default <user cache>/superres/hub/), or pass its local path "
+        "as params=..."
+    )
+
+
+def load_niqe_params(params: str | os.PathLike[str] | None = None) -> NiqeParams:
+    """Locate, check and read the NIQE pristine parameters.
+
+    Args:
+        params: a local ``.npz`` file with the keys ``mu_pris_param`` (1x36), ``cov_pris_param``
+            (36x36) and ``gaussian_window`` (7x7), used as given (no hash check, so a re-fitted
+            model can be used deliberately). ``None``: the official file, downloaded once into
+            the hub cache and checked against :data:`NIQE_PARAMS_SHA256` (no network access when
+            it is already cached; ``SUPERRES_OFFLINE=1`` forbids the download).
+
+    Raises:
+        NiqeParamsError: the file is missing, cannot be downloaded, has the wrong hash, or lacks
+            a key / has a wrong shape; the message says which file to provide and where.
+    """
+    from superres.io.hub import HubError, fetch
+
+    try:
+        if params is None:
+            path = fetch(NIQE_PARAMS_URL, sha256=NIQE_PARAMS_SHA256, filename=NIQE_PARAMS_FILENAME)
+        else:
+            path = fetch(params, sha256=None)
+    except HubError as exc:
+        raise NiqeParamsError(f"{exc} {_provide_hint()}") from exc
+    stat = path.stat()
+    return _read_params(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_params(path: str, mtime_ns: int, size: int) -> NiqeParams:
+    """Read and validate a parameter file (cached per path, modification time and size)."""
+    del mtime_ns, size  # only part of the cache key, so an edited file is read again
+    expected = {
+        "mu_pris_param": (1, _NUM_FEATURES),
+        "cov_pris_param": (_NUM_FEATURES, _NUM_FEATURES),
+        "gaussian_window": (_WINDOW_SIZE, _WINDOW_SIZE),
+    }
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: np.asarray(data[key], dtype=np.float64) for key in expected}
+    except KeyError as exc:
+        raise NiqeParamsError(
+            f"{path!r} is not a NIQE parameter file: it lacks the key {exc}; expected the keys "
+            f"{', '.join(expected)}. {_provide_hint()}"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise NiqeParamsError(
+            f"cannot read {path!r} as a NIQE parameter file (.npz): {exc}. {_provide_hint()}"
+        ) from exc
+    for key, shape in expected.items():
+        if arrays[key].size != math.prod(shape) or not np.isfinite(arrays[key]).all():
+            raise NiqeParamsError(
+                f"{path!r}: {key} has shape {arrays[key].shape} or non-finite values; expected "
+                f"{shape} finite values. {_provide_hint()}"
+            )
+    return NiqeParams(
+        mu=arrays["mu_pris_param"].reshape(_NUM_FEATURES),
+        cov=arrays["cov_pris_param"].reshape(_NUM_FEATURES, _NUM_FEATURES),
+        window=arrays["gaussian_window"].reshape(_WINDOW_SIZE, _WINDOW_SIZE),
+    )
+
+
+# --- the algorithm on one gray image -------------------------------------------------------------
+
+
+def _filter_replicate(image: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """MATLAB ``imfilter(image, window, 'replicate')``: correlation, edge pixels repeated."""
+    kh, kw = window.shape
+    h, w = image.shape
+    padded = np.pad(image, ((kh // 2, kh // 2), (kw // 2, kw // 2)), mode="edge")
+    out = np.zeros_like(image)
+    for i in range(kh):
+        for j in range(kw):
+            out += window[i, j] * padded[i : i + h, j : j + w]
+    return out
+
+
+def _mscn(image: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Mean-subtracted contrast-normalised coefficients (Eq. 1 of the paper, C = 1)."""
+    mu = _filter_replicate(image, window)
+    sigma = np.sqrt(np.abs(_filter_replicate(image * image, window) - mu * mu))
+    return (image - mu) / (sigma + 1.0)
+
+
+def _aggd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``estimateaggdparam.m`` for each row of ``x`` ``(n, m)``: shape index, beta_l, beta_r.
+
+    Rows without negative (positive) values give a NaN beta_l (beta_r), and an all-zero row the
+    first table shape (0.2) with NaN betas, exactly as MATLAB's ``mean([])`` and ``min`` do.
+    """
+    neg = x < 0
+    pos = x > 0
+    sq = x * x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left_std = np.sqrt((sq * neg).sum(axis=1) / neg.sum(axis=1))
+        right_std = np.sqrt((sq * pos).sum(axis=1) / pos.sum(axis=1))
+        gammahat = left_std / right_std
+        rhat = np.abs(x).mean(axis=1) ** 2 / sq.mean(axis=1)
+        rhatnorm = rhat * (gammahat**3 + 1) * (gammahat + 1) / (gammahat**2 + 1) ** 2
+    index = np.empty(len(x), dtype=np.intp)
+    for start in range(0, len(x), _LOOKUP_CHUNK):
+        part = rhatnorm[start : start + _LOOKUP_CHUNK, None]
+        # np.argmin returns the first minimum, or the first NaN (MATLAB's min: index 1 when all
+        # values are NaN, and a NaN rhatnorm makes the whole row NaN).
+        index[start : start + _LOOKUP_CHUNK] = np.argmin((_R_GAM[None, :] - part) ** 2, axis=1)
+    scale = np.sqrt(_G1[index] / _G3[index])
+    return index, left_std * scale, right_std * scale
+
+
+def _block_features(blocks: np.ndarray) -> np.ndarray:
+    """``computefeature.m`` for each block of ``blocks`` ``(n, s, s)``: features ``(n, 18)``."""
+    n = blocks.shape[0]
+    flat = blocks.reshape(n, -1)
+    index, beta_l, beta_r = _aggd(flat)
+    features = [_GAM[index], (beta_l + beta_r) / 2]
+    for shift in _SHIFTS:
+        shifted = np.roll(blocks, shift, axis=(1, 2))
+        index, beta_l, beta_r = _aggd(flat * shifted.reshape(n, -1))
+        mean = (beta_r - beta_l) * (_G2[index] / _G1[index])
+        features += [_GAM[index], mean, beta_l, beta_r]
+    return np.stack(features, axis=1)
+
+
+def _pinv_matlab(a: np.ndarray) -> np.ndarray:
+    """MATLAB ``pinv``: singular values <= max(size) * norm * eps count as zero."""
+    u, s, vt = np.linalg.svd(a)
+    tol = max(a.shape) * (s[0] if s.size else 0.0) * np.finfo(np.float64).eps
+    keep = s > tol
+    return (vt[keep].T / s[keep]) @ u[:, keep].T
+
+
+def _niqe_gray(gray: np.ndarray, params: NiqeParams) -> float:
+    """``computequality.m`` on a float64 ``(H, W)`` gray image on the 0-255 scale."""
+    size = NIQE_BLOCK_SIZE
+    rows, cols = gray.shape[0] // size, gray.shape[1] // size
+    image = gray[: rows * size, : cols * size]
+    per_scale = []
+    for itr_scale in (1, 2):
+        mscn = _mscn(image, params.window)
+        s = size // itr_scale
+        # blkproc + reshape(feat, [18, n])': block (r, c) goes to row c * rows + r (column-major).
+        blocks = mscn.reshape(rows, s, cols, s).transpose(2, 0, 1, 3).reshape(-1, s, s)
+        per_scale.append(_block_features(blocks))
+        if itr_scale == 1:
+            image = imresize(image, scale=0.5)
+    features = np.concatenate(per_scale, axis=1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: NaN, as nanmean
+        mu = np.nanmean(features, axis=0)
+    complete = features[~np.isnan(features).any(axis=1)]
+    if len(complete) > 1:
+        cov = np.cov(complete, rowvar=False)
+    else:  # MATLAB's cov of a single observation is 0
+        cov = np.zeros((_NUM_FEATURES, _NUM_FEATURES))
+    diff = params.mu - mu
+    if not np.isfinite(diff).all() or not np.isfinite(cov).all():
+        return math.nan
+    quality = diff @ _pinv_matlab((params.cov + cov) / 2) @ diff
+    return math.sqrt(max(float(quality), 0.0))
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def _to_gray_255(image: np.ndarray, crop_border: int) -> np.ndarray:
+    """Channel-last ``(H, W)``/``(H, W, 1)``/``(H, W, 3)`` in [0, 1] (or uint8) -> Y/gray 0-255."""
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise InvalidImageError(
+            f"niqe expects a numpy image (H, W), (H, W, 1) or (H, W, 3); got shape "
+            f"{tuple(image.shape)}. Channel-first arrays need np.moveaxis(image, 0, -1); "
+            "RGBA images need their alpha removed (image[..., :3])."
+        )
+    if image.dtype == np.uint8:
+        q = image
+    elif image.dtype.kind == "f":
+        if np.isnan(image).any():
+            raise InvalidImageError("niqe got an image containing NaN; expected values in [0, 1]")
+        # Clamp and round to 8 bit at the metric's edge, as a benchmark image file would be.
+        q = np.floor(np.clip(image.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    else:
+        raise InvalidImageError(
+            f"niqe expects a float image in [0, 1] or a uint8 image; got dtype {image.dtype}. "
+            "Convert first, e.g. image.astype(np.float32) / 65535 for 16-bit values."
+        )
+    gray = q if q.ndim == 2 else rgb2ycbcr(q, y_only=True)
+    gray = np.asarray(gray, dtype=np.float64).reshape(q.shape[:2])
+    if crop_border:
+        gray = gray[crop_border:-crop_border, crop_border:-crop_border]
+    return gray
+
+
+def _check_crop(crop_border: int) -> None:
+    if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
+        raise ValueError(
+            f"niqe: crop_border must be a non-negative integer; got {crop_border!r}. The SR "
+            "protocol crops the scale factor (e.g. crop_border=4 for x4)."
+        )
+
+
+def _check_size(gray: np.ndarray, crop_border: int) -> None:
+    h, w = gray.shape
+    if h < NIQE_BLOCK_SIZE or w < NIQE_BLOCK_SIZE:
+        raise ImageTooSmallError(
+            f"niqe: needs at least {NIQE_BLOCK_SIZE}x{NIQE_BLOCK_SIZE} pixels after "
+            f"crop_border={crop_border}; got {h}x{w}. NIQE fits its statistics on "
+            f"{NIQE_BLOCK_SIZE}x{NIQE_BLOCK_SIZE} blocks; score a larger image or use a smaller "
+            "crop_border."
+        )
+
+
+@overload
+def niqe(
+    image: np.ndarray, *, crop_border: int = 0, params: str | os.PathLike[str] | None = None
+) -> float: ...
+
+
+@overload
+def niqe(
+    image: torch.Tensor, *, crop_border: int = 0, params: str | os.PathLike[str] | None = None
+) -> torch.Tensor: ...
+
+
+def niqe(
+    image: np.ndarray | torch.Tensor,
+    *,
+    crop_border: int = 0,
+    params: str | os.PathLike[str] | None = None,
+) -> float | torch.Tensor:
+    """NIQE of an image (no reference needed); lower means more natural-looking.
+
+    Args:
+        image: a numpy RGB image ``(H, W, 3)`` or gray ``(H, W)``/``(H, W, 1)``, float in [0, 1]
+            (clamped) or uint8; or a torch tensor ``(N, C, H, W)`` or ``(C, H, W)``, floating,
+            RGB in [0, 1], ``C`` 3 or 1. RGB is scored on its BT.601 Y channel, quantised to 8 bit
+            as MATLAB's ``rgb2ycbcr`` on ``uint8`` (see the module docstring); one channel is
+            scored as it is (on the 8-bit grid).
+        crop_border: pixels removed from every side before scoring (the SR protocol: the scale).
+        params: path of the pristine-parameter ``.npz``; ``None`` uses the official file through
+            the hub cache (see :func:`load_niqe_params`).
+
+    Returns:
+        numpy input: a ``float``. Tensor input: a tensor of shape ``(N,)`` (0-d for ``(C, H, W)``)
+        on the input's device, in its dtype (float32 for float16/bfloat16). The score is computed
+        in float64 on the CPU, not differentiable. NaN when no block has any texture (a constant
+        image), as in MATLAB.
+
+    Raises:
+        InvalidImageError: a wrong shape, dtype, channel count or NaN values.
+        ImageTooSmallError: fewer than 96 pixels on a side after ``crop_border``.
+        NiqeParamsError: the parameter file is unavailable or invalid.
+    """
+    _check_crop(crop_border)
+    if isinstance(image, torch.Tensor):
+        if image.ndim not in (3, 4) or image.shape[-3] not in (1, 3):
+            raise InvalidImageError(
+                f"niqe expects a torch tensor (N, C, H, W) or (C, H, W) with C = 3 (RGB) or 1; "
+                f"got shape {tuple(image.shape)}. Channel-last tensors need "
+                "image.permute(0, 3, 1, 2) first."
+            )
+        if not image.is_floating_point():
+            raise InvalidImageError(
+                f"niqe expects a floating-point tensor in [0, 1]; got dtype {image.dtype}. "
+                "Convert first, e.g. image.float() / 255."
+            )
+        batch = image.detach().to("cpu", torch.float64).reshape(-1, *image.shape[-3:])
+        grays = [_to_gray_255(x.permute(1, 2, 0).numpy(), crop_border) for x in batch]
+        for gray in grays:
+            _check_size(gray, crop_border)
+        model = load_niqe_params(params)
+        values = torch.tensor([_niqe_gray(g, model) for g in grays], dtype=torch.float64)
+        dtype = image.dtype if image.dtype in (torch.float32, torch.float64) else torch.float32
+        out = values.to(device=image.device, dtype=dtype)
+        return out[0] if image.ndim == 3 else out
+    if isinstance(image, np.ndarray):
+        gray = _to_gray_255(image, crop_border)
+        _check_size(gray, crop_border)
+        return _niqe_gray(gray, load_niqe_params(params))
+    raise InvalidImageError(
+        f"niqe got a {type(image).__name__}; expected a numpy array (H, W[, C]) or a torch tensor "
+        "(N, C, H, W). Convert first, e.g. np.asarray(pil_image) / 255."
+    )
