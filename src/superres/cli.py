@@ -420,6 +420,15 @@ def _cmd_models(_: argparse.Namespace) -> int:
         spec = get_model_spec(name)
         scales = "any" if spec.scales is None else ",".join(map(str, spec.scales))
         print(f"{name:24s} scales: {scales:10s} {spec.summary}")
+    from superres.inference.batch import DEFAULT_MODELS
+    from superres.models.weights import WEIGHTS
+
+    print("\nshipped weights (use as --model NAME; docs/models.md has their scores):")
+    defaults = {name: scale for scale, name in DEFAULT_MODELS.items()}
+    for name in WEIGHTS:
+        entry = WEIGHTS.get(name)
+        tag = f" [default for x{defaults[name]}]" if name in defaults else ""
+        print(f"{name:24s} x{entry.scale:<17d} {entry.summary}{tag}")
     return 0
 
 
