@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from superres.data.datasets import BenchmarkSet
+from superres.errors import UnknownModelError
 from superres.evaluation.figures import comparison_figure, select_crop
 from superres.imaging.quantize import quantize, to_integer
 from superres.imaging.resize import imresize
@@ -60,7 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in args.models:
         if name == "bicubic":
             continue
-        entry = WEIGHTS.get(name)  # raises UnknownModelError with suggestions
+        try:
+            entry = WEIGHTS.get(name)
+        except UnknownModelError as exc:  # the message lists close matches
+            parser.error(str(exc))
         if entry.scale != args.scale:
             parser.error(f"{name} is a x{entry.scale} model, but --scale is {args.scale}")
     return args

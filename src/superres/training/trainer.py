@@ -524,7 +524,10 @@ class Trainer:
                 raw_d = _unwrap(net_d)  # frozen: plain module, no DDP collective in this step
                 with self._autocast():
                     fake_logits = raw_d(sr).float()
-                    real_logits = raw_d(gt).float() if self.gan_loss.gan_type == "ragan" else None
+                real_logits = None
+                if self.gan_loss.gan_type == "ragan":  # a constant for the generator step
+                    with torch.no_grad(), self._autocast():
+                        real_logits = raw_d(gt).float()
                 loss_gan = self.gan_loss.generator_loss(fake_logits, real_logits)
                 values["loss_gan"] = loss_gan.detach()
                 total = total + loss_gan
