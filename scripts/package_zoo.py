@@ -17,20 +17,11 @@ from pathlib import Path
 
 from superres.models.weights import (
     PACKAGE_WEIGHTS_DIR,
+    extra_metadata,
     load_weights,
     read_metadata,
     save_weights,
 )
-
-_RESERVED = {
-    "format",
-    "architecture",
-    "kwargs",
-    "scale",
-    "in_channels",
-    "dtype",
-    "superres_version",
-}
 
 
 def main() -> None:
@@ -45,7 +36,7 @@ def main() -> None:
     for source in args.files:
         meta = read_metadata(source)
         name = meta.get("name", source.stem)
-        extra = {k: v for k, v in meta.items() if k not in _RESERVED | {"recipe", "metrics"}}
+        extra = extra_metadata(meta)
         if name in walls:
             extra["wall_time_s"] = walls[name]
         if name in notes:

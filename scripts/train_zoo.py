@@ -77,7 +77,12 @@ def launch(job: Job, args: argparse.Namespace, seconds: float) -> subprocess.Pop
 
 
 def export(job: Job, args: argparse.Namespace, wall: dict[str, float]) -> Path | None:
-    from superres.models.weights import load_weights, read_metadata, save_weights
+    from superres.models.weights import (
+        extra_metadata,
+        load_weights,
+        read_metadata,
+        save_weights,
+    )
 
     source = args.runs / job.name / "weights_last.safetensors"
     if not source.is_file():
@@ -85,22 +90,7 @@ def export(job: Job, args: argparse.Namespace, wall: dict[str, float]) -> Path |
         return None
     meta = read_metadata(source)
     model = load_weights(source)
-    extra = {
-        k: v
-        for k, v in meta.items()
-        if k
-        not in (
-            "format",
-            "architecture",
-            "kwargs",
-            "scale",
-            "in_channels",
-            "dtype",
-            "superres_version",
-            "recipe",
-            "metrics",
-        )
-    }
+    extra = extra_metadata(meta)
     extra.update(
         {
             "name": job.shipped,

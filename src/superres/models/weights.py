@@ -91,6 +91,14 @@ _RESERVED = (
     "recipe",
     "metrics",
 )
+
+
+def extra_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """The entries of a weights file's metadata beyond the reserved ones that :func:`save_weights`
+    writes itself, i.e. what to pass as its ``metadata=`` to re-save the file faithfully."""
+    return {k: v for k, v in metadata.items() if k not in _RESERVED}
+
+
 _STORAGE_DTYPES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 _FLOAT16_MAX = 65504.0
 # Weights shipped inside the package; a module global so that tests can point it elsewhere.
