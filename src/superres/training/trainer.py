@@ -69,7 +69,7 @@ from superres.training.checkpoint import (
     set_rng_state,
 )
 from superres.training.config import Recipe, RunOptions
-from superres.training.ema import ModelEMA
+from superres.training.ema import ModelEMA, unwrap_model
 from superres.training.logging import NullLogger, TrainingLogger
 from superres.training.optim import build_optimizer, build_scheduler, clip_gradients
 
@@ -126,10 +126,6 @@ def training_autocast_dtype(precision: str, device: torch.device) -> torch.dtype
     if precision == "fp16" or device.type != "cpu":
         raise ConfigError(f"precision {precision} is not supported on {device}; use fp32")
     return torch.bfloat16
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -268,7 +264,7 @@ class Trainer:
         if self.net_d is not None:
             self.net_d = self._prepare(self.net_d)
         self.ema = (
-            ModelEMA(_unwrap(self.net_g), decay=train.ema_decay)
+            ModelEMA(unwrap_model(self.net_g), decay=train.ema_decay)
             if train.ema_decay is not None
             else None
         )
@@ -285,7 +281,7 @@ class Trainer:
 
         # Optimizers and per-iteration schedules.
         self.opt_g = build_optimizer(
-            _unwrap(self.net_g).parameters(),
+            unwrap_model(self.net_g).parameters(),
             name=train.optimizer.name,
             lr=train.optimizer.lr,
             betas=train.optimizer.betas,
@@ -406,7 +402,7 @@ class Trainer:
             "position": self.position,
             "best_psnr": self.best_psnr,
             "recipe": self.recipe.to_yaml(),
-            "net_g": _unwrap(self.net_g).state_dict(),
+            "net_g": unwrap_model(self.net_g).state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "sched_g": self.sched_g.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -418,7 +414,7 @@ class Trainer:
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
         if self.net_d is not None and self.opt_d is not None and self.sched_d is not None:
-            state["net_d"] = _unwrap(self.net_d).state_dict()
+            state["net_d"] = unwrap_model(self.net_d).state_dict()
             state["opt_d"] = self.opt_d.state_dict()
             state["sched_d"] = self.sched_d.state_dict()
         return state
@@ -430,14 +426,14 @@ class Trainer:
                 f"{path} was written by a different recipe; resume with the same YAML and --set "
                 "options, or start a new run in another --out folder"
             )
-        _unwrap(self.net_g).load_state_dict(state["net_g"])
+        unwrap_model(self.net_g).load_state_dict(state["net_g"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.sched_g.load_state_dict(state["sched_g"])
         self.scaler.load_state_dict(state["scaler"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         if self.net_d is not None and self.opt_d is not None and self.sched_d is not None:
-            _unwrap(self.net_d).load_state_dict(state["net_d"])
+            unwrap_model(self.net_d).load_state_dict(state["net_d"])
             self.opt_d.load_state_dict(state["opt_d"])
             self.sched_d.load_state_dict(state["sched_d"])
         self.step = int(state["step"])
@@ -452,7 +448,7 @@ class Trainer:
         logger.info("resumed %s at iteration %d", path, self.step)
 
     def _model_for_export(self) -> nn.Module:
-        return self.ema.module if self.ema is not None else _unwrap(self.net_g)
+        return self.ema.module if self.ema is not None else unwrap_model(self.net_g)
 
     def save_checkpoint(
         self, *, best: bool = False, metrics: dict[str, float] | None = None
@@ -521,7 +517,7 @@ class Trainer:
                 values[key] = value.detach()
                 total = total + value
             if net_d is not None:
-                raw_d = _unwrap(net_d)  # frozen: plain module, no DDP collective in this step
+                raw_d = unwrap_model(net_d)  # frozen: plain module, no DDP collective in this step
                 with self._autocast():
                     fake_logits = raw_d(sr).float()
                 real_logits = None
