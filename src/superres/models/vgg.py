@@ -1,4 +1,4 @@
-"""VGG19 feature extractor for perceptual (content) losses; our own code, torchvision's key names.
+"""VGG19 and VGG16 feature extractors (perceptual losses, LPIPS); our own code, torchvision's keys.
 
 Simonyan, Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015
 (arXiv:1409.1556), configuration E (19 layers), without batch norm.
@@ -19,6 +19,13 @@ No weights ship with superres: pass ``weights=`` a local torchvision-format ``.p
 ``.safetensors`` file. Without it the network is randomly initialised, which makes a perceptual loss
 meaningless for training; :attr:`VGG19FeatureExtractor.pretrained` is ``False`` and a warning is
 logged.
+
+:class:`VGG16Features` is configuration D (16 layers, no batch norm) with the indices of
+torchvision's ``vgg16().features`` (``conv1_1`` = 0, ..., ``relu5_3`` = 29, ``pool5`` = 30),
+returning several named layers in one pass; its default layers are LPIPS's five VGG slices
+(Zhang et al., CVPR 2018, ``lpips/pretrained_networks.py``: ``features[0:4], [4:9], [9:16],
+[16:23], [23:30]``), :data:`LPIPS_VGG16_LAYERS` = ``relu1_2, relu2_2, relu3_3, relu4_3, relu5_3``
+(64, 128, 256, 512, 512 channels). A torchvision ``vgg16-397923af.pth`` loads with strict keys.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -34,10 +41,12 @@ import torch
 from torch import nn
 
 from superres.errors import ConfigError, IncompatibleWeightsError
+from superres.models.feature_trunk import IMAGENET_MEAN, IMAGENET_STD, FeatureTrunk
 
 logger = logging.getLogger(__name__)
 
-# torchvision's cfgs["E"]: widths of the 3x3 convolutions, "M" for a 2x2 max-pool.
+# torchvision's cfgs["E"] (VGG19) and cfgs["D"] (VGG16): widths of the 3x3 convolutions, "M" for a
+# 2x2 max-pool.
 _VGG19_CFG: tuple[int | str, ...] = (
     64, 64, "M",
     128, 128, "M",
@@ -45,16 +54,20 @@ _VGG19_CFG: tuple[int | str, ...] = (
     512, 512, 512, 512, "M",
     512, 512, 512, 512, "M",
 )  # fmt: skip
+_VGG16_CFG: tuple[int | str, ...] = (
+    64, 64, "M",
+    128, 128, "M",
+    256, 256, 256, "M",
+    512, 512, 512, "M",
+    512, 512, 512, "M",
+)  # fmt: skip
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
-
-def _layer_names() -> list[str]:
+def _layer_names(cfg: tuple[int | str, ...]) -> list[str]:
     """Names of ``features[i]`` in order: ``conv1_1, relu1_1, conv1_2, relu1_2, pool1, ...``."""
     names: list[str] = []
     block, index = 1, 1
-    for item in _VGG19_CFG:
+    for item in cfg:
         if item == "M":
             names.append(f"pool{block}")
             block, index = block + 1, 1
@@ -64,8 +77,28 @@ def _layer_names() -> list[str]:
     return names
 
 
-VGG19_LAYERS: tuple[str, ...] = tuple(_layer_names())
+def _make_layers(cfg: tuple[int | str, ...]) -> list[nn.Module]:
+    """The whole ``features`` trunk of ``cfg``: 3x3 convolutions (padding 1), ReLUs, 2x2 pools."""
+    layers: list[nn.Module] = []
+    channels = 3
+    for item in cfg:
+        if item == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            assert isinstance(item, int)
+            layers += [nn.Conv2d(channels, item, kernel_size=3, padding=1), nn.ReLU()]
+            channels = item
+    return layers
+
+
+VGG19_LAYERS: tuple[str, ...] = tuple(_layer_names(_VGG19_CFG))
 """Layer names of the VGG19 ``features`` trunk, indexed like torchvision's ``vgg19().features``."""
+
+VGG16_LAYERS: tuple[str, ...] = tuple(_layer_names(_VGG16_CFG))
+"""Layer names of the VGG16 ``features`` trunk, indexed like torchvision's ``vgg16().features``."""
+
+#: The outputs of LPIPS's five VGG16 slices.
+LPIPS_VGG16_LAYERS: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 
 
 def vgg19_layer_index(layer: str) -> int:
@@ -113,17 +146,8 @@ class VGG19FeatureExtractor(nn.Module):
         self.normalize_input = normalize_input
         self.in_channels = 3
 
-        layers: list[nn.Module] = []
-        channels = 3
-        for item in _VGG19_CFG:
-            if item == "M":
-                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-            else:
-                assert isinstance(item, int)
-                layers += [nn.Conv2d(channels, item, kernel_size=3, padding=1), nn.ReLU()]
-                channels = item
         # Truncate: later layers would cost compute and memory for nothing.
-        self.features = nn.Sequential(*layers[: self.layer_index + 1])
+        self.features = nn.Sequential(*_make_layers(_VGG19_CFG)[: self.layer_index + 1])
         # Constants, not weights: not in the state dict, so torchvision's keys match exactly.
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -204,4 +228,49 @@ def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
     return state
 
 
-__all__ = ["VGG19_LAYERS", "VGG19FeatureExtractor", "vgg19_layer_index"]
+class VGG16Features(FeatureTrunk):
+    """Frozen VGG16 ``features`` (torchvision's layout) returning named intermediate outputs.
+
+    Args:
+        layers: names from :data:`VGG16_LAYERS` (``convX_Y``, ``reluX_Y``, ``poolX``) to return;
+            the trunk is truncated after the deepest one. Default :data:`LPIPS_VGG16_LAYERS`.
+        normalize_input: apply the ImageNet normalisation to the [0, 1] RGB input.
+        weights: a local torchvision ``vgg16`` state dict (``vgg16-397923af.pth``, read with
+            ``weights_only=True``, or a ``.safetensors`` copy), loaded with strict key
+            matching; ``None`` leaves random weights and logs a warning.
+
+    ``forward(x)``: ``(N, 3, H, W)`` -> ``{name: (N, C, H / 2**k, W / 2**k)}`` with ``k`` the
+    pools before the layer (``relu5_3``: 512 channels at 1/16, so H, W >= 16).
+    """
+
+    arch = "VGG16"
+    layer_names = VGG16_LAYERS
+    key_hint = (
+        "features.0.weight (64, 3, 3, 3), features.2.*, features.5.*, ..., features.28.bias "
+        "(512,) (torchvision vgg16, not vgg16_bn)"
+    )
+
+    def __init__(
+        self,
+        *,
+        layers: Sequence[str] = LPIPS_VGG16_LAYERS,
+        normalize_input: bool = True,
+        weights: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__(layers=layers, normalize_input=normalize_input, weights=weights)
+
+    @classmethod
+    def build_layers(cls, count: int) -> list[nn.Module]:
+        return _make_layers(_VGG16_CFG)[:count]
+
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "LPIPS_VGG16_LAYERS",
+    "VGG16_LAYERS",
+    "VGG19_LAYERS",
+    "VGG16Features",
+    "VGG19FeatureExtractor",
+    "vgg19_layer_index",
+]
