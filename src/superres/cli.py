@@ -279,6 +279,7 @@ example:
     ds.add_argument("--data-root", type=Path, default=None, help="data root to look in")
     sub.add_parser("samples", help="list the bundled sample images")
     _add_data_parser(sub)
+    _add_mos_parser(sub)
     return parser
 
 
@@ -306,6 +307,90 @@ def _add_data_parser(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--workers", type=int, default=1, help="images done in parallel (default: 1)")
     ex.add_argument("--compression", type=int, default=3, help="PNG zlib level 0-9 (default: 3)")
     ex.add_argument("-q", "--quiet", action="store_true", help="no info messages")
+
+
+def _add_mos_parser(sub: argparse._SubParsersAction) -> None:
+    """``superres mos ...``: mean opinion score studies (create, serve, results)."""
+    mos = sub.add_parser(
+        "mos",
+        help="blind mean-opinion-score study: create it, serve it to raters, compute the MOS",
+        description="A rating study in the SRGAN paper's protocol: every dataset image in every "
+        "model's version plus the HR original and bicubic, rated 1 (bad) to 5 (excellent) by "
+        "raters who never see which method made an image.",
+    )
+    mos_sub = mos.add_subparsers(dest="mos_command", required=True, metavar="MOS_COMMAND")
+    cr = mos_sub.add_parser(
+        "create",
+        help="render a dataset with every model (+ HR and bicubic) into a new study file",
+        description="Render every image of DATASET with every model, plus the HR original and "
+        "bicubic, and store them as PNG inside the new SQLite study file --out, with tables for "
+        "raters and ratings. An existing file is never overwritten; the file appears only when "
+        "complete.",
+    )
+    cr.add_argument(
+        "--models",
+        nargs="+",
+        required=True,
+        metavar="NAME",
+        help="pretrained model names of one scale, e.g. edsr-baseline-x4 srgan-x4 (bicubic and "
+        "the HR original are always included)",
+    )
+    cr.add_argument("--dataset", required=True, help="catalog name, e.g. set5 set14 bsd100")
+    cr.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="study file to create, e.g. study.db (must not exist)",
+    )
+    cr.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder holding Set5/, Set14/, ... (default: $SUPERRES_DATA, else the user cache)",
+    )
+    cr.add_argument(
+        "--limit", type=int, default=None, help="use only the first N images (sorted by name)"
+    )
+    cr.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the opaque item ids and (with each rater id) of the rating orders "
+        "(default: random, stored in the study)",
+    )
+    _add_common(cr)
+    sv = mos_sub.add_parser(
+        "serve",
+        help="serve the rating page for a study (FastAPI + uvicorn; pip install 'superres[mos]')",
+        description="Serve the rating page: a rater enters a name (or gets an id) and rates one "
+        "image at a time with the keys 1-5. Ratings are saved as they are given; the same name "
+        "resumes where it stopped.",
+    )
+    sv.add_argument("study", type=Path, metavar="STUDY", help="study file from `mos create`")
+    sv.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for a lab "
+        "network, without passwords)",
+    )
+    sv.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    sv.add_argument("-q", "--quiet", action="store_true", help="no request log")
+    rs = mos_sub.add_parser(
+        "results",
+        help="MOS per method with 95%% confidence intervals (table, CSV, JSON, plot)",
+        description="Print the MOS of every method with its 95% Student-t confidence interval "
+        "and the numbers of ratings and raters, and write mos.md, mos.csv, mos.json and mos.png "
+        "into --out.",
+    )
+    rs.add_argument("study", type=Path, metavar="STUDY", help="study file from `mos create`")
+    rs.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for mos.md/csv/json/png, created if missing (default: STUDY_results beside "
+        "the study file)",
+    )
+    rs.add_argument("-q", "--quiet", action="store_true", help="no info messages")
 
 
 def _check_output_parent(path: Path, flag: str) -> None:
@@ -507,8 +592,60 @@ def _cmd_data(args: argparse.Namespace) -> int:
     raise SuperresError(f"unknown data command {args.data_command!r}")
 
 
+def _cmd_mos(args: argparse.Namespace) -> int:
+    if args.mos_command == "create":
+        from superres.mos import create_study
+
+        info = create_study(
+            args.out,
+            args.models,
+            args.dataset,
+            root=args.data_root,
+            limit=args.limit,
+            seed=args.seed,
+            device=args.device,
+            progress=not args.quiet,
+        )
+        print(
+            f"created {info.path}: {len(info.images)} images x {len(info.methods)} methods "
+            f"({', '.join(info.methods)}) = {info.num_items} items; serve it with "
+            f"`superres mos serve {info.path}`"
+        )
+        return 0
+    if args.mos_command == "serve":
+        if not 0 <= args.port <= 65535:
+            raise SuperresError(f"--port must be in 0..65535, got {args.port}")
+        try:
+            from superres.mos.server import serve
+        except ImportError as exc:
+            raise SuperresError(
+                f"`superres mos serve` needs FastAPI and uvicorn ({exc}); install them with "
+                "pip install 'superres[mos]'"
+            ) from exc
+        serve(
+            args.study,
+            host=args.host,
+            port=args.port,
+            log_level="warning" if args.quiet else "info",
+        )
+        return 0
+    if args.mos_command == "results":
+        from superres.mos import compute_results, format_markdown, write_results
+
+        results = compute_results(args.study)
+        sys.stdout.write(format_markdown(results))
+        out = (
+            args.out if args.out is not None else args.study.with_name(f"{args.study.stem}_results")
+        )
+        for path in write_results(results, out):
+            logger.info("wrote %s", path)
+        return 0
+    raise SuperresError(f"unknown mos command {args.mos_command!r}")
+
+
 _COMMANDS = {
     "data": _cmd_data,
+    "mos": _cmd_mos,
     "eval": _cmd_eval,
     "train": _cmd_train,
     "upscale": _cmd_upscale,
