@@ -280,7 +280,86 @@ example:
     sub.add_parser("samples", help="list the bundled sample images")
     _add_data_parser(sub)
     _add_mos_parser(sub)
+    _add_metrics_parser(sub)
+    _add_report_parser(sub)
     return parser
+
+
+def _add_metrics_parser(sub: argparse._SubParsersAction) -> None:
+    """``superres metrics``: every metric that applies to an image (and its reference)."""
+    me = sub.add_parser(
+        "metrics",
+        help="score an image or folder (against a reference) with every applicable metric",
+        description="Print every metric that applies: with a REFERENCE, MSE, RMSE, PSNR, SSIM, "
+        "MS-SSIM (on Y in float, 0-255 scale, unless --rgb) and LPIPS (RGB in [0, 1]); always "
+        "NIQE and, when its model file is available, Ma (NRQM) and the Perceptual Index. Two "
+        "folders are matched by file name without extension; a folder prints one row per file "
+        "and the mean. A metric whose files are unavailable is listed as skipped, with why.",
+    )
+    me.add_argument("image", type=Path, metavar="IMAGE", help="image file or folder to score")
+    me.add_argument(
+        "reference",
+        type=Path,
+        nargs="?",
+        default=None,
+        metavar="REFERENCE",
+        help="reference (ground truth) file or folder for the full-reference metrics",
+    )
+    me.add_argument(
+        "--crop-border",
+        type=int,
+        default=0,
+        help="pixels dropped from every side before scoring (the SR protocol uses the scale)",
+    )
+    me.add_argument(
+        "--rgb",
+        action="store_true",
+        help="full-reference metrics on RGB (0-255 scale) instead of BT.601 Y",
+    )
+    me.add_argument("--niqe-params", default=None, help="NIQE pristine-parameter .npz file")
+    me.add_argument(
+        "--lpips-net",
+        choices=("alex", "vgg", "squeeze"),
+        default="squeeze",
+        help="LPIPS trunk (default: squeeze)",
+    )
+    me.add_argument(
+        "--lpips-trunk",
+        default=None,
+        help="ImageNet trunk weights for LPIPS (torchvision format .pth or .safetensors)",
+    )
+    me.add_argument("--ma-model", default=None, help="Ma (NRQM) model file")
+    me.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="data root whose niqe/ and weights/ folders hold the metrics' files",
+    )
+    me.add_argument("--output-json", type=Path, default=None, help="write every score as JSON")
+
+
+def _add_report_parser(sub: argparse._SubParsersAction) -> None:
+    """``superres report``: the benchmark report with every metric, crops and plots."""
+    rp = sub.add_parser(
+        "report",
+        help="benchmark report: metric tables, crop figures, perception-distortion plot",
+        description="Run MODELS on DATASETS and write into the new folder OUT: report.md (a "
+        "table per dataset: PSNR/SSIM/MS-SSIM/RMSE on Y, NIQE, LPIPS, published PSNR), "
+        "scores.csv, per_image.csv, report.json, crop figures (HR, bicubic and every model, "
+        "zoomed on the most textured region of seeded images) and perception_distortion.png.",
+    )
+    rp.add_argument("--models", nargs="+", default=[], metavar="NAME", help="model names")
+    rp.add_argument("--weights", nargs="+", default=[], metavar="FILE", help="weights files")
+    rp.add_argument("--datasets", nargs="+", required=True, help="e.g. set5 set14 bsd100")
+    rp.add_argument("--scale", type=int, default=4, help="upscaling factor (default: 4)")
+    rp.add_argument("--out", type=Path, required=True, help="new folder for the report")
+    rp.add_argument("--data-root", type=Path, default=None, help="benchmark data root")
+    rp.add_argument("--crops", type=int, default=3, help="number of crop figures (default: 3)")
+    rp.add_argument("--crop-size", type=int, default=96, help="zoomed region side in HR pixels")
+    rp.add_argument("--seed", type=int, default=0, help="seed of the crop images (default: 0)")
+    rp.add_argument("--no-niqe", action="store_true", help="leave NIQE out")
+    rp.add_argument("--no-lpips", action="store_true", help="leave LPIPS out")
+    _add_common(rp)
 
 
 def _add_data_parser(sub: argparse._SubParsersAction) -> None:
@@ -592,6 +671,96 @@ def _cmd_data(args: argparse.Namespace) -> int:
     raise SuperresError(f"unknown data command {args.data_command!r}")
 
 
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    import json
+
+    from superres.evaluation.image_metrics import (
+        METRIC_INFO,
+        mean_scores,
+        prepare_options,
+        score_paths,
+    )
+
+    if args.crop_border < 0:
+        raise SuperresError(f"--crop-border must be >= 0, got {args.crop_border}")
+    if args.output_json is not None:
+        _check_output_parent(args.output_json, "--output-json")
+    options = prepare_options(
+        crop_border=args.crop_border,
+        y_channel=not args.rgb,
+        niqe_params=args.niqe_params,
+        lpips_net=args.lpips_net,
+        lpips_trunk=args.lpips_trunk,
+        ma_model=args.ma_model,
+        data_root=args.data_root,
+        full_reference=args.reference is not None,
+    )
+    results = score_paths(args.image, args.reference, options)
+    names = [m for m in METRIC_INFO if any(m in r.scores for r in results)]
+    space = "RGB" if args.rgb else "Y"
+    print(f"full-reference metrics on {space}, border {args.crop_border} px cropped")
+    print("| image | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for r in results:
+        cells = [f"{r.scores[m]:.4f}" if m in r.scores else "-" for m in names]
+        print(f"| {Path(r.image).name} | " + " | ".join(cells) + " |")
+    if len(results) > 1:
+        mean = mean_scores(results)
+        print("| mean | " + " | ".join(f"{mean[m]:.4f}" for m in names) + " |")
+    skipped = {m: why for r in results for m, why in r.skipped.items()}
+    for metric, why in skipped.items():
+        print(f"skipped {metric}: {why}")
+    if args.output_json is not None:
+        from dataclasses import asdict
+
+        from superres.io.files import atomic_write_text
+
+        doc = {
+            "options": {"crop_border": args.crop_border, "space": space},
+            "images": [asdict(r) for r in results],
+            "mean": mean_scores(results),
+        }
+        atomic_write_text(args.output_json, json.dumps(doc, indent=2) + "\n")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from superres.evaluation.report import (
+        ReportOutputError,
+        build_report,
+        format_report_markdown,
+        write_report,
+    )
+    from superres.inference import resolve_device
+
+    if not args.models and not args.weights:
+        raise SuperresError("nothing to report on: give --models NAME ... and/or --weights FILE")
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        raise ReportOutputError(
+            f"--out {str(args.out)!r} already exists and is not an empty folder; choose a new "
+            "folder or delete this one first"
+        )
+    _check_output_parent(args.out, "--out")
+    report = build_report(
+        args.models,
+        args.datasets,
+        scale=args.scale,
+        weights=args.weights,
+        root=args.data_root,
+        device=resolve_device(args.device),
+        niqe_metric=not args.no_niqe,
+        lpips_metric=not args.no_lpips,
+        crops=args.crops,
+        crop_size=args.crop_size,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    files = write_report(report, args.out, crop_size=args.crop_size)
+    sys.stdout.write(format_report_markdown(report))
+    logger.info("wrote %d file(s) to %s", len(files), args.out)
+    return 0
+
+
 def _cmd_mos(args: argparse.Namespace) -> int:
     if args.mos_command == "create":
         from superres.mos import create_study
@@ -646,6 +815,8 @@ def _cmd_mos(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "data": _cmd_data,
     "mos": _cmd_mos,
+    "metrics": _cmd_metrics,
+    "report": _cmd_report,
     "eval": _cmd_eval,
     "train": _cmd_train,
     "upscale": _cmd_upscale,

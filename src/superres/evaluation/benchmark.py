@@ -213,6 +213,25 @@ def _takes_y(model: nn.Module) -> bool:
     return isinstance(model, Bicubic) or getattr(model, "in_channels", 3) == 1
 
 
+def super_resolve(
+    model: nn.Module, lq: torch.Tensor, scale: int, *, device: torch.device | None = None
+) -> torch.Tensor:
+    """The RGB output of ``model`` on one LR image as the default protocol scores it.
+
+    ``lq`` is float ``(3, h, w)`` in [0, 1]. Bicubic is MATLAB ``imresize`` of the 8-bit LR; a
+    luma model (SRCNN) upscales Y while Cb and Cr get bicubic; every output is rounded to 8 bit.
+    Returns float64 ``(3, h * scale, w * scale)`` on the CPU, on the 8-bit grid in [0, 1].
+    """
+    device = device or torch.device("cpu")
+    if _takes_y(model) and not isinstance(model, Bicubic):
+        ycc = rgb2ycbcr(lq[None].to(torch.float32))
+        y_sr = _upscale(model, ycc[0, :1], scale, device)
+        cbcr = imresize(ycc[:, 1:], scale=float(scale))
+        rgb = ycbcr2rgb(torch.cat([y_sr[None], cbcr], dim=1))[0].clamp(0, 1)
+        return quantize(rgb).to(torch.float64)
+    return quantize(_upscale(model, lq, scale, device)).to(torch.float64)
+
+
 def score_image(
     model: nn.Module,
     pair: BenchmarkImage,
@@ -225,16 +244,7 @@ def score_image(
     device = device or torch.device("cpu")
     hr = pair.hr.to(torch.float64)
     if protocol == "default":
-        if _takes_y(model) and not isinstance(model, Bicubic):
-            # A luma model (SRCNN) upscales Y; Cb and Cr get bicubic; the RGB result is scored
-            # like any other model's output.
-            ycc = rgb2ycbcr(pair.lq[None].to(torch.float32))
-            y_sr = _upscale(model, ycc[0, :1], scale, device)
-            cbcr = imresize(ycc[:, 1:], scale=float(scale))
-            rgb = ycbcr2rgb(torch.cat([y_sr[None], cbcr], dim=1))[0].clamp(0, 1)
-            sr = quantize(rgb).to(torch.float64)
-        else:
-            sr = quantize(_upscale(model, pair.lq, scale, device)).to(torch.float64)
+        sr = super_resolve(model, pair.lq, scale, device=device)
         kwargs = {"crop_border": scale, "y_channel": True}
         return (
             float(psnr(sr[None], hr[None], **kwargs)[0]),

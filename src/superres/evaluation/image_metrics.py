@@ -1,0 +1,257 @@
+"""Every metric that applies to one image, or to an image and its reference: ``superres metrics``.
+
+Full-reference metrics (an image and its reference of the same size): MSE, RMSE, PSNR, SSIM,
+MS-SSIM on BT.601 Y in float on the 0-255 scale (the field's convention; ``y_channel=False``
+scores RGB on the 0-255 scale instead) and LPIPS v0.1 on RGB in [0, 1]. No-reference metrics
+(the image alone): NIQE on the 8-bit Y, and Ma (NRQM) with the Perceptual Index when their model
+file is available. A metric whose files are unavailable or that does not apply (MS-SSIM and NIQE
+need a minimum size) is reported as skipped with the reason, never as a number.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from superres.data.catalog import list_image_files
+from superres.errors import ImageTooSmallError, InvalidImageError, SuperresError
+from superres.io.image import read_image
+from superres.metrics.fidelity import ms_ssim, mse, psnr, rmse, ssim
+
+#: Metric name -> (unit or range, True when higher is better).
+METRIC_INFO: dict[str, tuple[str, bool]] = {
+    "mse": ("0-255 scale", False),
+    "rmse": ("0-255 scale", False),
+    "psnr": ("dB", True),
+    "ssim": ("0-1", True),
+    "ms_ssim": ("0-1", True),
+    "lpips": ("distance, 0 = identical", False),
+    "niqe": ("lower is more natural", False),
+    "ma": ("0-10, higher is better", True),
+    "pi": ("lower is better", False),
+}
+
+
+class MetricsInputError(SuperresError):
+    """The images given to ``superres metrics`` cannot be scored together."""
+
+
+@dataclass
+class ImageMetrics:
+    """The scores of one image (against its reference when it has one)."""
+
+    image: str
+    reference: str | None
+    scores: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MetricOptions:
+    """How to score: border, colour space and where the metrics' model files are."""
+
+    crop_border: int = 0
+    y_channel: bool = True
+    niqe_params: str | os.PathLike[str] | None = None
+    lpips_net: str = "squeeze"
+    lpips: Callable[[torch.Tensor, torch.Tensor], float] | None = None
+    lpips_error: str | None = None
+    ma: Callable[[torch.Tensor, int], float] | None = None
+    ma_error: str | None = None
+
+
+def prepare_options(
+    *,
+    crop_border: int = 0,
+    y_channel: bool = True,
+    niqe_params: str | os.PathLike[str] | None = None,
+    lpips_net: str = "squeeze",
+    lpips_trunk: str | os.PathLike[str] | None = None,
+    ma_model: str | os.PathLike[str] | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    full_reference: bool = True,
+) -> MetricOptions:
+    """Resolve the metrics' model files once; an unavailable one becomes a skip reason."""
+    options = MetricOptions(crop_border=crop_border, y_channel=y_channel, lpips_net=lpips_net)
+    if niqe_params is None and data_root is not None:
+        candidate = Path(data_root) / "niqe" / "niqe_pris_params.npz"
+        niqe_params = candidate if candidate.is_file() else None
+    options.niqe_params = niqe_params
+    if full_reference:
+        try:
+            from superres.metrics.lpips import LPIPS
+
+            module = LPIPS(net=lpips_net, trunk_weights=lpips_trunk, data_root=data_root)
+
+            def score(a: torch.Tensor, b: torch.Tensor) -> float:
+                with torch.inference_mode():
+                    return float(module(a.float(), b.float())[0])
+
+            options.lpips = score
+        except SuperresError as exc:
+            options.lpips_error = str(exc)
+    from superres.metrics.nrqm import load_ma_model, ma_score
+
+    try:
+        load_ma_model(ma_model)  # fail now, with the file to provide, not per image
+    except SuperresError as exc:
+        options.ma_error = str(exc)
+    else:
+
+        def ma(image: torch.Tensor, border: int) -> float:
+            return float(ma_score(image, crop_border=border, model=ma_model)[0])
+
+        options.ma = ma
+    return options
+
+
+def _read(path: Path) -> torch.Tensor:
+    return read_image(path).rgb.to(torch.float64)[None]
+
+
+def score_pair(
+    image: torch.Tensor,
+    reference: torch.Tensor | None,
+    options: MetricOptions,
+    *,
+    names: tuple[str, str | None] = ("image", None),
+) -> ImageMetrics:
+    """Every applicable metric of ``image`` ((1, 3, H, W) float in [0, 1]), vs ``reference``."""
+    result = ImageMetrics(names[0], names[1])
+    border = options.crop_border
+    if reference is not None:
+        if image.shape[-2:] != reference.shape[-2:]:
+            raise MetricsInputError(
+                f"{names[0]} is {tuple(image.shape[-2:])} (H, W) but its reference {names[1]} is "
+                f"{tuple(reference.shape[-2:])}; full-reference metrics need images of one size "
+                "(mod-crop the reference to the scale, or compare the right files)"
+            )
+        if options.y_channel:
+            kwargs: dict[str, object] = {"crop_border": border, "y_channel": True}
+            a, b = image, reference
+        else:
+            kwargs = {"crop_border": border, "data_range": 255.0}
+            a, b = image * 255.0, reference * 255.0
+        result.scores["mse"] = float(mse(a, b, **kwargs)[0])  # type: ignore[arg-type]
+        result.scores["rmse"] = float(rmse(a, b, **kwargs)[0])  # type: ignore[arg-type]
+        result.scores["psnr"] = float(psnr(a, b, **kwargs)[0])  # type: ignore[arg-type]
+        result.scores["ssim"] = float(ssim(a, b, **kwargs)[0])  # type: ignore[arg-type]
+        try:
+            result.scores["ms_ssim"] = float(ms_ssim(a, b, **kwargs)[0])  # type: ignore[arg-type]
+        except ImageTooSmallError as exc:
+            result.skipped["ms_ssim"] = str(exc).split(".")[0]
+        if options.lpips is not None:
+            h, w = image.shape[-2:]
+            crop = (..., slice(border, h - border), slice(border, w - border))
+            result.scores["lpips"] = options.lpips(image[crop], reference[crop])
+        else:
+            result.skipped["lpips"] = options.lpips_error or "not available"
+    from superres.metrics.niqe import niqe
+
+    try:
+        result.scores["niqe"] = float(
+            niqe(image, crop_border=border, params=options.niqe_params)[0]
+        )
+    except ImageTooSmallError as exc:
+        result.skipped["niqe"] = str(exc)
+    except SuperresError as exc:
+        result.skipped["niqe"] = str(exc)
+    if options.ma is not None:
+        result.scores["ma"] = options.ma(image, border)
+        if "niqe" in result.scores:
+            result.scores["pi"] = ((10.0 - result.scores["ma"]) + result.scores["niqe"]) / 2.0
+    else:
+        result.skipped["ma"] = options.ma_error or "not available"
+        result.skipped["pi"] = "needs Ma (see above)"
+    return result
+
+
+def pair_paths(image: Path, reference: Path | None) -> list[tuple[Path, Path | None]]:
+    """Files to score: one file (and its reference), or two folders matched by file stem.
+
+    Raises:
+        MetricsInputError: a missing path, a file beside a folder, or folders with no common stem.
+    """
+    for path in (image, reference):
+        if path is not None and not path.exists():
+            raise MetricsInputError(f"{str(path)!r} does not exist; give an image file or folder")
+    if image.is_file():
+        if reference is not None and not reference.is_file():
+            raise MetricsInputError(
+                f"{str(image)!r} is a file but the reference {str(reference)!r} is not; give two "
+                "files or two folders"
+            )
+        return [(image, reference)]
+    files = list_image_files(image)
+    if not files:
+        raise MetricsInputError(f"folder {str(image)!r} holds no images")
+    if reference is None:
+        return [(f, None) for f in files]
+    if not reference.is_dir():
+        raise MetricsInputError(
+            f"{str(image)!r} is a folder but the reference {str(reference)!r} is not; give two "
+            "folders (files are matched by name) or two files"
+        )
+    by_stem = {f.stem: f for f in list_image_files(reference)}
+    pairs: list[tuple[Path, Path | None]] = [
+        (f, by_stem[f.stem]) for f in files if f.stem in by_stem
+    ]
+    if not pairs:
+        raise MetricsInputError(
+            f"no file of {str(image)!r} has a namesake in {str(reference)!r}; files are matched "
+            "by name without extension (baby.png <-> baby.bmp)"
+        )
+    missing = sorted(f.name for f in files if f.stem not in by_stem)
+    if missing:
+        raise MetricsInputError(
+            f"{len(missing)} file(s) of {str(image)!r} have no reference in {str(reference)!r} "
+            f"(e.g. {missing[0]}); add them or score a folder holding only matched files"
+        )
+    return pairs
+
+
+def score_paths(image: Path, reference: Path | None, options: MetricOptions) -> list[ImageMetrics]:
+    """Score a file or a folder (against a reference file or folder)."""
+    results = []
+    for a, b in pair_paths(image, reference):
+        try:
+            results.append(
+                score_pair(
+                    _read(a),
+                    None if b is None else _read(b),
+                    options,
+                    names=(str(a), None if b is None else str(b)),
+                )
+            )
+        except InvalidImageError as exc:
+            raise MetricsInputError(f"{a}: {exc}") from exc
+    return results
+
+
+def mean_scores(results: Sequence[ImageMetrics]) -> dict[str, float]:
+    """Mean of each metric over the images that have it (finite values only)."""
+    names = list(dict.fromkeys(m for r in results for m in r.scores))
+    out = {}
+    for name in names:
+        values = [r.scores[name] for r in results if name in r.scores]
+        finite = [v for v in values if math.isfinite(v)]
+        out[name] = math.fsum(finite) / len(finite) if finite else math.inf
+    return out
+
+
+__all__ = [
+    "METRIC_INFO",
+    "ImageMetrics",
+    "MetricOptions",
+    "MetricsInputError",
+    "mean_scores",
+    "pair_paths",
+    "prepare_options",
+    "score_pair",
+    "score_paths",
+]

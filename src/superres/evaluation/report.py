@@ -1,0 +1,530 @@
+"""The benchmark report: every metric of every model on every set, crops and a perception plot.
+
+:func:`build_report` runs each model once per image of each dataset (the default protocol of
+:mod:`superres.evaluation.benchmark`: official or MATLAB-bicubic LR, outputs rounded to 8 bit) and
+scores the output against the HR image with
+
+* PSNR-Y (dB), SSIM-Y, MS-SSIM-Y and RMSE-Y (0-255 scale): full-reference, on BT.601 Y in float,
+  ``scale`` pixels cropped from every border (the field's convention);
+* NIQE: no-reference, on the 8-bit Y of the output (MATLAB ``computequality``), same border crop;
+  lower is more natural; also reported for the HR images themselves (row ``HR``);
+* LPIPS v0.1 (SqueezeNet trunk by default): learned full-reference distance on RGB in [0, 1],
+  same border crop; lower is closer. Only with ImageNet trunk weights: when they are absent the
+  column is left out and the report says why, never a score from random weights.
+
+:func:`write_report` writes ``report.md`` (a table per dataset with the published PSNR beside
+ours), ``scores.csv``, ``per_image.csv``, ``report.json``, paper-style crop figures (HR, bicubic,
+every model, a zoom box on the same region; the images are drawn with a fixed seed and the region
+is the most textured window of the HR image) and ``perception_distortion.png`` (PSNR against NIQE,
+and against LPIPS when present: one point per model and dataset).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from superres.data.catalog import get_dataset_info
+from superres.data.datasets import BenchmarkSet
+from superres.errors import ImageTooSmallError, SuperresError, UnsupportedScaleError
+from superres.evaluation.benchmark import BenchmarkModels, super_resolve
+from superres.evaluation.figures import comparison_figure, select_crop
+from superres.evaluation.published import published_psnr
+from superres.io.files import atomic_write, atomic_write_text
+from superres.metrics.fidelity import ms_ssim, psnr, rmse, ssim
+from superres.models import Bicubic
+
+logger = logging.getLogger(__name__)
+
+#: Metric names in table order, with their direction (True: higher is better).
+METRICS: dict[str, bool] = {
+    "psnr_y": True,
+    "ssim_y": True,
+    "ms_ssim_y": True,
+    "rmse_y": False,
+    "niqe": False,
+    "lpips": False,
+}
+_HEADERS = {
+    "psnr_y": "PSNR-Y (dB)",
+    "ssim_y": "SSIM-Y",
+    "ms_ssim_y": "MS-SSIM-Y",
+    "rmse_y": "RMSE-Y",
+    "niqe": "NIQE",
+    "lpips": "LPIPS",
+}
+_DIGITS = {"psnr_y": 2, "ssim_y": 4, "ms_ssim_y": 4, "rmse_y": 2, "niqe": 3, "lpips": 4}
+HR_ROW = "HR"
+
+#: ``(sr, hr) -> distance`` on float ``(1, 3, H, W)`` RGB in [0, 1], border already cropped.
+PairMetric = Callable[[torch.Tensor, torch.Tensor], float]
+#: ``image -> score`` on float ``(1, 3, H, W)`` RGB in [0, 1]; ``crop_border`` applied inside.
+NoReferenceMetric = Callable[[torch.Tensor, int], float]
+
+
+class ReportOutputError(SuperresError):
+    """The report's output folder cannot be used."""
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """Mean scores of one model (or ``HR``) on one dataset; ``None``: not measured."""
+
+    model: str
+    dataset: str
+    scale: int
+    images: int
+    psnr_y: float | None = None
+    ssim_y: float | None = None
+    ms_ssim_y: float | None = None
+    rmse_y: float | None = None
+    niqe: float | None = None
+    lpips: float | None = None
+
+
+@dataclass(frozen=True)
+class ReportImage:
+    """Scores of one model (or ``HR``) on one image; ``None``: not measured."""
+
+    model: str
+    dataset: str
+    scale: int
+    image: str
+    psnr_y: float | None = None
+    ssim_y: float | None = None
+    ms_ssim_y: float | None = None
+    rmse_y: float | None = None
+    niqe: float | None = None
+    lpips: float | None = None
+
+
+@dataclass(frozen=True)
+class CropPanel:
+    """The images of one crop figure: HR and every model's 8-bit output, float ``(3, H, W)``."""
+
+    dataset: str
+    image: str
+    hr: torch.Tensor
+    outputs: dict[str, torch.Tensor]
+    scores: dict[str, str]
+
+
+@dataclass
+class Report:
+    """Everything :func:`write_report` needs."""
+
+    models: list[str]
+    datasets: list[str]
+    scale: int
+    metrics: list[str]
+    notes: list[str] = field(default_factory=list)
+    rows: list[ReportRow] = field(default_factory=list)
+    per_image: list[ReportImage] = field(default_factory=list)
+    crops: list[CropPanel] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON document (scores only; figures are separate files)."""
+        return {
+            "models": self.models,
+            "datasets": self.datasets,
+            "scale": self.scale,
+            "metrics": self.metrics,
+            "notes": self.notes,
+            "results": [asdict(r) for r in self.rows],
+            "per_image": [asdict(r) for r in self.per_image],
+        }
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return math.fsum(finite) / len(finite) if finite else None
+
+
+def _crop(image: torch.Tensor, border: int) -> torch.Tensor:
+    return image[..., border : image.shape[-2] - border, border : image.shape[-1] - border]
+
+
+def default_lpips(root: str | os.PathLike[str] | None, net: str = "squeeze") -> PairMetric:
+    """LPIPS v0.1 with ImageNet trunk weights found through the hub (or the data root).
+
+    Raises:
+        SuperresError: the trunk or head weights are unavailable (the message names the file).
+    """
+    from superres.metrics.lpips import LPIPS
+
+    module = LPIPS(net=net, data_root=root)
+
+    def score(sr: torch.Tensor, hr: torch.Tensor) -> float:
+        with torch.inference_mode():
+            return float(module(sr.float(), hr.float())[0])
+
+    return score
+
+
+def default_niqe(root: str | os.PathLike[str] | None) -> NoReferenceMetric:
+    """NIQE with the standard pristine parameters (the data root's copy when it has one).
+
+    Raises:
+        SuperresError: the parameter file is unavailable (the message names the file).
+    """
+    from superres.data.catalog import resolve_data_root
+    from superres.metrics.niqe import load_niqe_params, niqe
+
+    params: Path | None = None
+    try:
+        candidate = resolve_data_root(root) / "niqe" / "niqe_pris_params.npz"
+        params = candidate if candidate.is_file() else None
+    except SuperresError:
+        params = None
+    load_niqe_params(params)  # fail now, not after the first model ran
+
+    def score(image: torch.Tensor, border: int) -> float:
+        return float(niqe(image, crop_border=border, params=params)[0])
+
+    return score
+
+
+def _published(model: str, scale: int, dataset: str) -> str:
+    ref = published_psnr(model, scale, dataset)
+    return "-" if ref is None else f"{ref[1]:.2f} ({ref[0]})"
+
+
+def build_report(
+    models: Sequence[str],
+    datasets: Sequence[str],
+    *,
+    scale: int = 4,
+    weights: Sequence[str | os.PathLike[str]] = (),
+    root: str | os.PathLike[str] | None = None,
+    device: torch.device | None = None,
+    niqe_metric: NoReferenceMetric | bool | None = True,
+    lpips_metric: PairMetric | bool | None = True,
+    crops: int = 3,
+    crop_size: int = 96,
+    seed: int = 0,
+    progress: bool = True,
+) -> Report:
+    """Score every model on every dataset with every available metric and keep crops.
+
+    Args:
+        models: registry or catalog names (``bicubic``, ``srgan-x4``, ...), one row each.
+        weights: weights files, each a row named by its file stem.
+        scale: the upscaling factor; every model must support it.
+        niqe_metric, lpips_metric: ``True``: the default (:func:`default_niqe`,
+            :func:`default_lpips`), left out with a note when its files are unavailable;
+            ``False``/``None``: left out; or a callable used as given.
+        crops: number of crop figures, drawn over the datasets in turn with ``seed``.
+        crop_size: side of the zoomed region in HR pixels.
+
+    Raises:
+        UnknownModelError, UnknownDatasetError, DatasetNotFoundError, UnsupportedScaleError:
+            checked before any image is processed.
+    """
+    device = device or torch.device("cpu")
+    rows = BenchmarkModels(models, weights)
+    rows.check_scales([scale])
+    built: dict[str, nn.Module] = {}
+    for label in rows.labels:
+        model = rows(label, scale)
+        if model is None:  # check_scales guarantees this cannot happen; keep pyright honest
+            raise UnsupportedScaleError(f"model {label!r} does not run at x{scale}")
+        built[label] = model.to(device).eval()
+    sets = [BenchmarkSet(d, scale, root=root) for d in datasets]
+    report = Report(
+        models=list(rows.labels),
+        datasets=[b.info.name for b in sets],
+        scale=scale,
+        metrics=["psnr_y", "ssim_y", "ms_ssim_y", "rmse_y"],
+    )
+
+    niqe_fn: NoReferenceMetric | None = None
+    if niqe_metric is True:
+        try:
+            niqe_fn = default_niqe(root)
+        except SuperresError as exc:
+            report.notes.append(f"NIQE left out: {exc}")
+    elif callable(niqe_metric):
+        niqe_fn = niqe_metric
+    lpips_fn: PairMetric | None = None
+    if lpips_metric is True:
+        try:
+            lpips_fn = default_lpips(root)
+        except SuperresError as exc:
+            report.notes.append(f"LPIPS left out: {exc}")
+    elif callable(lpips_metric):
+        lpips_fn = lpips_metric
+    if niqe_fn is not None:
+        report.metrics.append("niqe")
+    if lpips_fn is not None:
+        report.metrics.append("lpips")
+
+    # Crop figures: images drawn with the seed, the datasets taken in turn.
+    rng = random.Random(seed)
+    chosen: set[tuple[str, int]] = set()
+    order = [list(range(len(b))) for b in sets]
+    for indices in order:
+        rng.shuffle(indices)
+    for k in range(min(crops, sum(len(b) for b in sets))):
+        i = k % len(sets)
+        while not order[i]:
+            i = (i + 1) % len(sets)
+        chosen.add((sets[i].info.name, order[i].pop()))
+
+    total = sum(len(b) for b in sets) * len(built)
+    with tqdm(total=total, desc="report", unit="img", disable=not progress or None) as bar:
+        for bench in sets:
+            dataset = bench.info.name
+            per_model: dict[str, list[ReportImage]] = {m: [] for m in [HR_ROW, *built]}
+            for index, pair in enumerate(bench):
+                hr = pair.hr.to(torch.float64)
+                hr_crop = _crop(hr[None], scale)
+                if niqe_fn is not None:
+                    per_model[HR_ROW].append(
+                        ReportImage(
+                            HR_ROW, dataset, scale, pair.name, niqe=niqe_fn(hr[None], scale)
+                        )
+                    )
+                keep = (dataset, index) in chosen
+                outputs: dict[str, torch.Tensor] = {}
+                lines: dict[str, str] = {}
+                if keep and "bicubic" not in built:  # the papers' anchor is in every figure
+                    outputs["bicubic"] = super_resolve(Bicubic(scale=scale), pair.lq, scale).float()
+                for name, model in built.items():
+                    bar.set_postfix_str(f"{name} {dataset} {pair.name}", refresh=False)
+                    sr = super_resolve(model, pair.lq, scale, device=device)
+                    score = _score(sr, hr, hr_crop, scale, niqe_fn, lpips_fn)
+                    image = ReportImage(name, dataset, scale, pair.name, **score)
+                    per_model[name].append(image)
+                    report.per_image.append(image)
+                    if keep:
+                        outputs[name] = sr.to(torch.float32)
+                        lines[name] = _panel_line(image)
+                    bar.update(1)
+                if keep:
+                    report.crops.append(
+                        CropPanel(dataset, pair.name, pair.hr.to(torch.float32), outputs, lines)
+                    )
+            if niqe_fn is not None:
+                report.per_image.extend(per_model[HR_ROW])
+            for name in ([HR_ROW] if niqe_fn is not None else []) + list(built):
+                images = per_model[name]
+                means = {m: _mean([getattr(i, m) for i in images]) for m in METRICS}
+                report.rows.append(ReportRow(name, dataset, scale, len(images), **means))
+    return report
+
+
+def _score(
+    sr: torch.Tensor,
+    hr: torch.Tensor,
+    hr_crop: torch.Tensor,
+    scale: int,
+    niqe_fn: NoReferenceMetric | None,
+    lpips_fn: PairMetric | None,
+) -> dict[str, float | None]:
+    kwargs = {"crop_border": scale, "y_channel": True}
+    out: dict[str, float | None] = {
+        "psnr_y": float(psnr(sr[None], hr[None], **kwargs)[0]),
+        "ssim_y": float(ssim(sr[None], hr[None], **kwargs)[0]),
+        "rmse_y": float(rmse(sr[None], hr[None], **kwargs)[0]),
+    }
+    try:
+        out["ms_ssim_y"] = float(ms_ssim(sr[None], hr[None], **kwargs)[0])
+    except ImageTooSmallError:  # under 176 px after cropping: no five-scale MS-SSIM
+        out["ms_ssim_y"] = None
+    if niqe_fn is not None:
+        out["niqe"] = niqe_fn(sr[None], scale)
+    if lpips_fn is not None:
+        out["lpips"] = lpips_fn(_crop(sr[None], scale), hr_crop)
+    return out
+
+
+def _panel_line(image: ReportImage) -> str:
+    parts = [f"{image.psnr_y:.2f} dB"]
+    if image.niqe is not None:
+        parts.append(f"NIQE {image.niqe:.2f}")
+    if image.lpips is not None:
+        parts.append(f"LPIPS {image.lpips:.3f}")
+    return ", ".join(parts)
+
+
+def _fmt(value: float | None, metric: str) -> str:
+    return "-" if value is None else f"{value:.{_DIGITS[metric]}f}"
+
+
+def format_report_markdown(report: Report) -> str:
+    """``report.md``: conventions, then one table per dataset (rows: HR, models)."""
+    lines = [
+        f"# Benchmark report, x{report.scale}",
+        "",
+        "Default protocol: official LR (else MATLAB bicubic of the HR), outputs rounded to 8 bit; "
+        f"every metric with {report.scale} px cropped from each border. PSNR/SSIM/MS-SSIM/RMSE "
+        "on BT.601 Y in float (0-255 scale); NIQE on the 8-bit Y (lower is more natural); "
+        "LPIPS v0.1 on RGB (lower is closer). Higher is better for PSNR, SSIM and MS-SSIM. "
+        "`published` is the PSNR-Y of the paper row each model reproduces.",
+        "",
+    ]
+    lines += [f"> {note}" for note in report.notes]
+    if report.notes:
+        lines.append("")
+    cell = {(r.model, r.dataset): r for r in report.rows}
+    for dataset in report.datasets:
+        folder = get_dataset_info(dataset).folder
+        lines += [f"## {folder}", ""]
+        header = ["Model", *(_HEADERS[m] for m in report.metrics), "published PSNR-Y"]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|---|" + "---:|" * len(report.metrics) + "---|")
+        names = [HR_ROW, *report.models] if "niqe" in report.metrics else report.models
+        for name in names:
+            r = cell.get((name, dataset))
+            if r is None:
+                continue
+            values = [_fmt(getattr(r, m), m) for m in report.metrics]
+            if name == HR_ROW:
+                values = [
+                    v if m == "niqe" else ("0.0000" if m == "lpips" else "-")
+                    for v, m in zip(values, report.metrics, strict=True)
+                ]
+            published = "-" if name == HR_ROW else _published(name, report.scale, dataset)
+            lines.append("| " + " | ".join([name, *values, published]) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, rows: Sequence[object], cls: type) -> None:
+    import csv
+
+    with atomic_write(path, text=True) as f:
+        writer = csv.DictWriter(f, fieldnames=list(cls.__dataclass_fields__))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)  # type: ignore[call-overload]
+
+
+def perception_distortion_plot(report: Report, path: str | os.PathLike[str]) -> None:
+    """PSNR-Y against NIQE (and LPIPS when measured): one point per model, a panel per dataset.
+
+    The ideal corner is top-left (high PSNR, low NIQE/LPIPS); the HR images' NIQE is drawn as a
+    dashed line. Written atomically as PNG.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [m for m in ("niqe", "lpips") if m in report.metrics]
+    if not xs:
+        raise SuperresError(
+            "a perception-distortion plot needs NIQE or LPIPS; make the NIQE parameters or the "
+            "LPIPS weights available (see the report's notes)"
+        )
+    cell = {(r.model, r.dataset): r for r in report.rows}
+    fig, axes = plt.subplots(
+        len(xs),
+        len(report.datasets),
+        figsize=(4.2 * len(report.datasets), 3.8 * len(xs)),
+        squeeze=False,
+    )
+    colours = plt.get_cmap("tab10")
+    for row, metric in enumerate(xs):
+        for col, dataset in enumerate(report.datasets):
+            ax = axes[row][col]
+            for k, name in enumerate(report.models):
+                r = cell.get((name, dataset))
+                x = None if r is None else getattr(r, metric)
+                if r is None or x is None or r.psnr_y is None:
+                    continue
+                ax.scatter([x], [r.psnr_y], color=colours(k % 10), s=36, zorder=3)
+                ax.annotate(
+                    name, (x, r.psnr_y), textcoords="offset points", xytext=(4, 4), fontsize=7
+                )
+            hr = cell.get((HR_ROW, dataset))
+            if metric == "niqe" and hr is not None and hr.niqe is not None:
+                ax.axvline(hr.niqe, color="0.4", linestyle="--", linewidth=1)
+                ax.annotate("HR", (hr.niqe, ax.get_ylim()[0]), fontsize=7, color="0.3")
+            ax.set_xlabel(f"{_HEADERS[metric]} (lower: better perceptual quality)")
+            ax.set_ylabel("PSNR-Y (dB)")
+            ax.set_title(f"{get_dataset_info(dataset).folder}, x{report.scale}", fontsize=10)
+            ax.grid(alpha=0.3)
+    fig.suptitle("Perception-distortion: top-left is best", fontsize=11)
+    fig.tight_layout()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+
+
+def write_report(report: Report, out: str | os.PathLike[str], *, crop_size: int = 96) -> list[Path]:
+    """Write every file of the report into the new folder ``out``; returns the paths written.
+
+    The files are written into a temporary folder beside ``out``, which is renamed to ``out``
+    only when all of them exist: an interrupted run leaves no half report behind.
+
+    Raises:
+        ReportOutputError: ``out`` exists and is not an empty folder, or its parent is missing.
+    """
+    target = Path(out)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ReportOutputError(
+            f"--out {str(target)!r} already exists and is not an empty folder; choose a new "
+            "folder or delete this one first (reports are never merged into old files)"
+        )
+    if not target.parent.is_dir():
+        raise ReportOutputError(
+            f"--out {str(target)!r}: folder {str(target.parent)!r} does not exist; create it first"
+        )
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        atomic_write_text(tmp / "report.md", format_report_markdown(report))
+        atomic_write_text(tmp / "report.json", json.dumps(report.to_dict(), indent=2) + "\n")
+        _write_csv(tmp / "scores.csv", report.rows, ReportRow)
+        _write_csv(tmp / "per_image.csv", report.per_image, ReportImage)
+        figures = tmp / "figures"
+        figures.mkdir()
+        for panel in report.crops:
+            size = min(crop_size, *panel.hr.shape[-2:])
+            top, left = select_crop(panel.hr, size)
+            title = f"{get_dataset_info(panel.dataset).folder} {panel.image}, x{report.scale}"
+            comparison_figure(
+                panel.hr,
+                panel.outputs,
+                crop=(top, left, size),
+                path=figures / f"{panel.dataset}_{panel.image}.png",
+                title=title,
+                scores=panel.scores,
+            )
+        if any(m in report.metrics for m in ("niqe", "lpips")):
+            perception_distortion_plot(report, tmp / "perception_distortion.png")
+        if target.exists():
+            target.rmdir()
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return sorted(p for p in target.rglob("*") if p.is_file())
+
+
+__all__ = [
+    "HR_ROW",
+    "METRICS",
+    "CropPanel",
+    "Report",
+    "ReportImage",
+    "ReportOutputError",
+    "ReportRow",
+    "build_report",
+    "default_lpips",
+    "default_niqe",
+    "format_report_markdown",
+    "perception_distortion_plot",
+    "write_report",
+]
