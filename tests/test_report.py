@@ -105,7 +105,7 @@ def test_report_scores_agree_with_eval_and_published_rows(set5_report: tuple[Pat
 def test_report_refuses_a_used_folder_and_leaves_it_alone(
     set5_report: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out, root = set5_report
+    out, _root = set5_report
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     code = main(["report", "--models", "bicubic", "--datasets", "set5", "--out", str(out)])
     assert code == 1
@@ -204,7 +204,9 @@ def test_metrics_folders_are_matched_by_name_with_a_mean_row(
     assert main(["metrics", str(out), str(ref), "--rgb", "--crop-border", "4"]) == 0
     text = capsys.readouterr().out
     assert "on RGB, border 4 px" in text
-    assert "| a.png |" in text and "| b.png |" in text and "| mean |" in text
+    assert "| a.png |" in text
+    assert "| b.png |" in text
+    assert "| mean |" in text
 
 
 def test_metrics_bad_inputs_are_named_errors(
