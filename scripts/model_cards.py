@@ -63,15 +63,36 @@ def macs_per_output_megapixel(model: nn.Module, scale: int, channels: int) -> fl
     return total / ((size * scale) ** 2 / 1e6)
 
 
-def load_results(paths: Iterable[Path]) -> dict[tuple[str, int, str], tuple[float, float]]:
-    scores: dict[tuple[str, int, str], tuple[float, float]] = {}
+Scores = dict[tuple[str, int, str], dict[str, float]]
+
+
+def load_results(paths: Iterable[Path]) -> Scores:
+    """``(model, scale, dataset) -> {metric: value}`` from eval or report JSON files.
+
+    ``superres eval --output-json`` gives PSNR-Y and SSIM-Y; ``superres report``'s
+    ``report.json`` adds MS-SSIM, RMSE, NIQE and LPIPS (its ``HR`` rows carry NIQE only). Later
+    files add to (and overwrite) earlier ones.
+    """
+    scores: Scores = {}
     for path in paths:
         for row in json.loads(path.read_text())["results"]:
-            scores[(row["model"], row["scale"], row["dataset"])] = (row["psnr_y"], row["ssim_y"])
+            key = (row["model"], row["scale"], row["dataset"])
+            values = {
+                k: float(v)
+                for k, v in row.items()
+                if k in ("psnr_y", "ssim_y", "niqe", "lpips") and v is not None
+            }
+            scores.setdefault(key, {}).update(values)
     return scores
 
 
-def card(name: str, scores: dict[tuple[str, int, str], tuple[float, float]]) -> list[str]:
+def load_realism(path: Path | None) -> list[dict[str, object]]:
+    return [] if path is None else json.loads(path.read_text())["results"]
+
+
+def card(
+    name: str, scores: Scores, realism: list[dict[str, object]], figure: str | None
+) -> list[str]:
     entry = get_pretrained(name)
     path = pretrained_path(entry)
     meta = read_metadata(path)
@@ -110,18 +131,37 @@ def card(name: str, scores: dict[tuple[str, int, str], tuple[float, float]]) -> 
         f"| file | `superres/weights/{entry.file}` (float16, sha256 "
         f"`{(entry.sha256 or '')[:16]}...`) |",
         "",
-        "| set | PSNR-Y | SSIM-Y | published | row | difference |",
-        "|---|---:|---:|---:|---|---:|",
+        "| set | PSNR-Y | SSIM-Y | NIQE | LPIPS | published PSNR-Y | row | difference |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for dataset in DATASETS:
         got = scores.get((name, entry.scale, dataset))
-        ref = published_psnr(name, entry.scale, dataset)
-        if got is None:
+        if got is None or "psnr_y" not in got:
             continue
+        ref = published_psnr(name, entry.scale, dataset)
         pub = f"{ref[1]:.2f}" if ref else "-"
         row = ref[0] if ref else ""
-        diff = f"{got[0] - ref[1]:+.2f}" if ref else ""
-        lines.append(f"| {NAMES[dataset]} | {got[0]:.2f} | {got[1]:.4f} | {pub} | {row} | {diff} |")
+        diff = f"{got['psnr_y'] - ref[1]:+.2f}" if ref else ""
+        niqe = f"{got['niqe']:.2f}" if "niqe" in got else "-"
+        lpips = f"{got['lpips']:.4f}" if "lpips" in got else "-"
+        lines.append(
+            f"| {NAMES[dataset]} | {got['psnr_y']:.2f} | {got['ssim_y']:.4f} | {niqe} | {lpips} "
+            f"| {pub} | {row} | {diff} |"
+        )
+    mine = [r for r in realism if r["model"] == name]
+    if mine:
+        lines += [
+            "",
+            f"Along the realism slider (`--realism R`: 0 is `{meta.get('parent')}`, 1 this model), "
+            f"{mine[0]['dataset']}:",
+            "",
+            "| realism | " + " | ".join(f"{float(r['realism']):.1f}" for r in mine) + " |",  # type: ignore[arg-type]
+            "|---|" + "---:|" * len(mine),
+            "| PSNR-Y | " + " | ".join(f"{float(r['psnr_y']):.2f}" for r in mine) + " |",  # type: ignore[arg-type]
+            "| NIQE | " + " | ".join(f"{float(r['niqe']):.2f}" for r in mine) + " |",  # type: ignore[arg-type]
+        ]
+        if figure:
+            lines += ["", f"![PSNR and NIQE along the realism slider]({figure})"]
     lines.append("")
     return lines
 
@@ -130,8 +170,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("results", nargs="+", type=Path, help="superres eval --output-json files")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "models.md")
+    parser.add_argument(
+        "--realism", type=Path, default=None, help="scripts/realism_curve.py --output-json file"
+    )
+    parser.add_argument(
+        "--realism-figure", default=None, help="its plot, relative to the cards' folder"
+    )
     args = parser.parse_args()
     scores = load_results(args.results)
+    realism = load_realism(args.realism)
     lines = [
         "# Model zoo",
         "",
@@ -144,13 +191,16 @@ def main() -> None:
     ]
     for model in ("bicubic", *WEIGHTS):
         for scale in (4, 2):
-            cells = [scores.get((model, scale, d)) for d in DATASETS]
-            if any(cells):
-                text = [f"{c[0]:.2f} / {c[1]:.4f}" if c else "-" for c in cells]
+            cells = [scores.get((model, scale, d), {}) for d in DATASETS]
+            if any("psnr_y" in c for c in cells):
+                text = [
+                    f"{c['psnr_y']:.2f} / {c['ssim_y']:.4f}" if "psnr_y" in c else "-"
+                    for c in cells
+                ]
                 lines.append(f"| {model} | x{scale} | " + " | ".join(text) + " |")
     lines.append("")
     for name in WEIGHTS:
-        lines += card(name, scores)
+        lines += card(name, scores, realism, args.realism_figure)
     args.out.parent.mkdir(exist_ok=True)
     atomic_write_text(args.out, "\n".join(lines))
     print(f"wrote {args.out}")
