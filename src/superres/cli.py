@@ -282,6 +282,7 @@ example:
     _add_mos_parser(sub)
     _add_metrics_parser(sub)
     _add_report_parser(sub)
+    _add_export_parser(sub)
     return parser
 
 
@@ -360,6 +361,57 @@ def _add_report_parser(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--no-niqe", action="store_true", help="leave NIQE out")
     rp.add_argument("--no-lpips", action="store_true", help="leave LPIPS out")
     _add_common(rp)
+
+
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:
+    """``superres export``: a model as one ONNX file, checked against PyTorch."""
+    ex = sub.add_parser(
+        "export",
+        help="export a model to ONNX for onnxruntime, TensorRT, OpenVINO, ... (verified)",
+        description="Write the model as one ONNX file: input `input`, float32 NCHW RGB (Y for "
+        "srcnn) in [0, 1], output `output` of H*scale x W*scale, not clamped; batch, height and "
+        "width are dynamic; the model name, scale and channels are in its metadata. Before the "
+        "file is written, onnxruntime runs it on random inputs of two sizes and must match "
+        "PyTorch within 1e-4; otherwise nothing is written. Needs pip install 'superres[onnx]'.",
+        epilog="example: superres export --model srresnet-x4 --onnx srresnet-x4.onnx",
+    )
+    ex.add_argument(
+        "--model",
+        default=None,
+        help="pretrained model name (e.g. srresnet-x4) or bicubic; with --weights, only a check",
+    )
+    ex.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="weights file (.safetensors/.pth) to export; it says which model it holds",
+    )
+    ex.add_argument(
+        "--onnx",
+        type=Path,
+        required=True,
+        metavar="OUT.onnx",
+        help="file to write; its folder must exist; an existing file needs --force",
+    )
+    ex.add_argument(
+        "--scale",
+        type=int,
+        default=None,
+        help="upscaling factor: a check for weights, the factor for bicubic (default: 4)",
+    )
+    ex.add_argument("--opset", type=int, default=None, help="ONNX opset version (default: 18)")
+    ex.add_argument(
+        "--exporter",
+        choices=("torchscript", "dynamo"),
+        default="torchscript",
+        help="torch.onnx exporter: torchscript (fast) or dynamo (torch.export-based, needs "
+        "onnxscript) (default: torchscript)",
+    )
+    ex.add_argument(
+        "--no-verify", action="store_true", help="skip the onnxruntime check (not recommended)"
+    )
+    ex.add_argument("--force", action="store_true", help="replace an existing OUT.onnx")
+    ex.add_argument("-q", "--quiet", action="store_true", help="no info messages")
 
 
 def _add_data_parser(sub: argparse._SubParsersAction) -> None:
@@ -671,6 +723,37 @@ def _cmd_data(args: argparse.Namespace) -> int:
     raise SuperresError(f"unknown data command {args.data_command!r}")
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from superres.inference.export import DEFAULT_OPSET, check_onnx_output, export_onnx
+    from superres.models.weights import load_model
+
+    check_onnx_output(args.onnx, overwrite=args.force)  # before loading a large model
+    model = load_model(args.model, weights=args.weights, scale=args.scale)
+    name = args.weights.stem if args.weights is not None else args.model
+    opset = DEFAULT_OPSET if args.opset is None else args.opset
+    path = export_onnx(
+        model,
+        args.onnx,
+        name=name,
+        opset=opset,
+        exporter=args.exporter,
+        verify=not args.no_verify,
+        overwrite=args.force,
+    )
+    scale, channels = model.scale, model.in_channels
+    checked = "" if args.no_verify else ", checked against PyTorch with onnxruntime"
+    logger.info(
+        "wrote %s: %s x%s, %s input channel(s), opset %d%s",
+        path,
+        name,
+        scale,
+        channels,
+        opset,
+        checked,
+    )
+    return 0
+
+
 def _cmd_metrics(args: argparse.Namespace) -> int:
     import json
 
@@ -817,6 +900,7 @@ _COMMANDS = {
     "mos": _cmd_mos,
     "metrics": _cmd_metrics,
     "report": _cmd_report,
+    "export": _cmd_export,
     "eval": _cmd_eval,
     "train": _cmd_train,
     "upscale": _cmd_upscale,
