@@ -18,11 +18,9 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-import torch
-from torch import nn
-
 from superres.evaluation.published import published_psnr
 from superres.io.files import atomic_write_text
+from superres.models.flops import macs_per_output_megapixel
 from superres.models.weights import (
     WEIGHTS,
     get_pretrained,
@@ -34,33 +32,6 @@ from superres.models.weights import (
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("set5", "set14", "bsd100", "urban100")
 NAMES = {"set5": "Set5", "set14": "Set14", "bsd100": "BSD100", "urban100": "Urban100"}
-
-
-def macs_per_output_megapixel(model: nn.Module, scale: int, channels: int) -> float:
-    """Multiply-accumulates of every convolution and linear layer, per output megapixel."""
-    total = 0
-
-    def hook(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            per_output = (
-                module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
-            )
-            total += output.numel() * per_output
-        elif isinstance(module, nn.Linear):
-            total += output.numel() * module.in_features
-
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, nn.Conv2d | nn.Linear)
-    ]
-    size = 64
-    with torch.no_grad():
-        model(torch.zeros(1, channels, size, size))
-    for h in handles:
-        h.remove()
-    return total / ((size * scale) ** 2 / 1e6)
 
 
 Scores = dict[tuple[str, int, str], dict[str, float]]

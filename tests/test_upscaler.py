@@ -172,7 +172,7 @@ def test_bad_options_are_named_errors() -> None:
 def test_auto_tile_follows_the_memory_budget() -> None:
     net = create_model("srresnet", scale=4, num_features=16, num_blocks=1)
     up = Upscaler(net, device="cpu")
-    per_pixel = estimate_activation_bytes(net, up._forward, in_channels=3)
+    per_pixel = estimate_activation_bytes(up.network, up._forward, in_channels=3)
     # largest activation: 64 channels at 2x (the first pixel-shuffle conv), fp32, times 4
     assert per_pixel == pytest.approx(4 * 64 * 4 * 4)
     assert up.tile_size() == pytest.approx((2**30 / per_pixel) ** 0.5, abs=8)

@@ -579,6 +579,8 @@ def upscale_files(
         backproject=backproject,
         progress=progress and main,
     )
+    if main:
+        logger.info("running on %s: %s", upscaler.device, upscaler.execution_path)
     jobs = plan_jobs(
         found.sources, output=output, tag=output_tag(upscaler.scale, outscale), fmt=fmt
     )

@@ -19,6 +19,11 @@ else: device and precision are decided in :meth:`Upscaler.__init__` (library cod
 * **backproject**: optional iterative back-projection (:func:`superres.imaging.backproject`) of the
   final image against the input.
 
+Speed: on the CPU the network runs as :func:`superres.inference.fast.fast_network` rewrites it
+(batch norm folded, activations and residual additions fused into oneDNN convolutions, few-output
+large kernels split into rows, channels_last; bfloat16 where ``precision`` resolves to it). In
+float32 that path equals the eager model to 1e-5; ``optimize=False`` runs the module as it is.
+
 Memory: the output canvas (float32 on the CPU, 4 bytes per channel: 2.3 GB for a 4000 x 3000 RGB
 input at x4) is the one unavoidable allocation; per-tile activations are bounded by the tile size,
 which ``tile="auto"`` derives from a memory budget (:data:`CPU_TILE_MEMORY` on CPU, half the free
@@ -44,6 +49,7 @@ from superres.imaging.backprojection import backproject as _backproject
 from superres.imaging.color import rgb2ycbcr, ycbcr2rgb
 from superres.imaging.resize import imresize
 from superres.inference.device import resolve_device, resolve_precision
+from superres.inference.fast import FastNetwork, fast_network
 from superres.inference.tiling import InvalidTilingError, plan_tiles, run_tiled
 from superres.io.image import ImageData
 
@@ -168,8 +174,11 @@ class Upscaler:
             and put in eval mode (in place, as ``nn.Module.to`` does).
         device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda:1"``, ... or a
             ``torch.device``.
-        precision: ``"auto"`` (fp16 autocast on CUDA, fp32 elsewhere), ``"fp32"``, ``"bf16"``
-            (CUDA, or CPU when asked) or ``"fp16"`` (CUDA only).
+        precision: ``"auto"`` (fp16 autocast on CUDA; on the CPU bf16 for model families
+            verified to lose at most 0.02 dB on CPUs with native bf16, else fp32; fp32 on MPS),
+            ``"fp32"`` (on the CPU the exact fast path: equal to eager fp32 to 1e-5), ``"bf16"``
+            (CUDA, or CPU when asked) or ``"fp16"`` (CUDA only). See
+            :func:`~superres.inference.device.resolve_precision`.
         tile: tile size in input pixels; ``"auto"`` picks the largest tile whose activations fit
             the memory budget; ``None`` or 0 runs the whole image at once. Rounded down to a
             multiple of the model's ``size_multiple``.
@@ -184,6 +193,13 @@ class Upscaler:
         progress: show a tqdm bar for images with several tiles.
         tile_memory: activation budget in bytes for ``tile="auto"``; default
             :data:`CPU_TILE_MEMORY` on CPU/MPS, half the free memory on CUDA.
+        optimize: on the CPU, run the network rewritten by
+            :func:`~superres.inference.fast.fast_network` (the default); ``False`` runs the module
+            as it is (eager, NCHW), e.g. to compare.
+
+    Attributes:
+        network: the module that actually runs (the model itself, or its :class:`FastNetwork`).
+        autocast_dtype: the reduced precision in use (bfloat16/float16), ``None`` for float32.
 
     Raises:
         DeviceError, PrecisionError, SuperresError: bad device, precision, model or options.
@@ -203,10 +219,11 @@ class Upscaler:
         backproject_step: float = 1.0,
         progress: bool = False,
         tile_memory: int | None = None,
+        optimize: bool = True,
     ) -> None:
         self.scale, self.in_channels, self.size_multiple = _check_model(model)
         self.device = resolve_device(device)
-        self.autocast_dtype = resolve_precision(precision, self.device)
+        self.autocast_dtype = resolve_precision(precision, self.device, model=model)
         self.tile = self._check_tile(tile)
         self.overlap = self._check_int("overlap", overlap, 0)
         if isinstance(self.tile, int) and self.tile <= self.overlap:
@@ -240,7 +257,20 @@ class Upscaler:
         self.model = model.to(self.device).eval()
         param = next(self.model.parameters(), None)
         self._param_dtype = param.dtype if param is not None else torch.float32
+        self.network: nn.Module = self.model
+        if optimize and self.device.type == "cpu":
+            self.network = fast_network(self.model, dtype=self.autocast_dtype or torch.float32)
         self._auto_tile: int | None = None
+
+    @property
+    def execution_path(self) -> str:
+        """How the network runs: ``"fused bf16"``, ``"channels_last fp32"``, ``"eager fp32"``..."""
+        net = self.network
+        names = {torch.bfloat16: "bf16", torch.float16: "fp16"}
+        dtype = "fp32" if self.autocast_dtype is None else names[self.autocast_dtype]
+        if isinstance(net, FastNetwork):
+            return f"{'fused' if net.fused else 'channels_last'} {dtype}"
+        return f"{'autocast' if self.autocast_dtype is not None else 'eager'} {dtype}"
 
     # --- options ---------------------------------------------------------------------------------
 
@@ -295,7 +325,7 @@ class Upscaler:
     def _plan_auto_tile(self) -> int:
         with torch.inference_mode():
             per_pixel = estimate_activation_bytes(
-                self.model,
+                self.network,
                 self._forward,
                 in_channels=self.in_channels,
                 size_multiple=self.size_multiple,
@@ -317,6 +347,8 @@ class Upscaler:
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         x = batch.to(self.device, non_blocking=True)
+        if self.network is not self.model:  # the CPU fast path: float32 in and out
+            return self.network(x)
         if self.autocast_dtype is not None:
             with torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype):
                 return self.model(x)

@@ -110,7 +110,10 @@ def init_distributed(device_name: str) -> DistInfo:
 
 def training_autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """Autocast dtype for training: ``auto`` is bf16 on GPUs that have it, fp16 on other GPUs
-    (with a gradient scaler), fp32 on CPU (CPU bf16 is opt-in: ``--precision bf16``)."""
+    (with a gradient scaler); on the CPU bf16 where the CPU computes it natively (AVX512-BF16 or
+    AMX, where it is about twice as fast; parameters, optimizer state and losses stay float32) and
+    fp32 elsewhere (emulated bf16 is several times slower). ``benchmarks/speed.py --train
+    --curve N`` measures both and compares their loss curves."""
     if precision not in ("auto", "fp32", "bf16", "fp16"):
         raise ConfigError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
     if precision == "fp32":
@@ -122,7 +125,9 @@ def training_autocast_dtype(precision: str, device: torch.device) -> torch.dtype
             raise ConfigError(f"{device} has no bfloat16; use --precision fp16 or fp32")
         return torch.bfloat16 if precision == "bf16" else torch.float16
     if precision == "auto":
-        return None
+        from superres.inference.fast import cpu_has_native_bf16
+
+        return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None
     if precision == "fp16" or device.type != "cpu":
         raise ConfigError(f"precision {precision} is not supported on {device}; use fp32")
     return torch.bfloat16
