@@ -468,9 +468,9 @@ def bench_model(name: str, args: argparse.Namespace) -> tuple[list[Row], list[Qu
                 def once(
                     run: Runner = run, x: torch.Tensor = x, tiled: bool = tiled, tile: object = tile
                 ) -> object:
-                    if tiled:
+                    if tiled:  # run_tiled takes one (C, H, W) image and batches tiles itself
                         return run_tiled(
-                            run, x, scale=scale, tile=int(str(tile)), overlap=DEFAULT_OVERLAP
+                            run, x[0], scale=scale, tile=int(str(tile)), overlap=DEFAULT_OVERLAP
                         )
                     return run(x)
 
@@ -600,7 +600,7 @@ def _train_step_fn(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return float(loss)
+        return float(loss.detach())
 
     return step
 
@@ -654,7 +654,7 @@ def loss_curves(args: argparse.Namespace) -> dict[str, list[float]]:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         curves["fp32" if path == "eager" else "bf16"] = losses
     window = max(1, args.curve // 10)
     print(
@@ -684,16 +684,19 @@ def _tile(text: str) -> int | str:
 
 def markdown(rows: list[Row], qualities: list[Quality], ceilings: dict[str, float]) -> str:
     lines = [
-        "| model | path | input | ms / output MP | GFLOP/s | % of bf16 3x3 | peak MiB | "
-        "speed-up vs eager | note |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|",
+        "| model | path | input | ms / output MP | GFLOP/s | % of fp32 3x3 | % of bf16 3x3 | "
+        "peak MiB | speed-up vs eager | note |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
-        share = 100 * r.gflops / ceilings["bf16"] if ceilings.get("bf16") else float("nan")
+        shares = [
+            f"{100 * r.gflops / ceilings[k]:.0f}%" if ceilings.get(k) else "-"
+            for k in ("fp32", "bf16")
+        ]
         speed = f"{r.speedup:.2f}x" if not math.isnan(r.speedup) else "-"
         lines.append(
             f"| {r.model} | {r.path} | {r.input} | {r.ms_per_mp:.0f} | {r.gflops:.0f} | "
-            f"{share:.0f}% | {r.peak_mib:.0f} | {speed} | {r.note} |"
+            f"{shares[0]} | {shares[1]} | {r.peak_mib:.0f} | {speed} | {r.note} |"
         )
     if qualities:
         lines += [

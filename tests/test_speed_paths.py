@@ -317,3 +317,25 @@ def test_bf16_allowlist_costs_at_most_0_02_db_on_set5(
     # The table in superres.inference.fast is this measurement.
     assert score - reference == pytest.approx(recorded, abs=0.002)
     assert statistics.fmean([score, reference]) > 20  # a real model, not noise
+
+
+def test_broadcast_residual_is_added_after_the_convolution() -> None:
+    class Shift(nn.Module):
+        scale = 1
+        in_channels = 3
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.offset = nn.Parameter(torch.randn(1, 4, 1, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x) + self.offset  # (1, 4, 1, 1): broadcast, not a residual image
+
+    model = Shift().eval()
+    x = _rand(2, 3, 9, 8)
+    net = fast_network(model)
+    assert isinstance(net, FastNetwork)
+    assert net.fused == 1
+    with torch.inference_mode():
+        assert float((net(x) - model(x)).abs().max()) < 1e-6

@@ -101,8 +101,12 @@ class Bf16Verification:
 BF16_VERIFIED: dict[str, Bf16Verification] = {
     v.architecture: v
     for v in (
-        Bf16Verification("srresnet", 16, ("srresnet-x4",), (-0.0043,)),
+        Bf16Verification(
+            "srresnet", 16, ("srresnet-x4", "srgan-x4", "srresnet-x2"), (-0.0043, -0.0123, -0.0103)
+        ),
         Bf16Verification("edsr-baseline", 16, ("edsr-baseline-x4",), (-0.0029,)),
+        Bf16Verification("rrdbnet", 6, ("rrdbnet-6b-x4", "esrgan-6b-x4"), (-0.0046, -0.0152)),
+        Bf16Verification("srcnn", None, ("srcnn-x4",), (-0.0039,)),
     )
 }
 
@@ -115,8 +119,8 @@ def cpu_has_native_bf16() -> bool:
     """
     try:
         caps: Mapping[str, Any] = torch.cpu.get_capabilities()
-    except (AttributeError, RuntimeError):  # older torch: ask the two probes it has
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):  # a torch without the query: assume not
+        return False
     return bool(caps.get("avx512_bf16") or caps.get("amx_bf16")) and _mkldnn_bf16()
 
 
@@ -223,8 +227,13 @@ class FusedConv2d(nn.Module):
             x = F.conv2d(x, self.row_weight, None, padding=self.row_padding)
             if x.shape[1] != self.row_channels:
                 x = x[:, : self.row_channels]
-        onednn_dtype = x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and _ONEDNN_BF16)
-        if _POINTWISE is not None and x.device.type == "cpu" and onednn_dtype:
+        onednn = (
+            _POINTWISE is not None
+            and x.device.type == "cpu"
+            and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and _ONEDNN_BF16))
+            and (residual is None or self._same_shape(x, residual))
+        )
+        if onednn:
             return self._onednn(x, residual)
         y = F.conv2d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
@@ -236,6 +245,23 @@ class FusedConv2d(nn.Module):
         elif self.activation == "leaky_relu":
             y = F.leaky_relu(y, self.slope)
         return y
+
+    def _same_shape(self, x: torch.Tensor, residual: torch.Tensor) -> bool:
+        """Whether ``residual`` is exactly the output's shape and dtype (no broadcasting), which
+        the oneDNN post-op needs; otherwise the addition runs after the convolution."""
+        out_hw = [
+            (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
+            for size, pad, dil, k, stride in zip(
+                x.shape[-2:],
+                self.padding,
+                self.dilation,
+                self.weight.shape[-2:],
+                self.stride,
+                strict=True,
+            )
+        ]
+        expected = (x.shape[0], self.weight.shape[0], *out_hw)
+        return tuple(residual.shape) == expected and residual.dtype == x.dtype
 
     def _onednn(self, x: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
         conv_args = (self.padding, self.stride, self.dilation, self.groups)
