@@ -68,8 +68,10 @@ def test_report_writes_every_file(set5_report: tuple[Path, Path]) -> None:
         with Image.open(out / name) as im:
             assert im.format == "PNG"
             assert min(im.size) > 200
-    # No temporary folder is left beside the report.
+    # No temporary folder is left beside the report, and it is readable like any new folder.
     assert [p.name for p in out.parent.iterdir()] == ["set5"]
+    assert out.stat().st_mode & 0o755 == 0o755
+    assert (out / "report.md").stat().st_mode & 0o644 == 0o644
 
 
 @pytest.mark.data
@@ -224,3 +226,18 @@ def test_metrics_bad_inputs_are_named_errors(
     assert "have no reference" in capsys.readouterr().err
     assert main(["metrics", str(tmp_path / "missing.png")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path: Path) -> None:
+    import os
+
+    from superres.io.files import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        (tmp_path / "b.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o644

@@ -42,7 +42,7 @@ from superres.errors import ImageTooSmallError, SuperresError, UnsupportedScaleE
 from superres.evaluation.benchmark import BenchmarkModels, super_resolve
 from superres.evaluation.figures import comparison_figure, select_crop
 from superres.evaluation.published import published_psnr
-from superres.io.files import atomic_write, atomic_write_text
+from superres.io.files import atomic_write, atomic_write_text, current_umask
 from superres.metrics.fidelity import ms_ssim, psnr, rmse, ssim
 from superres.models import Bicubic
 
@@ -506,6 +506,9 @@ def write_report(report: Report, out: str | os.PathLike[str], *, crop_size: int 
             perception_distortion_plot(report, tmp / "perception_distortion.png")
         if target.exists():
             target.rmdir()
+        # mkdtemp creates the folder 0700; give it the permissions a plain mkdir() would.
+        for folder in (tmp, figures):
+            folder.chmod(0o777 & ~current_umask())
         tmp.rename(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
