@@ -18,6 +18,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+import yaml
+
 from superres.evaluation.published import published_psnr
 from superres.io.files import atomic_write_text
 from superres.models.flops import macs_per_output_megapixel
@@ -72,7 +74,8 @@ def card(
     params = sum(p.numel() for p in model.parameters())
     macs = macs_per_output_megapixel(model, entry.scale, channels)
     recipe = meta.get("recipe_yaml", "")
-    roots = next((line for line in recipe.splitlines() if "train_roots" in line), "").strip()
+    data = (yaml.safe_load(recipe) or {}).get("data", {}) if recipe else {}
+    roots = " + ".join(str(r) for r in data.get("train_roots", [])) or "?"
     lines = [
         f"## `{name}`",
         "",
@@ -83,7 +86,8 @@ def card(
         f"| architecture | `{entry.architecture}` {json.loads(meta['kwargs'])} |",
         f"| source | {meta.get('source', '')} |",
         f"| recipe | [`{entry.recipe}`](../{entry.recipe}) |",
-        f"| data | {roots} (HR crops, flips, rotations; LR by MATLAB-exact bicubic); "
+        f"| data | {roots}, {data.get('gt_size', '?')}-px HR crops, batch "
+        f"{data.get('batch_size', '?')} (HR crops, flips, rotations; LR by MATLAB-exact bicubic); "
         "validation Set5 |",
         f"| iterations | {meta.get('iterations')} |",
         f"| hardware | {meta.get('hardware')}, precision {meta.get('precision')} "
@@ -119,6 +123,22 @@ def card(
             f"| {NAMES[dataset]} | {got['psnr_y']:.2f} | {got['ssim_y']:.4f} | {niqe} | {lpips} "
             f"| {pub} | {row} | {diff} |"
         )
+    parent = meta.get("parent")
+    if parent:  # a GAN stage must look more natural than its parent: say so when it does not
+        worse = [
+            f"{NAMES[d]} ({scores[(name, entry.scale, d)]['niqe']:.2f} vs "
+            f"{scores[(parent, entry.scale, d)]['niqe']:.2f})"
+            for d in DATASETS
+            if "niqe" in scores.get((name, entry.scale, d), {})
+            and "niqe" in scores.get((parent, entry.scale, d), {})
+            and scores[(name, entry.scale, d)]["niqe"] >= scores[(parent, entry.scale, d)]["niqe"]
+        ]
+        if worse:
+            lines += [
+                "",
+                f"**Measured shortfall:** NIQE is not lower than `{parent}`'s on "
+                f"{', '.join(worse)}; this GAN stage has not reached its perceptual goal.",
+            ]
     mine = [r for r in realism if r["model"] == name]
     if mine:
         lines += [
