@@ -41,22 +41,15 @@ is never overwritten by a later layer.
 
 from __future__ import annotations
 
-import logging
 import os
-import re
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, Self
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from superres.errors import ConfigError, IncompatibleWeightsError
-from superres.models.vgg import IMAGENET_MEAN, IMAGENET_STD
+from superres.models.feature_trunk import FeatureTrunk
 
 __all__ = ["LPIPS_LAYERS", "SQUEEZENET1_1_LAYERS", "Fire", "SqueezeNet11Features"]
-
-logger = logging.getLogger(__name__)
 
 #: Layer names of ``features[i]``, in order.
 SQUEEZENET1_1_LAYERS: tuple[str, ...] = (
@@ -119,7 +112,7 @@ def _layer(name: str) -> nn.Module:
     return Fire(*_FIRES[name])
 
 
-class SqueezeNet11Features(nn.Module):
+class SqueezeNet11Features(FeatureTrunk):
     """Frozen SqueezeNet 1.1 ``features`` returning a dict of named intermediate outputs.
 
     Args:
@@ -133,11 +126,16 @@ class SqueezeNet11Features(nn.Module):
 
     ``forward(x)`` with ``x`` of shape ``(N, 3, H, W)`` (H, W >= 3) returns ``{name: (N, C,
     h, w)}`` for the requested layers, in trunk order. Parameters never require grad and the
-    module stays in eval mode; gradients flow to the input.
+    module stays in eval mode; gradients flow to the input (see
+    :class:`~superres.models.feature_trunk.FeatureTrunk`).
     """
 
-    mean: torch.Tensor
-    std: torch.Tensor
+    arch = "SqueezeNet 1.1"
+    layer_names = SQUEEZENET1_1_LAYERS
+    key_hint = (
+        "features.0.weight, features.3.squeeze.weight, ..., features.12.expand3x3.bias "
+        "(squeezenet1_1, not squeezenet1_0)"
+    )
 
     def __init__(
         self,
@@ -146,106 +144,8 @@ class SqueezeNet11Features(nn.Module):
         normalize_input: bool = True,
         weights: str | os.PathLike[str] | None = None,
     ) -> None:
-        super().__init__()
-        if isinstance(layers, str) or not layers:
-            raise ConfigError(
-                f"SqueezeNet11Features: layers must be a non-empty list of layer names; got "
-                f"{layers!r}, e.g. {list(LPIPS_LAYERS)!r}."
-            )
-        indices = []
-        for name in layers:
-            if name not in SQUEEZENET1_1_LAYERS:
-                raise ConfigError(
-                    f"unknown SqueezeNet 1.1 layer {name!r}; expected one of "
-                    f"{', '.join(SQUEEZENET1_1_LAYERS)}."
-                )
-            indices.append(SQUEEZENET1_1_LAYERS.index(name))
-        self.layers = tuple(SQUEEZENET1_1_LAYERS[i] for i in sorted(set(indices)))
-        self.last_index = max(indices)
-        self.normalize_input = normalize_input
-        self.features = nn.Sequential(
-            *(_layer(name) for name in SQUEEZENET1_1_LAYERS[: self.last_index + 1])
-        )
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        super().__init__(layers=layers, normalize_input=normalize_input, weights=weights)
 
-        self.pretrained = False
-        if weights is not None:
-            self.load_state_dict(_read_state_dict(Path(weights)))
-            self.pretrained = True
-        else:
-            logger.warning(
-                "SqueezeNet11Features has random weights (no weights= file given): its features "
-                "are meaningless until a torchvision-format squeezenet1_1 state dict is loaded"
-            )
-        self.requires_grad_(False)
-        self.train(False)
-
-    def train(self, mode: bool = True) -> Self:
-        """Always eval: a frozen feature extractor must not switch to training behaviour."""
-        del mode
-        return super().train(False)
-
-    def load_state_dict(
-        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
-    ) -> Any:
-        """Load a torchvision ``squeezenet1_1`` (or features-only) state dict.
-
-        ``classifier.*`` keys and ``features.N.*`` past the truncation point are dropped; the rest
-        must match exactly (with ``strict=True``), else :class:`IncompatibleWeightsError`.
-        """
-        kept: dict[str, Any] = {}
-        for key, value in state_dict.items():
-            if key.startswith("classifier."):
-                continue
-            match = re.fullmatch(r"features\.(\d+)\..+", key)
-            if match is not None and int(match.group(1)) > self.last_index:
-                continue
-            kept[key] = value
-        try:
-            return super().load_state_dict(kept, strict=strict, assign=assign)
-        except RuntimeError as exc:
-            raise IncompatibleWeightsError(
-                f"not a torchvision SqueezeNet 1.1 state dict: {exc}; expected keys "
-                "features.0.weight, features.3.squeeze.weight, ..., features.12.expand3x3.bias "
-                "(squeezenet1_1, not squeezenet1_0)"
-            ) from None
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.normalize_input:
-            x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
-        out: dict[str, torch.Tensor] = {}
-        for index, layer in enumerate(self.features):
-            x = layer(x)
-            name = SQUEEZENET1_1_LAYERS[index]
-            if name in self.layers:
-                out[name] = x
-        return out
-
-    def extra_repr(self) -> str:
-        return f"layers={self.layers}, pretrained={self.pretrained}"
-
-
-def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
-    if not path.is_file():
-        raise IncompatibleWeightsError(
-            f"SqueezeNet 1.1 weights file {str(path)!r} does not exist; pass a local torchvision "
-            "squeezenet1_1 state dict (.pth or .safetensors)"
-        )
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file  # only needed for this format
-
-        return load_file(str(path), device="cpu")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise IncompatibleWeightsError(
-            f"cannot load {str(path)!r} as a tensor-only state dict ({exc}); re-save it with "
-            "torch.save(model.state_dict(), path) or convert it to .safetensors"
-        ) from exc
-    if not isinstance(state, Mapping):
-        raise IncompatibleWeightsError(
-            f"{str(path)!r} holds a {type(state).__name__}, expected a state dict (a mapping of "
-            "names to tensors)"
-        )
-    return state
+    @classmethod
+    def build_layers(cls, count: int) -> list[nn.Module]:
+        return [_layer(name) for name in SQUEEZENET1_1_LAYERS[:count]]
