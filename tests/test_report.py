@@ -241,3 +241,11 @@ def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path: Path) -> No
         os.umask(old)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_report_without_models_is_a_named_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "--datasets", "set5", "--out", str(tmp_path / "r")]) == 1
+    assert "give --models NAME ... and/or --weights FILE" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
