@@ -73,9 +73,10 @@ def _build(name: str, **extra: Any) -> torch.nn.Module:
 
 def test_registry_names_and_suggestions() -> None:
     assert list_losses() == [
-        "mse", "l1", "charbonnier", "ssim", "ms_ssim", "mix", "perceptual", "gan", "tv"
+        "mse", "l1", "charbonnier", "ssim", "ms_ssim", "mix", "perceptual", "lpips", "gan", "tv"
     ]  # fmt: skip
-    assert set(CASES) | {"gan"} == set(LOSSES)
+    # gan needs a discriminator; lpips needs its released weights (tests/test_lpips.py).
+    assert set(CASES) | {"gan", "lpips"} == set(LOSSES)
     assert isinstance(build_loss("Charbonnier"), CharbonnierLoss)  # case-insensitive
     with pytest.raises(UnknownLossError, match=r"unknown loss 'perceptul'.*'perceptual'") as info:
         build_loss("perceptul")

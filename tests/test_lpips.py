@@ -37,6 +37,7 @@ from superres.errors import (
 )
 from superres.imaging.resize import imresize
 from superres.io.image import read_image
+from superres.losses import LPIPSLoss, build_loss
 from superres.metrics import LPIPS, LpipsWeightsError, TrunkWeightsNotFoundError, lpips
 from superres.metrics.lpips import LPIPS_HEADS_SHA256, TRUNK_WEIGHTS, TorchvisionWeights
 from superres.models.alexnet import LPIPS_ALEX_LAYERS, AlexNetFeatures
@@ -216,6 +217,31 @@ def test_squeeze_is_a_usable_loss(data_root: Path, squeeze: LPIPS) -> None:
     parent = nn.Sequential(squeeze)
     parent.train()
     assert not squeeze.training
+
+
+@pytest.mark.data
+def test_lpips_training_loss_is_the_metric(data_root: Path, squeeze: LPIPS) -> None:
+    gt = _load(data_root / "lpips_examples" / "ex_ref.png")
+    sr = _load(data_root / "lpips_examples" / "ex_p0.png").requires_grad_(True)
+    loss = build_loss("lpips", net="squeeze", data_root=data_root, loss_weight=2.0)
+    assert isinstance(loss, LPIPSLoss)
+    value = loss(sr, gt)
+    assert value.item() == pytest.approx(2.0 * squeeze(sr, gt).item(), abs=1e-7)
+    value.backward()
+    assert sr.grad is not None
+    assert sr.grad.abs().sum() > 0
+    assert not any(p.requires_grad for p in loss.parameters())
+    per_image = build_loss("lpips", data_root=data_root, reduction="none")(
+        sr.expand(2, -1, -1, -1), gt.expand(2, -1, -1, -1)
+    )
+    assert per_image.shape == (2,)
+    with pytest.raises(ConfigError, match="reduction"):
+        build_loss("lpips", data_root=data_root, reduction="avg")
+
+
+def test_lpips_training_loss_names_missing_weights(offline: Path) -> None:
+    with pytest.raises(LpipsWeightsError):
+        build_loss("lpips", net="squeeze", data_root=offline)
 
 
 # --- trunks: torchvision's layouts ----------------------------------------------------------------

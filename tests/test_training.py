@@ -199,6 +199,19 @@ def test_unknown_keys_and_bad_values_are_named() -> None:
         recipe_from_dict(data)
     with pytest.raises(ConfigError, match="expected an integer"):
         load_recipe(REPO / "configs" / "srresnet_x4.yaml", ["train.total_iters=ten"])
+    with pytest.raises(ConfigError, match="expected a number"):
+        load_recipe(REPO / "configs" / "srresnet_x4.yaml", ["train.optimizer.lr=fast"])
+
+
+def test_exponent_numbers_without_a_dot_are_numbers() -> None:
+    # PyYAML (YAML 1.1) reads 1e-4 as a string; recipes and --set mean the number.
+    path = REPO / "configs" / "srresnet_x4.yaml"
+    recipe = load_recipe(path, ["train.optimizer.lr=1e-4", "train.optimizer.eps=-2E+3"])
+    assert recipe.train.optimizer.lr == 1e-4
+    assert recipe.train.optimizer.eps == -2000.0
+    data = yaml.safe_load(path.read_text())
+    data["train"]["optimizer"]["lr"] = "3e-5"
+    assert recipe_from_dict(data).train.optimizer.lr == 3e-5
     with pytest.raises(ConfigError, match="does not exist"):
         load_recipe("no/such/recipe.yaml")
 

@@ -41,6 +41,7 @@ from superres.losses.base import REDUCTIONS, BaseLoss
 from superres.losses.perceptual import (
     SRGAN_FEATURE_SCALE,
     FeatureMatchingLoss,
+    LPIPSLoss,
     PerceptualLoss,
     VGG19Features,
     WeightsUnavailableError,
@@ -60,6 +61,7 @@ __all__ = [
     "FeatureMatchingLoss",
     "GANLoss",
     "L1Loss",
+    "LPIPSLoss",
     "MSELoss",
     "MSSSIMLoss",
     "MixLoss",
@@ -98,6 +100,7 @@ for _name, _cls in (
     ("ms_ssim", MSSSIMLoss),
     ("mix", MixLoss),
     ("perceptual", PerceptualLoss),
+    ("lpips", LPIPSLoss),
     ("gan", GANLoss),
     ("tv", TotalVariationLoss),
 ):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,9 @@ from typing import Any, Literal
 import yaml
 
 from superres.errors import ConfigError, did_you_mean
+
+#: ``1e-4``, ``-2E+3``: numbers in exponent form that YAML 1.1 leaves as strings.
+_YAML11_EXPONENT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
 
 # --- sections -----------------------------------------------------------------------------------
 
@@ -244,6 +248,9 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return dict(value)
     if tp is float:
+        if isinstance(value, str) and _YAML11_EXPONENT.fullmatch(value.strip()):
+            # YAML 1.1 (PyYAML) reads ``1e-4`` (no dot) as a string; every user means a number.
+            return float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)

@@ -278,7 +278,7 @@ class Trainer:
         self.pixel_terms: list[tuple[str, nn.Module]] = []
         self.gan_loss: Any = None
         for term in train.losses:
-            loss = build_loss(term.name, **self._resolve_paths(term.kwargs)).to(device)
+            loss = build_loss(term.name, **self._resolve_paths(term.name, term.kwargs)).to(device)
             if term.name == "gan":
                 self.gan_loss = loss
             else:
@@ -326,9 +326,12 @@ class Trainer:
                 "--resume auto, or pick another --out folder (nothing was overwritten)"
             )
 
-    def _resolve_paths(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _resolve_paths(self, name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         """A relative ``weights:`` path of a loss that is not found from the working folder
-        resolves against the data root (recipes name files, not machines)."""
+        resolves against the data root (recipes name files, not machines); ``lpips`` looks for
+        its weights under the run's data root unless the recipe names another."""
+        if name == "lpips" and kwargs.get("data_root") is None:
+            kwargs = {**kwargs, "data_root": str(self.data_root)}
         value = kwargs.get("weights")
         if not isinstance(value, str) or "://" in value or Path(value).expanduser().exists():
             return kwargs
