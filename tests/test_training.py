@@ -18,6 +18,7 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+from torch import nn
 
 from superres.cli import main
 from superres.data.datasets import bicubic_downscale
@@ -244,6 +245,11 @@ def test_gan_stage_starts_from_the_psnr_checkpoint(tiny_root: Path, tmp_path: Pa
         REPO / "configs" / "srgan_x4.yaml", pretrained="srresnet_x4/weights_last.safetensors"
     )
     trainer = Trainer(recipe_from_dict(data), run_options(runs / "srgan_x4", tiny_root))
+    # On the CPU both networks train in channels_last (oneDNN's fast layout).
+    for net in (trainer.net_g, trainer.net_d):
+        assert net is not None
+        conv = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     parent = load_weights(runs / "srresnet_x4" / "weights_last.safetensors")
     for key, value in parent.state_dict().items():
         assert torch.equal(trainer.net_g.state_dict()[key], value), key

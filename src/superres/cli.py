@@ -210,6 +210,12 @@ example:
         help="folder holding Set5/, Set14/, ... (default: $SUPERRES_DATA, else the user cache)",
     )
     ev.add_argument(
+        "--eager",
+        action="store_true",
+        help="run the networks as plain PyTorch modules (default on the CPU: the fused float32 "
+        "path of `upscale --precision fp32`, equal within 1e-5 and several times faster)",
+    )
+    ev.add_argument(
         "--protocol",
         choices=("default", "legacy"),
         default="default",
@@ -563,6 +569,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         device=resolve_device(args.device),
         model_factory=rows,
         progress=not args.quiet,
+        fused=not args.eager,
     )
     sys.stdout.write(format_markdown(report))
     if args.published:
