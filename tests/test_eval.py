@@ -121,6 +121,33 @@ def test_legacy_protocol_reproduces_paper_rows(data_root: Path, tmp_path: Path, 
 
 
 @pytest.mark.data
+def test_fused_path_scores_equal_the_plain_modules(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import superres.evaluation.benchmark as benchmark
+
+    fused_models: list[str] = []
+    real = benchmark.fast_network
+
+    def spy(model: torch.nn.Module, *, dtype: torch.dtype) -> torch.nn.Module:
+        fused_models.append(type(model).__name__)
+        return real(model, dtype=dtype)
+
+    monkeypatch.setattr(benchmark, "fast_network", spy)
+    args = (["srcnn-x4", "srresnet-x4"], ["set5"], [4])
+    fused = run_benchmark(*args, root=data_root, progress=False)
+    assert fused_models == ["SRCNN", "SRResNet"]
+    plain = run_benchmark(*args, root=data_root, progress=False, fused=False)
+    assert len(fused_models) == 2  # fused=False leaves the modules as they are
+    for a, b in zip(fused.per_image, plain.per_image, strict=True):
+        assert (a.model, a.image) == (b.model, b.image)
+        assert a.psnr_y == pytest.approx(b.psnr_y, abs=2e-3)
+    for a, b in zip(fused.results, plain.results, strict=True):
+        assert a.psnr_y == pytest.approx(b.psnr_y, abs=1e-4)
+        assert a.ssim_y == pytest.approx(b.ssim_y, abs=1e-6)
+
+
+@pytest.mark.data
 def test_official_lr_equals_generated(data_root: Path) -> None:
     official = BenchmarkSet("set5", 4, root=data_root, lq_source="official")
     generated = BenchmarkSet("set5", 4, root=data_root, lq_source="generated", cache=False)

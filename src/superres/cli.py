@@ -368,6 +368,12 @@ def _add_report_parser(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--seed", type=int, default=0, help="seed of the crop images (default: 0)")
     rp.add_argument("--no-niqe", action="store_true", help="leave NIQE out")
     rp.add_argument("--no-lpips", action="store_true", help="leave LPIPS out")
+    rp.add_argument(
+        "--eager",
+        action="store_true",
+        help="run the networks as plain PyTorch modules (default on the CPU: the fused float32 "
+        "path, as `superres eval`)",
+    )
     _add_common(rp)
 
 
@@ -846,6 +852,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         crop_size=args.crop_size,
         seed=args.seed,
         progress=not args.quiet,
+        fused=not args.eager,
     )
     files = write_report(report, args.out, crop_size=args.crop_size)
     sys.stdout.write(format_report_markdown(report))

@@ -42,6 +42,7 @@ from superres.errors import ImageTooSmallError, SuperresError, UnsupportedScaleE
 from superres.evaluation.benchmark import BenchmarkModels, super_resolve
 from superres.evaluation.figures import comparison_figure, select_crop
 from superres.evaluation.published import published_psnr
+from superres.inference.fast import fast_network
 from superres.io.files import atomic_write, atomic_write_text, current_umask
 from superres.metrics.fidelity import ms_ssim, psnr, rmse, ssim
 from superres.models import Bicubic
@@ -215,6 +216,7 @@ def build_report(
     crop_size: int = 96,
     seed: int = 0,
     progress: bool = True,
+    fused: bool = True,
 ) -> Report:
     """Score every model on every dataset with every available metric and keep crops.
 
@@ -227,6 +229,8 @@ def build_report(
             ``False``/``None``: left out; or a callable used as given.
         crops: number of crop figures, drawn over the datasets in turn with ``seed``.
         crop_size: side of the zoomed region in HR pixels.
+        fused: on the CPU, run the networks on the fused float32 path (as ``superres eval``;
+            see :func:`superres.evaluation.benchmark.run_benchmark`).
 
     Raises:
         UnknownModelError, UnknownDatasetError, DatasetNotFoundError, UnsupportedScaleError:
@@ -240,7 +244,10 @@ def build_report(
         model = rows(label, scale)
         if model is None:  # check_scales guarantees this cannot happen; keep pyright honest
             raise UnsupportedScaleError(f"model {label!r} does not run at x{scale}")
-        built[label] = model.to(device).eval()
+        model = model.to(device).eval()
+        built[label] = (
+            fast_network(model, dtype=torch.float32) if fused and device.type == "cpu" else model
+        )
     sets = [BenchmarkSet(d, scale, root=root) for d in datasets]
     report = Report(
         models=list(rows.labels),
