@@ -39,8 +39,9 @@ from superres.imaging.resize import imresize
 from superres.io.image import read_image
 from superres.losses import LPIPSLoss, build_loss
 from superres.metrics import LPIPS, LpipsWeightsError, TrunkWeightsNotFoundError, lpips
-from superres.metrics.lpips import LPIPS_HEADS_SHA256, TRUNK_WEIGHTS, TorchvisionWeights
+from superres.metrics.lpips import LPIPS_HEADS_SHA256, TRUNK_WEIGHTS
 from superres.models.alexnet import LPIPS_ALEX_LAYERS, AlexNetFeatures
+from superres.models.imagenet import TorchvisionCheckpoint
 from superres.models.squeezenet import SqueezeNet11Features
 from superres.models.vgg import LPIPS_VGG16_LAYERS, VGG16Features
 
@@ -398,13 +399,19 @@ def test_wrong_files_are_rejected(tmp_path: Path, offline: Path) -> None:
     squeeze_heads = _synthetic_heads(tmp_path / "sq.pth", "squeeze")
     with pytest.raises(IncompatibleWeightsError, match="AlexNet"):
         LPIPS(net="alex", heads=alex_heads, trunk_weights=trunk, data_root=offline)
-    # A cached file that is not the published one (hash prefix in the name) is refused.
+    # A cached file that is not the published one is refused (SqueezeNet's full sha256 is in
+    # the catalog; for the others the prefix in the name is checked).
     cached = offline.parent / "cache" / "hub" / TRUNK_WEIGHTS["squeeze"].filename
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"not squeezenet")
-    with pytest.raises(TrunkWeightsNotFoundError, match="does not start with b8a52dc0"):
+    with pytest.raises(TrunkWeightsNotFoundError, match="expected b8a52dc049b60e4b"):
         LPIPS(net="squeeze", heads=squeeze_heads, data_root=offline)
     assert cached.is_file()  # the user's file is left alone
+    cached_alex = cached.parent / TRUNK_WEIGHTS["alex"].filename
+    cached_alex.write_bytes(b"not alexnet")
+    with pytest.raises(TrunkWeightsNotFoundError, match="does not start with 7be5be79"):
+        LPIPS(net="alex", heads=alex_heads, data_root=offline)
+    assert cached_alex.is_file()
     with pytest.raises(ConfigError, match="'alex', 'vgg', 'squeeze'"):
         LPIPS(net="alexnet")
     with pytest.raises(ConfigError, match="version"):
@@ -418,7 +425,7 @@ def test_trunk_found_in_the_torch_hub_cache(
     source = tmp_path / "alex.pth"
     torch.save(_synthetic_state(ALEXNET_FEATURES), source)
     prefix = hashlib.sha256(source.read_bytes()).hexdigest()[:8]
-    spec = TorchvisionWeights(
+    spec = TorchvisionCheckpoint(
         url=f"https://example.invalid/alexnet-{prefix}.pth", size="", summary=""
     )
     monkeypatch.setitem(TRUNK_WEIGHTS, "alex", spec)

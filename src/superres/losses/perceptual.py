@@ -41,7 +41,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
@@ -52,13 +51,13 @@ from superres.errors import ConfigError, SuperresError
 from superres.io.hub import HubError, fetch
 from superres.losses.base import BaseLoss, check_choice, check_pair, check_reduction
 from superres.metrics.lpips import LPIPS
+from superres.models.imagenet import IMAGENET_CHECKPOINTS, TorchvisionCheckpoint
 from superres.models.squeezenet import LPIPS_LAYERS, SQUEEZENET1_1_LAYERS, SqueezeNet11Features
 from superres.models.vgg import VGG19_LAYERS, VGG19FeatureExtractor, vgg19_layer_index
 
 __all__ = [
     "BACKBONES",
     "SRGAN_FEATURE_SCALE",
-    "BackboneWeights",
     "FeatureMatchingLoss",
     "LPIPSLoss",
     "PerceptualLoss",
@@ -79,41 +78,10 @@ class WeightsUnavailableError(SuperresError, FileNotFoundError):
         return str(self.args[0])
 
 
-@dataclass(frozen=True)
-class BackboneWeights:
-    """Where a backbone's ImageNet weights are published.
-
-    Attributes:
-        url: the torchvision download URL.
-        sha256: the file's full sha256 (torchvision names files by its first 8 hex digits).
-        size: the file's size, for messages.
-        summary: what the file is.
-    """
-
-    url: str
-    sha256: str
-    size: str
-    summary: str
-
-    @property
-    def filename(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
-
-
-#: ImageNet weights of the backbones :class:`PerceptualLoss` knows, by ``network`` name.
-BACKBONES: dict[str, BackboneWeights] = {
-    "vgg19": BackboneWeights(
-        url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
-        sha256="dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
-        size="548 MiB",
-        summary="torchvision VGG19 (IMAGENET1K_V1, no batch norm)",
-    ),
-    "squeezenet1_1": BackboneWeights(
-        url="https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
-        sha256="b8a52dc049b60e4b6ab68ad0df457362afab8b6304b2febdc1650a5dab4d7e7b",
-        size="4.7 MiB",
-        summary="torchvision SqueezeNet 1.1 (IMAGENET1K_V1)",
-    ),
+#: ImageNet weights of the backbones :class:`PerceptualLoss` knows, by ``network`` name
+#: (entries of the one catalog, :data:`superres.models.imagenet.IMAGENET_CHECKPOINTS`).
+BACKBONES: dict[str, TorchvisionCheckpoint] = {
+    name: IMAGENET_CHECKPOINTS[name] for name in ("vgg19", "squeezenet1_1")
 }
 
 

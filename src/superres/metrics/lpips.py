@@ -31,7 +31,9 @@ Weights (never random: a missing file is an error naming it):
 * the **trunk** is torchvision's ImageNet checkpoint (:data:`TRUNK_WEIGHTS`: 233 MiB AlexNet,
   528 MiB VGG16, 4.7 MiB SqueezeNet 1.1), looked for in the hub cache and in torch's own hub
   cache (``$TORCH_HOME/hub/checkpoints``, where torchvision keeps it), else downloaded once; its
-  sha256 is checked against the prefix in its file name, as torchvision does. For ``squeeze``
+  sha256 is checked against the prefix in its file name, as torchvision does, and a download
+  against the full hash where the catalog has one
+  (:data:`superres.models.imagenet.IMAGENET_CHECKPOINTS`). For ``squeeze``
   the features-only copy ``<data root>/weights/squeezenet1_1_imagenet_features.safetensors``
   (full sha256 pinned, :data:`SQUEEZENET_FEATURES_SHA256`) is used first when present.
 
@@ -65,6 +67,7 @@ from superres.errors import (
 )
 from superres.models.alexnet import LPIPS_ALEX_LAYERS, AlexNetFeatures
 from superres.models.feature_trunk import FeatureTrunk, read_state_dict
+from superres.models.imagenet import IMAGENET_CHECKPOINTS, TorchvisionCheckpoint
 from superres.models.squeezenet import LPIPS_LAYERS as LPIPS_SQUEEZE_LAYERS
 from superres.models.squeezenet import SqueezeNet11Features
 from superres.models.vgg import LPIPS_VGG16_LAYERS, VGG16Features
@@ -79,7 +82,6 @@ __all__ = [
     "SQUEEZENET_FEATURES_SHA256",
     "TRUNK_WEIGHTS",
     "LpipsWeightsError",
-    "TorchvisionWeights",
     "TrunkWeightsNotFoundError",
     "lpips",
     "lpips_heads_url",
@@ -138,50 +140,12 @@ class TrunkWeightsNotFoundError(LpipsWeightsError):
     """
 
 
-@dataclass(frozen=True)
-class TorchvisionWeights:
-    """A torchvision ImageNet checkpoint.
-
-    Attributes:
-        url: the download URL; its file name ends in the first hex digits of the sha256.
-        size: the file's size, for messages.
-        summary: what the file is.
-    """
-
-    url: str
-    size: str
-    summary: str
-
-    @property
-    def filename(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
-
-    @property
-    def sha256_prefix(self) -> str:
-        """The hash prefix in the file name, what ``torch.hub`` checks (``check_hash=True``)."""
-        match = re.search(r"-([0-9a-f]{6,})\.", self.filename)
-        assert match is not None, self.filename
-        return match.group(1)
-
-
 #: The torchvision checkpoints of the three LPIPS trunks (whole networks; ``classifier.*`` is
-#: ignored when loading).
-TRUNK_WEIGHTS: dict[str, TorchvisionWeights] = {
-    "alex": TorchvisionWeights(
-        url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-        size="233 MiB",
-        summary="torchvision AlexNet (IMAGENET1K_V1)",
-    ),
-    "vgg": TorchvisionWeights(
-        url="https://download.pytorch.org/models/vgg16-397923af.pth",
-        size="528 MiB",
-        summary="torchvision VGG16 (IMAGENET1K_V1, no batch norm)",
-    ),
-    "squeeze": TorchvisionWeights(
-        url="https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
-        size="4.7 MiB",
-        summary="torchvision SqueezeNet 1.1 (IMAGENET1K_V1)",
-    ),
+#: ignored when loading), from :data:`superres.models.imagenet.IMAGENET_CHECKPOINTS`.
+TRUNK_WEIGHTS: dict[str, TorchvisionCheckpoint] = {
+    "alex": IMAGENET_CHECKPOINTS["alexnet"],
+    "vgg": IMAGENET_CHECKPOINTS["vgg16"],
+    "squeeze": IMAGENET_CHECKPOINTS["squeezenet1_1"],
 }
 
 
@@ -249,7 +213,7 @@ def _resolve_heads(
         ) from exc
 
 
-def _trunk_advice(net: str, spec: TorchvisionWeights, root: Path) -> str:
+def _trunk_advice(net: str, spec: TorchvisionCheckpoint, root: Path) -> str:
     from superres.io.hub import default_cache_dir
 
     advice = (
@@ -269,7 +233,7 @@ def _trunk_advice(net: str, spec: TorchvisionWeights, root: Path) -> str:
     return advice + " LPIPS refuses to run on a randomly initialised trunk."
 
 
-def _check_prefix(path: Path, spec: TorchvisionWeights, *, fresh: bool, advice: str) -> Path:
+def _check_prefix(path: Path, spec: TorchvisionCheckpoint, *, fresh: bool, advice: str) -> Path:
     from superres.io.hub import sha256_file
 
     actual = sha256_file(path)
@@ -302,8 +266,8 @@ def _resolve_trunk(net: str, trunk_weights: str | os.PathLike[str] | None, root:
         if not (default_cache_dir() / spec.filename).is_file() and torch_cached.is_file():
             return _check_prefix(torch_cached, spec, fresh=False, advice=advice)
         fresh = not (default_cache_dir() / spec.filename).is_file()
-        # No full sha256 is published for torchvision's files; the prefix is checked below.
-        path = fetch(spec.url, sha256=None)
+        # The full sha256 where the catalog has it; the name's prefix is checked below anyway.
+        path = fetch(spec.url, sha256=spec.sha256)
     except HubError as exc:
         raise TrunkWeightsNotFoundError(
             f"LPIPS(net={net!r}) needs ImageNet trunk weights and cannot get them: {exc} {advice}"
