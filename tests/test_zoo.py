@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -126,3 +128,28 @@ def test_eval_prints_ours_beside_published(
     ours, published, name, diff = (c.strip() for c in row.split("|")[4:8])
     assert (published, name) == ("30.48", "SRCNN")
     assert float(diff) == pytest.approx(float(ours) - 30.48, abs=0.011)
+
+
+def _model_cards_script() -> Any:
+    path = Path(__file__).resolve().parents[1] / "scripts" / "model_cards.py"
+    spec = importlib.util.spec_from_file_location("model_cards", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_model_cards_are_generated_from_the_committed_measurements(tmp_path: Path) -> None:
+    cards = _model_cards_script()
+    # docs/models.md is exactly what the script makes of the weights and the results files.
+    assert cards.main(["--check"]) == 0
+    # Every shipped model has a card, and a GAN stage states its distance to its parent.
+    text = (Path(cards.REPO) / "docs" / "models.md").read_text()
+    for name in WEIGHTS:
+        assert f"## `{name}`" in text
+    assert "dB below `srresnet-x4`'s" in text
+    # A stale file is reported, not silently accepted.
+    stale = tmp_path / "models.md"
+    stale.write_text(text.replace("srgan-x4", "srgan-x5"))
+    assert cards.main(["--check", "--out", str(stale)]) == 1
