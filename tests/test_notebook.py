@@ -15,7 +15,8 @@ from conftest import REPO_ROOT, find_data_root
 def test_demo_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = find_data_root()
     if root is not None:  # LPIPS and NIQE read their files from the data root
-        monkeypatch.setenv("SUPERRES_DATA", str(root))
+        # Absolute: the kernel runs in notebooks/, where a relative SUPERRES_DATA points elsewhere.
+        monkeypatch.setenv("SUPERRES_DATA", str(root.resolve()))
     monkeypatch.setenv("SUPERRES_OFFLINE", "1")
     monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
