@@ -39,10 +39,9 @@ from tqdm import tqdm
 from superres.data.catalog import get_dataset_info
 from superres.data.datasets import BenchmarkSet
 from superres.errors import ImageTooSmallError, SuperresError, UnsupportedScaleError
-from superres.evaluation.benchmark import BenchmarkModels, super_resolve
+from superres.evaluation.benchmark import BenchmarkModels, prepare_network, super_resolve
 from superres.evaluation.figures import comparison_figure, select_crop
 from superres.evaluation.published import published_psnr
-from superres.inference.fast import fast_network
 from superres.io.files import atomic_write, atomic_write_text, current_umask
 from superres.metrics.fidelity import ms_ssim, psnr, rmse, ssim
 from superres.models import Bicubic
@@ -244,10 +243,7 @@ def build_report(
         model = rows(label, scale)
         if model is None:  # check_scales guarantees this cannot happen; keep pyright honest
             raise UnsupportedScaleError(f"model {label!r} does not run at x{scale}")
-        model = model.to(device).eval()
-        built[label] = (
-            fast_network(model, dtype=torch.float32) if fused and device.type == "cpu" else model
-        )
+        built[label] = prepare_network(model, device, fused=fused)
     sets = [BenchmarkSet(d, scale, root=root) for d in datasets]
     report = Report(
         models=list(rows.labels),
