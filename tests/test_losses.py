@@ -26,6 +26,7 @@ from superres.losses import (
     MSSSIMLoss,
     PerceptualLoss,
     SSIMLoss,
+    SubpixelPatternLoss,
     TotalVariationLoss,
     UnknownLossError,
     VGG19Features,
@@ -73,10 +74,12 @@ def _build(name: str, **extra: Any) -> torch.nn.Module:
 
 def test_registry_names_and_suggestions() -> None:
     assert list_losses() == [
-        "mse", "l1", "charbonnier", "ssim", "ms_ssim", "mix", "perceptual", "lpips", "gan", "tv"
+        "mse", "l1", "charbonnier", "ssim", "ms_ssim", "mix", "perceptual", "lpips", "gan", "tv",
+        "subpixel_pattern",
     ]  # fmt: skip
-    # gan needs a discriminator; lpips needs its released weights (tests/test_lpips.py).
-    assert set(CASES) | {"gan", "lpips"} == set(LOSSES)
+    # gan needs a discriminator; lpips needs its released weights (tests/test_lpips.py);
+    # subpixel_pattern is one number per batch (its own tests below).
+    assert set(CASES) | {"gan", "lpips", "subpixel_pattern"} == set(LOSSES)
     assert isinstance(build_loss("Charbonnier"), CharbonnierLoss)  # case-insensitive
     with pytest.raises(UnknownLossError, match=r"unknown loss 'perceptul'.*'perceptual'") as info:
         build_loss("perceptul")
@@ -521,3 +524,42 @@ def test_squeezenet_real_trunk_loads_strictly(data_root: Path) -> None:
     loss = PerceptualLoss(network="squeezenet1_1", weights=path)
     noisy = (image + 0.05 * torch.randn_like(image)).clamp(0, 1)
     assert loss(noisy, image) > loss(image, image) == 0
+
+
+# --- the static sub-pixel pattern -----------------------------------------------------------------
+
+
+def test_subpixel_pattern_loss_is_the_amplitude_of_a_static_tile() -> None:
+    torch.manual_seed(0)
+    gt = torch.rand(8, 3, 64, 64)
+    tile = torch.randn(3, 4, 4) * 0.02
+    tile -= tile.mean(dim=(1, 2), keepdim=True)
+    sr = gt + tile.repeat(1, 16, 16) + 0.1  # the same tile on every image, plus a colour shift
+    loss = build_loss("subpixel_pattern", scale=4, loss_weight=2.0)
+    assert isinstance(loss, SubpixelPatternLoss)
+    assert torch.isclose(loss(sr, gt), 2.0 * tile.abs().mean(), atol=1e-6)
+    # A colour shift alone, or errors that differ from image to image, are not a pattern.
+    assert loss(gt + 0.1, gt) < 1e-6
+    noisy = gt + 0.05 * torch.randn_like(gt)
+    assert loss(noisy, gt) < 0.1 * loss(sr, gt)
+
+
+def test_subpixel_pattern_loss_gradient_removes_the_tile() -> None:
+    gt = torch.rand(2, 3, 16, 16)
+    tile = torch.zeros(3, 4, 4)
+    tile[:, 0, 0], tile[:, 2, 1] = 0.05, -0.05
+    sr = (gt + tile.repeat(1, 4, 4)).requires_grad_(True)
+    loss = SubpixelPatternLoss(scale=4)
+    before = loss(sr, gt)
+    before.backward()
+    assert sr.grad is not None
+    assert float(loss(sr.detach() - 10.0 * sr.grad, gt)) < float(before)
+
+
+def test_subpixel_pattern_loss_rejects_bad_arguments() -> None:
+    with pytest.raises(ConfigError, match="scale must be an integer >= 2"):
+        SubpixelPatternLoss(scale=1)
+    with pytest.raises(ConfigError, match="reduction 'mean'"):
+        SubpixelPatternLoss(scale=4, reduction="none")
+    with pytest.raises(InvalidImageError, match="not a multiple of the scale 4"):
+        SubpixelPatternLoss(scale=4)(torch.rand(1, 3, 18, 16), torch.rand(1, 3, 18, 16))

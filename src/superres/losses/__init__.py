@@ -12,19 +12,21 @@ YAML configs name losses through :data:`LOSSES` / :func:`build_loss`::
     build_loss("perceptual", layer_weights={"conv5_4": 1.0}, criterion="l1")
     build_loss("gan", gan_type="ragan", loss_weight=5e-3)
 
-============  ==========================================================================
-name          class
-============  ==========================================================================
-mse           :class:`MSELoss`
-l1            :class:`L1Loss`
-charbonnier   :class:`CharbonnierLoss` (LapSRN)
-ssim          :class:`SSIMLoss` (1 - SSIM)
-ms_ssim       :class:`MSSSIMLoss` (1 - MS-SSIM)
-mix           :class:`MixLoss` (MS-SSIM + Gaussian-weighted L1, Zhao et al. 2017)
-perceptual    :class:`PerceptualLoss` (VGG19 or SqueezeNet 1.1 features)
-gan           :class:`GANLoss` (vanilla, lsgan, hinge, ragan)
-tv            :class:`TotalVariationLoss`
-============  ==========================================================================
+================  ======================================================================
+name              class
+================  ======================================================================
+mse               :class:`MSELoss`
+l1                :class:`L1Loss`
+charbonnier       :class:`CharbonnierLoss` (LapSRN)
+ssim              :class:`SSIMLoss` (1 - SSIM)
+ms_ssim           :class:`MSSSIMLoss` (1 - MS-SSIM)
+mix               :class:`MixLoss` (MS-SSIM + Gaussian-weighted L1, Zhao et al. 2017)
+perceptual        :class:`PerceptualLoss` (VGG19 or SqueezeNet 1.1 features)
+lpips             :class:`LPIPSLoss` (LPIPS distance as a training loss)
+gan               :class:`GANLoss` (vanilla, lsgan, hinge, ragan)
+tv                :class:`TotalVariationLoss`
+subpixel_pattern  :class:`SubpixelPatternLoss` (static sub-pixel tile of the error)
+================  ======================================================================
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from superres.losses.perceptual import (
     VGG19Features,
     WeightsUnavailableError,
 )
-from superres.losses.pixel import CharbonnierLoss, L1Loss, MSELoss
+from superres.losses.pixel import CharbonnierLoss, L1Loss, MSELoss, SubpixelPatternLoss
 from superres.losses.structural import MixLoss, MSSSIMLoss, SSIMLoss
 from superres.losses.tv import TotalVariationLoss
 from superres.registry import Registry
@@ -67,6 +69,7 @@ __all__ = [
     "MixLoss",
     "PerceptualLoss",
     "SSIMLoss",
+    "SubpixelPatternLoss",
     "TotalVariationLoss",
     "UnknownLossError",
     "VGG19Features",
@@ -103,6 +106,7 @@ for _name, _cls in (
     ("lpips", LPIPSLoss),
     ("gan", GANLoss),
     ("tv", TotalVariationLoss),
+    ("subpixel_pattern", SubpixelPatternLoss),
 ):
     LOSSES.add(_name, _cls)
 

@@ -11,10 +11,10 @@ import math
 
 import torch
 
-from superres.errors import ConfigError
+from superres.errors import ConfigError, InvalidImageError
 from superres.losses.base import BaseLoss, check_pair
 
-__all__ = ["CharbonnierLoss", "L1Loss", "MSELoss"]
+__all__ = ["CharbonnierLoss", "L1Loss", "MSELoss", "SubpixelPatternLoss"]
 
 
 class MSELoss(BaseLoss):
@@ -80,3 +80,51 @@ class CharbonnierLoss(BaseLoss):
 
     def extra_repr(self) -> str:
         return f"eps={self.eps:g}, {super().extra_repr()}"
+
+
+class SubpixelPatternLoss(BaseLoss):
+    """L1 of the static sub-pixel pattern of the error ``sr - gt``: a guard for GAN stages.
+
+    A network that upsamples by ``scale`` (pixel shuffle) can add one fixed ``scale x scale`` tile
+    to every output, a checkerboard that no image content explains. Perceptual terms push towards
+    it from the first steps (BENCHMARKS.md, "The srgan-x4 checkerboard"), because a constant tile
+    is the cheapest way to add high-frequency energy. This loss averages the error over the whole
+    batch at each phase ``(row mod scale, column mod scale)``, removes the mean over phases (a
+    colour shift is the pixel loss's business) and returns the mean absolute value of what is
+    left: about zero for textures, which differ from image to image, and exactly the tile's
+    amplitude for a static pattern. Crops must start on the LR grid (every ``scale``-th HR pixel),
+    as the training crops do, so that a phase is the same output sub-pixel in every image.
+
+    Args:
+        scale: the upscaling factor (the pattern's period), >= 2.
+        loss_weight: multiplies the value.
+        reduction: only ``"mean"``; the value is one number per batch by construction.
+    """
+
+    def __init__(self, *, scale: int, loss_weight: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(loss_weight=loss_weight, reduction=reduction)
+        if not (isinstance(scale, int) and scale >= 2):
+            raise ConfigError(f"SubpixelPatternLoss: scale must be an integer >= 2; got {scale!r}.")
+        if reduction != "mean":
+            raise ConfigError(
+                "SubpixelPatternLoss: the pattern is a statistic of the whole batch; use "
+                f"reduction 'mean', not {reduction!r}."
+            )
+        self.scale = scale
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        check_pair(type(self).__name__, sr, gt)
+        s = self.scale
+        n, c, h, w = sr.shape
+        if h % s or w % s:
+            raise InvalidImageError(
+                f"SubpixelPatternLoss: {h}x{w} is not a multiple of the scale {s}; crop HR patches "
+                "to whole LR pixels."
+            )
+        error = (sr - gt).reshape(n, c, h // s, s, w // s, s)
+        tile = error.mean(dim=(0, 2, 4))  # (C, s, s): the mean error at each phase
+        tile = tile - tile.mean(dim=(1, 2), keepdim=True)
+        return tile.abs().mean() * self.loss_weight
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, {super().extra_repr()}"
