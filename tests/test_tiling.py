@@ -6,11 +6,13 @@ import itertools
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from superres.inference.tiling import (
     InvalidTilingError,
     axis_weights,
+    balanced_tile,
     blend_into,
     pad_to_multiple,
     plan_tiles,
@@ -169,3 +171,46 @@ def test_pad_to_multiple_reflects_and_falls_back_to_replicate() -> None:
 def test_wrong_network_output_shape_is_reported() -> None:
     with pytest.raises(InvalidTilingError, match="scale"):
         run_tiled(lambda b: b, torch.rand(3, 8, 8), scale=2, tile=None, overlap=0)
+
+
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap", "multiple", "expected"),
+    [
+        (384, 256, 32, 1, 208),  # two tiles sharing exactly the overlap, not 128 pixels
+        (384, 256, 32, 16, 208),
+        (385, 256, 32, 16, 224),  # rounded up to the multiple
+        (1000, 256, 32, 1, 226),  # five tiles: ceil((1000 + 4 * 32) / 5)
+        (200, 256, 32, 1, 200),  # one tile: the image
+        (256, 256, 32, 8, 256),
+    ],
+)
+def test_balanced_tile_keeps_the_tile_count_and_shrinks_the_tiles(
+    length: int, tile: int, overlap: int, multiple: int, expected: int
+) -> None:
+    balanced = balanced_tile(length, tile, overlap, multiple)
+    assert balanced == expected
+    assert balanced % multiple == 0 or balanced == length
+    assert len(tile_starts(length, balanced, overlap)) == len(tile_starts(length, tile, overlap))
+    starts = tile_starts(length, balanced, overlap)
+    shared = [starts[i] + balanced - starts[i + 1] for i in range(len(starts) - 1)]
+    assert all(s >= overlap for s in shared)
+
+
+def test_balanced_tiles_give_the_same_output_with_less_work() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(3, 96, 150)
+    sizes: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
+
+    def upscale(balance: bool) -> torch.Tensor:
+        def fn(b: torch.Tensor) -> torch.Tensor:
+            sizes[balance].append((b.shape[-2], b.shape[-1]))
+            return F.interpolate(b, scale_factor=2, mode="nearest")
+
+        return run_tiled(fn, x, scale=2, tile=64, overlap=8, balance=balance)
+
+    plain, balanced = upscale(False), upscale(True)
+    assert torch.allclose(plain, balanced, atol=1e-6)
+    assert len(sizes[True]) == len(sizes[False])
+    assert sum(h * w for h, w in sizes[True]) < sum(h * w for h, w in sizes[False])
+    plan = plan_tiles(96, 150, 64, 8, balance=True)
+    assert (plan.tile_h, plan.tile_w) == (52, 56)

@@ -50,6 +50,7 @@ __all__ = [
     "Tile",
     "TilePlan",
     "axis_weights",
+    "balanced_tile",
     "blend_into",
     "pad_to_multiple",
     "plan_tiles",
@@ -154,12 +155,39 @@ def tile_starts(length: int, tile: int, overlap: int) -> tuple[int, ...]:
     return tuple((i * span + steps // 2) // steps for i in range(steps + 1))
 
 
+def balanced_tile(length: int, tile: int, overlap: int, multiple: int = 1) -> int:
+    """The smallest tile, a multiple of ``multiple``, that covers ``length`` in as many tiles as
+    ``tile`` does.
+
+    A fixed tile over-covers: 384 pixels in 256-pixel tiles (overlap 32) take two tiles that share
+    128 pixels, where two 208-pixel tiles share the 32 the overlap asks for, 19% less work per axis
+    (34% per image) for the same number of network calls. ``length`` when one tile covers it.
+
+    Raises:
+        InvalidTilingError: see :func:`tile_starts`.
+    """
+    _check_int("multiple", multiple, 1)
+    count = len(tile_starts(length, tile, overlap))
+    if count == 1:
+        return length
+    need = math.ceil((length + (count - 1) * overlap) / count)
+    return min(tile, math.ceil(need / multiple) * multiple)
+
+
 def plan_tiles(
-    height: int, width: int, tile: int | tuple[int, int] | None, overlap: int
+    height: int,
+    width: int,
+    tile: int | tuple[int, int] | None,
+    overlap: int,
+    *,
+    balance: bool = False,
+    multiple: int = 1,
 ) -> TilePlan:
     """Plan tiles of ``tile`` (or ``(tile_h, tile_w)``) pixels over an ``height x width`` image.
 
     ``tile=None`` gives a single tile covering the image. Tiles larger than the image shrink to it.
+    ``balance``: shrink each axis's tile to :func:`balanced_tile` (same tile count, less work),
+    keeping it a multiple of ``multiple``.
 
     Raises:
         InvalidTilingError: see :func:`tile_starts`.
@@ -174,6 +202,9 @@ def plan_tiles(
         th = tw = tile
     th = _check_int("tile", th, 1)
     tw = _check_int("tile", tw, 1)
+    if balance:
+        th = balanced_tile(height, th, overlap, multiple)
+        tw = balanced_tile(width, tw, overlap, multiple)
     ys = tile_starts(height, th, overlap)
     xs = tile_starts(width, tw, overlap)
     return TilePlan(height, width, min(th, height), min(tw, width), ys, xs, overlap)
@@ -305,6 +336,7 @@ def run_tiled(
     ramp: float | None = None,
     window: Window = "cosine",
     on_tile: Callable[[int], None] | None = None,
+    balance: bool = True,
 ) -> torch.Tensor:
     """Apply ``fn`` tile by tile and blend the results into one float32 CPU canvas.
 
@@ -321,6 +353,8 @@ def run_tiled(
         ramp: cross-fade width (input pixels); default ``overlap / 2``.
         window: ramp shape, ``"cosine"`` or ``"linear"``.
         on_tile: called with the number of tiles finished after each call of ``fn``.
+        balance: shrink the tiles to the smallest size that needs no more of them
+            (:func:`balanced_tile`, a multiple of ``size_multiple``); ``tile`` is then a maximum.
 
     Returns:
         ``(C_out, H * scale, W * scale)`` float32 on the CPU, not clamped.
@@ -333,7 +367,7 @@ def run_tiled(
     _check_int("batch_size", batch_size, 1)
     _check_int("scale", scale, 1)
     height, width = int(image.shape[-2]), int(image.shape[-1])
-    plan = plan_tiles(height, width, tile, overlap)
+    plan = plan_tiles(height, width, tile, overlap, balance=balance, multiple=size_multiple)
     weight_y, weight_x = plan.weights(scale=scale, ramp=ramp, window=window)
     tiles = plan.tiles()
     canvas: torch.Tensor | None = None
