@@ -27,7 +27,7 @@ from superres.imaging.resize import imresize
 from superres.metrics.fidelity import psnr
 from superres.models import load_weights
 from superres.training.config import RunOptions, load_recipe, recipe_from_dict
-from superres.training.trainer import Trainer, train
+from superres.training.trainer import Trainer, loss_kwargs_for_run, train
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
@@ -412,3 +412,23 @@ def test_errors_name_the_problem(tiny_root: Path, tmp_path: Path) -> None:
     data["data"]["batch_size"] = 1000
     with pytest.raises(SuperresError, match="fewer than one batch"):
         Trainer(recipe_from_dict(data), run_options(tmp_path / "b", tiny_root))
+
+
+def test_losses_get_the_run_data_root_where_they_take_one(tmp_path: Path) -> None:
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "trunk.safetensors").write_bytes(b"")
+    # LPIPS takes data_root: it gets the run's, unless the recipe names one.
+    assert loss_kwargs_for_run("lpips", {"net": "squeeze"}, tmp_path) == {
+        "net": "squeeze",
+        "data_root": str(tmp_path),
+    }
+    assert loss_kwargs_for_run("lpips", {"data_root": "/elsewhere"}, tmp_path)["data_root"] == (
+        "/elsewhere"
+    )
+    # A relative weights path resolves against the data root when it is not found here.
+    kwargs = {"network": "squeezenet1_1", "weights": "weights/trunk.safetensors"}
+    resolved = loss_kwargs_for_run("perceptual", kwargs, tmp_path)
+    assert resolved["weights"] == str(tmp_path / "weights" / "trunk.safetensors")
+    assert "data_root" not in resolved  # the perceptual loss takes no data root
+    assert kwargs["weights"] == "weights/trunk.safetensors"  # the recipe is not modified
+    assert loss_kwargs_for_run("l1", {"loss_weight": 2.0}, tmp_path) == {"loss_weight": 2.0}

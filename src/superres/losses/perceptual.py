@@ -364,7 +364,7 @@ class LPIPSLoss(BaseLoss):
     heads (:class:`superres.metrics.lpips.LPIPS`), so the distance follows human similarity
     judgements rather than raw feature energy. With the SqueezeNet trunk, as with plain feature
     matching on it, a generator fine-tuned from a PSNR model picks up a static sub-pixel pattern
-    within a few steps; a discriminator trained long enough has to remove it.
+    within a few steps; add the ``subpixel_pattern`` loss to hold it off.
 
     Args:
         net: ``"squeeze"`` (the ImageNet trunk our machines have), ``"alex"`` or ``"vgg"``.

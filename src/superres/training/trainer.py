@@ -30,6 +30,7 @@ run (bitwise on CPU; GPU kernels may differ in the last bits).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import math
 import os
@@ -55,7 +56,7 @@ from superres.errors import ConfigError, SuperresError
 from superres.imaging.color import rgb_to_y
 from superres.inference.device import resolve_device
 from superres.io.image import read_image
-from superres.losses import build_loss
+from superres.losses import LOSSES, build_loss
 from superres.metrics.fidelity import psnr, ssim
 from superres.models import DISCRIMINATORS, create_model, load_weights, save_weights
 from superres.training.checkpoint import (
@@ -178,6 +179,23 @@ def _validation_pairs(recipe: Recipe, data_root: Path, holdout: list[Path]) -> l
     return pairs[: cfg.max_images] if cfg.max_images is not None else pairs
 
 
+def loss_kwargs_for_run(name: str, kwargs: dict[str, Any], data_root: Path) -> dict[str, Any]:
+    """A recipe's loss arguments with the run's data root filled in: a relative ``weights:`` path
+    that is not found from the working folder resolves against ``data_root`` (recipes name files,
+    not machines), and a loss whose constructor takes ``data_root`` (LPIPS finds its heads and
+    trunk there) gets the run's unless the recipe names another."""
+    out = dict(kwargs)
+    params = inspect.signature(LOSSES.get(name)).parameters
+    if "data_root" in params and out.get("data_root") is None:
+        out["data_root"] = str(data_root)
+    value = out.get("weights")
+    if isinstance(value, str) and "://" not in value and not Path(value).expanduser().exists():
+        candidate = data_root / value
+        if candidate.exists():
+            out["weights"] = str(candidate)
+    return out
+
+
 # --- the trainer ------------------------------------------------------------------------------
 
 
@@ -278,7 +296,8 @@ class Trainer:
         self.pixel_terms: list[tuple[str, nn.Module]] = []
         self.gan_loss: Any = None
         for term in train.losses:
-            loss = build_loss(term.name, **self._resolve_paths(term.name, term.kwargs)).to(device)
+            kwargs = loss_kwargs_for_run(term.name, term.kwargs, self.data_root)
+            loss = build_loss(term.name, **kwargs).to(device)
             if term.name == "gan":
                 self.gan_loss = loss
             else:
@@ -325,18 +344,6 @@ class Trainer:
                 f"{self.out_dir} already holds a run ({STATE_FILE}); continue it with "
                 "--resume auto, or pick another --out folder (nothing was overwritten)"
             )
-
-    def _resolve_paths(self, name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """A relative ``weights:`` path of a loss that is not found from the working folder
-        resolves against the data root (recipes name files, not machines); ``lpips`` looks for
-        its weights under the run's data root unless the recipe names another."""
-        if name == "lpips" and kwargs.get("data_root") is None:
-            kwargs = {**kwargs, "data_root": str(self.data_root)}
-        value = kwargs.get("weights")
-        if not isinstance(value, str) or "://" in value or Path(value).expanduser().exists():
-            return kwargs
-        candidate = self.data_root / value
-        return {**kwargs, "weights": str(candidate)} if candidate.exists() else kwargs
 
     def _log_key(self, name: str) -> str:
         if name in _PIXEL_LOSSES:
@@ -721,6 +728,7 @@ __all__ = [
     "Trainer",
     "find_resume",
     "init_distributed",
+    "loss_kwargs_for_run",
     "resolve_train_files",
     "train",
     "training_autocast_dtype",
