@@ -221,6 +221,28 @@ def test_eval_writes_table_json_and_csv(tmp_path: Path, capsys: pytest.CaptureFi
     assert "| bicubic | x2 |" in capsys.readouterr().out
 
 
+def test_eager_flag_runs_the_plain_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import superres.evaluation.benchmark as benchmark
+
+    root = _make_root(tmp_path)
+    fused: list[str] = []
+    real = benchmark.fast_network
+
+    def spy(model: torch.nn.Module, *, dtype: torch.dtype) -> torch.nn.Module:
+        fused.append(type(model).__name__)
+        return real(model, dtype=dtype)
+
+    monkeypatch.setattr(benchmark, "fast_network", spy)
+    scores = {}
+    for flags in ([], ["--eager"]):
+        out = tmp_path / f"out{len(flags)}.json"
+        args = ["eval", "--models", "srresnet-x4", "--datasets", "set5", "--device", "cpu"]
+        assert main([*args, *flags, "--data-root", str(root), "--output-json", str(out), "-q"]) == 0
+        scores[bool(flags)] = json.loads(out.read_text())["results"][0]["psnr_y"]
+        assert fused == ["SRResNet"]  # the default fuses once; --eager does not
+    assert scores[True] == pytest.approx(scores[False], abs=1e-3)
+
+
 def test_eval_uses_official_lr_when_present(tmp_path: Path) -> None:
     root = _make_root(tmp_path)
     bench = BenchmarkSet("set5", 2, root=root, cache=False)
