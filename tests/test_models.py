@@ -23,6 +23,7 @@ from superres.errors import (
     ConfigError,
     IncompatibleWeightsError,
     UnsupportedScaleError,
+    WeightsNotFoundError,
 )
 from superres.models import (
     InvalidModelArgumentError,
@@ -329,7 +330,7 @@ def test_vgg_rejects_other_state_dicts(tmp_path: Path) -> None:
     bn_state = {"features.0.weight": torch.zeros(64, 3, 3, 3), "features.1.weight": torch.ones(64)}
     with pytest.raises(IncompatibleWeightsError, match="VGG19"):
         VGG19FeatureExtractor(layer="relu1_2").load_state_dict(bn_state)
-    with pytest.raises(IncompatibleWeightsError, match="does not exist"):
+    with pytest.raises(WeightsNotFoundError, match="does not exist"):
         VGG19FeatureExtractor(weights=tmp_path / "missing.pth")
 
 

@@ -34,14 +34,18 @@ import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Self
 
 import torch
 from torch import nn
 
 from superres.errors import ConfigError, IncompatibleWeightsError
-from superres.models.feature_trunk import IMAGENET_MEAN, IMAGENET_STD, FeatureTrunk
+from superres.models.feature_trunk import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    FeatureTrunk,
+    read_state_dict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +158,7 @@ class VGG19FeatureExtractor(nn.Module):
 
         self.pretrained = False
         if weights is not None:
-            self.load_state_dict(_read_state_dict(Path(weights)))
+            self.load_state_dict(read_state_dict(weights, what="a torchvision vgg19 state dict"))
             self.pretrained = True
         else:
             logger.warning(
@@ -201,31 +205,6 @@ class VGG19FeatureExtractor(nn.Module):
 
     def extra_repr(self) -> str:
         return f"layer={self.layer!r}, pretrained={self.pretrained}"
-
-
-def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
-    if not path.is_file():
-        raise IncompatibleWeightsError(
-            f"VGG19 weights file {str(path)!r} does not exist; pass a local torchvision vgg19 "
-            "state dict (.pth or .safetensors)"
-        )
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file  # only needed for this format
-
-        return load_file(str(path), device="cpu")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise IncompatibleWeightsError(
-            f"cannot load {str(path)!r} as a tensor-only state dict ({exc}); re-save it with "
-            "torch.save(model.state_dict(), path) or convert it to .safetensors"
-        ) from exc
-    if not isinstance(state, Mapping):
-        raise IncompatibleWeightsError(
-            f"{str(path)!r} holds a {type(state).__name__}, expected a state dict (a mapping of "
-            "names to tensors)"
-        )
-    return state
 
 
 class VGG16Features(FeatureTrunk):
