@@ -177,6 +177,15 @@ def card(
             "| PSNR-Y | " + " | ".join(f"{float(r['psnr_y']):.2f}" for r in mine) + " |",  # type: ignore[arg-type]
             "| NIQE | " + " | ".join(f"{float(r['niqe']):.2f}" for r in mine) + " |",  # type: ignore[arg-type]
         ]
+        psnrs = [float(r["psnr_y"]) for r in mine]  # type: ignore[arg-type]
+        lowest = min(range(len(mine)), key=psnrs.__getitem__)
+        if 0 < lowest < len(mine) - 1:
+            lines += [
+                "",
+                f"**Measured shortfall:** PSNR-Y is not monotone along the slider: "
+                f"{psnrs[lowest]:.2f} dB at realism {float(mine[lowest]['realism']):.1f}, below "  # type: ignore[arg-type]
+                "both ends (network interpolation does not trade smoothly for this model).",
+            ]
         if figure:
             lines += ["", f"![PSNR and NIQE along the realism slider]({figure})"]
     lines.append("")
