@@ -45,6 +45,7 @@ DEFAULT_RESULTS = (
     "benchmarks/results/zoo_x2.json",
     "docs/report_x4/report.json",
     "docs/report_x4_bsd100_urban100/report.json",
+    "benchmarks/results/zoo_x4_srgan.json",
 )
 DEFAULT_REALISM = REPO / "benchmarks" / "results" / "realism_set5.json"
 DEFAULT_REALISM_FIGURE = "figures/realism_set5.png"
@@ -112,7 +113,7 @@ def card(
     ]
     if meta.get("parent"):
         lines.append(
-            f"| initialised from | `{meta['parent']}` (its weights at that moment of its run) |"
+            f"| initialised from | `{meta['parent']}` (the generator's starting weights) |"
         )
     if meta.get("training_note"):
         lines.append(f"| note | {meta['training_note']} |")

@@ -681,10 +681,11 @@ for _entry in (
         name="srgan-x4",
         architecture="srresnet",
         scale=4,
-        summary="SRGAN (SqueezeNet-1.1 perceptual + vanilla GAN) from srresnet-x4, 2.7k iterations",
+        summary="SRGAN (SqueezeNet-1.1 perceptual + vanilla GAN, sub-pixel pattern guard) from "
+        "srresnet-x4, 4.8k iterations",
         file="srgan-x4.safetensors",
         parent="srresnet-x4",
-        sha256="a35c02329c1a6fee4d45327933846343d26d300cda70bd8c1afed0bc0128413f",
+        sha256="c56838c2232f8537e3562943026c0bbbfd4718196c7912bacf61b4f537ca081e",
         recipe="configs/zoo/srgan_x4.yaml",
     ),
     PretrainedWeights(
