@@ -553,7 +553,7 @@ def test_subpixel_pattern_loss_gradient_removes_the_tile() -> None:
     before = loss(sr, gt)
     before.backward()
     assert sr.grad is not None
-    assert float(loss(sr.detach() - 10.0 * sr.grad, gt)) < float(before)
+    assert float(loss(sr.detach() - 10.0 * sr.grad, gt)) < float(before.detach())
 
 
 def test_subpixel_pattern_loss_rejects_bad_arguments() -> None:
