@@ -120,20 +120,26 @@ def test_legacy_protocol_reproduces_paper_rows(data_root: Path, tmp_path: Path, 
     _check(out, PUBLISHED_LEGACY, 0.01, 0.0005)
 
 
-@pytest.mark.data
-def test_fused_path_scores_equal_the_plain_modules(
-    data_root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def fused_models(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The class names of the networks the evaluation puts on the fused CPU path, in order."""
     import superres.evaluation.benchmark as benchmark
 
-    fused_models: list[str] = []
+    names: list[str] = []
     real = benchmark.fast_network
 
     def spy(model: torch.nn.Module, *, dtype: torch.dtype) -> torch.nn.Module:
-        fused_models.append(type(model).__name__)
+        names.append(type(model).__name__)
         return real(model, dtype=dtype)
 
     monkeypatch.setattr(benchmark, "fast_network", spy)
+    return names
+
+
+@pytest.mark.data
+def test_fused_path_scores_equal_the_plain_modules(
+    data_root: Path, fused_models: list[str]
+) -> None:
     args = (["srcnn-x4", "srresnet-x4"], ["set5"], [4])
     fused = run_benchmark(*args, root=data_root, progress=False)
     assert fused_models == ["SRCNN", "SRResNet"]
@@ -221,25 +227,15 @@ def test_eval_writes_table_json_and_csv(tmp_path: Path, capsys: pytest.CaptureFi
     assert "| bicubic | x2 |" in capsys.readouterr().out
 
 
-def test_eager_flag_runs_the_plain_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import superres.evaluation.benchmark as benchmark
-
+def test_eager_flag_runs_the_plain_modules(tmp_path: Path, fused_models: list[str]) -> None:
     root = _make_root(tmp_path)
-    fused: list[str] = []
-    real = benchmark.fast_network
-
-    def spy(model: torch.nn.Module, *, dtype: torch.dtype) -> torch.nn.Module:
-        fused.append(type(model).__name__)
-        return real(model, dtype=dtype)
-
-    monkeypatch.setattr(benchmark, "fast_network", spy)
     scores = {}
     for flags in ([], ["--eager"]):
         out = tmp_path / f"out{len(flags)}.json"
         args = ["eval", "--models", "srresnet-x4", "--datasets", "set5", "--device", "cpu"]
         assert main([*args, *flags, "--data-root", str(root), "--output-json", str(out), "-q"]) == 0
         scores[bool(flags)] = json.loads(out.read_text())["results"][0]["psnr_y"]
-        assert fused == ["SRResNet"]  # the default fuses once; --eager does not
+        assert fused_models == ["SRResNet"]  # the default fuses once; --eager does not
     assert scores[True] == pytest.approx(scores[False], abs=1e-3)
 
 
