@@ -214,3 +214,8 @@ def test_balanced_tiles_give_the_same_output_with_less_work() -> None:
     assert sum(h * w for h, w in sizes[True]) < sum(h * w for h, w in sizes[False])
     plan = plan_tiles(96, 150, 64, 8, balance=True)
     assert (plan.tile_h, plan.tile_w) == (52, 56)
+
+
+def test_balanced_tile_rejects_a_bad_multiple() -> None:
+    with pytest.raises(InvalidTilingError, match="multiple must be an integer >= 1"):
+        balanced_tile(384, 256, 32, 0)
