@@ -417,18 +417,31 @@ def test_errors_name_the_problem(tiny_root: Path, tmp_path: Path) -> None:
 def test_losses_get_the_run_data_root_where_they_take_one(tmp_path: Path) -> None:
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "trunk.safetensors").write_bytes(b"")
+    run = {"data_root": tmp_path, "scale": 4}
     # LPIPS takes data_root: it gets the run's, unless the recipe names one.
-    assert loss_kwargs_for_run("lpips", {"net": "squeeze"}, tmp_path) == {
+    assert loss_kwargs_for_run("lpips", {"net": "squeeze"}, **run) == {
         "net": "squeeze",
         "data_root": str(tmp_path),
     }
-    assert loss_kwargs_for_run("lpips", {"data_root": "/elsewhere"}, tmp_path)["data_root"] == (
+    assert loss_kwargs_for_run("lpips", {"data_root": "/elsewhere"}, **run)["data_root"] == (
         "/elsewhere"
     )
     # A relative weights path resolves against the data root when it is not found here.
     kwargs = {"network": "squeezenet1_1", "weights": "weights/trunk.safetensors"}
-    resolved = loss_kwargs_for_run("perceptual", kwargs, tmp_path)
+    resolved = loss_kwargs_for_run("perceptual", kwargs, **run)
     assert resolved["weights"] == str(tmp_path / "weights" / "trunk.safetensors")
     assert "data_root" not in resolved  # the perceptual loss takes no data root
     assert kwargs["weights"] == "weights/trunk.safetensors"  # the recipe is not modified
-    assert loss_kwargs_for_run("l1", {"loss_weight": 2.0}, tmp_path) == {"loss_weight": 2.0}
+    assert loss_kwargs_for_run("l1", {"loss_weight": 2.0}, **run) == {"loss_weight": 2.0}
+
+
+def test_the_pattern_guard_follows_the_recipe_scale(tmp_path: Path) -> None:
+    run = {"data_root": tmp_path, "scale": 4}
+    assert loss_kwargs_for_run("subpixel_pattern", {"loss_weight": 100.0}, **run) == {
+        "loss_weight": 100.0,
+        "scale": 4,
+    }
+    assert loss_kwargs_for_run("subpixel_pattern", {"scale": 4}, **run) == {"scale": 4}
+    with pytest.raises(ConfigError, match="contradicts the recipe's scale 4"):
+        loss_kwargs_for_run("subpixel_pattern", {"scale": 2}, **run)
+    assert "scale" not in loss_kwargs_for_run("l1", {}, **run)  # L1 takes no scale

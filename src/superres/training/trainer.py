@@ -179,15 +179,26 @@ def _validation_pairs(recipe: Recipe, data_root: Path, holdout: list[Path]) -> l
     return pairs[: cfg.max_images] if cfg.max_images is not None else pairs
 
 
-def loss_kwargs_for_run(name: str, kwargs: dict[str, Any], data_root: Path) -> dict[str, Any]:
-    """A recipe's loss arguments with the run's data root filled in: a relative ``weights:`` path
+def loss_kwargs_for_run(
+    name: str, kwargs: dict[str, Any], *, data_root: Path, scale: int
+) -> dict[str, Any]:
+    """A recipe's loss arguments with what the run knows filled in: a relative ``weights:`` path
     that is not found from the working folder resolves against ``data_root`` (recipes name files,
-    not machines), and a loss whose constructor takes ``data_root`` (LPIPS finds its heads and
-    trunk there) gets the run's unless the recipe names another."""
+    not machines); a loss whose constructor takes ``data_root`` (LPIPS finds its heads and trunk
+    there) gets the run's unless the recipe names another; and a loss that takes ``scale`` (the
+    sub-pixel pattern guard) gets the recipe's upscaling factor. A ``scale`` that contradicts the
+    recipe's is a mistake, not a choice, and is refused."""
     out = dict(kwargs)
     params = inspect.signature(LOSSES.get(name)).parameters
     if "data_root" in params and out.get("data_root") is None:
         out["data_root"] = str(data_root)
+    if "scale" in params:
+        given = out.setdefault("scale", scale)
+        if given != scale:
+            raise ConfigError(
+                f"loss {name!r}: scale {given!r} contradicts the recipe's scale {scale}; "
+                "drop the loss's scale (it follows the recipe) or make the two agree."
+            )
     value = out.get("weights")
     if isinstance(value, str) and "://" not in value and not Path(value).expanduser().exists():
         candidate = data_root / value
@@ -296,7 +307,9 @@ class Trainer:
         self.pixel_terms: list[tuple[str, nn.Module]] = []
         self.gan_loss: Any = None
         for term in train.losses:
-            kwargs = loss_kwargs_for_run(term.name, term.kwargs, self.data_root)
+            kwargs = loss_kwargs_for_run(
+                term.name, term.kwargs, data_root=self.data_root, scale=recipe.scale
+            )
             loss = build_loss(term.name, **kwargs).to(device)
             if term.name == "gan":
                 self.gan_loss = loss
