@@ -209,7 +209,30 @@ def lr_factor(
         )
     if not (_is_int(iteration) and iteration >= 0):
         raise ValueError(f"lr_factor: iteration must be an integer >= 0; got {iteration!r}.")
+    return _factor(
+        iteration,
+        name=name,
+        total_iters=total_iters,
+        warmup_iters=warmup_iters,
+        step_size=step_size,
+        milestones=milestones,
+        gamma=gamma,
+        eta_min_factor=eta_min_factor,
+    )
 
+
+def _factor(
+    iteration: int,
+    *,
+    name: SchedulerName,
+    total_iters: int,
+    warmup_iters: int,
+    step_size: int,
+    milestones: Sequence[int],
+    gamma: float,
+    eta_min_factor: float,
+) -> float:
+    """:func:`lr_factor` on arguments already checked (the scheduler checks them once)."""
     if name == "constant":
         factor = 1.0
     elif name == "step":
@@ -267,7 +290,7 @@ def build_scheduler(
         floor = eta_min / base_lr if name == "cosine" and base_lr > 0 else 0.0
 
         def factor(iteration: int) -> float:
-            return lr_factor(
+            return _factor(
                 iteration,
                 name=name,
                 total_iters=total_iters,
