@@ -29,6 +29,7 @@ from superres.inference.export import (
     verification_inputs,
     verify_onnx,
 )
+from superres.io.files import current_umask
 from superres.io.image import read_image
 from superres.models import create_model, get_model_spec, list_models, save_weights
 from superres.models.weights import WEIGHTS, load_model
@@ -250,6 +251,8 @@ def test_a_fixed_size_export(tmp_path: Path) -> None:
     path = export_onnx(model, tmp_path / "m.onnx", dynamic=False, example_size=(12, 20))
     dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_value for d in dims] == [1, 3, 12, 20]
+    # Written through a temporary file, yet with the permissions a plain open() gives.
+    assert path.stat().st_mode & 0o777 == 0o666 & ~current_umask()
 
 
 # --- the command line -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from superres.io.files import current_umask
 from superres.io.hub import (
     ChecksumMismatchError,
     DownloadError,
@@ -86,6 +87,7 @@ def test_download_then_cached_without_a_request(server: _Server, tmp_path: Path)
     assert path == default_cache_dir() / "w.bin"
     assert path.read_bytes() == PAYLOAD
     assert server.requests == ["/w.bin"]
+    assert path.stat().st_mode & 0o777 == 0o666 & ~current_umask()  # not mkstemp's 0600
 
     again = fetch(server.url("/w.bin"), sha256=PAYLOAD_SHA.upper(), progress=False)
     assert again == path

@@ -18,6 +18,7 @@ from PIL import Image
 from torch import nn
 
 from superres.errors import ConfigError, IncompatibleWeightsError
+from superres.io.files import current_umask
 from superres.training.ema import ModelEMA, unwrap_model
 from superres.training.logging import NullLogger, TrainingLogger, read_csv_log
 from superres.training.optim import build_optimizer, build_scheduler, clip_gradients, lr_factor
@@ -456,6 +457,10 @@ def test_logger_psnr_run(tmp_path: Path) -> None:
         assert grid.height > 16
         assert grid.width >= 3 * 20
     assert not list(out.rglob("*.tmp"))
+    # Written atomically, yet with the permissions a plain open() gives (not mkstemp's 0600).
+    expected_mode = 0o666 & ~current_umask()
+    for path in (out / "train_log.csv", out / "val_log.csv", out / "plots" / "loss.png"):
+        assert path.stat().st_mode & 0o777 == expected_mode, path
 
 
 def test_logger_gan_run_with_new_columns(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from superres.errors import SuperresError
+from superres.io.files import current_umask
 from superres.models import SRCNN, Bicubic
 
 __all__ = [
@@ -545,5 +546,6 @@ def export_onnx(
             )
         if target.exists() and not overwrite:  # appeared while exporting: never clobber it
             check_onnx_output(target, overwrite=False)
+        tmp.chmod(0o666 & ~current_umask())  # mkstemp's 0600, not what a plain open() gives
         os.replace(tmp, target)
     return target

@@ -53,6 +53,12 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         f.write(text)
 
 
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_write(path) as f:
+        f.write(data)
+
+
 def user_cache_dir() -> Path:
     """``SUPERRES_CACHE``, else the platform's per-user cache folder + ``superres``."""
     env = os.environ.get("SUPERRES_CACHE")

@@ -35,7 +35,7 @@ import urllib.request
 from pathlib import Path
 
 from superres.errors import SuperresError
-from superres.io.files import user_cache_dir
+from superres.io.files import current_umask, user_cache_dir
 
 __all__ = [
     "ChecksumMismatchError",
@@ -296,6 +296,7 @@ def _download(
                 "The download was deleted. The server may have served an error page or another "
                 f"version of the file; try again later, or {manual[0].lower()}{manual[1:]}",
             )
+        tmp.chmod(0o666 & ~current_umask())  # a shared SUPERRES_CACHE stays readable to others
         os.replace(tmp, dest)
         installed = True
     finally:

@@ -29,8 +29,6 @@ import contextlib
 import csv
 import io
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,6 +37,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import torch
+
+from superres.io.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -62,17 +62,9 @@ PLOTS: Final = ("loss.png", "gan.png", "val_psnr_ssim.png")
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """Write ``data`` over ``path`` atomically, creating its folder (a run's ``plots/``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data)
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
