@@ -71,6 +71,7 @@ from superres.evaluation.benchmark import super_resolve
 from superres.inference.fast import FastNetwork, cpu_has_native_bf16, fast_network
 from superres.inference.tiling import run_tiled
 from superres.inference.upscaler import DEFAULT_OVERLAP, Upscaler
+from superres.io.files import atomic_write_text
 from superres.metrics.fidelity import psnr
 from superres.models import create_model
 from superres.models.flops import count_macs
@@ -643,6 +644,7 @@ def loss_curves(args: argparse.Namespace) -> dict[str, list[float]]:
         model = create_model(arch, scale=4, **kwargs).train()
         opt = torch.optim.Adam(model.parameters(), lr=2e-4)
         losses = []
+        start_time = time.perf_counter()
         for i in range(args.curve):
             idx = [order[(i * args.train_batch + j) % len(order)] for j in range(args.train_batch)]
             items = [data[k] for k in idx]
@@ -655,6 +657,12 @@ def loss_curves(args: argparse.Namespace) -> dict[str, list[float]]:
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
+            if (i + 1) % max(1, args.curve // 10) == 0:
+                elapsed = time.perf_counter() - start_time
+                print(
+                    f"  {path} step {i + 1}/{args.curve}: loss {losses[-1]:.5f} ({elapsed:.0f} s)",
+                    flush=True,
+                )
         curves["fp32" if path == "eager" else "bf16"] = losses
     window = max(1, args.curve // 10)
     print(
@@ -781,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
             "training": [asdict(r) for r in train_rows],
             "loss_curves": curves,
         }
-        args.json.write_text(json.dumps(document, indent=1))
+        atomic_write_text(args.json, json.dumps(document, indent=1))
         print(f"wrote {args.json}")
     return 0
 
