@@ -228,6 +228,19 @@ def test_metrics_bad_inputs_are_named_errors(
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_metrics_check_the_paths_before_loading_any_metric_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import superres.evaluation.image_metrics as image_metrics
+
+    def no_models(**_: object) -> None:
+        raise AssertionError("metric models were loaded (or downloaded) for a missing input")
+
+    monkeypatch.setattr(image_metrics, "prepare_options", no_models)
+    assert main(["metrics", str(tmp_path / "missing.png")]) == 1
+    assert "missing.png' does not exist" in capsys.readouterr().err
+
+
 def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path: Path) -> None:
     import os
 

@@ -775,14 +775,16 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     from superres.evaluation.image_metrics import (
         METRIC_INFO,
         mean_scores,
+        pair_paths,
         prepare_options,
-        score_paths,
+        score_pairs,
     )
 
     if args.crop_border < 0:
         raise SuperresError(f"--crop-border must be >= 0, got {args.crop_border}")
     if args.output_json is not None:
         _check_output_parent(args.output_json, "--output-json")
+    pairs = pair_paths(args.image, args.reference)  # bad paths fail before any model loads
     options = prepare_options(
         crop_border=args.crop_border,
         y_channel=not args.rgb,
@@ -793,7 +795,7 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         full_reference=args.reference is not None,
     )
-    results = score_paths(args.image, args.reference, options)
+    results = score_pairs(pairs, options)
     names = [m for m in METRIC_INFO if any(m in r.scores for r in results)]
     space = "RGB" if args.rgb else "Y"
     print(f"full-reference metrics on {space}, border {args.crop_border} px cropped")

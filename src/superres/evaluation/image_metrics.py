@@ -217,8 +217,15 @@ def pair_paths(image: Path, reference: Path | None) -> list[tuple[Path, Path | N
 
 def score_paths(image: Path, reference: Path | None, options: MetricOptions) -> list[ImageMetrics]:
     """Score a file or a folder (against a reference file or folder)."""
+    return score_pairs(pair_paths(image, reference), options)
+
+
+def score_pairs(
+    pairs: Sequence[tuple[Path, Path | None]], options: MetricOptions
+) -> list[ImageMetrics]:
+    """Score the files of :func:`pair_paths` (each against its reference, if any)."""
     results = []
-    for a, b in pair_paths(image, reference):
+    for a, b in pairs:
         try:
             results.append(
                 score_pair(
@@ -253,5 +260,6 @@ __all__ = [
     "pair_paths",
     "prepare_options",
     "score_pair",
+    "score_pairs",
     "score_paths",
 ]
