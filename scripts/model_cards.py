@@ -49,6 +49,8 @@ DEFAULT_RESULTS = (
 )
 DEFAULT_REALISM = REPO / "benchmarks" / "results" / "realism_set5.json"
 DEFAULT_REALISM_FIGURE = "figures/realism_set5.png"
+#: ``--realism-space`` in words: network interpolation, or image interpolation.
+SPACE_WORDS = {"weights": "weights", "pixels": "output images"}
 
 #: How far a GAN stage's Set5 PSNR-Y may fall below its PSNR parent's (the zoo's acceptance).
 MAX_GAN_PSNR_DROP = 3.5
@@ -168,25 +170,47 @@ def card(
             ]
     mine = [r for r in realism if r["model"] == name]
     if mine:
+        spaces = list(dict.fromkeys(str(r.get("space", "weights")) for r in mine))
+        by_space = {sp: [r for r in mine if str(r.get("space", "weights")) == sp] for sp in spaces}
+        first = by_space[spaces[0]]
         lines += [
             "",
-            f"Along the realism slider (`--realism R`: 0 is `{meta.get('parent')}`, 1 this model), "
-            f"{mine[0]['dataset']}:",
+            f"Along the realism slider (`--realism R`: 0 is `{meta.get('parent')}`, 1 this model; "
+            f"it blends the two networks' **{SPACE_WORDS[entry.realism_space]}** unless "
+            f"`--realism-space` says otherwise), {mine[0]['dataset']}:",
             "",
-            "| realism | " + " | ".join(f"{float(r['realism']):.1f}" for r in mine) + " |",  # type: ignore[arg-type]
-            "|---|" + "---:|" * len(mine),
-            "| PSNR-Y | " + " | ".join(f"{float(r['psnr_y']):.2f}" for r in mine) + " |",  # type: ignore[arg-type]
-            "| NIQE | " + " | ".join(f"{float(r['niqe']):.2f}" for r in mine) + " |",  # type: ignore[arg-type]
+            "| realism | " + " | ".join(f"{float(r['realism']):.1f}" for r in first) + " |",  # type: ignore[arg-type]
+            "|---|" + "---:|" * len(first),
         ]
-        psnrs = [float(r["psnr_y"]) for r in mine]  # type: ignore[arg-type]
-        lowest = min(range(len(mine)), key=psnrs.__getitem__)
-        if 0 < lowest < len(mine) - 1:
+        for space, rows in by_space.items():
             lines += [
-                "",
-                f"**Measured shortfall:** PSNR-Y is not monotone along the slider: "
-                f"{psnrs[lowest]:.2f} dB at realism {float(mine[lowest]['realism']):.1f}, below "  # type: ignore[arg-type]
-                "both ends (network interpolation does not trade smoothly for this model).",
+                f"| PSNR-Y, {space} | "
+                + " | ".join(f"{float(r['psnr_y']):.2f}" for r in rows)  # type: ignore[arg-type]
+                + " |",
+                f"| NIQE, {space} | " + " | ".join(f"{float(r['niqe']):.2f}" for r in rows) + " |",  # type: ignore[arg-type]
             ]
+        for space, rows in by_space.items():
+            psnrs = [float(r["psnr_y"]) for r in rows]  # type: ignore[arg-type]
+            lowest = min(range(len(rows)), key=psnrs.__getitem__)
+            if not 0 < lowest < len(rows) - 1:
+                continue
+            where = (
+                f"{psnrs[lowest]:.2f} dB at realism {float(rows[lowest]['realism']):.1f}, below "  # type: ignore[arg-type]
+                "both ends"
+            )
+            if space == entry.realism_space:
+                lines += [
+                    "",
+                    f"**Measured shortfall:** PSNR-Y is not monotone along the slider ({space}): "
+                    f"{where}.",
+                ]
+            else:
+                lines += [
+                    "",
+                    f"Blending the {SPACE_WORDS[space]} does not trade smoothly for this model "
+                    f"({where}), so `--realism` blends the {SPACE_WORDS[entry.realism_space]} by "
+                    "default.",
+                ]
         if figure:
             lines += ["", f"![PSNR and NIQE along the realism slider]({figure})"]
     lines.append("")

@@ -4,11 +4,13 @@
         --data-root ../shared/data --output-json benchmarks/results/realism_set14.json \
         --plot docs/figures/realism_set14.png
 
-For each model and each realism value, the GAN weights are blended with the PSNR parent's
-(:func:`superres.models.weights.load_model` with ``realism=r``: 0 is the parent, 1 the GAN
-model), run on every image of the set (the benchmark's default protocol, output rounded to 8 bit)
-and scored with PSNR-Y (border = scale) and NIQE (standard pristine parameters, border = scale).
-Prints a table and writes the JSON and a two-panel plot (PSNR and NIQE against realism).
+For each model, each blending space (``--spaces``: the networks' weights, as ESRGAN proposed, and
+their output images) and each realism value, the GAN model is blended with its PSNR parent
+(:func:`superres.models.weights.load_model` with ``realism=r, realism_space=space``: 0 is the
+parent, 1 the GAN model), run on every image of the set (the benchmark's default protocol, output
+rounded to 8 bit) and scored with PSNR-Y (border = scale) and NIQE (standard pristine parameters,
+border = scale). Prints a table and writes the JSON and a two-panel plot (PSNR and NIQE against
+realism). The catalog's ``realism_space`` of each model is the space that trades smoothly here.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from superres.evaluation.benchmark import super_resolve
 from superres.io.files import atomic_write, atomic_write_text
 from superres.metrics.fidelity import psnr
 from superres.metrics.niqe import niqe
-from superres.models.weights import WEIGHTS, load_model
+from superres.models.weights import REALISM_SPACES, WEIGHTS, load_model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--steps", type=int, default=6, help="realism values 0..1 inclusive (default: 6)"
     )
+    parser.add_argument("--spaces", nargs="+", choices=REALISM_SPACES, default=list(REALISM_SPACES))
     parser.add_argument("--data-root", default=None, help="data root (default: SUPERRES_DATA)")
     parser.add_argument("--output-json", type=Path, required=True)
     parser.add_argument("--plot", type=Path, required=True)
@@ -56,32 +59,39 @@ def main(argv: list[str] | None = None) -> int:
         niqe_params = candidate if candidate.is_file() else None
     values = [i / (args.steps - 1) for i in range(args.steps)]
     rows: list[dict[str, object]] = []
-    print(f"| model | realism | PSNR-Y (dB) | NIQE |  ({args.dataset})")
-    print("|---|---:|---:|---:|")
+    print(f"| model | space | realism | PSNR-Y (dB) | NIQE |  ({args.dataset})")
+    print("|---|---|---:|---:|---:|")
     for name in args.models:
         scale = WEIGHTS.get(name).scale
         bench = BenchmarkSet(args.dataset, scale, root=args.data_root)
         pairs = list(bench)
-        for r in values:
-            model = load_model(name, realism=r).eval()
-            p_values, n_values = [], []
-            for pair in pairs:
-                sr = super_resolve(model, pair.lq, scale)
-                hr = pair.hr.to(torch.float64)
-                p_values.append(float(psnr(sr[None], hr[None], crop_border=scale, y_channel=True)))
-                n_values.append(
-                    float(niqe(sr[None].float(), crop_border=scale, params=niqe_params))
+        for space in args.spaces:
+            for r in values:
+                model = load_model(name, realism=r, realism_space=space).eval()
+                p_values, n_values = [], []
+                for pair in pairs:
+                    sr = super_resolve(model, pair.lq, scale)
+                    hr = pair.hr.to(torch.float64)
+                    p_values.append(
+                        float(psnr(sr[None], hr[None], crop_border=scale, y_channel=True))
+                    )
+                    n_values.append(
+                        float(niqe(sr[None].float(), crop_border=scale, params=niqe_params))
+                    )
+                row = {
+                    "model": name,
+                    "dataset": bench.info.name,
+                    "space": space,
+                    "realism": r,
+                    "psnr_y": math.fsum(p_values) / len(p_values),
+                    "niqe": math.fsum(n_values) / len(n_values),
+                    "images": len(pairs),
+                }
+                rows.append(row)
+                print(
+                    f"| {name} | {space} | {r:.1f} | {row['psnr_y']:.2f} | {row['niqe']:.3f} |",
+                    flush=True,
                 )
-            row = {
-                "model": name,
-                "dataset": bench.info.name,
-                "realism": r,
-                "psnr_y": math.fsum(p_values) / len(p_values),
-                "niqe": math.fsum(n_values) / len(n_values),
-                "images": len(pairs),
-            }
-            rows.append(row)
-            print(f"| {name} | {r:.1f} | {row['psnr_y']:.2f} | {row['niqe']:.3f} |", flush=True)
     atomic_write_text(args.output_json, json.dumps({"results": rows}, indent=2) + "\n")
 
     import matplotlib
@@ -90,11 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for name in args.models:
-        mine = [r for r in rows if r["model"] == name]
-        xs = [float(r["realism"]) for r in mine]  # type: ignore[arg-type]
-        axes[0].plot(xs, [r["psnr_y"] for r in mine], marker="o", label=name)
-        axes[1].plot(xs, [r["niqe"] for r in mine], marker="o", label=name)
+    styles = {"weights": "-", "pixels": "--"}
+    for i, name in enumerate(args.models):
+        for space in args.spaces:
+            mine = [r for r in rows if r["model"] == name and r["space"] == space]
+            xs = [float(r["realism"]) for r in mine]  # type: ignore[arg-type]
+            style = {"color": f"C{i}", "linestyle": styles[space], "marker": "o"}
+            label = f"{name}, {space}"
+            axes[0].plot(xs, [r["psnr_y"] for r in mine], label=label, **style)
+            axes[1].plot(xs, [r["niqe"] for r in mine], label=label, **style)
     axes[0].set_ylabel("PSNR-Y (dB), higher: closer to HR")
     axes[1].set_ylabel("NIQE, lower: more natural")
     for ax in axes:

@@ -16,6 +16,7 @@ from superres.inference.batch import DEFAULT_MODEL
 from superres.models.weights import (
     PACKAGE_WEIGHTS_DIR,
     WEIGHTS,
+    RealismSpace,
     get_pretrained,
     load_model,
     pretrained_path,
@@ -80,7 +81,8 @@ def test_shipped_model_runs_on_a_small_image(name: str) -> None:
     assert (out - 0.5).abs().mean() < 0.05
 
 
-def test_realism_interpolates_between_the_gan_model_and_its_parent() -> None:
+@pytest.mark.parametrize("space", ["weights", "pixels"])
+def test_realism_interpolates_between_the_gan_model_and_its_parent(space: RealismSpace) -> None:
     from superres.models.weights import interpolate_models
 
     x = torch.rand(1, 3, 10, 10, generator=torch.Generator().manual_seed(1))
@@ -88,15 +90,49 @@ def test_realism_interpolates_between_the_gan_model_and_its_parent() -> None:
         smooth = load_model("srresnet-x4")(x)
         textured = load_model("srgan-x4")(x)
         for r, expected in ((0.0, smooth), (1.0, textured)):
-            out = load_model("srgan-x4", realism=r)(x)
+            out = load_model("srgan-x4", realism=r, realism_space=space)(x)
             torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
-        half = load_model("srgan-x4", realism=0.5)(x)
+        half = load_model("srgan-x4", realism=0.5, realism_space=space)(x)
     assert not torch.allclose(half, smooth)
     assert not torch.allclose(half, textured)
+    if space == "pixels":  # image interpolation: exactly the blend of the two outputs
+        torch.testing.assert_close(half, torch.lerp(smooth, textured, 0.5))
     with pytest.raises(SuperresError, match="realism"):
-        load_model("srresnet-x4", realism=0.5)
+        load_model("srresnet-x4", realism=0.5, realism_space=space)
     with pytest.raises(SuperresError, match=r"\[0, 1\]"):
         interpolate_models(load_model("srresnet-x4"), load_model("srgan-x4"), 1.5)
+    with pytest.raises(SuperresError, match=r"\[0, 1\]"):
+        load_model("srgan-x4", realism=-0.1, realism_space=space)
+
+
+def test_each_gan_model_blends_in_its_measured_space() -> None:
+    from superres.models.weights import OutputBlend
+
+    # srgan-x4's weights do not interpolate smoothly (its card), esrgan-6b-x4's do.
+    assert get_pretrained("srgan-x4").realism_space == "pixels"
+    assert get_pretrained("esrgan-6b-x4").realism_space == "weights"
+    assert isinstance(load_model("srgan-x4", realism=0.3), OutputBlend)
+    assert not isinstance(load_model("esrgan-6b-x4", realism=0.3), OutputBlend)
+    assert not isinstance(load_model("srgan-x4", realism=0.3, realism_space="weights"), OutputBlend)
+    with pytest.raises(SuperresError, match="realism space must be one of weights, pixels"):
+        load_model("srgan-x4", realism=0.3, realism_space="colour")  # type: ignore[arg-type]
+    with pytest.raises(SuperresError, match="realism_space needs realism"):
+        load_model("srgan-x4", realism_space="pixels")
+
+
+def test_an_output_blend_runs_on_the_fast_path_and_cannot_be_saved(tmp_path: Path) -> None:
+    from superres.inference.upscaler import Upscaler
+    from superres.models.weights import save_weights
+
+    blend = load_model("srgan-x4", realism=0.4, realism_space="pixels")
+    x = torch.rand(1, 3, 12, 10, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = blend(x).clamp(0, 1)
+    upscaler = Upscaler(blend, device="cpu", precision="fp32", tile=None)
+    assert "fused" in upscaler.execution_path
+    torch.testing.assert_close(upscaler(x), expected, rtol=0, atol=1e-5)
+    with pytest.raises(SuperresError, match="does not record the arguments"):
+        save_weights(blend, tmp_path / "blend.safetensors")
 
 
 def test_cli_realism(tmp_path: Path) -> None:
@@ -113,6 +149,11 @@ def test_cli_realism(tmp_path: Path) -> None:
     )
     with Image.open(out) as im:
         assert im.size == (36, 28)
+    argv = ["upscale", str(src), "--model", "srgan-x4", "--realism", "0.6", "-q"]
+    assert main([*argv, "--realism-space", "weights", "-o", str(tmp_path / "w.png")]) == 0
+    with Image.open(tmp_path / "w.png") as weights_blend, Image.open(out) as pixel_blend:
+        assert weights_blend.size == (36, 28)
+        assert weights_blend.tobytes() != pixel_blend.tobytes()  # srgan-x4 blends pixels
     assert main(["upscale", str(src), "--realism", "0.6", "-o", str(tmp_path / "c.png"), "-q"]) == 1
 
 

@@ -132,7 +132,15 @@ many GPUs:
         default=None,
         metavar="R",
         help="GAN models (srgan-x4, esrgan-6b-x4): blend with the PSNR parent, 0 = smooth "
-        "parent, 1 = GAN as trained (network interpolation)",
+        "parent, 1 = GAN as trained",
+    )
+    up.add_argument(
+        "--realism-space",
+        choices=("weights", "pixels"),
+        default=None,
+        help="how --realism blends: the networks' weights (network interpolation) or their "
+        "output images (twice the compute); default: the model's measured choice (see "
+        "docs/models.md)",
     )
     up.add_argument(
         "--format",
@@ -623,6 +631,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         backproject=args.backproject,
         realism=args.realism,
+        realism_space=args.realism_space,
         fmt=args.format,
         recursive=args.recursive,
         skip_existing=args.skip_existing,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -14,6 +14,9 @@ from superres.errors import InvalidImageError, SuperresError
 from superres.inference.upscaler import DEFAULT_OVERLAP, TileArg, Upscaler
 from superres.io.arrays import image_from_numpy, image_from_pil, image_to_numpy, image_to_pil
 from superres.io.image import ImageData
+
+if TYPE_CHECKING:
+    from superres.models.weights import RealismSpace
 
 __all__ = ["load_model", "upscale"]
 
@@ -26,6 +29,7 @@ def load_model(
     weights: str | Path | None = None,
     scale: int | None = None,
     realism: float | None = None,
+    realism_space: RealismSpace | None = None,
 ) -> nn.Module:
     """A registered model by name, or the network stored in a weights file, ready to upscale.
 
@@ -35,7 +39,9 @@ def load_model(
     """
     from superres.models.weights import load_model as _load_model
 
-    return _load_model(model, weights=weights, scale=scale, realism=realism)
+    return _load_model(
+        model, weights=weights, scale=scale, realism=realism, realism_space=realism_space
+    )
 
 
 def upscale(

@@ -35,6 +35,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
@@ -51,6 +52,9 @@ from superres.io.image import (
     write_array,
 )
 from superres.io.samples import SAMPLE_PREFIX, check_sample, load_sample
+
+if TYPE_CHECKING:
+    from superres.models.weights import RealismSpace
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -532,6 +536,7 @@ def upscale_files(
     overlap: int = DEFAULT_OVERLAP,
     backproject: int = 0,
     realism: float | None = None,
+    realism_space: RealismSpace | None = None,
     fmt: str | None = None,
     recursive: bool = False,
     skip_existing: bool = False,
@@ -568,7 +573,9 @@ def upscale_files(
     # A weights file names its own model; the shipped default only when neither is given.
     if model is None and weights is None:
         model, scale, outscale = default_model(scale, outscale)
-    net = load_model(model, weights=weights, scale=scale, realism=realism)
+    net = load_model(
+        model, weights=weights, scale=scale, realism=realism, realism_space=realism_space
+    )
     upscaler = Upscaler(
         net,
         device=env.device(device) if env is not None else device,

@@ -43,7 +43,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -65,8 +65,12 @@ from superres.registry import Registry
 __all__ = [
     "FORMAT",
     "PACKAGE_WEIGHTS_DIR",
+    "REALISM_SPACES",
     "WEIGHTS",
+    "OutputBlend",
     "PretrainedWeights",
+    "RealismSpace",
+    "blend_outputs",
     "get_pretrained",
     "list_pretrained",
     "load_model",
@@ -106,6 +110,12 @@ PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 PathLike = str | os.PathLike[str]
 
+#: How ``realism`` blends a GAN model with its PSNR parent: their weights (network interpolation,
+#: one network's cost) or their output images (two networks' cost; PSNR-Y never below the lower
+#: end's, since the squared error is convex).
+RealismSpace = Literal["weights", "pixels"]
+REALISM_SPACES: tuple[RealismSpace, ...] = typing.get_args(RealismSpace)
+
 
 # --- the catalog ----------------------------------------------------------------------------------
 
@@ -127,6 +137,9 @@ class PretrainedWeights:
         metrics: measured scores, e.g. ``{"set5_psnr_y": 32.05, "set5_ssim_y": 0.901}``.
         parent: for a GAN model, the catalog name of its PSNR-oriented counterpart of the same
             architecture, which ``realism`` interpolates towards (see :func:`interpolate_models`).
+        realism_space: how ``realism`` blends this GAN model with its parent by default, chosen
+            from the measured slider (``scripts/realism_curve.py``): ``"weights"`` where network
+            interpolation trades fidelity for texture smoothly, ``"pixels"`` where it does not.
     """
 
     name: str
@@ -139,10 +152,13 @@ class PretrainedWeights:
     recipe: str | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     parent: str | None = None
+    realism_space: RealismSpace = "weights"
 
     def __post_init__(self) -> None:
         if self.file is None and self.url is None:
             raise ValueError(f"pretrained weights {self.name!r} need a file or a url")
+        if self.realism_space not in REALISM_SPACES:
+            raise ValueError(f"{self.name!r}: realism_space must be one of {REALISM_SPACES}")
 
 
 WEIGHTS: Registry[PretrainedWeights] = Registry("pretrained model", UnknownWeightsError)
@@ -518,8 +534,7 @@ def interpolate_models(smooth: nn.Module, textured: nn.Module, realism: float) -
     Raises:
         SuperresError: ``realism`` outside [0, 1]. IncompatibleWeightsError: different networks.
     """
-    if isinstance(realism, bool) or not 0.0 <= float(realism) <= 1.0:
-        raise SuperresError(f"realism must be a number in [0, 1], got {realism!r}")
+    realism = _check_realism(realism)
     a, b = smooth.state_dict(), textured.state_dict()
     if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
         raise IncompatibleWeightsError(
@@ -536,6 +551,64 @@ def interpolate_models(smooth: nn.Module, textured: nn.Module, realism: float) -
     return textured
 
 
+class OutputBlend(nn.Module):
+    """Image interpolation of two networks: ``(1 - realism) * smooth(x) + realism * textured(x)``.
+
+    For a GAN model whose weights do not interpolate smoothly with its parent's. Inference only:
+    it has no constructor record, so :func:`save_weights` refuses it (save either network).
+
+    Attributes:
+        smooth, textured: the PSNR-oriented parent and the GAN model.
+        realism: the blend factor in [0, 1].
+        scale, in_channels, size_multiple: as the networks' (the multiple is their lcm).
+    """
+
+    def __init__(self, smooth: nn.Module, textured: nn.Module, realism: float) -> None:
+        super().__init__()
+        shape = [
+            (getattr(m, "scale", None), getattr(m, "in_channels", 3)) for m in (smooth, textured)
+        ]
+        if shape[0] != shape[1]:
+            raise IncompatibleWeightsError(
+                f"cannot blend the outputs of networks of different scales or channels {shape}; "
+                "realism needs a GAN model and its PSNR-oriented parent"
+            )
+        self.smooth = smooth
+        self.textured = textured
+        self.realism = _check_realism(realism)
+        self.scale = getattr(textured, "scale", 1)
+        self.in_channels = getattr(textured, "in_channels", 3)
+        self.size_multiple = math.lcm(
+            int(getattr(smooth, "size_multiple", 1)), int(getattr(textured, "size_multiple", 1))
+        )
+        # The architecture (both networks share it) selects the verified bf16 path; no "config".
+        arch = vars(textured).get("arch_name")
+        if arch is not None:
+            self.arch_name = arch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.lerp(self.smooth(x), self.textured(x), self.realism)
+
+    def extra_repr(self) -> str:
+        return f"realism={self.realism}"
+
+
+def _check_realism(realism: float) -> float:
+    if isinstance(realism, bool) or not isinstance(realism, int | float):
+        raise SuperresError(f"realism must be a number in [0, 1], got {realism!r}")
+    if not 0.0 <= float(realism) <= 1.0:
+        raise SuperresError(f"realism must be a number in [0, 1], got {realism!r}")
+    return float(realism)
+
+
+def blend_outputs(smooth: nn.Module, textured: nn.Module, realism: float) -> nn.Module:
+    """Image interpolation (:class:`OutputBlend`); at 0 or 1 the one network itself."""
+    r = _check_realism(realism)
+    if r in (0.0, 1.0):
+        return textured if r == 1.0 else smooth
+    return OutputBlend(smooth, textured, r)
+
+
 def load_model(
     model: str | None = None,
     *,
@@ -543,6 +616,7 @@ def load_model(
     scale: int | None = None,
     map_location: str | torch.device = "cpu",
     realism: float | None = None,
+    realism_space: RealismSpace | None = None,
 ) -> nn.Module:
     """The model a user asked for by name and/or weights file, in eval mode (the CLI's loader).
 
@@ -553,8 +627,10 @@ def load_model(
       at ``scale`` (default 4); a learned architecture without weights raises
       :class:`MissingWeightsError` rather than upscale with random weights.
 
-    ``realism`` (catalog GAN models only): blend the GAN weights with the PSNR-oriented parent's
-    (:func:`interpolate_models`); 1 is the GAN model as trained.
+    ``realism`` (catalog GAN models only): blend the GAN model with its PSNR-oriented parent; 1 is
+    the GAN model as trained. ``realism_space`` says how: ``"weights"`` (:func:`interpolate_models`)
+    or ``"pixels"`` (:func:`blend_outputs`); ``None``: the entry's measured choice
+    (:attr:`PretrainedWeights.realism_space`).
 
     Raises:
         UnknownModelError: ``model`` is neither registered nor in the catalog (close matches are
@@ -576,9 +652,18 @@ def load_model(
                 f"{entry.name!r} is not a GAN model with a PSNR parent, so it has no realism "
                 f"setting; use one of {', '.join(gan_names)}"
             )
+        space = entry.realism_space if realism_space is None else realism_space
+        if space not in REALISM_SPACES:
+            raise SuperresError(
+                f"realism space must be one of {', '.join(REALISM_SPACES)}, got {space!r}"
+            )
         textured = load_model(entry.name, scale=scale, map_location=map_location)
         smooth = load_model(entry.parent, scale=scale, map_location=map_location)
+        if space == "pixels":
+            return blend_outputs(smooth, textured, realism).eval()
         return interpolate_models(smooth, textured, realism).eval()
+    if realism_space is not None:
+        raise SuperresError("realism_space needs realism (a GAN model's blend with its parent)")
 
     if model is not None and model not in MODELS and model not in WEIGHTS:
         raise UnknownModelError(model, [*MODELS, *WEIGHTS])
@@ -685,6 +770,7 @@ for _entry in (
         "srresnet-x4, 4.8k iterations",
         file="srgan-x4.safetensors",
         parent="srresnet-x4",
+        realism_space="pixels",  # its weights do not blend smoothly (BENCHMARKS.md)
         sha256="c56838c2232f8537e3562943026c0bbbfd4718196c7912bacf61b4f537ca081e",
         recipe="configs/zoo/srgan_x4.yaml",
     ),
