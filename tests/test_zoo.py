@@ -116,7 +116,7 @@ def test_each_gan_model_blends_in_its_measured_space() -> None:
     assert not isinstance(load_model("srgan-x4", realism=0.3, realism_space="weights"), OutputBlend)
     with pytest.raises(SuperresError, match="realism space must be one of weights, pixels"):
         load_model("srgan-x4", realism=0.3, realism_space="colour")  # type: ignore[arg-type]
-    with pytest.raises(SuperresError, match="realism_space needs realism"):
+    with pytest.raises(SuperresError, match="needs a realism value"):
         load_model("srgan-x4", realism_space="pixels")
 
 

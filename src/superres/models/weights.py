@@ -663,7 +663,10 @@ def load_model(
             return blend_outputs(smooth, textured, realism).eval()
         return interpolate_models(smooth, textured, realism).eval()
     if realism_space is not None:
-        raise SuperresError("realism_space needs realism (a GAN model's blend with its parent)")
+        raise SuperresError(
+            "a realism space (--realism-space, realism_space=) needs a realism value "
+            "(--realism R, realism=R) to blend a GAN model with its parent"
+        )
 
     if model is not None and model not in MODELS and model not in WEIGHTS:
         raise UnknownModelError(model, [*MODELS, *WEIGHTS])
