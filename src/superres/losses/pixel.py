@@ -83,59 +83,34 @@ class CharbonnierLoss(BaseLoss):
 
 
 class SubpixelPatternLoss(BaseLoss):
-    """L1 of the sub-pixel pattern of the error ``sr - gt``: a guard for GAN stages.
+    """L1 of the static sub-pixel pattern of the error ``sr - gt``: a guard for GAN stages.
 
     A network that upsamples by ``scale`` (pixel shuffle) can add one fixed ``scale x scale`` tile
     to every output, a checkerboard that no image content explains. Perceptual terms push towards
     it from the first steps (BENCHMARKS.md, "The srgan-x4 checkerboard"), because a constant tile
-    is the cheapest way to add high-frequency energy. This loss averages the error at each phase
-    ``(row mod scale, column mod scale)``, removes the mean over phases (a colour shift is the
-    pixel loss's business) and returns the mean absolute value of what is left. Crops must start
-    on the LR grid (every ``scale``-th HR pixel), as the training crops do, so that a phase is the
-    same output sub-pixel in every image.
-
-    Where the average runs is ``window``:
-
-    * ``None`` (default): over the whole batch, so the value is about zero for textures, which
-      differ from image to image, and exactly the tile's amplitude for a pattern that is the same
-      on every output.
-    * ``k``: per image, over non-overlapping windows of ``k x k`` LR pixels: it also sees a
-      lattice whose sign or strength follows the content (the same in a window, different across
-      images), which the batch mean cancels. Its floor is the error's own spread over ``k``
-      (a window of ``k * k`` samples per phase), so ``k`` trades locality for noise.
+    is the cheapest way to add high-frequency energy. This loss averages the error over the whole
+    batch at each phase ``(row mod scale, column mod scale)``, removes the mean over phases (a
+    colour shift is the pixel loss's business) and returns the mean absolute value of what is
+    left: about zero for textures, which differ from image to image, and exactly the tile's
+    amplitude for a static pattern. Crops must start on the LR grid (every ``scale``-th HR pixel),
+    as the training crops do, so that a phase is the same output sub-pixel in every image.
 
     Args:
         scale: the upscaling factor (the pattern's period), >= 2.
-        window: ``None`` or the window side in LR pixels (>= 1; patches must hold one window).
         loss_weight: multiplies the value.
         reduction: only ``"mean"``; the value is one number per batch by construction.
     """
 
-    def __init__(
-        self,
-        *,
-        scale: int,
-        window: int | None = None,
-        loss_weight: float = 1.0,
-        reduction: str = "mean",
-    ) -> None:
+    def __init__(self, *, scale: int, loss_weight: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(loss_weight=loss_weight, reduction=reduction)
         if not (isinstance(scale, int) and scale >= 2):
             raise ConfigError(f"SubpixelPatternLoss: scale must be an integer >= 2; got {scale!r}.")
-        if window is not None and not (
-            isinstance(window, int) and not isinstance(window, bool) and window >= 1
-        ):
-            raise ConfigError(
-                "SubpixelPatternLoss: window must be null (the whole batch) or an integer >= 1 "
-                f"(LR pixels per window side); got {window!r}."
-            )
         if reduction != "mean":
             raise ConfigError(
                 "SubpixelPatternLoss: the pattern is a statistic of the whole batch; use "
                 f"reduction 'mean', not {reduction!r}."
             )
         self.scale = scale
-        self.window = window
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         check_pair(type(self).__name__, sr, gt)
@@ -147,21 +122,9 @@ class SubpixelPatternLoss(BaseLoss):
                 "to whole LR pixels."
             )
         error = (sr - gt).reshape(n, c, h // s, s, w // s, s)
-        if self.window is None:
-            tile = error.mean(dim=(0, 2, 4))  # (C, s, s): the mean error at each phase
-            tile = tile - tile.mean(dim=(1, 2), keepdim=True)
-            return tile.abs().mean() * self.loss_weight
-        k = self.window
-        if h // s < k or w // s < k:
-            raise InvalidImageError(
-                f"SubpixelPatternLoss: a {h}x{w} patch holds no window of {k}x{k} LR pixels "
-                f"({k * s}x{k * s} px); use larger patches or a smaller window."
-            )
-        phases = error.permute(0, 1, 3, 5, 2, 4).reshape(n, c * s * s, h // s, w // s)
-        local = torch.nn.functional.avg_pool2d(phases, k)  # per-window mean at each phase
-        local = local.reshape(n, c, s * s, *local.shape[-2:])
-        local = local - local.mean(dim=2, keepdim=True)
-        return local.abs().mean() * self.loss_weight
+        tile = error.mean(dim=(0, 2, 4))  # (C, s, s): the mean error at each phase
+        tile = tile - tile.mean(dim=(1, 2), keepdim=True)
+        return tile.abs().mean() * self.loss_weight
 
     def extra_repr(self) -> str:
-        return f"scale={self.scale}, window={self.window}, {super().extra_repr()}"
+        return f"scale={self.scale}, {super().extra_repr()}"
