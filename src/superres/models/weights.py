@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 import os
 import re
 import typing
@@ -594,7 +595,7 @@ class OutputBlend(nn.Module):
 
 
 def _check_realism(realism: float) -> float:
-    if isinstance(realism, bool) or not isinstance(realism, int | float):
+    if isinstance(realism, bool) or not isinstance(realism, numbers.Real):
         raise SuperresError(f"realism must be a number in [0, 1], got {realism!r}")
     if not 0.0 <= float(realism) <= 1.0:
         raise SuperresError(f"realism must be a number in [0, 1], got {realism!r}")
