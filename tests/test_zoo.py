@@ -113,7 +113,8 @@ def test_each_gan_model_blends_in_its_measured_space() -> None:
     assert get_pretrained("srgan-x4").realism_space == "pixels"
     assert get_pretrained("esrgan-6b-x4").realism_space == "weights"
     assert isinstance(load_model("srgan-x4", realism=0.3), OutputBlend)
-    assert isinstance(load_model("srgan-x4", realism=np.float32(0.3)), OutputBlend)  # a number
+    number = np.float32(0.3)  # numpy scalars are real numbers too (typed as float: not one)
+    assert isinstance(load_model("srgan-x4", realism=number), OutputBlend)  # pyright: ignore[reportArgumentType]
     assert not isinstance(load_model("esrgan-6b-x4", realism=0.3), OutputBlend)
     assert not isinstance(load_model("srgan-x4", realism=0.3, realism_space="weights"), OutputBlend)
     with pytest.raises(SuperresError, match="realism space must be one of weights, pixels"):
