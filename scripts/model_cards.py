@@ -170,9 +170,10 @@ def card(
             ]
     mine = [r for r in realism if r["model"] == name]
     if mine:
-        spaces = list(dict.fromkeys(str(r.get("space", "weights")) for r in mine))
-        by_space = {sp: [r for r in mine if str(r.get("space", "weights")) == sp] for sp in spaces}
-        first = by_space[spaces[0]]
+        by_space: dict[str, list[dict[str, object]]] = {}
+        for r in mine:  # files written before the spaces existed hold weight blends only
+            by_space.setdefault(str(r.get("space", "weights")), []).append(r)
+        first = next(iter(by_space.values()))
         lines += [
             "",
             f"Along the realism slider (`--realism R`: 0 is `{meta.get('parent')}`, 1 this model; "

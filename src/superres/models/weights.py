@@ -595,9 +595,8 @@ class OutputBlend(nn.Module):
 
 
 def _check_realism(realism: float) -> float:
-    if isinstance(realism, bool) or not isinstance(realism, numbers.Real):
-        raise SuperresError(f"realism must be a number in [0, 1], got {realism!r}")
-    if not 0.0 <= float(realism) <= 1.0:
+    real = isinstance(realism, numbers.Real) and not isinstance(realism, bool)
+    if not (real and 0.0 <= float(realism) <= 1.0):
         raise SuperresError(f"realism must be a number in [0, 1], got {realism!r}")
     return float(realism)
 
