@@ -228,6 +228,21 @@ def test_metrics_bad_inputs_are_named_errors(
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_metrics_with_nothing_to_score_is_an_error_not_an_empty_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tiny = tmp_path / "tiny.png"
+    _write(tiny, np.zeros((4, 4, 3), dtype=np.uint8))
+    out_json = tmp_path / "m.json"
+    assert main(["metrics", str(tiny), "--output-json", str(out_json)]) == 1
+    captured = capsys.readouterr()
+    assert "no metric applies to" in captured.err
+    assert "niqe: needs at least 96x96 pixels" in captured.err
+    assert "niqe: niqe:" not in captured.err
+    assert "| image |" not in captured.out
+    assert not out_json.exists()
+
+
 def test_metrics_check_the_paths_before_loading_any_metric_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -806,8 +806,18 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     )
     results = score_pairs(pairs, options)
     names = [m for m in METRIC_INFO if any(m in r.scores for r in results)]
+    skipped = {m: why for r in results for m, why in r.skipped.items()}
+    if not names:
+        reasons = "; ".join(f"{metric}: {why}" for metric, why in skipped.items())
+        raise SuperresError(
+            f"no metric applies to {args.image}: every one was skipped ({reasons}). Score a larger "
+            "image, or give a REFERENCE for the full-reference metrics"
+        )
     space = "RGB" if args.rgb else "Y"
-    print(f"full-reference metrics on {space}, border {args.crop_border} px cropped")
+    if args.reference is not None:
+        print(f"full-reference metrics on {space}, border {args.crop_border} px cropped")
+    else:
+        print(f"no-reference metrics (on Y), border {args.crop_border} px cropped")
     print("| image | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
     for r in results:
@@ -816,7 +826,6 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     if len(results) > 1:
         mean = mean_scores(results)
         print("| mean | " + " | ".join(f"{mean[m]:.4f}" for m in names) + " |")
-    skipped = {m: why for r in results for m, why in r.skipped.items()}
     for metric, why in skipped.items():
         print(f"skipped {metric}: {why}")
     if args.output_json is not None:

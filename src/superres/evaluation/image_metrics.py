@@ -144,7 +144,7 @@ def score_pair(
         try:
             result.scores["ms_ssim"] = float(ms_ssim(a, b, **kwargs)[0])  # type: ignore[arg-type]
         except ImageTooSmallError as exc:
-            result.skipped["ms_ssim"] = str(exc).split(".")[0]
+            result.skipped["ms_ssim"] = _reason("ms_ssim", exc).split(".")[0]
         if options.lpips is not None:
             h, w = image.shape[-2:]
             crop = (..., slice(border, h - border), slice(border, w - border))
@@ -157,10 +157,8 @@ def score_pair(
         result.scores["niqe"] = float(
             niqe(image, crop_border=border, params=options.niqe_params)[0]
         )
-    except ImageTooSmallError as exc:
-        result.skipped["niqe"] = str(exc)
-    except SuperresError as exc:
-        result.skipped["niqe"] = str(exc)
+    except SuperresError as exc:  # too small, or the parameter file is missing
+        result.skipped["niqe"] = _reason("niqe", exc)
     if options.ma is not None:
         result.scores["ma"] = options.ma(image, border)
         if "niqe" in result.scores:
@@ -169,6 +167,12 @@ def score_pair(
         result.skipped["ma"] = options.ma_error or "not available"
         result.skipped["pi"] = "needs Ma (see above)"
     return result
+
+
+def _reason(metric: str, exc: Exception) -> str:
+    """An exception's message as a skip reason, without the metric's own name in front."""
+    text = str(exc)
+    return text.removeprefix(f"{metric}: ")
 
 
 def pair_paths(image: Path, reference: Path | None) -> list[tuple[Path, Path | None]]:

@@ -247,7 +247,8 @@ class Upscaler:
             and outscale > 0
         ):
             raise SuperresError(
-                f"outscale must be a positive number (e.g. 3.5) or None, got {outscale!r}"
+                f"outscale must be a positive, finite number (e.g. 3.5), got {outscale!r}; leave "
+                "it out to keep the network's own scale"
             )
         self.outscale = None if outscale is None else float(outscale)
         if tile_memory is not None:
