@@ -204,6 +204,19 @@ def test_unknown_keys_and_bad_values_are_named() -> None:
         load_recipe(REPO / "configs" / "srresnet_x4.yaml", ["train.optimizer.lr=fast"])
 
 
+def test_builder_keywords_are_typed_at_load_time() -> None:
+    path = REPO / "configs" / "srresnet_x4.yaml"
+    # BasicSR-style `loss_weight: 1e-2` is a string to YAML 1.1; the loss gets the number.
+    recipe = load_recipe(path, ["train.losses=[{name: l1, loss_weight: 1e-2}]"])
+    assert recipe.train.losses[0].kwargs == {"loss_weight": 0.01}
+    with pytest.raises(ConfigError, match=r"model\.num_blocks: expected an integer, got 'abc'"):
+        load_recipe(path, ["model.num_blocks=abc"])
+    with pytest.raises(ConfigError, match=r"train\.losses\[0\] \(l1\)\.loss_weight: expected a"):
+        load_recipe(path, ["train.losses=[{name: l1, loss_weight: heavy}]"])
+    with pytest.raises(ConfigError, match="train.losses is empty"):
+        load_recipe(path, ["train.losses=[]"])
+
+
 def test_exponent_numbers_without_a_dot_are_numbers() -> None:
     # PyYAML (YAML 1.1) reads 1e-4 as a string; recipes and --set mean the number.
     path = REPO / "configs" / "srresnet_x4.yaml"

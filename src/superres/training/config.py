@@ -220,6 +220,8 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 continue
             try:
                 return _convert(value, option, where)
+            except _UnsupportedTypeError:
+                raise  # the union cannot be checked as a whole either
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(
@@ -243,7 +245,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             _convert(v, a, f"{where}[{i}]")
             for i, (v, a) in enumerate(zip(value, args, strict=True))
         )
-    if origin is dict:
+    if origin in (dict, Mapping):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return dict(value)
@@ -270,7 +272,20 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, str | Path):
             raise ConfigError(f"{where}: expected a path, got {value!r}")
         return Path(value)
-    raise ConfigError(f"{where}: unsupported type {_type_name(tp)}")  # pragma: no cover
+    raise _UnsupportedTypeError(f"{where}: unsupported type {_type_name(tp)}")
+
+
+class _UnsupportedTypeError(ConfigError):
+    """An annotation :func:`_convert` cannot check (a builder keyword typed as a module, ...)."""
+
+
+def _constructor_hints(builder: Any) -> dict[str, Any]:
+    """A model or loss builder's keyword annotations, resolved; ``{}`` where they cannot be."""
+    target = builder.__init__ if isinstance(builder, type) else builder
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # a name only imported for type checkers: leave it to the constructor
+        return {}
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -310,9 +325,10 @@ def _check_builders(recipe: Recipe) -> None:
     from superres.models import DISCRIMINATORS, MODELS, check_scale
 
     def check_kwargs(
-        builder: Any, kwargs: Mapping[str, Any], where: str, skip: tuple[str, ...]
+        builder: Any, kwargs: dict[str, Any], where: str, skip: tuple[str, ...]
     ) -> None:
         params = inspect.signature(builder).parameters
+        hints = _constructor_hints(builder)
         for key in kwargs:
             if key in skip:
                 raise ConfigError(f"{where}: {key!r} is set by the recipe, not here; remove it")
@@ -322,6 +338,11 @@ def _check_builders(recipe: Recipe) -> None:
                     f"{where}: unknown argument {key!r}.{did_you_mean(key, params)} "
                     f"Valid arguments: {valid}"
                 )
+            if key in hints:  # typed now (and `1e-2` made a number), not an hour into a run
+                try:
+                    kwargs[key] = _convert(kwargs[key], hints[key], f"{where}.{key}")
+                except _UnsupportedTypeError:
+                    pass  # an annotation recipes cannot spell: the constructor checks it
 
     spec = MODELS.get(recipe.model.name)
     check_scale(spec.name, recipe.scale)
@@ -329,6 +350,10 @@ def _check_builders(recipe: Recipe) -> None:
     if recipe.discriminator is not None:
         builder = DISCRIMINATORS.get(recipe.discriminator.name)
         check_kwargs(builder, recipe.discriminator.kwargs, "discriminator", ())
+    if not recipe.train.losses:
+        raise ConfigError(
+            "train.losses is empty: give at least one loss term, e.g. `losses: [{name: l1}]`"
+        )
     for i, term in enumerate(recipe.train.losses):
         check_kwargs(LOSSES.get(term.name), term.kwargs, f"train.losses[{i}] ({term.name})", ())
     names = [t.name for t in recipe.train.losses]
