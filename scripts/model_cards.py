@@ -45,7 +45,6 @@ DEFAULT_RESULTS = (
     "benchmarks/results/zoo_x2.json",
     "docs/report_x4/report.json",
     "docs/report_x4_bsd100_urban100/report.json",
-    "benchmarks/results/zoo_x4_srgan.json",
 )
 DEFAULT_REALISM = REPO / "benchmarks" / "results" / "realism_set5.json"
 DEFAULT_REALISM_FIGURE = "figures/realism_set5.png"
