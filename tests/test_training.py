@@ -213,7 +213,7 @@ def test_builder_keywords_are_typed_at_load_time() -> None:
         load_recipe(path, ["model.num_blocks=abc"])
     with pytest.raises(ConfigError, match=r"train\.losses\[0\] \(l1\)\.loss_weight: expected a"):
         load_recipe(path, ["train.losses=[{name: l1, loss_weight: heavy}]"])
-    with pytest.raises(ConfigError, match="train.losses is empty"):
+    with pytest.raises(ConfigError, match=r"train\.losses is empty"):
         load_recipe(path, ["train.losses=[]"])
 
 

@@ -18,6 +18,7 @@ The resolved recipe (after overrides) is what every checkpoint stores, as YAML t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import re
@@ -338,11 +339,11 @@ def _check_builders(recipe: Recipe) -> None:
                     f"{where}: unknown argument {key!r}.{did_you_mean(key, params)} "
                     f"Valid arguments: {valid}"
                 )
-            if key in hints:  # typed now (and `1e-2` made a number), not an hour into a run
-                try:
+            # Typed now (and `1e-2` made a number), not an hour into a run; an annotation that
+            # recipes cannot spell is left to the constructor.
+            if key in hints:
+                with contextlib.suppress(_UnsupportedTypeError):
                     kwargs[key] = _convert(kwargs[key], hints[key], f"{where}.{key}")
-                except _UnsupportedTypeError:
-                    pass  # an annotation recipes cannot spell: the constructor checks it
 
     spec = MODELS.get(recipe.model.name)
     check_scale(spec.name, recipe.scale)
