@@ -545,6 +545,22 @@ def test_missing_empty_truncated_and_garbage_files(tmp_path: Path) -> None:
             load_weights(tmp_path / name)
 
 
+def test_an_image_given_as_weights_is_named_as_one(tmp_path: Path) -> None:
+    from PIL import Image
+
+    for suffix, kind in ((".png", "PNG"), (".jpg", "JPEG"), (".pth", "PNG")):
+        path = tmp_path / f"photo{suffix}"
+        Image.new("RGB", (8, 8)).save(path, format="PNG" if kind == "PNG" else "JPEG")
+        with pytest.raises(WeightsReadError, match=f"this is a {kind} image, not a weights file"):
+            load_weights(path)
+    # torch's advice to unpickle with weights_only=False never reaches the user.
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"\x80\x02" + b"not weights" * 9)
+    with pytest.raises(WeightsReadError) as info:
+        load_weights(junk)
+    assert "weights_only" not in str(info.value)
+
+
 def test_unknown_layout_lists_keys_and_supported_layouts(tmp_path: Path) -> None:
     path = tmp_path / "imdn.pth"
     torch.save(

@@ -44,7 +44,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import torch
 from torch import nn
@@ -347,12 +347,24 @@ def _read_torch(path: Path) -> object:
                 "state dict (torch.save(model.state_dict(), 'weights.pth')) or as safetensors, "
                 "where you trust the file and have its code"
             ) from None
+        # torch's first sentence only: the rest of its message advises weights_only=False.
+        detail = str(exc).splitlines()[0].split(". ")[0] if str(exc) else "no details"
         raise WeightsReadError(
             path,
             f"not a PyTorch checkpoint or safetensors file, or truncated/corrupt "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no details'}); "
-            "get the file again",
+            f"({type(exc).__name__}: {detail}); get the file again",
         ) from exc
+
+
+#: Leading bytes of the image formats a user may pass as weights by mistake.
+_IMAGE_SIGNATURES: Final[dict[bytes, str]] = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF8": "GIF",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
 
 
 def _read(path: Path) -> tuple[object, dict[str, str] | None]:
@@ -362,6 +374,15 @@ def _read(path: Path) -> tuple[object, dict[str, str] | None]:
         head = handle.read(16)
     if _looks_like_safetensors(head, size) or path.suffix == ".safetensors":
         return _read_safetensors(path)
+    image = next((f for sig, f in _IMAGE_SIGNATURES.items() if head.startswith(sig)), None)
+    if image is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        image = "WebP"
+    if image is not None:
+        raise WeightsReadError(
+            path,
+            f"this is a {image} image, not a weights file; images are the INPUT arguments, and "
+            "--weights takes a .safetensors or .pth file",
+        )
     return _read_torch(path), None
 
 
