@@ -410,10 +410,12 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
     )
     ex.add_argument(
         "--onnx",
+        "-o",
         type=Path,
         required=True,
         metavar="OUT.onnx",
-        help="file to write; its folder must exist; an existing file needs --force",
+        help="file to write (-o as in upscale); its folder must exist; an existing file needs "
+        "--force",
     )
     ex.add_argument(
         "--scale",

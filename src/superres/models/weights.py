@@ -380,8 +380,8 @@ def _read(path: Path) -> tuple[object, dict[str, str] | None]:
     if image is not None:
         raise WeightsReadError(
             path,
-            f"this is a {image} image, not a weights file; images are the INPUT arguments, and "
-            "--weights takes a .safetensors or .pth file",
+            f"this is a {image} image, not a weights file; weights are .safetensors or .pth "
+            "files (images go to `superres upscale` as its inputs)",
         )
     return _read_torch(path), None
 
