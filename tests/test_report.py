@@ -277,3 +277,16 @@ def test_report_without_models_is_a_named_error(
     assert main(["report", "--datasets", "set5", "--out", str(tmp_path / "r")]) == 1
     assert "give --models NAME ... and/or --weights FILE" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [("--crops", "-1", "crops must be a whole number >= 0"), ("--crop-size", "0", "crop_size")],
+)
+def test_report_checks_its_crop_options_before_any_image(
+    flag: str, value: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["report", "--models", "bicubic", "--datasets", "set5", "--out", str(tmp_path / "r")]
+    assert main([*argv, flag, value, "--data-root", str(tmp_path / "no_data")]) == 1
+    assert message in capsys.readouterr().err  # not the missing data: the options come first
+    assert not (tmp_path / "r").exists()

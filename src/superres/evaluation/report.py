@@ -234,7 +234,14 @@ def build_report(
     Raises:
         UnknownModelError, UnknownDatasetError, DatasetNotFoundError, UnsupportedScaleError:
             checked before any image is processed.
+        SuperresError: ``crops`` below 0 or ``crop_size`` below 1 (also before any image).
     """
+    if isinstance(crops, bool) or not isinstance(crops, int) or crops < 0:
+        raise SuperresError(f"crops must be a whole number >= 0 (0: no figures), got {crops!r}")
+    if isinstance(crop_size, bool) or not isinstance(crop_size, int) or crop_size < 1:
+        raise SuperresError(
+            f"crop_size must be a whole number of HR pixels >= 1, got {crop_size!r}"
+        )
     device = device or torch.device("cpu")
     rows = BenchmarkModels(models, weights)
     rows.check_scales([scale])
