@@ -655,3 +655,24 @@ def test_16bit_gray_alpha_written_as_rgba(tmp_path: Path, ext: str) -> None:
     assert torch.equal(data.rgb, gray.expand(3, -1, -1))
     assert data.alpha is not None
     assert torch.equal(data.alpha, alpha)
+
+
+def test_write_image_takes_image_data_with_its_depth_gray_and_alpha(tmp_path: Path) -> None:
+    gray16 = _uint16_not_257_multiples((H, W))
+    alpha16 = _uint16_not_257_multiples((H, W))[::-1].copy()
+    src = tmp_path / "la16.png"
+    assert cv2.imwrite(str(src), np.dstack([gray16, gray16, gray16, alpha16]).astype(np.uint16))
+    image = read_image(src)
+    assert image.bit_depth == 16
+    assert image.alpha is not None
+    write_image(tmp_path / "copy.png", image)  # what read_image (and Upscaler) return, as is
+    again = read_image(tmp_path / "copy.png")
+    assert again.bit_depth == 16
+    assert again.alpha is not None
+    assert torch.equal(again.rgb, image.rgb)
+    assert torch.equal(again.alpha, image.alpha)
+    write_image(tmp_path / "eight.png", image, bit_depth=8)  # an explicit value wins
+    assert read_image(tmp_path / "eight.png").bit_depth == 8
+    with pytest.raises(InvalidImageError, match="ImageData carries its own alpha"):
+        write_image(tmp_path / "x.png", image, alpha=image.alpha)
+    assert not (tmp_path / "x.png").exists()

@@ -501,11 +501,11 @@ def _quantize_image(
 
 def write_image(
     path: str | os.PathLike[str],
-    rgb: torch.Tensor,
+    rgb: torch.Tensor | ImageData,
     *,
     alpha: torch.Tensor | None = None,
-    bit_depth: int = 8,
-    grayscale: bool = False,
+    bit_depth: int | None = None,
+    grayscale: bool | None = None,
     quality: int = 95,
 ) -> None:
     """Encode a float image and replace ``path`` atomically.
@@ -515,10 +515,13 @@ def write_image(
             The parent folder must exist.
         rgb: float ``(3, H, W)`` or ``(1, H, W)`` in [0, 1] (a leading batch dimension of 1 is
             accepted). Values are clamped and rounded half-up here, once. A 1-channel input is
-            written as RGB with equal channels unless ``grayscale=True``.
+            written as RGB with equal channels unless ``grayscale=True``. Or an
+            :class:`ImageData` (what :func:`read_image` and :class:`~superres.Upscaler` return):
+            its alpha, bit depth and grayscale flag are written unless ``bit_depth`` or
+            ``grayscale`` say otherwise.
         alpha: optional float ``(1, H, W)`` (or ``(H, W)``, ``(1, 1, H, W)``) in [0, 1]. Only PNG,
-            TIFF and WebP hold alpha.
-        bit_depth: 8, or 16 for PNG and TIFF.
+            TIFF and WebP hold alpha. Not with an :class:`ImageData`, which carries its own.
+        bit_depth: 8, or 16 for PNG and TIFF (default: 8, or the :class:`ImageData`'s).
         grayscale: write one colour channel. A 3-channel input with equal channels is written
             exactly; otherwise it is converted with the ITU-R 601-2 luma weights of Pillow's "L"
             mode, ``0.299 R + 0.587 G + 0.114 B`` (computed in float, before rounding). WebP has no
@@ -534,6 +537,18 @@ def write_image(
         InvalidImageError: ``rgb`` or ``alpha`` has a wrong type, shape or dtype, or is not finite.
     """
     p = Path(path)
+    if isinstance(rgb, ImageData):
+        if alpha is not None:
+            raise InvalidImageError(
+                f"write_image({str(p)!r}): alpha= goes with a tensor; an ImageData carries its own "
+                "alpha (pass image.rgb to write it without, or replace(image, alpha=...))"
+            )
+        image = rgb
+        rgb, alpha = image.rgb, image.alpha
+        bit_depth = image.bit_depth if bit_depth is None else bit_depth
+        grayscale = image.grayscale if grayscale is None else grayscale
+    bit_depth = 8 if bit_depth is None else bit_depth
+    grayscale = False if grayscale is None else grayscale
     _check_write_target(p, bit_depth, quality, has_alpha=alpha is not None)
     hwc = _quantize_image(rgb, alpha, bit_depth, grayscale, p)
     write_array(p, hwc, quality=quality)
