@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from superres.imaging import imresize
-from superres.inference import Upscaler, upscale
+from superres.inference import Upscaler, load_model, upscale
 from superres.io import read_image, write_image
 from superres.models import create_model, list_models, load_weights, save_weights
 
@@ -15,6 +15,7 @@ __all__ = [
     "create_model",
     "imresize",
     "list_models",
+    "load_model",
     "load_weights",
     "read_image",
     "save_weights",
