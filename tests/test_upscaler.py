@@ -167,6 +167,11 @@ def test_bad_options_are_named_errors() -> None:
         Upscaler(nn.Conv2d(3, 3, 3))
     with pytest.raises(InvalidImageError, match="float"):
         Upscaler(net)(torch.zeros(3, 4, 4, dtype=torch.uint8))
+    holes = torch.zeros(2, 3, 4, 4)
+    holes[1, 0, 2, 2] = float("nan")
+    holes[0, 2, 0, 0] = float("inf")
+    with pytest.raises(InvalidImageError, match="2 NaN or infinite value"):
+        Upscaler(net)(holes)
 
 
 def test_auto_tile_follows_the_memory_budget() -> None:

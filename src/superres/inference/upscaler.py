@@ -450,6 +450,12 @@ class Upscaler:
             raise InvalidImageError(
                 f"expected a float tensor in [0, 1], got {image.dtype}; divide by 255 first"
             )
+        bad = int((~torch.isfinite(image)).sum())
+        if bad:  # else the network would spread them over the output without a word
+            raise InvalidImageError(
+                f"the image holds {bad} NaN or infinite value(s); find where they came from (a "
+                "division by zero, an overflowing float16 step) or torch.nan_to_num it first"
+            )
         batch = image if image.dim() == 4 else image[None]
         channels = int(batch.shape[1])
         results = []
