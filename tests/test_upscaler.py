@@ -14,7 +14,7 @@ import superres
 from superres.errors import InvalidImageError, SuperresError
 from superres.imaging import imresize
 from superres.imaging.backprojection import reconstruction_error
-from superres.inference import TileMemoryError, Upscaler
+from superres.inference import TileMemoryError, Upscaler, load_model
 from superres.inference.device import PrecisionError
 from superres.inference.tiling import InvalidTilingError, plan_tiles
 from superres.inference.upscaler import estimate_activation_bytes
@@ -230,7 +230,7 @@ def test_pil_round_trip_keeps_the_mode_family(mode: str, expected: str) -> None:
         im = Image.fromarray(np.random.default_rng(0).integers(0, 65536, (6, 9), dtype=np.uint16))
     else:
         im = base.convert(mode)
-    out = superres.upscale(im, scale=2)
+    out = superres.upscale(im, model="bicubic", scale=2)
     assert isinstance(out, Image.Image)
     assert out.mode == expected
     assert out.size == (18, 12)
@@ -253,7 +253,7 @@ def test_numpy_round_trip_keeps_dtype_and_layout(shape: tuple[int, ...], dtype: 
         a = rng.random(shape).astype(dtype)
     else:
         a = rng.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
-    out = superres.upscale(a, scale=2)
+    out = superres.upscale(a, model="bicubic", scale=2)
     assert isinstance(out, np.ndarray)
     assert out.dtype == dtype
     assert out.shape == (12, 18, *shape[2:])
@@ -273,6 +273,14 @@ def test_tensor_round_trip_keeps_layout_dtype_and_device() -> None:
     out = superres.upscale(x, model=create_model("bicubic", scale=3))
     assert isinstance(out, torch.Tensor)
     assert (out.shape, out.dtype, out.device) == ((2, 4, 15, 18), torch.float64, x.device)
+
+
+def test_upscale_without_a_model_runs_the_shipped_default() -> None:
+    x = _rand(3, 10, 12)
+    expected = Upscaler(load_model("edsr-baseline-x4"))(x)
+    assert torch.equal(superres.upscale(x), expected)
+    three = superres.upscale(x, scale=3)  # no x3 model ships: the x4 default, resized exactly
+    assert three.shape == (3, 30, 36)
 
 
 def test_upscale_checks_its_arguments() -> None:

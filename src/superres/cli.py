@@ -76,7 +76,7 @@ many GPUs:
         "--model",
         default=None,
         help="registered or pretrained model name (default: the model the --weights file "
-        "describes, else bicubic)",
+        "describes, else the shipped edsr-baseline-x4; srresnet-x2 with --scale 2)",
     )
     up.add_argument(
         "--weights",

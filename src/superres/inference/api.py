@@ -67,7 +67,9 @@ def upscale(
             same dtype and layout); a float tensor ``(C, H, W)``/``(N, C, H, W)`` in [0, 1] (same
             layout, dtype and device); or an :class:`~superres.io.ImageData`.
         model: a registered or pretrained model name (see ``superres models``) or a built
-            ``nn.Module``; ``None``: the model ``weights`` describes, else ``bicubic``.
+            ``nn.Module``; ``None``: the model ``weights`` describes, else the shipped default of
+            ``superres upscale`` (``edsr-baseline-x4``; ``srresnet-x2`` at ``scale=2``; other
+            scales run the x4 default, then resize exactly to ``scale``).
         weights: a weights file (it rebuilds its own model; ``model``, if a name, is checked
             against it).
         scale: the network's scale for a model name (default: the model's or the file's).
@@ -78,7 +80,8 @@ def upscale(
 
         from PIL import Image
         import superres
-        big = superres.upscale(Image.open("photo.png"), model="bicubic", scale=4)
+        big = superres.upscale(Image.open("photo.png"))  # the shipped x4 default
+        smooth = superres.upscale(Image.open("photo.png"), model="bicubic", scale=4)
     """
     if isinstance(model, nn.Module):
         if weights is not None:
@@ -93,8 +96,10 @@ def upscale(
             )
         net = model
     elif model is None or isinstance(model, str):
-        if model is None and weights is None:
-            model = "bicubic"
+        if model is None and weights is None:  # what `superres upscale` runs without --model
+            from superres.inference.batch import default_model
+
+            model, scale, outscale = default_model(scale, outscale)
         net = load_model(model, weights=weights, scale=scale)
     else:
         raise SuperresError(
