@@ -244,10 +244,16 @@ def test_cli_set_overrides_and_refuses_to_overwrite_a_run(
     assert main([*argv, "--set", "train.total_iters=2"]) == 1
     assert "--resume auto" in capsys.readouterr().err
     assert (out / "state_last.pt").read_bytes() == before  # nothing overwritten
-    # --resume auto continues to a longer total; the recipe must be the same otherwise.
+    # --resume auto continues, also to a longer total; the rest of the recipe must not change.
     assert main([*argv, "--set", "train.total_iters=2", "--resume", "auto"]) == 0
-    assert main([*argv, "--set", "train.total_iters=4", "--resume", "auto"]) == 1
-    assert "different recipe" in capsys.readouterr().err
+    changed = ["--set", "train.optimizer.lr=0.5", "--set", "data.batch_size=3"]
+    assert main([*argv, "--set", "train.total_iters=4", *changed, "--resume", "auto"]) == 1
+    err = capsys.readouterr().err
+    assert "different recipe (data.batch_size: 2 -> 3; train.optimizer.lr: 0.0001 -> 0.5)" in err
+    assert "train.total_iters" not in err.split("(only")[0]  # allowed, so not listed as a change
+    assert (out / "state_last.pt").read_bytes() == before
+    assert main([*argv, "--set", "train.total_iters=4", "--resume", "auto"]) == 0
+    assert [int(r["step"]) for r in read_log(out / "train_log.csv")] == [1, 2, 3, 4]
 
 
 def test_gan_stage_starts_from_the_psnr_checkpoint(tiny_root: Path, tmp_path: Path) -> None:

@@ -265,7 +265,8 @@ example:
         "--resume",
         default="never",
         help="auto: continue the run folder's last checkpoint if there is one; a state file "
-        "path; never (default): refuse to touch a folder that holds a run",
+        "path; never (default): refuse to touch a folder that holds a run. A resumed run may "
+        "change train.total_iters and the log/checkpoint/validation cadence, nothing else",
     )
     tr.add_argument(
         "--precision",

@@ -383,6 +383,37 @@ def _check_builders(recipe: Recipe) -> None:
         raise ConfigError(f"train.ema_decay must be in (0, 1), got {recipe.train.ema_decay}")
 
 
+#: What a resumed run may change: how long it trains and how often it logs, checkpoints and
+#: validates. Everything else would make the checkpoint's optimizer state and data position
+#: belong to another experiment.
+RESUMABLE_KEYS: frozenset[str] = frozenset(
+    {
+        "train.total_iters",
+        "train.log_every",
+        "train.checkpoint_every",
+        "validation.every",
+        "validation.max_images",
+        "validation.num_samples",
+    }
+)
+
+
+def recipe_changes(old: Recipe, new: Recipe) -> dict[str, tuple[Any, Any]]:
+    """``{dotted key: (old value, new value)}`` for every value that differs between two recipes
+    (a key only one of them has counts as ``None`` in the other)."""
+    changes: dict[str, tuple[Any, Any]] = {}
+
+    def walk(a: Any, b: Any, key: str) -> None:
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            for k in dict.fromkeys([*a, *b]):
+                walk(a.get(k), b.get(k), f"{key}.{k}" if key else str(k))
+        elif a != b:
+            changes[key] = (a, b)
+
+    walk(old.to_dict(), new.to_dict(), "")
+    return changes
+
+
 def recipe_from_dict(data: Mapping[str, Any], *, source: str = "recipe") -> Recipe:
     """Validate plain data (parsed YAML) into a :class:`Recipe`.
 
@@ -452,6 +483,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
 
 
 __all__ = [
+    "RESUMABLE_KEYS",
     "DataConfig",
     "InferenceConfig",
     "LossConfig",
@@ -464,5 +496,6 @@ __all__ = [
     "ValidationConfig",
     "apply_overrides",
     "load_recipe",
+    "recipe_changes",
     "recipe_from_dict",
 ]

@@ -42,6 +42,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+import yaml
 from torch import nn
 
 from superres.data.catalog import DATASETS, dataset_hr_dir, list_image_files, resolve_data_root
@@ -69,7 +70,13 @@ from superres.training.checkpoint import (
     save_state,
     set_rng_state,
 )
-from superres.training.config import Recipe, RunOptions
+from superres.training.config import (
+    RESUMABLE_KEYS,
+    Recipe,
+    RunOptions,
+    recipe_changes,
+    recipe_from_dict,
+)
 from superres.training.ema import ModelEMA, unwrap_model
 from superres.training.logging import NullLogger, TrainingLogger
 from superres.training.optim import build_optimizer, build_scheduler, clip_gradients
@@ -451,11 +458,7 @@ class Trainer:
 
     def _resume(self, path: Path) -> None:
         state = load_state(path)
-        if state.get("recipe") != self.recipe.to_yaml():
-            raise CheckpointError(
-                f"{path} was written by a different recipe; resume with the same YAML and --set "
-                "options, or start a new run in another --out folder"
-            )
+        self._check_resumed_recipe(path, state.get("recipe"))
         unwrap_model(self.net_g).load_state_dict(state["net_g"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.sched_g.load_state_dict(state["sched_g"])
@@ -476,6 +479,28 @@ class Trainer:
         if self.dist.world_size > 1:  # per-rank streams continue per rank
             torch.manual_seed(self.recipe.seed + self.dist.rank + 1_000_003 * self.step)
         logger.info("resumed %s at iteration %d", path, self.step)
+
+    def _check_resumed_recipe(self, path: Path, stored: object) -> None:
+        """Refuse a checkpoint of another experiment; allow (and log) a longer or shorter run
+        and other logging cadences (:data:`~superres.training.config.RESUMABLE_KEYS`)."""
+        fix = (
+            "resume with the same YAML and --set options (only "
+            f"{', '.join(sorted(RESUMABLE_KEYS))} may change), or start a new run in another "
+            "--out folder"
+        )
+        try:
+            old = recipe_from_dict(yaml.safe_load(str(stored)), source=str(path))
+        except (ConfigError, yaml.YAMLError, AttributeError, TypeError) as exc:
+            raise CheckpointError(
+                f"{path} holds a recipe this version cannot read ({exc}); {fix}"
+            ) from None
+        changes = recipe_changes(old, self.recipe)
+        fixed = {k: v for k, v in changes.items() if k not in RESUMABLE_KEYS}
+        if fixed:
+            listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in fixed.items())
+            raise CheckpointError(f"{path} was written by a different recipe ({listed}); {fix}")
+        for key, (before, after) in changes.items():
+            logger.warning("resuming with %s changed from %r to %r", key, before, after)
 
     def _model_for_export(self) -> nn.Module:
         return self.ema.module if self.ema is not None else unwrap_model(self.net_g)
