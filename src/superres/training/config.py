@@ -8,8 +8,10 @@ reproduces a paper on any machine. Rules:
   section and the valid keys (with a close match when there is one);
 * values are type-checked (``int`` where an int is expected, lists of the right element type);
 * model sections are ``name`` plus the architecture's own constructor keywords (checked against
-  the constructor's signature, so ``num_blok: 16`` fails at load time, not an hour later);
-* loss terms are ``name`` plus the loss's keywords (checked against :mod:`superres.losses`);
+  the constructor's signature and annotations, so ``num_blok: 16`` and ``num_blocks: many`` fail
+  at load time, not an hour later);
+* loss terms are ``name`` plus the loss's keywords (checked the same way against
+  :mod:`superres.losses`; ``loss_weight: 1e-2`` is the number YAML 1.1 would leave a string);
 * ``--set section.key=value`` overrides any value (the value is parsed as YAML: ``1e-4``,
   ``[1, 2]``, ``true``) before validation.
 
