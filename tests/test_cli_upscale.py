@@ -105,6 +105,19 @@ def test_missing_input_unknown_sample_and_missing_folder(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_max_pixels_guard_zero_lifts_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "in.png"
+    Image.fromarray(_rgb(10, 12)).save(src)
+    argv = ["upscale", "--model", "bicubic", "--scale", "2", str(src), "-q"]
+    assert main([*argv, "--max-pixels", "100"]) == 1
+    assert "--max-pixels N, 0 for no limit" in capsys.readouterr().err
+    assert main([*argv, "--max-pixels", "-1"]) == 1
+    assert "--max-pixels must be >= 0" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+    assert main([*argv, "--max-pixels", "0"]) == 0
+    assert (tmp_path / "in_x2.png").exists()
+
+
 def test_existing_output_survives_a_failed_run(tmp_path: Path) -> None:
     src = tmp_path / "in.png"
     src.write_bytes(b"garbage")

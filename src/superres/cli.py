@@ -160,7 +160,8 @@ many GPUs:
         "--max-pixels",
         type=int,
         default=None,
-        help="refuse inputs with more pixels than this (default: the io module's guard)",
+        help="refuse inputs with more pixels than this, a guard against decompression bombs; "
+        "0: no limit (default: 300 million)",
     )
     _add_common(up)
 
@@ -619,7 +620,6 @@ def _tile_arg(text: str) -> int | str:
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
     from superres.inference.batch import upscale_files
-    from superres.io.image import DEFAULT_MAX_PIXELS
 
     report = upscale_files(
         args.inputs,
@@ -638,7 +638,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         fmt=args.format,
         recursive=args.recursive,
         skip_existing=args.skip_existing,
-        max_pixels=DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels,
+        max_pixels=_max_pixels(args.max_pixels),
         progress=not args.quiet,
     )
     if not report.main_process:  # torchrun: rank 0 reports for everyone (and exits 1)
@@ -654,6 +654,17 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         return 1
     logger.info("done: %d image(s), %s", report.total, done)
     return 0
+
+
+def _max_pixels(value: int | None) -> int | None:
+    """``--max-pixels``: the default guard when absent, no limit for 0."""
+    from superres.io.image import DEFAULT_MAX_PIXELS
+
+    if value is None:
+        return DEFAULT_MAX_PIXELS
+    if value < 0:
+        raise SuperresError(f"--max-pixels must be >= 0 (0: no limit), got {value}")
+    return value or None
 
 
 def _cmd_models(_: argparse.Namespace) -> int:

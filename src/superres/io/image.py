@@ -184,7 +184,7 @@ def _check_pixel_count(p: Path, size: tuple[int, int], max_pixels: int | None) -
             p,
             f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} "
             "(a guard against decompression bombs); if you trust the file, pass "
-            "max_pixels=None or a larger value (CLI: --max-pixels)",
+            "max_pixels=None or a larger value (CLI: --max-pixels N, 0 for no limit)",
         )
 
 
@@ -202,7 +202,8 @@ def _bomb_error(
         return ImageTooLargeError(
             p,
             f"{size} exceeds the limit of {max_pixels:,} (a guard against decompression bombs); "
-            "if you trust the file, pass max_pixels=None or a larger value (CLI: --max-pixels)",
+            "if you trust the file, pass max_pixels=None or a larger value (CLI: --max-pixels N, "
+            "0 for no limit)",
         )
     return ImageTooLargeError(
         p,
