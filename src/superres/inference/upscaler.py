@@ -450,8 +450,9 @@ class Upscaler:
             raise InvalidImageError(
                 f"expected a float tensor in [0, 1], got {image.dtype}; divide by 255 first"
             )
-        bad = int((~torch.isfinite(image)).sum())
-        if bad:  # else the network would spread them over the output without a word
+        # A float64 sum is finite exactly when every value is, and needs no image-sized mask.
+        if not math.isfinite(float(image.sum(dtype=torch.float64))):
+            bad = int((~torch.isfinite(image)).sum())  # else the network spreads them silently
             raise InvalidImageError(
                 f"the image holds {bad} NaN or infinite value(s); find where they came from (a "
                 "division by zero, an overflowing float16 step) or torch.nan_to_num it first"
