@@ -450,9 +450,11 @@ class Upscaler:
             raise InvalidImageError(
                 f"expected a float tensor in [0, 1], got {image.dtype}; divide by 255 first"
             )
-        # A float64 sum is finite exactly when every value is, and needs no image-sized mask.
-        if not math.isfinite(float(image.sum(dtype=torch.float64))):
-            bad = int((~torch.isfinite(image)).sum())  # else the network spreads them silently
+        # A float64 sum is finite when every value is (short of float64 overflow), and needs no
+        # image-sized mask; the mask only confirms it. Else the network spreads them silently.
+        sum_finite = math.isfinite(float(image.sum(dtype=torch.float64)))
+        bad = 0 if sum_finite else int((~torch.isfinite(image)).sum())
+        if bad:
             raise InvalidImageError(
                 f"the image holds {bad} NaN or infinite value(s); find where they came from (a "
                 "division by zero, an overflowing float16 step) or torch.nan_to_num it first"
