@@ -270,8 +270,8 @@ def test_cli_exports_a_weights_file(tmp_path: Path) -> None:
 
 def test_cli_exports_bicubic_at_a_scale(tmp_path: Path) -> None:
     out = tmp_path / "bicubic.onnx"
-    assert main(["export", "--model", "bicubic", "--scale", "3", "--onnx", str(out), "-q"]) == 0
-    assert _metadata(out)["scale"] == "3"
+    assert main(["export", "--model", "bicubic", "--scale", "3", "-o", str(out), "-q"]) == 0
+    assert _metadata(out)["scale"] == "3"  # -o is --onnx, as -o is upscale's output
 
 
 def test_cli_refuses_an_existing_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
