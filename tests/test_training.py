@@ -464,3 +464,21 @@ def test_the_pattern_guard_follows_the_recipe_scale(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="contradicts the recipe's scale 4"):
         loss_kwargs_for_run("subpixel_pattern", {"scale": 2}, **run)
     assert "scale" not in loss_kwargs_for_run("l1", {}, **run)  # L1 takes no scale
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--time-limit", "0"], "--time-limit must be a positive number of seconds"),
+        (["--time-limit", "-5"], "--time-limit must be a positive number of seconds"),
+        (["--workers", "-1"], "--workers must be 0 or more"),
+    ],
+)
+def test_cli_run_options_are_checked_before_any_work(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    argv = ["train", str(REPO / "configs" / "srcnn_x4.yaml"), "--out", str(out), "-q"]
+    assert main([*argv, "--data-root", str(tmp_path / "no_data"), *flags]) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -721,6 +722,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     resume = args.resume if args.resume in ("auto", "never") else Path(args.resume)
     if args.workers < 0:
         raise SuperresError(f"--workers must be 0 or more, got {args.workers}")
+    if args.time_limit is not None and not (math.isfinite(args.time_limit) and args.time_limit > 0):
+        raise SuperresError(
+            f"--time-limit must be a positive number of seconds, got {args.time_limit}; leave it "
+            "out to train to train.total_iters"
+        )
     options = RunOptions(
         out_dir=args.out if args.out is not None else Path("runs") / recipe.name,
         data_root=args.data_root,
