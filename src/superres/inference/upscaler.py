@@ -450,11 +450,12 @@ class Upscaler:
             raise InvalidImageError(
                 f"expected a float tensor in [0, 1], got {image.dtype}; divide by 255 first"
             )
-        # A float64 sum is finite when every value is (short of float64 overflow), and needs no
-        # image-sized mask; the mask only confirms it. Else the network spreads them silently.
-        sum_finite = math.isfinite(float(image.sum(dtype=torch.float64)))
-        bad = 0 if sum_finite else int((~torch.isfinite(image)).sum())
-        if bad:
+        # NaN and infinities reach the extremes (NaN propagates through min/max): two reductions
+        # in the image's own dtype, on any device (MPS has no float64), no image-sized mask.
+        # Else the network would spread them over the output without a word.
+        extremes = torch.aminmax(image) if image.numel() else None
+        if extremes is not None and not all(math.isfinite(float(v)) for v in extremes):
+            bad = int((~torch.isfinite(image)).sum())
             raise InvalidImageError(
                 f"the image holds {bad} NaN or infinite value(s); find where they came from (a "
                 "division by zero, an overflowing float16 step) or torch.nan_to_num it first"
