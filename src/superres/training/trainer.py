@@ -488,9 +488,11 @@ class Trainer:
             f"{', '.join(sorted(RESUMABLE_KEYS))} may change), or start a new run in another "
             "--out folder"
         )
+        if not isinstance(stored, str):
+            raise CheckpointError(f"{path} holds no recipe; {fix}")
         try:
-            old = recipe_from_dict(yaml.safe_load(str(stored)), source=str(path))
-        except (ConfigError, yaml.YAMLError, AttributeError, TypeError) as exc:
+            old = recipe_from_dict(yaml.safe_load(stored), source=str(path))
+        except (ConfigError, yaml.YAMLError) as exc:
             raise CheckpointError(
                 f"{path} holds a recipe this version cannot read ({exc}); {fix}"
             ) from None
