@@ -52,13 +52,12 @@ import copy
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +67,8 @@ from torch import nn
 
 from superres.data.datasets import BenchmarkSet
 from superres.evaluation.benchmark import super_resolve
-from superres.inference.fast import FastNetwork, cpu_has_native_bf16, fast_network
+from superres.inference.device import describe_machine
+from superres.inference.fast import FastNetwork, fast_network
 from superres.inference.tiling import run_tiled
 from superres.inference.upscaler import DEFAULT_OVERLAP, Upscaler
 from superres.io.files import atomic_write_text
@@ -103,36 +103,6 @@ TRAIN_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
-
-
-# --- the machine ----------------------------------------------------------------------------------
-
-
-def machine_line() -> str:
-    """CPU model, cores, ISA features that matter here, memory, torch version, threads."""
-    name = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    caps: Mapping[str, Any] = {}
-    with contextlib.suppress(AttributeError, RuntimeError):
-        caps = torch.cpu.get_capabilities()
-    features = [
-        k
-        for k in ("avx2", "avx512_f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
-        if caps.get(k)
-    ]
-    memory = ""
-    with contextlib.suppress(OSError, ValueError):
-        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        memory = f", {pages / 2**30:.0f} GiB"
-    return (
-        f"{name}, {os.cpu_count()} logical cores ({', '.join(features) or 'no AVX2'}){memory}; "
-        f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN bf16 "
-        f"{'native' if cpu_has_native_bf16() else 'emulated'}"
-    )
 
 
 # --- measuring ------------------------------------------------------------------------------------
@@ -763,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_root is None:
         args.data_root = os.environ.get("SUPERRES_DATA")
 
-    print(f"machine: {machine_line()}")
+    print(f"machine: {describe_machine()}")
     ceilings: dict[str, float] = {}
     rows: list[Row] = []
     qualities: list[Quality] = []
@@ -782,7 +752,7 @@ def main(argv: list[str] | None = None) -> int:
     curves = loss_curves(args) if args.curve else {}
     if args.json is not None:
         document = {
-            "machine": machine_line(),
+            "machine": describe_machine(),
             "ceilings_gflops": ceilings,
             "rows": [asdict(r) for r in rows],
             "quality": [asdict(q) for q in qualities],

@@ -56,6 +56,7 @@ from torch import nn
 
 from superres.data.datasets import BenchmarkSet
 from superres.evaluation.benchmark import super_resolve
+from superres.inference.device import describe_machine
 from superres.io.files import atomic_write_text
 from superres.metrics.fidelity import psnr
 from superres.models.flops import count_macs
@@ -120,7 +121,7 @@ class Subject:
 
 def machine_line(device: torch.device) -> str:
     if device.type != "cuda":
-        return f"CPU, {os.cpu_count()} logical cores; PyTorch {torch.__version__}"
+        return describe_machine()
     props = torch.cuda.get_device_properties(device)
     driver = "?"
     with contextlib.suppress(Exception):

@@ -1,4 +1,4 @@
-"""Shared fixtures: the benchmark data root and small deterministic images."""
+"""Shared fixtures: the benchmark data root, and both answers of the CPU's bf16 question."""
 
 from __future__ import annotations
 
@@ -7,7 +7,30 @@ from pathlib import Path
 
 import pytest
 
+import superres.inference.fast as fast
+from superres.inference.device import describe_machine
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The suite's first lines say what it runs on, so a failure names its CPU kind."""
+    del config
+    return [f"machine: {describe_machine()}"]
+
+
+@pytest.fixture(params=[False, True], ids=["emulated-bf16", "native-bf16"])
+def native_bf16(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Run the test as on a CPU without native bf16 and as on one with it, whatever this CPU is.
+
+    :func:`superres.inference.fast.cpu_has_native_bf16` is the one detection every CPU choice
+    asks (the Upscaler's and the trainer's ``auto`` precision, and through them the tile
+    planner's memory model); answering it both ways runs both branches on any machine. Where
+    the answer is "native" but the CPU emulates bf16, the bf16 kernels are slow but correct.
+    """
+    answer = bool(request.param)
+    monkeypatch.setattr(fast, "cpu_has_native_bf16", lambda: answer)
+    return answer
 
 
 def find_data_root() -> Path | None:

@@ -71,12 +71,6 @@ def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
     return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.fixture
-def no_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``auto`` resolve as on a CPU without native bf16 (fp32), whatever this CPU is."""
-    monkeypatch.setattr(fast, "cpu_has_native_bf16", lambda: False)
-
-
 # --- the rewrite ----------------------------------------------------------------------------------
 
 
@@ -100,8 +94,27 @@ def test_exact_path_equals_eager(name: str, scale: int, in_channels: int) -> Non
         assert net is model
 
 
+@pytest.mark.parametrize(
+    "onednn_bf16",
+    [
+        pytest.param(False, id="op-by-op"),
+        pytest.param(
+            True,
+            id="onednn-fused",
+            marks=pytest.mark.skipif(
+                not fast._ONEDNN_BF16,  # pyright: ignore[reportPrivateUsage]
+                reason="oneDNN has no bf16 convolution on this CPU (it needs AVX512-BW or newer)",
+            ),
+        ),
+    ],
+)
 @pytest.mark.parametrize("name", ["srresnet", "edsr-baseline", "rrdbnet", "srcnn"])
-def test_bf16_path_is_close_to_fp32(name: str) -> None:
+def test_bf16_path_is_close_to_fp32(
+    name: str, onednn_bf16: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both ways a fused convolution runs in bf16: one oneDNN call where this CPU has the kernel,
+    # the same ops one by one (every CPU, the fallback elsewhere).
+    monkeypatch.setattr(fast, "_ONEDNN_BF16", onednn_bf16)
     model = _tiny(name)
     x = _rand(1, int(getattr(model, "in_channels")), 12, 10)  # noqa: B009 - typed as Tensor
     with torch.inference_mode():
@@ -182,31 +195,37 @@ def test_flops_counts_convolutions_analytically() -> None:
 # --- the Upscaler, the CLI and the trainer choose the path ----------------------------------------
 
 
-def test_upscaler_runs_the_fused_path_and_precision_fp32_is_exact(no_native_bf16: None) -> None:
+def test_upscaler_runs_the_fused_path_and_precision_fp32_is_exact(native_bf16: bool) -> None:
     model = _tiny("srresnet")
     x = _rand(3, 24, 20)
-    reference = Upscaler(model, device="cpu", optimize=False, tile=16, overlap=8)
+    reference = Upscaler(model, device="cpu", precision="fp32", optimize=False, tile=16, overlap=8)
     assert reference.network is model
     assert reference.execution_path == "eager fp32"
     eager = reference(x)
-    for precision in ("auto", "fp32"):
-        up = Upscaler(model, device="cpu", precision=precision, tile=16, overlap=8)
-        assert isinstance(up.network, FastNetwork)
-        assert up.network.dtype == torch.float32
-        assert up.autocast_dtype is None
-        assert up.execution_path == "fused fp32"
-        assert float((up(x) - eager).abs().max()) < 1e-5
+    exact = Upscaler(model, device="cpu", precision="fp32", tile=16, overlap=8)
+    assert isinstance(exact.network, FastNetwork)
+    assert exact.network.dtype == torch.float32
+    assert exact.autocast_dtype is None
+    assert exact.execution_path == "fused fp32"
+    assert float((exact(x) - eager).abs().max()) < 1e-5
+    # auto: the exact path without native bf16; the verified bf16 path with it.
+    auto = Upscaler(model, device="cpu", precision="auto", tile=16, overlap=8)
+    assert isinstance(auto.network, FastNetwork)
+    dtype = torch.bfloat16 if native_bf16 else torch.float32
+    assert auto.network.dtype == dtype
+    assert auto.autocast_dtype == (torch.bfloat16 if native_bf16 else None)
+    assert auto.execution_path == ("fused bf16" if native_bf16 else "fused fp32")
+    # bf16 keeps 8 significant bits: a few parts in a thousand of the output range.
+    assert float((auto(x) - eager).abs().max()) < (0.02 if native_bf16 else 1e-5)
 
 
-def test_auto_picks_bf16_only_for_verified_models_on_native_bf16(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(fast, "cpu_has_native_bf16", lambda: True)
+def test_auto_picks_bf16_only_for_verified_models_on_native_bf16(native_bf16: bool) -> None:
     verified = [_tiny(name) for name in BF16_VERIFIED]
     for model in verified:
         up = Upscaler(model, device="cpu")
-        assert up.autocast_dtype == torch.bfloat16, vars(model)["arch_name"]
-        assert up.execution_path == "fused bf16"
+        expected = torch.bfloat16 if native_bf16 else None
+        assert up.autocast_dtype == expected, vars(model)["arch_name"]
+        assert up.execution_path == ("fused bf16" if native_bf16 else "fused fp32")
         assert Upscaler(model, device="cpu", precision="fp32").autocast_dtype is None
     unverified = [
         _tiny("edsr"),  # EDSR (256 wide, residual scaling) was not measured
@@ -216,18 +235,32 @@ def test_auto_picks_bf16_only_for_verified_models_on_native_bf16(
     unverified += [_tiny(name) for name in TINY if name not in BF16_VERIFIED]
     for model in unverified:
         assert Upscaler(model, device="cpu").autocast_dtype is None
-    monkeypatch.setattr(fast, "cpu_has_native_bf16", lambda: False)
-    for model in verified:
-        assert Upscaler(model, device="cpu").autocast_dtype is None
 
 
-def test_native_bf16_detection_agrees_with_onednn() -> None:
+def _kernel_cpu_flags() -> set[str] | None:
+    """The CPU flags the Linux kernel reports (``/proc/cpuinfo``), or ``None`` elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), None)
+    return set(line.split(":", 1)[1].split()) if line else None
+
+
+def test_native_bf16_detection_agrees_with_the_kernel_and_onednn() -> None:
+    # The detection (torch's cpuinfo query plus oneDNN) against an independent source: the
+    # kernel's flags. Either answer is right on its CPU; disagreeing sources are not.
+    onednn = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    flags = _kernel_cpu_flags()
+    if flags is not None:
+        kernel_says = bool(flags & {"avx512_bf16", "amx_bf16"})
+        assert cpu_has_native_bf16() == (kernel_says and onednn), (kernel_says, onednn)
     if cpu_has_native_bf16():
-        assert torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        assert onednn
 
 
 def test_cli_upscale_runs_the_fast_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_native_bf16: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native_bf16: bool
 ) -> None:
     weights = save_weights(_tiny("srresnet"), tmp_path / "tiny.safetensors")
     src = tmp_path / "in.png"
@@ -247,20 +280,15 @@ def test_cli_upscale_runs_the_fast_path(
         args = ["upscale", str(src), "--weights", str(weights), "-o", str(out), "-q"]
         assert main([*args, "--device", "cpu", "--precision", precision]) == 0
         assert out.exists()
-    assert built == [torch.float32, torch.float32]
+    assert built == [torch.bfloat16 if native_bf16 else torch.float32, torch.float32]
     auto = np.asarray(Image.open(tmp_path / "auto.png"))
     assert auto.shape == (80, 96, 3)
 
 
-def test_trainer_auto_precision_on_cpu_follows_native_bf16(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_trainer_auto_precision_on_cpu_follows_native_bf16(native_bf16: bool) -> None:
     cpu = torch.device("cpu")
-    monkeypatch.setattr(fast, "cpu_has_native_bf16", lambda: True)
-    assert training_autocast_dtype("auto", cpu) == torch.bfloat16
+    assert training_autocast_dtype("auto", cpu) == (torch.bfloat16 if native_bf16 else None)
     assert training_autocast_dtype("fp32", cpu) is None
-    monkeypatch.setattr(fast, "cpu_has_native_bf16", lambda: False)
-    assert training_autocast_dtype("auto", cpu) is None
     assert training_autocast_dtype("bf16", cpu) == torch.bfloat16
 
 
@@ -297,15 +325,15 @@ def test_auto_path_costs_at_most_0_02_db_on_set5(name: str, data_root: Path) -> 
 # Without native bf16 the bf16 kernels are emulated (minutes for Set5): run with -m slow there.
 _BF16_MARKS = [pytest.mark.data] + ([] if cpu_has_native_bf16() else [pytest.mark.slow])
 _BF16_CASES = [
-    pytest.param(entry.architecture, weights, change, marks=_BF16_MARKS, id=weights)
+    pytest.param(entry.architecture, weights, marks=_BF16_MARKS, id=weights)
     for entry in BF16_VERIFIED.values()
-    for weights, change in zip(entry.weights, entry.psnr_y_changes, strict=True)
+    for weights in entry.weights
 ]
 
 
-@pytest.mark.parametrize(("architecture", "weights", "recorded"), _BF16_CASES)
+@pytest.mark.parametrize(("architecture", "weights"), _BF16_CASES)
 def test_bf16_allowlist_costs_at_most_0_02_db_on_set5(
-    architecture: str, weights: str, recorded: float, data_root: Path
+    architecture: str, weights: str, data_root: Path
 ) -> None:
     model = load_model(weights)
     assert vars(model)["arch_name"] == architecture
@@ -313,9 +341,11 @@ def test_bf16_allowlist_costs_at_most_0_02_db_on_set5(
     scale = int(getattr(model, "scale"))  # noqa: B009 - nn.Module types attributes as Tensor
     reference, _ = _set5_psnr(model, scale, data_root)
     score, _ = _set5_psnr(fast_network(model, dtype=torch.bfloat16), scale, data_root)
+    # The bound, on whatever CPU this is. The change itself depends on the CPU's bf16 kernels
+    # (AMX, AVX512-BF16 and emulation round differently: srgan-x4 -0.0083 dB emulated on a Zen 3,
+    # -0.0095 with AVX512-BF16), so the table's figures are not asserted; `benchmarks/speed.py
+    # --paths fast_bf16` prints them for the CPU at hand and BENCHMARKS.md records them per CPU.
     assert abs(score - reference) <= BF16_MAX_PSNR_COST
-    # The table in superres.inference.fast is this measurement.
-    assert score - reference == pytest.approx(recorded, abs=0.002)
     assert statistics.fmean([score, reference]) > 20  # a real model, not noise
 
 

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import platform
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 import torch
 from torch import nn
 
 from superres.errors import SuperresError
+
+#: The CPU features that decide our fast paths, in the order :func:`describe_machine` lists them.
+CPU_FEATURES: tuple[str, ...] = (
+    "avx2",
+    "avx512_f",
+    "avx512_bf16",
+    "avx512_vnni",
+    "amx_bf16",
+    "amx_int8",
+)
 
 
 class DeviceError(SuperresError, ValueError):
@@ -96,3 +114,50 @@ def resolve_precision(
     if kind not in ("cuda", "cpu"):
         raise PrecisionError(f"precision bf16 is not supported on {device}; use fp32")
     return torch.bfloat16
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``'s ``model name`` on Linux)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cpu_features() -> tuple[str, ...]:
+    """Which of :data:`CPU_FEATURES` this CPU has, as PyTorch's CPU query reports them."""
+    caps: Mapping[str, Any] = {}
+    with contextlib.suppress(AttributeError, RuntimeError):
+        caps = torch.cpu.get_capabilities()
+    return tuple(name for name in CPU_FEATURES if caps.get(name))
+
+
+def onednn_version() -> str | None:
+    """The oneDNN (MKL-DNN) version this PyTorch was built with, or ``None`` without it."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    found = re.search(r"(?:MKL-DNN|oneDNN) v([0-9][0-9.]*)", torch.__config__.show())
+    return found.group(1) if found else "unknown version"
+
+
+def describe_machine() -> str:
+    """One line saying what a run ran on: CPU, its bf16/AMX features, memory, PyTorch, oneDNN,
+    threads, and whether bfloat16 is native here (which decides ``precision="auto"``).
+
+    Benchmarks print it beside their tables and the test suite in its header, so a number or a
+    failure says which kind of CPU produced it.
+    """
+    from superres.inference.fast import cpu_has_native_bf16
+
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory = f", {pages / 2**30:.0f} GiB"
+    onednn = onednn_version()
+    return (
+        f"{cpu_name()}, {os.cpu_count()} logical cores "
+        f"({', '.join(cpu_features()) or 'no AVX2'}){memory}; PyTorch {torch.__version__}, "
+        f"oneDNN {onednn or 'absent'}, {torch.get_num_threads()} threads, bf16 "
+        f"{'native' if cpu_has_native_bf16() else 'emulated'}"
+    )

@@ -86,7 +86,12 @@ class Bf16Verification:
         weights: the shipped weights measured.
         psnr_y_changes: for each of ``weights``, the mean PSNR-Y on Set5 at its scale of
             :func:`fast_network` in bfloat16 minus that of the eager float32 model (dB; default
-            protocol, 8-bit output).
+            protocol, 8-bit output), as ``benchmarks/speed.py --paths fast_bf16`` measured them
+            on the 2-core AMD EPYC (Zen 3, bfloat16 emulated) development machine. The change
+            depends on the CPU's bfloat16 kernels (AMX, AVX512-BF16 and emulation round
+            differently: srgan-x4 -0.0083 dB here, -0.0095 on an AMD EPYC with AVX512-BF16), so
+            the tests hold every entry to :data:`BF16_MAX_PSNR_COST` on the CPU they run on, not
+            to these figures; BENCHMARKS.md records them per CPU.
     """
 
     architecture: str
@@ -97,12 +102,12 @@ class Bf16Verification:
 
 #: Families that run bfloat16 under ``precision="auto"`` on CPUs with native bfloat16, with their
 #: measurement; ``tests/test_speed_paths.py::test_bf16_allowlist_costs_at_most_0_02_db_on_set5``
-#: repeats it for every entry.
+#: holds every entry to the bound on the CPU the tests run on.
 BF16_VERIFIED: dict[str, Bf16Verification] = {
     v.architecture: v
     for v in (
         Bf16Verification(
-            "srresnet", 16, ("srresnet-x4", "srgan-x4", "srresnet-x2"), (-0.0043, -0.0123, -0.0103)
+            "srresnet", 16, ("srresnet-x4", "srgan-x4", "srresnet-x2"), (-0.0043, -0.0083, -0.0103)
         ),
         Bf16Verification("edsr-baseline", 16, ("edsr-baseline-x4",), (-0.0029,)),
         Bf16Verification("rrdbnet", 6, ("rrdbnet-6b-x4", "esrgan-6b-x4"), (-0.0046, -0.0152)),
