@@ -340,8 +340,12 @@ def _cli_env(root: Path, cache: Path) -> dict[str, str]:
     return env
 
 
-def test_sigkill_then_resume_continues_to_the_same_losses(tiny_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pipeline", ["device", "loader"])
+def test_sigkill_then_resume_continues_to_the_same_losses(
+    tiny_root: Path, tmp_path: Path, pipeline: str
+) -> None:
     data = tiny_recipe(REPO / "configs" / "srresnet_x4.yaml")
+    data["data"]["pipeline"] = pipeline
     data["train"].update({"total_iters": 60, "checkpoint_every": 5, "log_every": 1})
     data["validation"]["every"] = 1000
     config = tmp_path / "r.yaml"
@@ -388,8 +392,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_two_process_gloo_ddp_matches_one_process(tiny_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pipeline", ["device", "loader"])
+def test_two_process_gloo_ddp_matches_one_process(
+    tiny_root: Path, tmp_path: Path, pipeline: str
+) -> None:
     data = tiny_recipe(REPO / "configs" / "edsr_baseline_x4.yaml")
+    data["data"]["pipeline"] = pipeline
     data["data"]["batch_size"] = 4
     data["train"].update({"total_iters": 4, "checkpoint_every": 4, "log_every": 1})
     config = tmp_path / "r.yaml"

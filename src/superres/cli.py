@@ -276,7 +276,17 @@ example:
         choices=("auto", "fp32", "bf16", "fp16"),
         help="autocast: auto = bf16 (or fp16) on GPUs, bf16 on CPUs with native bf16, else fp32",
     )
-    tr.add_argument("--workers", type=int, default=2, help="data loader processes per rank")
+    tr.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="data loader processes per rank (with data.pipeline: loader)",
+    )
+    tr.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the networks through torch.compile (for GPUs; no gain measured on CPUs)",
+    )
     tr.add_argument(
         "--data-root",
         type=Path,
@@ -737,6 +747,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         tensorboard=not args.no_tensorboard,
         time_limit=args.time_limit,
+        compile=args.compile,
     )
     scores = train(recipe, options)
     if scores:

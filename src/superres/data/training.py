@@ -62,10 +62,12 @@ from superres.io.image import read_image
 __all__ = [
     "PairedDataset",
     "PairingError",
+    "PatchDataset",
     "ResumableSampler",
     "TrainDataset",
     "build_train_loader",
     "holdout_split",
+    "mix_seed",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,7 +83,7 @@ class PairingError(SuperresError, ValueError):
     """LR and HR folders do not pair up: a file without a partner, or sizes that disagree."""
 
 
-def _mix_seed(*parts: int) -> int:
+def mix_seed(*parts: int) -> int:
     """A 63-bit seed from integers; unlike ``seed + epoch`` distinct tuples do not collide."""
     data = b"".join(int(p).to_bytes(16, "little", signed=True) for p in parts)
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") >> 1
@@ -156,7 +158,7 @@ def _image_size(path: Path) -> tuple[int, int]:
         return int(rgb.shape[-2]), int(rgb.shape[-1])
 
 
-class _PatchDataset(Dataset[Batch]):
+class PatchDataset(Dataset[Batch]):
     """Shared item logic: aligned crop, flip/rotation, optional Y, seeded per (seed, epoch, index).
 
     Subclasses fill ``_num_images`` and ``_pair(i)`` (``uint8`` LR ``(3, h, w)`` and HR
@@ -194,7 +196,7 @@ class _PatchDataset(Dataset[Batch]):
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for a dataset of {n} items")
         index %= n
-        generator = torch.Generator().manual_seed(_mix_seed(self.seed, self.epoch, index))
+        generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch, index))
         lq8, gt8 = self._pair(index % self._num_images)
         lq_patch, gt_patch = paired_random_crop(
             lq8, gt8, gt_size=self.gt_size, scale=self.scale, generator=generator
@@ -207,7 +209,7 @@ class _PatchDataset(Dataset[Batch]):
         return {"lq": lq.contiguous(), "gt": gt.contiguous()}
 
 
-class TrainDataset(_PatchDataset):
+class TrainDataset(PatchDataset):
     """Random aligned patches from folders of HR images; LR by MATLAB-exact bicubic.
 
     Args:
@@ -363,7 +365,7 @@ class TrainDataset(_PatchDataset):
         return self._make_pair(_read_rgb8(self.files[i]), self.files[i])
 
 
-class PairedDataset(_PatchDataset):
+class PairedDataset(PatchDataset):
     """Random aligned patches from a folder of LR images and a folder of their HR images.
 
     Files pair up by stem: ``gt_root/0001.png`` with ``lq_root/0001.*`` or ``lq_root/0001x4.*``
@@ -477,7 +479,7 @@ def holdout_split(
             f"holdout fraction {fraction} of {n} file(s) leaves nothing to train on; "
             "use more files or a smaller fraction"
         )
-    generator = torch.Generator().manual_seed(_mix_seed(seed))
+    generator = torch.Generator().manual_seed(mix_seed(seed))
     perm = torch.randperm(n, generator=generator).tolist()
     hold = set(perm[:n_hold])
     train = [p for i, p in enumerate(ordered) if i not in hold]
@@ -527,7 +529,7 @@ class ResumableSampler(Sampler[int]):
     def indices(self) -> list[int]:
         """This rank's full index list for the current epoch (ignoring the position)."""
         if self.shuffle:
-            generator = torch.Generator().manual_seed(_mix_seed(self.seed, self.epoch))
+            generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch))
             order = torch.randperm(self.dataset_len, generator=generator).tolist()
         else:
             order = list(range(self.dataset_len))
@@ -641,5 +643,5 @@ def build_train_loader(
         drop_last=drop_last,
         persistent_workers=False,
         worker_init_fn=_seed_worker if num_workers > 0 else None,
-        generator=torch.Generator().manual_seed(_mix_seed(sampler.seed, 1)),
+        generator=torch.Generator().manual_seed(mix_seed(sampler.seed, 1)),
     )

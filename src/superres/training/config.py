@@ -84,6 +84,11 @@ class DataConfig:
 
     ``batch_size`` is the global batch: with ``torchrun`` each of N processes takes
     ``batch_size / N``, so a recipe trains the same on one GPU or eight.
+
+    ``pipeline``: ``"device"`` keeps the prepared images on the training device and cuts each
+    batch there (:mod:`superres.data.device_pipeline`; the fast path, and the default);
+    ``"loader"`` builds items in DataLoader workers (:mod:`superres.data.training`). Both draw
+    the same items in the same order; their crops and flips come from different random streams.
     """
 
     train_roots: tuple[str, ...] = ("T91",)
@@ -95,6 +100,7 @@ class DataConfig:
     small_images: Literal["pad", "skip"] = "pad"
     repeat: int = 1
     holdout_fraction: float = 0.0
+    pipeline: Literal["device", "loader"] = "device"
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,9 @@ class RunOptions:
     """System choices of one run, kept out of the recipe (they do not change the result).
 
     ``time_limit``: seconds after which the run checkpoints and stops at the next logging step
-    (a cluster job's wall-clock limit); ``--resume auto`` continues it exactly.
+    (a cluster job's wall-clock limit); ``--resume auto`` continues it exactly. ``compile``:
+    run the networks through ``torch.compile`` (pays off on GPUs; on a CPU the convolutions
+    dominate and it gained nothing in ``benchmarks/train_speed.py``).
     """
 
     out_dir: Path
@@ -182,6 +190,7 @@ class RunOptions:
     progress: bool = True
     tensorboard: bool = True
     time_limit: float | None = None
+    compile: bool = False
 
 
 # --- dict -> dataclass ---------------------------------------------------------------------------

@@ -44,9 +44,11 @@ import torch
 import torch.distributed as dist
 import yaml
 from torch import nn
+from torch.utils.data import DataLoader
 
 from superres.data.catalog import DATASETS, dataset_hr_dir, list_image_files, resolve_data_root
 from superres.data.datasets import BenchmarkSet, bicubic_downscale, mod_crop
+from superres.data.device_pipeline import DeviceBatches
 from superres.data.training import (
     ResumableSampler,
     TrainDataset,
@@ -82,6 +84,9 @@ from superres.training.logging import NullLogger, TrainingLogger
 from superres.training.optim import build_optimizer, build_scheduler, clip_gradients
 
 logger = logging.getLogger(__name__)
+
+#: With several processes the time limit is agreed on (a broadcast and a host sync) this often.
+_TIME_CHECK_EVERY = 10
 
 #: Loss names grouped under the log keys of the papers' figures.
 _PIXEL_LOSSES = ("mse", "l1", "charbonnier", "ssim", "ms_ssim", "mix", "tv")
@@ -279,13 +284,21 @@ class Trainer:
         self.sampler = ResumableSampler(
             len(self.dataset), seed=recipe.seed, rank=self.dist.rank, world_size=world
         )
-        self.loader = build_train_loader(
-            self.dataset,
-            self.sampler,
-            batch_size=self.local_batch,
-            num_workers=options.num_workers,
-            pin_memory=device.type == "cuda",
-        )
+        # The batches: cut on the training device from the cached images, or built by workers.
+        self.device_batches: DeviceBatches | None = None
+        self.loader: DataLoader[dict[str, torch.Tensor]] | None = None
+        if recipe.data.pipeline == "device":
+            self.device_batches = DeviceBatches(
+                self.dataset, self.sampler, batch_size=self.local_batch, device=device
+            )
+        else:
+            self.loader = build_train_loader(
+                self.dataset,
+                self.sampler,
+                batch_size=self.local_batch,
+                num_workers=options.num_workers,
+                pin_memory=device.type == "cuda",
+            )
         self.val_pairs = (
             _validation_pairs(recipe, self.data_root, holdout) if self.dist.is_main else []
         )
@@ -331,6 +344,7 @@ class Trainer:
             betas=train.optimizer.betas,
             weight_decay=train.optimizer.weight_decay,
             eps=train.optimizer.eps,
+            fused=device.type in ("cuda", "cpu"),
         )
         self.sched_g = self._scheduler(self.opt_g, train.scheduler)
         self.opt_d = self.sched_d = None
@@ -342,6 +356,7 @@ class Trainer:
                 betas=train.optimizer_d.betas,
                 weight_decay=train.optimizer_d.weight_decay,
                 eps=train.optimizer_d.eps,
+                fused=device.type in ("cuda", "cpu"),
             )
             self.sched_d = self._scheduler(self.opt_d, train.scheduler_d)
 
@@ -403,6 +418,10 @@ class Trainer:
                 )
             ids = [self.device.index] if self.device.type == "cuda" else None
             model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if self.options.compile:
+            # Around DDP, as PyTorch recommends; unwrap_model() still reaches the bare network
+            # for saving, EMA and validation.
+            model = torch.compile(model)  # pyright: ignore[reportAssignmentType]
         return model
 
     def _load_pretrained(self, spec: str) -> None:
@@ -530,13 +549,25 @@ class Trainer:
     # --- the loop -----------------------------------------------------------------------------
 
     def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
-        """Batches forever, epoch after epoch, starting at the resumed position."""
+        """Batches forever, epoch after epoch, starting at the resumed position.
+
+        Both pipelines yield the full batches of this rank's share of each epoch, in the
+        sampler's order, from ``(epoch, position)`` on; a last partial batch is dropped.
+        """
         while True:
-            self.sampler.load_state_dict({"epoch": self.epoch, "position": self.position})
-            self.dataset.set_epoch(self.epoch)
-            for batch in self.loader:
-                self.position += self.local_batch
-                yield batch
+            if self.device_batches is not None:
+                share = self.sampler.num_samples
+                while self.position + self.local_batch <= share:
+                    batch = self.device_batches.batch(self.epoch, self.position)
+                    self.position += self.local_batch
+                    yield batch
+            else:
+                assert self.loader is not None
+                self.sampler.load_state_dict({"epoch": self.epoch, "position": self.position})
+                self.dataset.set_epoch(self.epoch)
+                for batch in self.loader:
+                    self.position += self.local_batch
+                    yield batch
             self.epoch += 1
             self.position = 0
 
@@ -657,15 +688,23 @@ class Trainer:
             dist.barrier()
 
     def _out_of_time(self, started: float) -> bool:
-        """Whether the time limit has passed, decided by rank 0 for every rank."""
+        """Whether the time limit has passed, decided by rank 0 for every rank.
+
+        One process asks the clock (no tensor, no device synchronisation per step); with
+        several, rank 0's answer is broadcast every :data:`_TIME_CHECK_EVERY` steps.
+        """
         limit = self.options.time_limit
         if limit is None:
             return False
-        flag = torch.tensor([float(time.perf_counter() - started > limit)])
-        if self.dist.world_size > 1:
-            if self.device.type == "cuda":
-                flag = flag.to(self.device)
-            dist.broadcast(flag, src=0)
+        over = time.perf_counter() - started > limit
+        if self.dist.world_size == 1:
+            return over
+        if self.step % _TIME_CHECK_EVERY:
+            return False
+        flag = torch.tensor([float(over)])
+        if self.device.type == "cuda":
+            flag = flag.to(self.device)
+        dist.broadcast(flag, src=0)
         return bool(flag.item())
 
     def fit(self) -> dict[str, float]:
