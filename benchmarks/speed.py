@@ -11,7 +11,6 @@ channels_last 3x3 convolution (64 -> 64 features) in fp32 and bf16, measured fir
     python benchmarks/speed.py                                 # everything (tens of minutes)
     python benchmarks/speed.py --models srresnet-x4 --sizes 256 \\
         --paths eager channels_last bf16 default exact --repeats 5
-    python benchmarks/speed.py --train --train-models srresnet rrdbnet-6b --curve 200
 
 Paths (``--paths``):
 
@@ -35,10 +34,8 @@ Paths (``--paths``):
 
 Every timed run is ``(1, C, s, s)`` float32 in, float32 out, single image. The large image goes
 through :func:`superres.inference.tiling.run_tiled` with the default overlap; ``--tiles`` also
-times the default path at several tile sizes on it. ``--train`` times a training step (forward,
-L1 loss, backward, Adam) per path at ``--train-batch`` x ``--train-size`` px HR; ``--curve N``
-trains N steps in fp32 and in bf16 autocast from the same seed on the same T91 batches and prints
-both loss curves.
+times the default path at several tile sizes on it. Training speed and loss curves are
+``benchmarks/train_speed.py``'s.
 
 Numbers depend on the machine and on what else runs on it: run on a quiet machine, and keep the
 machine line that is printed first with the table.
@@ -73,7 +70,6 @@ from superres.inference.tiling import run_tiled
 from superres.inference.upscaler import DEFAULT_OVERLAP, Upscaler
 from superres.io.files import atomic_write_text
 from superres.metrics.fidelity import psnr
-from superres.models import create_model
 from superres.models.flops import count_macs
 from superres.models.weights import WEIGHTS, load_model
 
@@ -93,15 +89,6 @@ INFERENCE_PATHS = (
     "default",
 )
 DEFAULT_MODELS = ("srresnet-x4", "edsr-baseline-x4", "rrdbnet-6b-x4", "srcnn-x4")
-TRAIN_PATHS = ("eager", "channels_last", "bf16", "bf16_cl")
-#: ``--train-models`` names -> registry name and arguments (the shipped models' shapes).
-TRAIN_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
-    "srresnet": ("srresnet", {}),
-    "rrdbnet": ("rrdbnet", {}),
-    "rrdbnet-6b": ("rrdbnet", {"num_blocks": 6}),
-    "edsr-baseline": ("edsr-baseline", {}),
-}
-
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -538,116 +525,6 @@ def _row_line(row: Row) -> str:
     )
 
 
-# --- training -------------------------------------------------------------------------------------
-
-
-@dataclass
-class TrainRow:
-    model: str
-    path: str
-    it_per_s: float
-    speedup: float
-    times_s: list[float]
-
-
-def _train_step_fn(
-    model: nn.Module, path: str, batch: int, size: int, scale: int
-) -> Callable[[], float]:
-    net = _channels_last(model) if path.endswith("cl") or path == "channels_last" else model
-    net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    gen = torch.Generator().manual_seed(0)
-    lq = torch.rand(batch, 3, size // scale, size // scale, generator=gen)
-    gt = torch.rand(batch, 3, size, size, generator=gen)
-    nhwc = path in ("channels_last", "bf16_cl")
-    amp = path in ("bf16", "bf16_cl")
-    if nhwc:
-        lq = lq.contiguous(memory_format=torch.channels_last)
-
-    def step() -> float:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            sr = net(lq)
-        loss = (sr.float() - gt).abs().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return float(loss.detach())
-
-    return step
-
-
-def bench_training(args: argparse.Namespace) -> list[TrainRow]:
-    rows = []
-    for key in args.train_models:
-        arch, kwargs = TRAIN_MODELS[key]
-        eager = float("nan")
-        for path in args.train_paths:
-            torch.manual_seed(0)
-            model = create_model(arch, scale=4, **kwargs)
-            step = _train_step_fn(model, path, args.train_batch, args.train_size, 4)
-            times = time_runs(step, warmup=args.warmup, repeats=args.train_steps)
-            rate = 1.0 / statistics.median(times)
-            if path == "eager":
-                eager = rate
-            row = TrainRow(key, path, rate, rate / eager, times)
-            rows.append(row)
-            print(
-                f"  train {key:14s} {path:14s} {rate:7.3f} it/s  {row.speedup:5.2f}x "
-                f"(batch {args.train_batch}, {args.train_size} px HR)",
-                flush=True,
-            )
-    return rows
-
-
-def loss_curves(args: argparse.Namespace) -> dict[str, list[float]]:
-    """``--curve N``: fp32 and bf16-autocast training from one seed on the same T91 batches."""
-    from superres.data.catalog import dataset_hr_dir, list_image_files, resolve_data_root
-    from superres.data.training import TrainDataset
-
-    files = list_image_files(dataset_hr_dir("t91", resolve_data_root(args.data_root)))
-    arch, kwargs = TRAIN_MODELS[args.train_models[0]]
-    data = TrainDataset(roots=[], files=files, scale=4, gt_size=args.train_size, seed=0)
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0)).tolist()
-    curves: dict[str, list[float]] = {}
-    for path in ("eager", "bf16"):
-        torch.manual_seed(0)
-        model = create_model(arch, scale=4, **kwargs).train()
-        opt = torch.optim.Adam(model.parameters(), lr=2e-4)
-        losses = []
-        start_time = time.perf_counter()
-        for i in range(args.curve):
-            idx = [order[(i * args.train_batch + j) % len(order)] for j in range(args.train_batch)]
-            items = [data[k] for k in idx]
-            lq = torch.stack([it["lq"] for it in items])
-            gt = torch.stack([it["gt"] for it in items])
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=path == "bf16"):
-                sr = model(lq)
-            loss = (sr.float() - gt).abs().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            if (i + 1) % max(1, args.curve // 10) == 0:
-                elapsed = time.perf_counter() - start_time
-                print(
-                    f"  {path} step {i + 1}/{args.curve}: loss {losses[-1]:.5f} ({elapsed:.0f} s)",
-                    flush=True,
-                )
-        curves["fp32" if path == "eager" else "bf16"] = losses
-    window = max(1, args.curve // 10)
-    print(
-        f"\nloss curve ({args.train_models[0]}, L1, batch {args.train_batch}, means of {window}):"
-    )
-    print("| steps | fp32 | bf16 autocast | difference |\n|---|---:|---:|---:|")
-    for start in range(0, args.curve, window):
-        a = statistics.fmean(curves["fp32"][start : start + window])
-        b = statistics.fmean(curves["bf16"][start : start + window])
-        print(
-            f"| {start + 1}-{min(args.curve, start + window)} | {a:.5f} | {b:.5f} | {b - a:+.5f} |"
-        )
-    return curves
-
-
 # --- main -----------------------------------------------------------------------------------------
 
 
@@ -710,22 +587,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--no-quality", action="store_true", help="skip the Set5 quality check")
     parser.add_argument("--data-root", default=None, help="folder with Set5/ (SUPERRES_DATA)")
-    parser.add_argument("--no-inference", action="store_true", help="only the training part")
-    parser.add_argument("--train", action="store_true", help="also time training steps")
-    parser.add_argument(
-        "--train-models", nargs="+", default=["srresnet", "rrdbnet-6b"], choices=list(TRAIN_MODELS)
-    )
-    parser.add_argument("--train-paths", nargs="+", default=list(TRAIN_PATHS), choices=TRAIN_PATHS)
-    parser.add_argument("--train-batch", type=int, default=16)
-    parser.add_argument("--train-size", type=int, default=96, help="HR patch size")
-    parser.add_argument("--train-steps", type=int, default=5)
-    parser.add_argument(
-        "--curve",
-        type=int,
-        default=0,
-        metavar="N",
-        help="train N steps in fp32 and bf16 on T91 and print both loss curves",
-    )
     parser.add_argument("--json", type=Path, default=None, help="write every number here")
     args = parser.parse_args(argv)
     if args.threads:
@@ -737,27 +598,22 @@ def main(argv: list[str] | None = None) -> int:
     ceilings: dict[str, float] = {}
     rows: list[Row] = []
     qualities: list[Quality] = []
-    if not args.no_inference:
-        for label, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-            ceilings[label] = conv3x3_ceiling(dtype, repeats=args.repeats)
-            print(f"channels_last 3x3 conv 64->64, {label}: {ceilings[label]:.1f} GFLOP/s")
-        for name in args.models:
-            print(f"\n{name}:")
-            model_rows, model_quality = bench_model(name, args)
-            rows += model_rows
-            qualities += model_quality
-        print()
-        print(markdown(rows, qualities, ceilings))
-    train_rows = bench_training(args) if args.train else []
-    curves = loss_curves(args) if args.curve else {}
+    for label, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        ceilings[label] = conv3x3_ceiling(dtype, repeats=args.repeats)
+        print(f"channels_last 3x3 conv 64->64, {label}: {ceilings[label]:.1f} GFLOP/s")
+    for name in args.models:
+        print(f"\n{name}:")
+        model_rows, model_quality = bench_model(name, args)
+        rows += model_rows
+        qualities += model_quality
+    print()
+    print(markdown(rows, qualities, ceilings))
     if args.json is not None:
         document = {
             "machine": describe_machine(),
             "ceilings_gflops": ceilings,
             "rows": [asdict(r) for r in rows],
             "quality": [asdict(q) for q in qualities],
-            "training": [asdict(r) for r in train_rows],
-            "loss_curves": curves,
         }
         atomic_write_text(args.json, json.dumps(document, indent=1))
         print(f"wrote {args.json}")

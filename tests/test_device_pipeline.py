@@ -233,3 +233,33 @@ def test_misuse_is_named(hr_folder: Path) -> None:
     with pytest.raises(SuperresError, match="next epoch"):
         pipe.batch(0, 12)
     assert pipe.batches_per_epoch() == 3
+
+
+def test_the_gpu_gather_and_the_cpu_gather_cut_the_same_bytes(hr_folder: Path) -> None:
+    dataset = _dataset(hr_folder)
+    pipe = _batches(dataset, batch=12)
+    draws = draw_crops(
+        pipe.sampler.indices()[:12],
+        seed=0,
+        epoch=0,
+        num_images=5,
+        lr_heights=pipe.gt.heights // 4,
+        lr_widths=pipe.gt.widths // 4,
+        patch=6,
+        hflip=True,
+        rot90=True,
+    )
+    assert (
+        len(
+            {
+                (int(a), int(b), int(c))
+                for a, b, c in zip(draws.hflip, draws.vflip, draws.transpose, strict=True)
+            }
+        )
+        > 3
+    )
+    for images, scale in ((pipe.lq, 1), (pipe.gt, 4)):
+        kwargs = {"top": draws.top * scale, "left": draws.left * scale, "size": 6 * scale}
+        assert torch.equal(
+            images.gather_take(draws, **kwargs), images.gather_slices(draws, **kwargs)
+        )

@@ -27,7 +27,12 @@ from superres.imaging.resize import imresize
 from superres.metrics.fidelity import psnr
 from superres.models import load_weights
 from superres.training.config import RunOptions, load_recipe, recipe_from_dict
-from superres.training.trainer import Trainer, loss_kwargs_for_run, train
+from superres.training.trainer import (
+    Trainer,
+    fastest_memory_format,
+    loss_kwargs_for_run,
+    train,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
@@ -352,7 +357,9 @@ def test_sigkill_then_resume_continues_to_the_same_losses(
     config.write_text(yaml.safe_dump(data))
     env = _cli_env(tiny_root, tmp_path / "cache")
     base = [sys.executable, "-m", "superres", "train", str(config), "--device", "cpu"]
-    base += ["--workers", "0", "--no-tensorboard", "-q"]
+    # One layout for both runs (auto times both and could pick either); the resumed run keeps
+    # the killed one's, from its checkpoint.
+    base += ["--workers", "0", "--no-tensorboard", "-q", "--memory-format", "channels_last"]
 
     reference = tmp_path / "reference"
     subprocess.run([*base, "--out", str(reference)], env=env, check=True, timeout=300)
@@ -407,7 +414,7 @@ def test_two_process_gloo_ddp_matches_one_process(
     # averaged vs one full batch sum in another order). Under bf16 autocast, which `auto` picks
     # on CPUs with native bf16, that reordering is amplified by 8-bit mantissas (2e-5 seen).
     tail = ["train", str(config), "--device", "cpu", "--precision", "fp32", "--workers", "0"]
-    tail += ["--no-tensorboard", "-q"]
+    tail += ["--no-tensorboard", "-q", "--memory-format", "channels_last"]
 
     single = tmp_path / "single"
     subprocess.run(
@@ -494,3 +501,39 @@ def test_cli_run_options_are_checked_before_any_work(
     assert main([*argv, "--data-root", str(tmp_path / "no_data"), *flags]) == 1
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_layout_is_measured_on_cpu_and_kept_by_a_resumed_run(
+    tiny_root: Path, tmp_path: Path
+) -> None:
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8)).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = torch.get_rng_state()
+    cpu = torch.device("cpu")
+    choice, seconds = fastest_memory_format(
+        model, input_shape=(2, 3, 12, 12), device=cpu, amp_dtype=None
+    )
+    assert choice in ("channels_last", "contiguous")
+    assert set(seconds) == {"channels_last", "contiguous"}
+    assert choice == min(seconds, key=lambda k: seconds[k])
+    # the model (batch-norm statistics too) and the global random stream are untouched
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+    assert torch.equal(torch.get_rng_state(), state)
+    assert model[0].weight.is_contiguous()
+    assert fastest_memory_format(
+        model, input_shape=(2, 3, 12, 12), device=torch.device("meta"), amp_dtype=None
+    ) == ("contiguous", {})
+
+    recipe = recipe_from_dict(tiny_recipe(REPO / "configs" / "srresnet_x4.yaml"))
+    out = tmp_path / "run"
+    first = Trainer(recipe, run_options(out, tiny_root, memory_format="contiguous"))
+    assert first.memory_format == "contiguous"
+    first.fit()
+    assert not next(first.net_g.parameters()).is_contiguous(memory_format=torch.channels_last)
+    # auto on resume: the run's own layout, not a new measurement
+    resumed = Trainer(
+        recipe, run_options(out, tiny_root, resume="auto"), resume_from=out / "state_last.pt"
+    )
+    assert resumed.memory_format == "contiguous"
+    with pytest.raises(ConfigError, match="unknown memory format"):
+        Trainer(recipe, run_options(tmp_path / "x", tiny_root, memory_format="nhwc"))

@@ -283,6 +283,12 @@ example:
         help="data loader processes per rank (with data.pipeline: loader)",
     )
     tr.add_argument(
+        "--memory-format",
+        default="auto",
+        choices=("auto", "channels_last", "contiguous"),
+        help="the networks' layout (auto: channels_last on CUDA, the faster one measured on a CPU)",
+    )
+    tr.add_argument(
         "--compile",
         action="store_true",
         help="run the networks through torch.compile (for GPUs; no gain measured on CPUs)",
@@ -748,6 +754,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         tensorboard=not args.no_tensorboard,
         time_limit=args.time_limit,
         compile=args.compile,
+        memory_format=args.memory_format,
     )
     scores = train(recipe, options)
     if scores:

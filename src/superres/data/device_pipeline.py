@@ -135,7 +135,42 @@ class _FlatImages:
     def gather(
         self, draws: CropDraws, *, top: np.ndarray, left: np.ndarray, size: int
     ) -> torch.Tensor:
-        """``uint8`` crops ``(B, C, size, size)`` (channels_last memory) at the given corners."""
+        """``uint8`` crops ``(B, C, size, size)`` (channels_last memory) at the given corners.
+
+        On a GPU one ``take`` with an index tensor that folds crop, flips and transpose into
+        the addresses (one kernel for the batch); on a CPU, where that gather is slow, each
+        crop is a view of its image, flipped and transposed, then stacked. Both give the same
+        bytes (tested).
+        """
+        if self.flat.device.type == "cpu":
+            return self.gather_slices(draws, top=top, left=left, size=size)
+        return self.gather_take(draws, top=top, left=left, size=size)
+
+    def _image(self, i: int) -> torch.Tensor:
+        start = int(self.offsets[i])
+        h, w = int(self.heights[i]), int(self.widths[i])
+        return self.flat[start : start + h * w * self.channels].view(h, w, self.channels)
+
+    def gather_slices(
+        self, draws: CropDraws, *, top: np.ndarray, left: np.ndarray, size: int
+    ) -> torch.Tensor:
+        """:meth:`gather` as views of each image, flipped, transposed and stacked."""
+        crops = []
+        for b in range(len(draws.image)):
+            y, x = int(top[b]), int(left[b])
+            crop = self._image(int(draws.image[b]))[y : y + size, x : x + size]
+            dims = [d for d, on in ((0, draws.vflip[b]), (1, draws.hflip[b])) if on]
+            if dims:
+                crop = crop.flip(dims)
+            if draws.transpose[b]:
+                crop = crop.transpose(0, 1)
+            crops.append(crop)
+        return torch.stack(crops).permute(0, 3, 1, 2)
+
+    def gather_take(
+        self, draws: CropDraws, *, top: np.ndarray, left: np.ndarray, size: int
+    ) -> torch.Tensor:
+        """:meth:`gather` as one ``take`` with an index tensor of the whole batch."""
         device = self.flat.device
         meta = np.stack(
             [

@@ -178,7 +178,9 @@ class RunOptions:
     ``time_limit``: seconds after which the run checkpoints and stops at the next logging step
     (a cluster job's wall-clock limit); ``--resume auto`` continues it exactly. ``compile``:
     run the networks through ``torch.compile`` (pays off on GPUs; on a CPU the convolutions
-    dominate and it gained nothing in ``benchmarks/train_speed.py``).
+    dominate and it gained nothing in ``benchmarks/train_speed.py``). ``memory_format``: the
+    networks' layout; ``auto`` is channels_last on CUDA and, on a CPU, whichever of the two a
+    timed training step finds faster (a resumed run keeps its own).
     """
 
     out_dir: Path
@@ -191,6 +193,7 @@ class RunOptions:
     tensorboard: bool = True
     time_limit: float | None = None
     compile: bool = False
+    memory_format: Literal["auto", "channels_last", "contiguous"] = "auto"
 
 
 # --- dict -> dataclass ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ run (bitwise on CPU; GPU kernels may differ in the last bits).
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import logging
 import math
@@ -125,8 +126,8 @@ def training_autocast_dtype(precision: str, device: torch.device) -> torch.dtype
     """Autocast dtype for training: ``auto`` is bf16 on GPUs that have it, fp16 on other GPUs
     (with a gradient scaler); on the CPU bf16 where the CPU computes it natively (AVX512-BF16 or
     AMX, where it is about twice as fast; parameters, optimizer state and losses stay float32) and
-    fp32 elsewhere (emulated bf16 is several times slower). ``benchmarks/speed.py --train
-    --curve N`` measures both and compares their loss curves."""
+    fp32 elsewhere (emulated bf16 is several times slower). ``benchmarks/train_speed.py``
+    times both and (``--curve N``) compares their loss curves."""
     if precision not in ("auto", "fp32", "bf16", "fp16"):
         raise ConfigError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
     if precision == "fp32":
@@ -144,6 +145,47 @@ def training_autocast_dtype(precision: str, device: torch.device) -> torch.dtype
     if precision == "fp16" or device.type != "cpu":
         raise ConfigError(f"precision {precision} is not supported on {device}; use fp32")
     return torch.bfloat16
+
+
+#: ``memory_format`` choices of :class:`~superres.training.config.RunOptions`.
+MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+
+
+def fastest_memory_format(
+    model: nn.Module,
+    *,
+    input_shape: tuple[int, int, int, int],
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+) -> tuple[str, dict[str, float]]:
+    """The layout a training step of ``model`` runs fastest in here, and what each one took.
+
+    CUDA: channels_last (tensor cores want NHWC). Other GPUs: contiguous. On a CPU neither wins
+    everywhere (oneDNN's NHWC kernels make SRResNet's step 1.6x faster but EDSR-baseline's with
+    192-px patches 1.2x slower, ``benchmarks/train_speed.py``), so one forward and backward of a
+    copy of ``model`` on random data of ``input_shape`` is timed in each, after one warm-up:
+    the model, its statistics and every random stream are left untouched.
+    """
+    if device.type != "cpu":
+        return ("channels_last" if device.type == "cuda" else "contiguous"), {}
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(input_shape, generator=generator)
+    seconds: dict[str, float] = {}
+    for name, fmt in MEMORY_FORMATS.items():
+        probe = copy.deepcopy(model).train().to(memory_format=fmt)  # pyright: ignore[reportCallIssue]
+        xin = x.contiguous(memory_format=fmt)
+        timings = []
+        for _ in range(2):
+            start = time.perf_counter()
+            with contextlib.ExitStack() as stack:
+                if amp_dtype is not None:
+                    stack.enter_context(torch.autocast("cpu", dtype=amp_dtype))
+                out = probe(xin)
+            out.float().mean().backward()
+            timings.append(time.perf_counter() - start)
+        seconds[name] = timings[-1]
+        del probe
+    return min(seconds, key=lambda k: seconds[k]), seconds
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -314,6 +356,8 @@ class Trainer:
             self.net_d = builder(**recipe.discriminator.kwargs)
         torch.manual_seed(recipe.seed + self.dist.rank)
 
+        state = load_state(resume_from) if resume_from is not None else None
+        self.memory_format = self._choose_memory_format(state)
         self.net_g = self._prepare(self.net_g)
         if self.net_d is not None:
             self.net_d = self._prepare(self.net_d)
@@ -367,8 +411,8 @@ class Trainer:
         # Sums of the losses since the last log line: logs show window means, not one noisy step.
         self.window: dict[str, torch.Tensor] = {}
         self.window_counts: dict[str, int] = {}
-        if resume_from is not None:
-            self._resume(resume_from)
+        if resume_from is not None and state is not None:
+            self._resume(resume_from, state)
 
     # --- setup helpers ------------------------------------------------------------------------
 
@@ -400,12 +444,45 @@ class Trainer:
             eta_min=cfg.eta_min,
         )
 
+    def _choose_memory_format(self, state: dict[str, Any] | None) -> str:
+        """The networks' layout: as asked, as the resumed run had it (so it continues with the
+        same kernels), or the fastest measured here (rank 0 decides for every rank)."""
+        asked = self.options.memory_format
+        if asked != "auto":
+            if asked not in MEMORY_FORMATS:
+                raise ConfigError(
+                    f"unknown memory format {asked!r}; use auto, {', '.join(MEMORY_FORMATS)}"
+                )
+            return asked
+        stored = state.get("memory_format") if state is not None else None
+        if isinstance(stored, str) and stored in MEMORY_FORMATS:
+            return stored
+        data = self.recipe.data
+        channels = 1 if data.channels == "y" else 3
+        size = data.gt_size // self.recipe.scale
+        choice, seconds = fastest_memory_format(
+            self.net_g,
+            input_shape=(self.local_batch, channels, size, size),
+            device=self.device,
+            amp_dtype=self.amp_dtype,
+        )
+        if self.dist.world_size > 1:
+            names = list(MEMORY_FORMATS)
+            flag = torch.tensor([names.index(choice)], device=self._collective_device())
+            dist.broadcast(flag, src=0)
+            choice = names[int(flag.item())]
+        if seconds and self.dist.is_main:
+            timed = ", ".join(f"{k} {v:.3f} s" for k, v in seconds.items())
+            logger.info("memory format %s (one training step: %s)", choice, timed)
+        return choice
+
+    def _collective_device(self) -> torch.device:
+        """Where tensors for a collective live: the GPU under NCCL, the CPU under gloo."""
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
+
     def _prepare(self, model: nn.Module) -> nn.Module:
         model = model.to(self.device).train()
-        if self.device.type in ("cuda", "cpu"):
-            # NHWC: tensor cores on GPUs; oneDNN's direct convolutions on CPUs (a training step
-            # of SRResNet 1.54x faster, RRDBNet the same; BENCHMARKS.md "Training steps").
-            model = model.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
+        model = model.to(memory_format=MEMORY_FORMATS[self.memory_format])  # pyright: ignore[reportCallIssue]
         if self.dist.world_size > 1:
             has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
             if has_bn and self.device.type == "cuda":
@@ -466,6 +543,7 @@ class Trainer:
             "rng": rng_state(),
             "window": {k: v.detach().cpu() for k, v in self.window.items()},
             "window_counts": dict(self.window_counts),
+            "memory_format": self.memory_format,
         }
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
@@ -475,8 +553,7 @@ class Trainer:
             state["sched_d"] = self.sched_d.state_dict()
         return state
 
-    def _resume(self, path: Path) -> None:
-        state = load_state(path)
+    def _resume(self, path: Path, state: dict[str, Any]) -> None:
         self._check_resumed_recipe(path, state.get("recipe"))
         unwrap_model(self.net_g).load_state_dict(state["net_g"])
         self.opt_g.load_state_dict(state["opt_g"])
@@ -548,7 +625,7 @@ class Trainer:
 
     # --- the loop -----------------------------------------------------------------------------
 
-    def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
+    def batches(self) -> Iterator[dict[str, torch.Tensor]]:
         """Batches forever, epoch after epoch, starting at the resumed position.
 
         Both pipelines yield the full batches of this rank's share of each epoch, in the
@@ -586,8 +663,9 @@ class Trainer:
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One iteration; returns the detached loss values."""
-        lq = batch["lq"].to(self.device, non_blocking=True)
-        gt = batch["gt"].to(self.device, non_blocking=True)
+        fmt = MEMORY_FORMATS[self.memory_format]
+        lq = batch["lq"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+        gt = batch["gt"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
         values: dict[str, torch.Tensor] = {}
         net_d = self.net_d
         train_g = net_d is None or self.step >= self.recipe.train.d_init_iters
@@ -701,9 +779,7 @@ class Trainer:
             return over
         if self.step % _TIME_CHECK_EVERY:
             return False
-        flag = torch.tensor([float(over)])
-        if self.device.type == "cuda":
-            flag = flag.to(self.device)
+        flag = torch.tensor([float(over)], device=self._collective_device())
         dist.broadcast(flag, src=0)
         return bool(flag.item())
 
@@ -725,7 +801,7 @@ class Trainer:
         last_val: dict[str, float] = {}
         started = time.perf_counter()
         start_step = self.step
-        batches = self._batches()
+        batches = self.batches()
         try:
             while self.step < train.total_iters:
                 values = self.train_step(next(batches))
@@ -803,8 +879,10 @@ def train(recipe: Recipe, options: RunOptions) -> dict[str, float]:
 
 
 __all__ = [
+    "MEMORY_FORMATS",
     "DistInfo",
     "Trainer",
+    "fastest_memory_format",
     "find_resume",
     "init_distributed",
     "loss_kwargs_for_run",
