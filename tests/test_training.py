@@ -506,7 +506,8 @@ def test_cli_run_options_are_checked_before_any_work(
 def test_the_layout_is_measured_on_cpu_and_kept_by_a_resumed_run(
     tiny_root: Path, tmp_path: Path
 ) -> None:
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8)).train()
+    conv = nn.Conv2d(3, 8, 3, padding=1)
+    model = nn.Sequential(conv, nn.BatchNorm2d(8)).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     state = torch.get_rng_state()
     cpu = torch.device("cpu")
@@ -519,7 +520,7 @@ def test_the_layout_is_measured_on_cpu_and_kept_by_a_resumed_run(
     # the model (batch-norm statistics too) and the global random stream are untouched
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
     assert torch.equal(torch.get_rng_state(), state)
-    assert model[0].weight.is_contiguous()
+    assert conv.weight.is_contiguous()
     assert fastest_memory_format(
         model, input_shape=(2, 3, 12, 12), device=torch.device("meta"), amp_dtype=None
     ) == ("contiguous", {})
