@@ -86,6 +86,8 @@ class Row:
     ms_per_step: float
     data_ms: float
     patches_per_s: float
+    layout: str
+    precision: str
     tflops: float
     peak_mib: float
     speedup: float = math.nan  # against the first path of this model and batch
@@ -190,6 +192,8 @@ def time_path(name: str, path: str, batch: int, args: argparse.Namespace) -> Row
             data_s.append(t1 - t0)
             step_s.append(t2 - t0)
         flops = step_flops(trainer, batch)
+        layout = trainer.memory_format
+        precision = str(trainer.amp_dtype or torch.float32).removeprefix("torch.")
         del batches, trainer
     median = statistics.median(step_s)
     return Row(
@@ -200,6 +204,8 @@ def time_path(name: str, path: str, batch: int, args: argparse.Namespace) -> Row
         ms_per_step=1000 * median,
         data_ms=1000 * statistics.median(data_s),
         patches_per_s=batch / median,
+        layout=layout,
+        precision=precision,
         tflops=flops / median / 1e12,
         peak_mib=peak[0] / 2**20,
         step_times_s=step_s,
@@ -223,15 +229,17 @@ def ceilings(device: torch.device) -> dict[str, float]:
 
 def markdown(rows: list[Row], tops: dict[str, float]) -> str:
     lines = [
-        "| network | path | batch | HR patch | ms / step | data ms (share) | patches/s | speed-up "
+        "| network | path | layout, precision | batch | HR patch | ms / step | data ms (share) "
+        "| patches/s | speed-up "
         "| TFLOP/s | % of bf16 3x3 | % of fp32 3x3 | peak MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         share = 100 * r.data_ms / r.ms_per_step
         pct = {k: f"{100 * r.tflops * 1e3 / v:.0f}%" if v else "-" for k, v in tops.items()}
         lines.append(
-            f"| {r.model} | {r.path} | {r.batch} | {r.patch} | {r.ms_per_step:.1f} | "
+            f"| {r.model} | {r.path} | {r.layout}, {r.precision} | {r.batch} | {r.patch} | "
+            f"{r.ms_per_step:.1f} | "
             f"{r.data_ms:.1f} ({share:.1f}%) | {r.patches_per_s:.1f} | {r.speedup:.2f}x | "
             f"{r.tflops:.3f} | {pct.get('bf16', '-')} | {pct.get('fp32', '-')} | "
             f"{r.peak_mib:.0f} |"

@@ -121,6 +121,8 @@ def run_options(out: Path, root: Path, **kwargs: Any) -> RunOptions:
         "num_workers": 0,
         "progress": False,
         "tensorboard": False,
+        # one layout, not a timed choice per run (the layout test below covers auto)
+        "memory_format": "channels_last",
     }
     defaults.update(kwargs)
     return RunOptions(**defaults)
@@ -533,7 +535,9 @@ def test_the_layout_is_measured_on_cpu_and_kept_by_a_resumed_run(
     assert not next(first.net_g.parameters()).is_contiguous(memory_format=torch.channels_last)
     # auto on resume: the run's own layout, not a new measurement
     resumed = Trainer(
-        recipe, run_options(out, tiny_root, resume="auto"), resume_from=out / "state_last.pt"
+        recipe,
+        run_options(out, tiny_root, resume="auto", memory_format="auto"),
+        resume_from=out / "state_last.pt",
     )
     assert resumed.memory_format == "contiguous"
     with pytest.raises(ConfigError, match="unknown memory format"):

@@ -376,6 +376,9 @@ class TrainingLogger:
         start_iter: the iteration resumed from (0 for a new run); see the module docstring.
         tensorboard: write TensorBoard event files under ``out_dir/tensorboard``.
         progress: show a tqdm progress bar (losses in its postfix; it/s and ETA from tqdm).
+        plot_every_s: redraw the PNG plots after a validation at most this often (seconds of
+            wall time; drawing three figures takes 1-8 s, which a fast GPU run must not spend
+            at every validation); :meth:`close` always draws what is new.
 
     Use as a context manager, or call :meth:`close` (which also redraws the plots).
     """
@@ -388,6 +391,7 @@ class TrainingLogger:
         start_iter: int = 0,
         tensorboard: bool = True,
         progress: bool = True,
+        plot_every_s: float = 120.0,
     ) -> None:
         if isinstance(total_iters, bool) or not isinstance(total_iters, int) or total_iters < 0:
             raise ValueError(f"total_iters must be an integer >= 0; got {total_iters!r}.")
@@ -405,6 +409,8 @@ class TrainingLogger:
                 (self.out_dir / "plots" / name).unlink(missing_ok=True)
         self._closed = False
         self._unplotted = False  # rows logged since the plots were last drawn
+        self.plot_every_s = float(plot_every_s)
+        self._last_plot = time.monotonic()
 
         self._writer: SummaryWriter | None = None
         if tensorboard:
@@ -457,7 +463,8 @@ class TrainingLogger:
             self._bar.set_postfix(postfix, refresh=False)
 
     def log_val(self, step: int, values: Mapping[str, float]) -> None:
-        """One row of validation values (``psnr``, ``ssim``, ``loss_*`` ...), then redraw plots."""
+        """One row of validation values (``psnr``, ``ssim``, ``loss_*`` ...); the plots are
+        redrawn when ``plot_every_s`` has passed since they last were."""
         row = _format_row(step, values, _VAL_FIXED)
         self._val.write(row)
         if self._writer is not None:
@@ -466,7 +473,9 @@ class TrainingLogger:
             self._writer.flush()
         summary = ", ".join(f"{k}={float(v):.4f}" for k, v in values.items())
         _log.info("validation at iteration %d: %s", step, summary)
-        self.plot()
+        self._unplotted = True
+        if time.monotonic() - self._last_plot >= self.plot_every_s:
+            self.plot()
 
     def log_images(self, step: int, images: Mapping[str, torch.Tensor]) -> Path | None:
         """TensorBoard images and ``out_dir/samples/step_{step:08d}.png`` (a labelled row).
@@ -490,6 +499,7 @@ class TrainingLogger:
         Each figure is written only when its columns exist; returns the files written.
         """
         self._unplotted = False
+        self._last_plot = time.monotonic()
         return plot_logs(self.out_dir)
 
     def close(self) -> None:

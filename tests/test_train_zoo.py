@@ -1,0 +1,94 @@
+"""scripts/train_zoo.py end to end on the CPU with a tiny budget: warm start from the shipped
+weights, the Set5 decision against the shipped model, and a pack that fits what a lent GPU
+machine returns (at most 8 files, each under 16 MiB)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+import tarfile
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def _script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(SCRIPTS))  # it imports subpixel_pattern.py
+    spec = importlib.util.spec_from_file_location("train_zoo", SCRIPTS / "train_zoo.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "train_zoo", module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _smooth(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    phase = rng.uniform(0, 6, 3)
+    planes = [128 + 90 * np.sin(xx / 7 + p) * np.cos(yy / 9 - p) for p in phase]
+    noise = rng.normal(0, 6, (h, w, 3))
+    return np.clip(np.stack(planes, -1) + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.data
+def test_one_sitting_on_the_cpu(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SUPERRES_OFFLINE", "1")
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for folder, count, size in (("T91", 3, 64), ("BSD200", 2, 64), ("Set5", 2, 128)):
+        (root / folder / "HR").mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(_smooth(rng, size, size)).save(root / folder / "HR" / f"im{i}.png")
+    # the real perceptual trunk and NIQE parameters (small files of the data root)
+    (root / "weights").mkdir()
+    shutil.copy(data_root / "weights/squeezenet1_1_imagenet_features.safetensors", root / "weights")
+    shutil.copytree(data_root / "niqe", root / "niqe")
+    shutil.copytree(data_root / "weights/lpips", root / "weights/lpips")
+
+    script = _script(monkeypatch)
+    out = tmp_path / "out"
+    argv = ["--data-root", str(root), "--runs", str(tmp_path / "runs"), "--out", str(out)]
+    argv += ["--budget-minutes", "0.6", "--min-score-s", "12", "--startup-s", "20"]
+    argv += ["--device", "cpu"]
+    argv += ["--only", "srcnn_x4", "srgan_x4"]
+    argv += ["--set", "data.batch_size=2", "--set", "data.gt_size=32", "--d-warmup", "1"]
+    argv += ["--set", "validation.every=1000000", "--test-sets", "set14"]
+    assert script.main(argv) == 0
+
+    files = sorted(p.name for p in out.iterdir())
+    assert "zoo_results.tar.gz" in files
+    assert len(files) <= 8
+    assert all((out / f).stat().st_size < 16 * 2**20 for f in files)
+    with tarfile.open(out / "zoo_results.tar.gz") as tar:
+        names = tar.getnames()
+        scores = json.loads(tar.extractfile("scores.json").read())  # type: ignore[union-attr]
+    assert "srcnn_x4/train.out" in names
+    decisions = {d["shipped"]: d for d in scores["decisions"]}
+    assert set(decisions) == {"srcnn-x4", "srgan-x4"}
+    for name, d in decisions.items():
+        assert d["iterations"] >= 1
+        assert "set5" in d["candidate"]
+        assert "set5" in d["shipped_scores"]
+        # a winner's weights come back under its catalog name, a loser's do not
+        assert (f"{name}.safetensors" in files) == d["kept"]
+    srgan = decisions["srgan-x4"]
+    assert srgan["candidate"]["set5"]["niqe"] is not None
+    assert srgan["lattice"] is not None
+    assert "NIQE" in srgan["reason"]
+    # each run started from the shipped weights (its stored recipe says so)
+    from superres.models.weights import read_metadata
+
+    for job, name in (("srcnn_x4", "srcnn-x4"), ("srgan_x4", "srgan-x4")):
+        recipe = read_metadata(tmp_path / "runs" / job / "weights_last.safetensors")["recipe_yaml"]
+        assert f"weights/{name}.safetensors" in recipe
