@@ -542,3 +542,32 @@ def test_the_layout_is_measured_on_cpu_and_kept_by_a_resumed_run(
     assert resumed.memory_format == "contiguous"
     with pytest.raises(ConfigError, match="unknown memory format"):
         Trainer(recipe, run_options(tmp_path / "x", tiny_root, memory_format="nhwc"))
+
+
+def test_a_run_from_before_the_device_pipeline_resumes_on_either_pipeline(
+    tiny_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from superres.training.checkpoint import load_state, save_state
+
+    data = tiny_recipe(REPO / "configs" / "srresnet_x4.yaml", total_iters=2)
+    out = tmp_path / "run"
+    Trainer(recipe_from_dict(data), run_options(out, tiny_root)).fit()
+    # what an older version stored: a recipe without data.pipeline (it used the DataLoader)
+    state = load_state(out / "state_last.pt")
+    stored = yaml.safe_load(state["recipe"])
+    del stored["data"]["pipeline"]
+    state["recipe"] = yaml.safe_dump(stored)
+    save_state(out / "state_last.pt", state)
+
+    longer = tiny_recipe(REPO / "configs" / "srresnet_x4.yaml", total_iters=3)
+    options = run_options(out, tiny_root, resume="auto")
+    with caplog.at_level("WARNING", logger="superres.training.trainer"):
+        resumed = Trainer(recipe_from_dict(longer), options, resume_from=out / "state_last.pt")
+    assert resumed.device_batches is not None
+    assert "data.pipeline changed from 'loader' to 'device'" in caplog.text
+    longer["data"]["pipeline"] = "loader"  # or exactly as it ran
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="superres.training.trainer"):
+        again = Trainer(recipe_from_dict(longer), options, resume_from=out / "state_last.pt")
+    assert again.loader is not None
+    assert "data.pipeline" not in caplog.text

@@ -408,8 +408,27 @@ RESUMABLE_KEYS: frozenset[str] = frozenset(
         "validation.every",
         "validation.max_images",
         "validation.num_samples",
+        # The same items in the same order either way; only the crops' random stream differs
+        # (a run may switch to the faster pipeline; the change is logged).
+        "data.pipeline",
     }
 )
+
+
+def recipe_from_checkpoint(text: str, *, source: str) -> Recipe:
+    """The recipe a checkpoint stored (YAML), read as the version that wrote it meant it.
+
+    Keys added since keep the behaviour of before them: a recipe without ``data.pipeline`` was
+    trained with DataLoader batches (``loader``).
+
+    Raises:
+        ConfigError: not a recipe this version can read.
+        yaml.YAMLError: not YAML.
+    """
+    data = yaml.safe_load(text)
+    if isinstance(data, dict) and isinstance(data.get("data"), dict):
+        data["data"].setdefault("pipeline", "loader")
+    return recipe_from_dict(data, source=source)
 
 
 def recipe_changes(old: Recipe, new: Recipe) -> dict[str, tuple[Any, Any]]:
@@ -511,5 +530,6 @@ __all__ = [
     "apply_overrides",
     "load_recipe",
     "recipe_changes",
+    "recipe_from_checkpoint",
     "recipe_from_dict",
 ]

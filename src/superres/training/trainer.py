@@ -78,7 +78,7 @@ from superres.training.config import (
     Recipe,
     RunOptions,
     recipe_changes,
-    recipe_from_dict,
+    recipe_from_checkpoint,
 )
 from superres.training.ema import ModelEMA, unwrap_model
 from superres.training.logging import NullLogger, TrainingLogger
@@ -587,7 +587,7 @@ class Trainer:
         if not isinstance(stored, str):
             raise CheckpointError(f"{path} holds no recipe; {fix}")
         try:
-            old = recipe_from_dict(yaml.safe_load(stored), source=str(path))
+            old = recipe_from_checkpoint(stored, source=str(path))
         except (ConfigError, yaml.YAMLError) as exc:
             raise CheckpointError(
                 f"{path} holds a recipe this version cannot read ({exc}); {fix}"
