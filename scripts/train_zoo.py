@@ -6,8 +6,9 @@ One sitting:
 
 1. **Train.** Every zoo recipe (configs/zoo/) runs as an ordinary ``superres train`` process
    with a wall-clock limit, all of them side by side on the one GPU (small networks leave most
-   of an H200 idle alone). Each continues from its *shipped* weights (``train.pretrained``; the
-   GAN models' fresh discriminator first learns alone for ``--d-warmup`` steps), so sittings add
+   of an H200 idle alone). Each continues from its *shipped* weights (``train.pretrained``; a
+   PSNR model's learning rate ramps up over ``--lr-warmup`` steps, the GAN models' fresh
+   discriminator first learns alone for ``--d-warmup`` steps), so sittings add
    up: once a sitting's winners are packaged (scripts/package_zoo.py) and committed, the next one
    starts from them. ``--from-scratch`` starts PSNR models anew and GAN models from their PSNR
    parent's new weights (then after the parent's run). A run folder that already holds a
@@ -124,7 +125,10 @@ def launch(job: Job, args: argparse.Namespace, seconds: float) -> subprocess.Pop
             f"train.d_init_iters={args.d_warmup}",
         ]
     elif not args.from_scratch:
+        # A fine-tune: the learning rate ramps up, so a fresh Adam's first full-size steps do
+        # not knock a converged network off its optimum (the EMA starts at the shipped weights).
         cmd += ["--set", f"train.pretrained={shipped_file(job.shipped)}"]
+        cmd += ["--set", f"train.scheduler.warmup_iters={args.lr_warmup}"]
     cmd += [item for extra in args.set for item in ("--set", extra)]
     log = (run_dir / "train.out").open("ab")
     print(f"[zoo] start {job.name} for {seconds:.0f} s", flush=True)
@@ -335,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-sets", nargs="*", default=["set14", "bsd100", "urban100"])
     parser.add_argument(
         "--d-warmup", type=int, default=100, help="discriminator-only steps of a GAN run"
+    )
+    parser.add_argument(
+        "--lr-warmup", type=int, default=1000, help="learning-rate ramp of a PSNR warm start"
     )
     parser.add_argument(
         "--from-scratch", action="store_true", help="no warm start (GANs from their new parent)"

@@ -571,3 +571,26 @@ def test_a_run_from_before_the_device_pipeline_resumes_on_either_pipeline(
         again = Trainer(recipe_from_dict(longer), options, resume_from=out / "state_last.pt")
     assert again.loader is not None
     assert "data.pipeline" not in caplog.text
+
+
+def test_a_warm_start_keeps_its_average_at_the_pretrained_weights(
+    tiny_root: Path, tmp_path: Path
+) -> None:
+    data = tiny_recipe(REPO / "configs" / "srresnet_x4.yaml", total_iters=2, ema_decay=0.999)
+    first = Trainer(recipe_from_dict(data), run_options(tmp_path / "a", tiny_root))
+    first.fit()
+    start = tmp_path / "a" / "weights_last.safetensors"
+    data["train"].update({"pretrained": str(start), "total_iters": 3})
+    tuned = Trainer(recipe_from_dict(data), run_options(tmp_path / "b", tiny_root))
+    assert tuned.ema is not None
+    assert not tuned.ema.warmup  # a fresh run from random weights warms up; this one does not
+    assert first.ema is not None
+    assert first.ema.warmup
+    before = {k: v.clone() for k, v in tuned.ema.module.state_dict().items()}
+    tuned.fit()
+    raw = dict(tuned.net_g.state_dict())
+    for key, value in tuned.ema.module.state_dict().items():
+        if value.is_floating_point() and "weight" in key:
+            ema_move = float((value - before[key]).abs().max())
+            raw_move = float((raw[key] - before[key]).abs().max())
+            assert ema_move <= 0.01 * raw_move + 1e-9, key  # three steps at decay 0.999

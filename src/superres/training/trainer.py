@@ -362,7 +362,14 @@ class Trainer:
         if self.net_d is not None:
             self.net_d = self._prepare(self.net_d)
         self.ema = (
-            ModelEMA(unwrap_model(self.net_g), decay=train.ema_decay)
+            # From pretrained weights the average starts at them, at the full decay: the
+            # warm-up (meant to forget random initial weights) would let the first, largest
+            # steps of a fresh optimizer pull it away from a model that is already good.
+            ModelEMA(
+                unwrap_model(self.net_g),
+                decay=train.ema_decay,
+                warmup=train.pretrained is None,
+            )
             if train.ema_decay is not None
             else None
         )
