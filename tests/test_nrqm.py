@@ -632,7 +632,8 @@ def test_tensor_batches_match_numpy(model_file: Path, sample: np.ndarray) -> Non
     assert values.shape == (2,)
     assert values.dtype == torch.float32
     for value, img in zip(values, (a, b), strict=True):
-        assert float(value) == pytest.approx(ma_score(img[0].numpy(), model=model_file), rel=1e-6)
+        gray = img.permute(1, 2, 0).numpy()  # (H, W, 1): a gray image, as the tensor's channel
+        assert float(value) == pytest.approx(ma_score(gray, model=model_file), rel=1e-6)
     single = ma_score(a.double(), model=model_file)
     assert single.ndim == 0
     assert single.dtype == torch.float64

@@ -302,3 +302,36 @@ def test_big_endian_input_is_accepted() -> None:
     # PIL's I;16B and some TIFF readers hand out non-native byte order.
     img = RNG.integers(0, 65536, size=(8, 8)).astype(">u2")
     np.testing.assert_array_equal(imresize(img, 0.5), imresize(img.astype(np.uint16), 0.5))
+
+
+def test_mirror_edges_follow_matlab_contributions_when_shrinking() -> None:
+    """edge="mirror" (newer MATLAB, NIQE's reference) against MATLAB's contributions() written
+    out per output pixel for an antialiased x0.5 bicubic, whose taps reach past both borders."""
+    rng = np.random.default_rng(3)
+    x = rng.random((11, 6)) * 255
+
+    def cubic(t: float) -> float:
+        t = abs(t)
+        if t <= 1:
+            return 1.5 * t**3 - 2.5 * t**2 + 1
+        return -0.5 * t**3 + 2.5 * t**2 - 4 * t + 2 if t <= 2 else 0.0
+
+    def axis_matrix(n_in: int, n_out: int, s: float) -> np.ndarray:
+        aux = [*range(1, n_in + 1), *range(n_in, 0, -1)]
+        m = np.zeros((n_out, n_in))
+        width = 4 / s
+        for i in range(1, n_out + 1):
+            u = i / s + 0.5 * (1 - 1 / s)
+            taps = [math.floor(u - width / 2) + k for k in range(math.ceil(width) + 2)]
+            wts = [s * cubic(s * (u - j)) for j in taps]
+            for j, wj in zip(taps, wts, strict=True):
+                m[i - 1, aux[(j - 1) % len(aux)] - 1] += wj / sum(wts)
+        return m
+
+    want = axis_matrix(11, 6, 0.5) @ x @ axis_matrix(6, 3, 0.5).T
+    got = imresize(x, scale=0.5, edge="mirror")
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-10)
+    replicate = imresize(x, scale=0.5)
+    assert not np.allclose(replicate[0], got[0])  # the border rows differ between the rules
+    with pytest.raises(InvalidImageError, match="edge must be one of"):
+        imresize(x, scale=0.5, edge="wrap")  # type: ignore[arg-type]

@@ -30,14 +30,14 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import overload
+from typing import Literal, overload
 
 import numpy as np
 import torch
 
 from superres.errors import InvalidImageError, UnknownNameError
 
-__all__ = ["KERNELS", "UnknownKernelError", "imresize"]
+__all__ = ["EDGES", "KERNELS", "Edge", "UnknownKernelError", "imresize"]
 
 
 class UnknownKernelError(UnknownNameError, ValueError):
@@ -98,9 +98,14 @@ KERNELS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]] = {
 }
 
 
+#: How :func:`imresize` reads beyond the image border.
+Edge = Literal["replicate", "mirror"]
+EDGES: tuple[str, ...] = ("replicate", "mirror")
+
+
 @functools.lru_cache(maxsize=256)
 def _contributions(
-    in_len: int, out_len: int, scale: float, kernel: str, antialiasing: bool
+    in_len: int, out_len: int, scale: float, kernel: str, antialiasing: bool, edge: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weights and 0-based source indices of one 1-D pass, as MATLAB's ``contributions``.
 
@@ -121,8 +126,14 @@ def _contributions(
     offsets = u[:, None] - indices
     weights = scale * func(scale * offsets) if stretch else func(offsets)
     weights = weights / weights.sum(axis=1, keepdims=True)
-    # Edge replication: the pre-R2017 rule that made the benchmark LR images. Do not mirror.
-    indices = np.clip(indices, 1, in_len).astype(np.int64) - 1
+    if edge == "mirror":
+        # Newer MATLAB: indices reflect about the edges, the edge pixel repeated
+        # (aux = [1:in_len, in_len:-1:1]; indices = aux(mod(indices - 1, 2 * in_len) + 1)).
+        folded = np.mod(indices - 1, 2 * in_len)
+        indices = np.where(folded < in_len, folded, 2 * in_len - 1 - folded).astype(np.int64)
+    else:
+        # Edge replication: the pre-R2017 rule that made the benchmark LR images.
+        indices = np.clip(indices, 1, in_len).astype(np.int64) - 1
     keep = np.any(weights != 0, axis=0)  # taps that are zero for every output pixel
     weights = np.ascontiguousarray(weights[:, keep])
     indices = np.ascontiguousarray(indices[:, keep])
@@ -322,6 +333,7 @@ def imresize(
     kernel: str = "bicubic",
     *,
     antialiasing: bool = True,
+    edge: Edge = "replicate",
 ) -> np.ndarray: ...
 
 
@@ -333,6 +345,7 @@ def imresize(
     kernel: str = "bicubic",
     *,
     antialiasing: bool = True,
+    edge: Edge = "replicate",
 ) -> torch.Tensor: ...
 
 
@@ -343,6 +356,7 @@ def imresize(
     kernel: str = "bicubic",
     *,
     antialiasing: bool = True,
+    edge: Edge = "replicate",
 ) -> np.ndarray | torch.Tensor:
     """Resize like MATLAB's ``imresize`` (pre-R2017 edge handling), bit-exact for 8-bit images.
 
@@ -358,6 +372,9 @@ def imresize(
             ``"nearest"``/``"box"``, ``"lanczos2"`` or ``"lanczos3"``.
         antialiasing: widen the kernel by ``1/scale`` when shrinking (MATLAB's default). Always off
             for ``"nearest"``, as in MATLAB; ``"box"`` honours it (area averaging when shrinking).
+        edge: taps beyond the border read the edge pixel (``"replicate"``: the MATLAB that made
+            the benchmark LR images) or the image mirrored about its edge (``"mirror"``: newer
+            MATLAB, which the current NIQE reference uses).
 
     Returns:
         The same type, layout and dtype. Integer inputs are computed in float64, rounded half-up
@@ -372,6 +389,8 @@ def imresize(
         UnknownKernelError: an unknown ``kernel`` name (a ``ValueError``; suggests close names).
     """
     kernel = _check_kernel(kernel)
+    if edge not in EDGES:
+        raise InvalidImageError(f"imresize edge must be one of {', '.join(EDGES)}; got {edge!r}")
     if kernel == "nearest":
         antialiasing = False  # MATLAB's default for 'nearest': pick pixels, never average
     if isinstance(image, torch.Tensor):
@@ -396,7 +415,9 @@ def imresize(
             low_precision = image.dtype in (torch.float16, torch.bfloat16)
             t = image.float() if low_precision else image
         for d in _order(scales):
-            w, idx = _contributions(in_shape[d], out_shape[d], scales[d], kernel, antialiasing)
+            w, idx = _contributions(
+                in_shape[d], out_shape[d], scales[d], kernel, antialiasing, edge
+            )
             t = _pass_torch(t, d - 2, w, idx, peak)
         return t.to(image.dtype)
 
@@ -404,6 +425,6 @@ def imresize(
     peak = float(np.iinfo(image.dtype).max) if integer else None
     x = image.astype(np.float64)
     for d in _order(scales):
-        w, idx = _contributions(in_shape[d], out_shape[d], scales[d], kernel, antialiasing)
+        w, idx = _contributions(in_shape[d], out_shape[d], scales[d], kernel, antialiasing, edge)
         x = _pass_numpy(x, d, w, idx, peak)
     return x.astype(image.dtype)

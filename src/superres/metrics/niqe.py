@@ -9,7 +9,9 @@ was fitted on). This module follows the authors' MATLAB release (``computequalit
 2. at each of two scales, MSCN coefficients ``(I - mu) / (sigma + 1)`` with ``mu`` and ``sigma``
    the local mean and standard deviation under the 7x7 Gaussian window of the parameter file
    (``fspecial('gaussian', 7, 7/6)``, normalised), filtered with edge replication
-   (``imfilter(..., 'replicate')``), ``sigma = sqrt(|E[I^2] - mu^2|)``;
+   (``imfilter(..., 'replicate')``), ``sigma = sqrt(|E[I^2] - mu^2|)``; both are summed from
+   the neighbours minus the centre pixel, so a constant neighbourhood gives exactly 0 as in
+   MATLAB (:func:`_local_moments`);
 3. the MSCN map is cut into non-overlapping blocks (96x96 at scale 1, 48x48 at scale 2, MATLAB's
    ``blkproc(..., [blocksizerow/itr_scale blocksizecol/itr_scale])``); per block 18 features: an
    asymmetric generalised Gaussian (AGGD) fit of the coefficients -> ``alpha, (beta_l + beta_r)/2``
@@ -18,10 +20,10 @@ was fitted on). This module follows the authors' MATLAB release (``computequalit
    AGGD fit -> ``alpha, mean, beta_l, beta_r`` with ``mean = (beta_r - beta_l) G(2/a) / G(1/a)``.
    Each AGGD shape is the moment-matching lookup over ``gamma = 0.2:0.001:10`` (first minimum);
 4. scale 2 is ``imresize(im, 0.5)`` of the (unrounded) gray image: MATLAB's antialiased bicubic,
-   here :func:`superres.imaging.resize.imresize`, which replicates the edge pixel as the MATLAB
-   of the NIQE release (2012) did. Newer MATLAB (and BasicSR's port) mirrors instead: on Set14
-   ``baboon`` that gives 5.7300 where this module gives 5.7195 (BasicSR documents 5.7296 from
-   MATLAB R2021a); the ~0.2% gap is the border handling alone;
+   :func:`superres.imaging.resize.imresize`, with taps beyond the border mirrored as current
+   MATLAB (and BasicSR's port) does: Set14 ``baboon`` 5.729574 against MATLAB R2021a's
+   5.72957338 (BasicSR's docstring). ``resize_edge="replicate"`` repeats the edge pixel as the
+   MATLAB of the NIQE release (2012) did (5.7191 there);
 5. the 36 features of all blocks are fitted by a multivariate Gaussian (``nanmean``, and
    ``nancov``, i.e. the covariance of the blocks with no NaN feature, normalised by n - 1) and
    compared with the pristine model:
@@ -34,10 +36,12 @@ Colour convention (the SR field's: PIRM 2018's ``convert_shave_image.m`` and Bas
 ``calculate_niqe(convert_to='y')``): an RGB image in [0, 1] is clamped, quantised to 8 bit
 (``floor(255 x + 0.5)``), converted with MATLAB's ``rgb2ycbcr`` on ``uint8`` (BT.601 studio
 swing, ``Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255`` for 8-bit R, G, B, rounded to an
-integer in [16, 235]), and NIQE runs on that Y as a 0-255 double image. A one-channel image is
-taken as the gray image itself (clamped, ``floor(255 x + 0.5)``), as MATLAB's ``computequality``
-does with a gray ``uint8`` image. ``crop_border`` pixels are removed from every side after the
-conversion and before the block crop (PIRM's shave).
+integer in [16, 235]), and NIQE runs on that Y as a 0-255 double image. A gray image (one
+channel) is scored as three equal channels, as every metric of this package scores gray images
+(and as BasicSR does with a gray file read as colour); an ``(H, W)`` array is a luma plane
+already and is scored as it is, as MATLAB's ``computequality`` and BasicSR's ``input_order='HW'``
+do (:mod:`superres.metrics.luma`). ``crop_border`` pixels are removed from
+every side after the conversion and before the block crop (PIRM's shave).
 
 The pristine model (``mu_pris_param`` 1x36, ``cov_pris_param`` 36x36 and ``gaussian_window``
 7x7, float64) is the MATLAB release's ``modelparameters.mat`` as converted by BasicSR; it is found
@@ -56,9 +60,9 @@ from typing import overload
 import numpy as np
 import torch
 
-from superres.errors import ImageTooSmallError, InvalidImageError, SuperresError
-from superres.imaging.color import rgb2ycbcr
-from superres.imaging.resize import imresize
+from superres.errors import ImageTooSmallError, SuperresError
+from superres.imaging.resize import EDGES, Edge, imresize
+from superres.metrics.luma import as_output, check_crop_border, lumas_255
 
 __all__ = [
     "NIQE_BLOCK_SIZE",
@@ -194,23 +198,34 @@ def _read_params(path: str, mtime_ns: int, size: int) -> NiqeParams:
 # --- the algorithm on one gray image -------------------------------------------------------------
 
 
-def _filter_replicate(image: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """MATLAB ``imfilter(image, window, 'replicate')``: correlation, edge pixels repeated."""
+def _local_moments(image: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mu - I, var)``: local mean minus the pixel, and local variance, under ``window`` (sums
+    to 1) with edge pixels repeated, as MATLAB's ``imfilter(image, window, 'replicate')`` gives
+    ``mu`` and ``E[I^2] - mu^2``.
+
+    Both come from each pixel's neighbours minus the pixel itself, ``d = sum_k w_k (I_k - I)``
+    and ``var = sum_k w_k (I_k - I)^2 - d^2``: the same quantities, but exactly 0 where the
+    neighbourhood is constant. Summing ``w_k I_k`` instead
+    leaves residues of ~1e-14 there, which the AGGD fit counts as positive or negative
+    coefficients (4% on Set5 ``head``); MATLAB and BasicSR get exact zeros.
+    """
     kh, kw = window.shape
     h, w = image.shape
     padded = np.pad(image, ((kh // 2, kh // 2), (kw // 2, kw // 2)), mode="edge")
-    out = np.zeros_like(image)
+    d = np.zeros_like(image)
+    d2 = np.zeros_like(image)
     for i in range(kh):
         for j in range(kw):
-            out += window[i, j] * padded[i : i + h, j : j + w]
-    return out
+            step = padded[i : i + h, j : j + w] - image
+            d += window[i, j] * step
+            d2 += window[i, j] * step * step
+    return d, np.abs(d2 - d * d)
 
 
 def _mscn(image: np.ndarray, window: np.ndarray) -> np.ndarray:
     """Mean-subtracted contrast-normalised coefficients (Eq. 1 of the paper, C = 1)."""
-    mu = _filter_replicate(image, window)
-    sigma = np.sqrt(np.abs(_filter_replicate(image * image, window) - mu * mu))
-    return (image - mu) / (sigma + 1.0)
+    d, var = _local_moments(image, window)
+    return -d / (np.sqrt(var) + 1.0)  # (I - mu) / (sigma + 1)
 
 
 def _aggd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -260,7 +275,7 @@ def _pinv_matlab(a: np.ndarray) -> np.ndarray:
     return (vt[keep].T / s[keep]) @ u[:, keep].T
 
 
-def _niqe_gray(gray: np.ndarray, params: NiqeParams) -> float:
+def _niqe_gray(gray: np.ndarray, params: NiqeParams, resize_edge: Edge = "mirror") -> float:
     """``computequality.m`` on a float64 ``(H, W)`` gray image on the 0-255 scale."""
     size = NIQE_BLOCK_SIZE
     rows, cols = gray.shape[0] // size, gray.shape[1] // size
@@ -273,7 +288,7 @@ def _niqe_gray(gray: np.ndarray, params: NiqeParams) -> float:
         blocks = mscn.reshape(rows, s, cols, s).transpose(2, 0, 1, 3).reshape(-1, s, s)
         per_scale.append(_block_features(blocks))
         if itr_scale == 1:
-            image = imresize(image, scale=0.5)
+            image = imresize(image, scale=0.5, edge=resize_edge)
     features = np.concatenate(per_scale, axis=1)
 
     with warnings.catch_warnings():
@@ -294,43 +309,6 @@ def _niqe_gray(gray: np.ndarray, params: NiqeParams) -> float:
 # --- inputs ---------------------------------------------------------------------------------------
 
 
-def _to_gray_255(image: np.ndarray, crop_border: int) -> np.ndarray:
-    """Channel-last ``(H, W)``/``(H, W, 1)``/``(H, W, 3)`` in [0, 1] (or uint8) -> Y/gray 0-255."""
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise InvalidImageError(
-            f"niqe expects a numpy image (H, W), (H, W, 1) or (H, W, 3); got shape "
-            f"{tuple(image.shape)}. Channel-first arrays need np.moveaxis(image, 0, -1); "
-            "RGBA images need their alpha removed (image[..., :3])."
-        )
-    if image.dtype == np.uint8:
-        q = image
-    elif image.dtype.kind == "f":
-        if np.isnan(image).any():
-            raise InvalidImageError("niqe got an image containing NaN; expected values in [0, 1]")
-        # Clamp and round to 8 bit at the metric's edge, as a benchmark image file would be.
-        q = np.floor(np.clip(image.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    else:
-        raise InvalidImageError(
-            f"niqe expects a float image in [0, 1] or a uint8 image; got dtype {image.dtype}. "
-            "Convert first, e.g. image.astype(np.float32) / 65535 for 16-bit values."
-        )
-    gray = q if q.ndim == 2 else rgb2ycbcr(q, y_only=True)
-    gray = np.asarray(gray, dtype=np.float64).reshape(q.shape[:2])
-    if crop_border:
-        gray = gray[crop_border:-crop_border, crop_border:-crop_border]
-    return gray
-
-
-def _check_crop(crop_border: int) -> None:
-    if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
-        raise ValueError(
-            f"niqe: crop_border must be a non-negative integer; got {crop_border!r}. The SR "
-            "protocol crops the scale factor (e.g. crop_border=4 for x4)."
-        )
-
-
 def _check_size(gray: np.ndarray, crop_border: int) -> None:
     h, w = gray.shape
     if h < NIQE_BLOCK_SIZE or w < NIQE_BLOCK_SIZE:
@@ -344,13 +322,21 @@ def _check_size(gray: np.ndarray, crop_border: int) -> None:
 
 @overload
 def niqe(
-    image: np.ndarray, *, crop_border: int = 0, params: str | os.PathLike[str] | None = None
+    image: np.ndarray,
+    *,
+    crop_border: int = 0,
+    params: str | os.PathLike[str] | None = None,
+    resize_edge: Edge = "mirror",
 ) -> float: ...
 
 
 @overload
 def niqe(
-    image: torch.Tensor, *, crop_border: int = 0, params: str | os.PathLike[str] | None = None
+    image: torch.Tensor,
+    *,
+    crop_border: int = 0,
+    params: str | os.PathLike[str] | None = None,
+    resize_edge: Edge = "mirror",
 ) -> torch.Tensor: ...
 
 
@@ -359,18 +345,23 @@ def niqe(
     *,
     crop_border: int = 0,
     params: str | os.PathLike[str] | None = None,
+    resize_edge: Edge = "mirror",
 ) -> float | torch.Tensor:
     """NIQE of an image (no reference needed); lower means more natural-looking.
 
     Args:
-        image: a numpy RGB image ``(H, W, 3)`` or gray ``(H, W)``/``(H, W, 1)``, float in [0, 1]
-            (clamped) or uint8; or a torch tensor ``(N, C, H, W)`` or ``(C, H, W)``, floating,
-            RGB in [0, 1], ``C`` 3 or 1. RGB is scored on its BT.601 Y channel, quantised to 8 bit
-            as MATLAB's ``rgb2ycbcr`` on ``uint8`` (see the module docstring); one channel is
-            scored as it is (on the 8-bit grid).
+        image: a numpy RGB ``(H, W, 3)`` or gray ``(H, W, 1)`` image or luma plane ``(H, W)``,
+            float in [0, 1] (clamped) or uint8; or a torch tensor ``(N, C, H, W)`` or
+            ``(C, H, W)``, floating, RGB in [0, 1], ``C`` 3 or 1. RGB is scored on its BT.601
+            Y channel, quantised to 8 bit as MATLAB's ``rgb2ycbcr`` on ``uint8`` (see the module
+            docstring); one channel is a gray image, scored as three equal channels.
         crop_border: pixels removed from every side before scoring (the SR protocol: the scale).
         params: path of the pristine-parameter ``.npz``; ``None`` uses the official file through
             the hub cache (see :func:`load_niqe_params`).
+        resize_edge: the border rule of the half-size image of scale 2: ``"mirror"`` (current
+            MATLAB, and BasicSR's port: the default, within 0.1% of BasicSR on every
+            Set5/Set14/BSD100 image) or ``"replicate"`` (the MATLAB of the 2012 release, which
+            this module followed before: e.g. Set14 ``baboon`` 5.7191 instead of 5.7296).
 
     Returns:
         numpy input: a ``float``. Tensor input: a tensor of shape ``(N,)`` (0-d for ``(C, H, W)``)
@@ -383,33 +374,13 @@ def niqe(
         ImageTooSmallError: fewer than 96 pixels on a side after ``crop_border``.
         NiqeParamsError: the parameter file is unavailable or invalid.
     """
-    _check_crop(crop_border)
-    if isinstance(image, torch.Tensor):
-        if image.ndim not in (3, 4) or image.shape[-3] not in (1, 3):
-            raise InvalidImageError(
-                f"niqe expects a torch tensor (N, C, H, W) or (C, H, W) with C = 3 (RGB) or 1; "
-                f"got shape {tuple(image.shape)}. Channel-last tensors need "
-                "image.permute(0, 3, 1, 2) first."
-            )
-        if not image.is_floating_point():
-            raise InvalidImageError(
-                f"niqe expects a floating-point tensor in [0, 1]; got dtype {image.dtype}. "
-                "Convert first, e.g. image.float() / 255."
-            )
-        batch = image.detach().to("cpu", torch.float64).reshape(-1, *image.shape[-3:])
-        grays = [_to_gray_255(x.permute(1, 2, 0).numpy(), crop_border) for x in batch]
-        for gray in grays:
-            _check_size(gray, crop_border)
-        model = load_niqe_params(params)
-        values = torch.tensor([_niqe_gray(g, model) for g in grays], dtype=torch.float64)
-        dtype = image.dtype if image.dtype in (torch.float32, torch.float64) else torch.float32
-        out = values.to(device=image.device, dtype=dtype)
-        return out[0] if image.ndim == 3 else out
-    if isinstance(image, np.ndarray):
-        gray = _to_gray_255(image, crop_border)
-        _check_size(gray, crop_border)
-        return _niqe_gray(gray, load_niqe_params(params))
-    raise InvalidImageError(
-        f"niqe got a {type(image).__name__}; expected a numpy array (H, W[, C]) or a torch tensor "
-        "(N, C, H, W). Convert first, e.g. np.asarray(pil_image) / 255."
-    )
+    check_crop_border(crop_border, "niqe")
+    if resize_edge not in EDGES:
+        raise ValueError(
+            f"niqe: resize_edge must be one of {', '.join(EDGES)}; got {resize_edge!r}"
+        )
+    lumas = lumas_255(image, crop_border, "niqe")
+    for luma in lumas:
+        _check_size(luma, crop_border)
+    model = load_niqe_params(params)
+    return as_output([_niqe_gray(luma, model, resize_edge) for luma in lumas], image)

@@ -60,14 +60,15 @@ randomforest-matlab), in float64:
 ``imresize`` appears twice in step 3. The parent upsampling only feeds rows and columns that are
 the same whatever MATLAB does at the image border; the resize to the residual's size is not.
 MATLAB up to R2016b replicated the edge pixel there, as :func:`superres.imaging.resize.imresize`
-(and NIQE here) does: that is the default, ``imresize_border="replicate"``. MATLAB R2017a and
-later mirror (``imresize_border="mirror"``); only the 6 ``cs`` features of the coarser scale
-differ, by about 1e-6 (relative) on the test photographs.
+does: that is the default, ``imresize_border="replicate"`` (NIQE mirrors by default). MATLAB
+R2017a and later mirror (``imresize_border="mirror"``); only the 6 ``cs`` features of the
+coarser scale differ, by about 1e-6 (relative) on the test photographs.
 
 Colour convention (the SR field's: PIRM 2018's ``convert_shave_image.m``, as for
 :func:`superres.metrics.niqe`): an RGB image in [0, 1] is clamped, quantised to 8 bit
 (``floor(255 x + 0.5)``) and converted with MATLAB's ``rgb2ycbcr`` on ``uint8`` (BT.601 Y, rounded
-to an integer in [16, 235]); a one-channel image is the gray image itself (clamped and quantised).
+to an integer in [16, 235]); a gray image is three equal channels and an ``(H, W)`` array a luma
+plane taken as it is (:mod:`superres.metrics.luma`, the rule of every metric here).
 ``crop_border`` pixels are removed from every side after the conversion (PIRM's shave, 4 for x4).
 (``feature_all.m`` would convert an RGB input with ``rgb2gray``, but the PIRM protocol only ever
 passes it the shaved Y channel.)
@@ -102,14 +103,14 @@ import functools
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any, overload
 
 import numpy as np
 import torch
 
 from superres.errors import ImageTooSmallError, InvalidImageError, SuperresError
-from superres.imaging.color import rgb2ycbcr
-from superres.imaging.resize import imresize
+from superres.imaging.resize import Edge, imresize
+from superres.metrics.luma import as_output, check_crop_border, luma_255, lumas_255
 
 __all__ = [
     "MA_FEATURE_SIZES",
@@ -139,7 +140,7 @@ MA_MODEL_FILENAME = "NRQM_model.mat"
 #: Lengths of the three feature groups: block-DCT (f1), steerable-pyramid (f2), patch-SVD (f3).
 MA_FEATURE_SIZES = (18, 45, 75)
 
-ImresizeBorder = Literal["replicate", "mirror"]
+ImresizeBorder = Edge
 _BORDERS = ("replicate", "mirror")
 
 # --- tables ---------------------------------------------------------------------------------------
@@ -394,49 +395,13 @@ def _steerable_pyramid(im: np.ndarray, height: int = 2, nbands: int = 6) -> _Pyr
     return _Pyramid(highpass=highpass, bands=tuple(bands))
 
 
-def _cubic(x: np.ndarray) -> np.ndarray:
-    """Keys' cubic (a = -0.5), MATLAB's bicubic kernel."""
-    ax = np.abs(x)
-    near = (1.5 * ax**3 - 2.5 * ax**2 + 1) * (ax <= 1)
-    return near + (-0.5 * ax**3 + 2.5 * ax**2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))
-
-
-def _mirror_contributions(in_len: int, out_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """Weights and 0-based source indices ``(out_len, 6)`` of MATLAB R2017a+ bicubic enlargement.
-
-    As ``imresize``'s ``contributions`` for a scale >= 1, with taps outside the input mirrored,
-    the edge sample repeated (``aux = [1:n, n:-1:1]``).
-    """
-    scale = out_len / in_len
-    u = np.arange(1, out_len + 1) / scale + 0.5 * (1 - 1 / scale)
-    taps = np.floor(u - 2)[:, None] + np.arange(6)[None, :]  # ceil(4) + 2 taps, 1-based
-    weights = _cubic(u[:, None] - taps)
-    weights /= weights.sum(axis=1, keepdims=True)
-    folded = np.mod(taps.astype(np.intp) - 1, 2 * in_len)
-    return weights, np.where(folded < in_len, folded, 2 * in_len - 1 - folded)
-
-
-def _resize_axis_mirror(x: np.ndarray, out_len: int, axis: int) -> np.ndarray:
-    weights, index = _mirror_contributions(x.shape[axis], out_len)
-    view = (-1, 1) if axis == 0 else (1, -1)
-    out = np.take(x, index[:, 0], axis=axis) * weights[:, 0].reshape(view)
-    for t in range(1, 6):
-        out += np.take(x, index[:, t], axis=axis) * weights[:, t].reshape(view)
-    return out
-
-
 def _imresize_up(image: np.ndarray, shape: tuple[int, int], border: ImresizeBorder) -> np.ndarray:
     """Bicubic ``imresize(image, shape)`` for an enlargement (no antialiasing involved)."""
     if tuple(image.shape) == tuple(shape):
         # Scale 1: the cubic kernel is 1 at 0 and exactly 0 at +-1 and +-2, so MATLAB returns
         # the input unchanged.
         return image.copy()
-    if border == "replicate":
-        return imresize(image, output_shape=shape)
-    # MATLAB resizes the dimension with the smaller scale first (rows on ties).
-    if shape[0] / image.shape[0] <= shape[1] / image.shape[1]:
-        return _resize_axis_mirror(_resize_axis_mirror(image, shape[0], 0), shape[1], 1)
-    return _resize_axis_mirror(_resize_axis_mirror(image, shape[1], 1), shape[0], 0)
+    return imresize(image, output_shape=shape, edge=border)
 
 
 def _pinv(a: np.ndarray) -> np.ndarray:
@@ -841,45 +806,6 @@ def _read_forest(struct: Any, n_features: int, where: str, path: str) -> Regress
 # --- inputs ---------------------------------------------------------------------------------------
 
 
-def _to_gray_255(image: np.ndarray, crop_border: int, name: str) -> np.ndarray:
-    """Channel-last ``(H, W)``/``(H, W, 1)``/``(H, W, 3)`` in [0, 1] (or uint8) -> Y/gray 0-255."""
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise InvalidImageError(
-            f"{name} expects a numpy image (H, W), (H, W, 1) or (H, W, 3); got shape "
-            f"{tuple(image.shape)}. Channel-first arrays need np.moveaxis(image, 0, -1); "
-            "RGBA images need their alpha removed (image[..., :3])."
-        )
-    if image.dtype == np.uint8:
-        q = image
-    elif image.dtype.kind == "f":
-        if np.isnan(image).any():
-            raise InvalidImageError(
-                f"{name} got an image containing NaN; expected values in [0, 1]"
-            )
-        # Clamp and round to 8 bit at the metric's edge, as a benchmark image file would be.
-        q = np.floor(np.clip(image.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    else:
-        raise InvalidImageError(
-            f"{name} expects a float image in [0, 1] or a uint8 image; got dtype {image.dtype}. "
-            "Convert first, e.g. image.astype(np.float32) / 65535 for 16-bit values."
-        )
-    gray = q if q.ndim == 2 else rgb2ycbcr(q, y_only=True)
-    gray = np.asarray(gray, dtype=np.float64).reshape(q.shape[:2])
-    if crop_border:
-        gray = gray[crop_border:-crop_border, crop_border:-crop_border]
-    return gray
-
-
-def _check_crop(crop_border: int, name: str) -> None:
-    if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
-        raise ValueError(
-            f"{name}: crop_border must be a non-negative integer; got {crop_border!r}. The SR "
-            "protocol crops the scale factor (e.g. crop_border=4 for x4)."
-        )
-
-
 def _check_border(border: object) -> ImresizeBorder:
     if border not in _BORDERS:
         raise ValueError(
@@ -912,38 +838,6 @@ def _check_size(gray: np.ndarray, crop_border: int, name: str) -> None:
         )
 
 
-def _grays(image: np.ndarray | torch.Tensor, crop_border: int, name: str) -> list[np.ndarray]:
-    """The gray images of a numpy image or a tensor batch, validated."""
-    if isinstance(image, torch.Tensor):
-        if image.ndim not in (3, 4) or image.shape[-3] not in (1, 3):
-            raise InvalidImageError(
-                f"{name} expects a torch tensor (N, C, H, W) or (C, H, W) with C = 3 (RGB) or 1; "
-                f"got shape {tuple(image.shape)}. Channel-last tensors need "
-                "image.permute(0, 3, 1, 2) first."
-            )
-        if not image.is_floating_point():
-            raise InvalidImageError(
-                f"{name} expects a floating-point tensor in [0, 1]; got dtype {image.dtype}. "
-                "Convert first, e.g. image.float() / 255."
-            )
-        batch = image.detach().to("cpu", torch.float64).reshape(-1, *image.shape[-3:])
-        return [_to_gray_255(x.permute(1, 2, 0).numpy(), crop_border, name) for x in batch]
-    if isinstance(image, np.ndarray):
-        return [_to_gray_255(image, crop_border, name)]
-    raise InvalidImageError(
-        f"{name} got a {type(image).__name__}; expected a numpy array (H, W[, C]) or a torch "
-        "tensor (N, C, H, W). Convert first, e.g. np.asarray(pil_image) / 255."
-    )
-
-
-def _as_output(values: list[float], image: np.ndarray | torch.Tensor) -> float | torch.Tensor:
-    if not isinstance(image, torch.Tensor):
-        return values[0]
-    dtype = image.dtype if image.dtype in (torch.float32, torch.float64) else torch.float32
-    out = torch.tensor(values, dtype=torch.float64).to(device=image.device, dtype=dtype)
-    return out[0] if image.ndim == 3 else out
-
-
 # --- public ---------------------------------------------------------------------------------------
 
 
@@ -972,14 +866,14 @@ def ma_features(
             MATLAB.)
         ImageTooSmallError: too small after ``crop_border`` (84x84 always suffices).
     """
-    _check_crop(crop_border, "ma_features")
+    check_crop_border(crop_border, "ma_features")
     border = _check_border(imresize_border)
     if not isinstance(image, np.ndarray):
         raise InvalidImageError(
             f"ma_features expects a numpy array (H, W[, C]); got a {type(image).__name__}. "
             "Convert first, e.g. tensor.permute(1, 2, 0).numpy()."
         )
-    gray = _to_gray_255(image, crop_border, "ma_features")
+    gray = luma_255(image, crop_border, "ma_features")
     _check_size(gray, crop_border, "ma_features")
     features = _features_gray(gray, border)
     if features is None:
@@ -1041,9 +935,9 @@ def ma_score(
         MaModelError: the model file is unavailable or invalid (checked before any feature is
             computed). No score is ever computed without the trained model.
     """
-    _check_crop(crop_border, "ma_score")
+    check_crop_border(crop_border, "ma_score")
     border = _check_border(imresize_border)
-    grays = _grays(image, crop_border, "ma_score")
+    grays = lumas_255(image, crop_border, "ma_score")
     for gray in grays:
         _check_size(gray, crop_border, "ma_score")
     trained = load_ma_model(model)
@@ -1051,7 +945,7 @@ def ma_score(
     for gray in grays:
         features = _features_gray(gray, border)
         values.append(math.nan if features is None else trained.predict(features))
-    return _as_output(values, image)
+    return as_output(values, image)
 
 
 @overload
@@ -1103,8 +997,8 @@ def perceptual_index(
     """
     from superres.metrics.niqe import NIQE_BLOCK_SIZE, load_niqe_params, niqe
 
-    _check_crop(crop_border, "perceptual_index")
-    grays = _grays(image, crop_border, "perceptual_index")
+    check_crop_border(crop_border, "perceptual_index")
+    grays = lumas_255(image, crop_border, "perceptual_index")
     for gray in grays:
         _check_size(gray, crop_border, "perceptual_index")
         if min(gray.shape) < NIQE_BLOCK_SIZE:
@@ -1119,7 +1013,7 @@ def perceptual_index(
     for gray in grays:
         features = _features_gray(gray, "replicate")
         ma = math.nan if features is None else trained.predict(features)
-        # The gray image holds integers 0-255: NIQE scores it as given (one channel, 8 bit).
+        # The luma plane holds integers 0-255: NIQE takes a uint8 plane as it is.
         nq = niqe(gray.astype(np.uint8), params=niqe_params)
         values.append(((10.0 - ma) + nq) / 2.0)
-    return _as_output(values, image)
+    return as_output(values, image)
