@@ -15,6 +15,7 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from superres.errors import ImageTooSmallError, InvalidImageError
+from superres.losses.structural import MSSSIMLoss
 from superres.metrics import MS_SSIM_WEIGHTS, ms_ssim, mse, psnr, rmse, ssim
 
 C1_255 = (0.01 * 255) ** 2  # 6.5025
@@ -284,6 +285,9 @@ def _reference_ms_ssim(
         return ndimage.correlate(a, win, mode="constant")[5:-5, 5:-5]
 
     def halve(a: np.ndarray) -> np.ndarray:
+        # an odd side gets one zero at each end (counted in the means), as pytorch-msssim
+        ph, pw = a.shape[0] % 2, a.shape[1] % 2
+        a = np.pad(a, ((ph, ph), (pw, pw)))
         h, w = (a.shape[0] // 2) * 2, (a.shape[1] // 2) * 2
         a = a[:h, :w]
         return (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) / 4
@@ -377,28 +381,45 @@ def test_ms_ssim_gradcheck_two_scales() -> None:
 
 
 def test_ms_ssim_minimum_size() -> None:
-    # Four floor-halvings: floor(s / 16) >= 11  <=>  s >= 176.
-    ok = _smooth(29, (176, 200))
+    # Four ceil-halvings: ceil(s / 16) >= 11  <=>  s >= 161 (pytorch-msssim's bound).
+    ok = _smooth(29, (161, 200))
     assert ms_ssim(ok, ok) == pytest.approx(1.0)
-    small = ok[:175]
+    small = ok[:160]
     with pytest.raises(ImageTooSmallError) as info:
         ms_ssim(small, small)
     message = str(info.value)
-    assert "at least 176x176" in message
-    assert "got 175x200" in message
-    assert "11 * 2**4 = 176" in message
-    assert "weights=MS_SSIM_WEIGHTS[:4]" in message  # 175 px holds 4 scales (175 // 8 = 21)
-    # The crop counts: 180 - 2 * 2 = 176 fits, 180 - 2 * 3 = 174 does not.
-    img = _smooth(30, (180, 180))
+    assert "at least 161x161" in message
+    assert "got 160x200" in message
+    assert "(11 - 1) * 2**4 + 1 = 161" in message
+    assert "weights=MS_SSIM_WEIGHTS[:4]" in message  # 160 px holds 4 scales (ceil(160/8) = 20)
+    # The crop counts: 165 - 2 * 2 = 161 fits, 165 - 2 * 3 = 159 does not.
+    img = _smooth(30, (165, 165))
     assert ms_ssim(img, img, crop_border=2) == pytest.approx(1.0)
-    with pytest.raises(ImageTooSmallError, match=r"crop_border=3; got 174x174"):
+    with pytest.raises(ImageTooSmallError, match=r"crop_border=3; got 159x159"):
         ms_ssim(img, img, crop_border=3)
-    with pytest.raises(ImageTooSmallError, match="176"):
-        ms_ssim(torch.zeros(1, 1, 175, 300), torch.zeros(1, 1, 175, 300))
-    # With three weights the bound is 11 * 4 = 44.
-    assert ms_ssim(ok[:44, :44], ok[:44, :44], weights=MS_SSIM_WEIGHTS[:3]) == pytest.approx(1.0)
-    with pytest.raises(ImageTooSmallError, match="= 44"):
-        ms_ssim(ok[:43], ok[:43], weights=MS_SSIM_WEIGHTS[:3])
+    with pytest.raises(ImageTooSmallError, match="161"):
+        ms_ssim(torch.zeros(1, 1, 160, 300), torch.zeros(1, 1, 160, 300))
+    # With three weights the bound is 10 * 4 + 1 = 41.
+    assert ms_ssim(ok[:41, :41], ok[:41, :41], weights=MS_SSIM_WEIGHTS[:3]) == pytest.approx(1.0)
+    with pytest.raises(ImageTooSmallError, match="= 41"):
+        ms_ssim(ok[:40], ok[:40], weights=MS_SSIM_WEIGHTS[:3])
+
+
+@pytest.mark.parametrize("shape", [(161, 161), (163, 170), (177, 201), (192, 200), (255, 171)])
+def test_ms_ssim_equals_pytorch_msssim_odd_sizes_included(shape: tuple[int, int]) -> None:
+    """The named reference (pytorch-msssim 1.0, ``ms_ssim(X, Y, data_range)``) within 1e-6 on
+    sizes whose scales are odd (each pooling pads them), in float64. (What remains, 1e-7 to 4e-7,
+    is its Gaussian window, built in float32.)"""
+    pytorch_msssim = pytest.importorskip("pytorch_msssim")
+    gt = _smooth(31, (*shape, 3))
+    sr = _noisy(gt, 12, seed=32)
+    x, y = _t(sr), _t(gt)  # [0, 1]
+    theirs = pytorch_msssim.ms_ssim(x, y, data_range=1.0, size_average=False)
+    ours = ms_ssim(x, y)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
+    assert ms_ssim(sr, gt) == pytest.approx(float(theirs[0]), abs=1e-6)  # uint8, 0-255
+    loss = MSSSIMLoss(reduction="none")(x, y)
+    torch.testing.assert_close(1 - loss, theirs, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("weights", [(), (0.5, math.nan), (0.5, -0.1)])

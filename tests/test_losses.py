@@ -231,10 +231,11 @@ def test_ms_ssim_loss_too_small_names_what_fits() -> None:
     with pytest.raises(ImageTooSmallError) as info:
         MSSSIMLoss()(sr, gt)
     message = str(info.value)
-    assert ">= 11 * 2**4 = 176 px; got 96x96" in message
-    assert "num_scales=4 (needs 88 px)" in message
-    assert "window_size=5" in message
-    assert MSSSIMLoss().min_side == 176
+    assert ">= (11 - 1) * 2**4 + 1 = 161 px; got 96x96" in message
+    assert "num_scales=4 (needs 81 px)" in message
+    assert "window_size=6" not in message  # windows are odd
+    assert "window_size=5 with num_scales=5 (needs 65 px)" in message
+    assert MSSSIMLoss().min_side == 161
     # Both suggested settings accept 96-px patches.
     assert 0 < MSSSIMLoss(num_scales=4)(sr, gt) < 1
     assert 0 < MSSSIMLoss(window_size=5)(sr, gt) < 1

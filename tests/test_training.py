@@ -100,7 +100,7 @@ def tiny_recipe(path: Path, **train_overrides: Any) -> dict[str, Any]:
             term["pretrained"] = False
             if term.get("network", "vgg19") == "vgg19":
                 term["layer_weights"] = {"relu2_2": 1.0}
-        if term["name"] == "mix":  # MS-SSIM's five scales need 176 px; tiny patches use "same"
+        if term["name"] == "mix":  # MS-SSIM's five scales need 161 px; tiny patches use "same"
             term["padding"] = "same"
         losses.append(term)
     data["train"]["losses"] = losses

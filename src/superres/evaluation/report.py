@@ -351,7 +351,7 @@ def _score(
     }
     try:
         out["ms_ssim_y"] = float(ms_ssim(sr[None], hr[None], **kwargs)[0])
-    except ImageTooSmallError:  # under 176 px after cropping: no five-scale MS-SSIM
+    except ImageTooSmallError:  # under 161 px after cropping: no five-scale MS-SSIM
         out["ms_ssim_y"] = None
     if niqe_fn is not None:
         out["niqe"] = niqe_fn(sr[None], scale)

@@ -35,7 +35,13 @@ import torch.nn.functional as F
 
 from superres.errors import ConfigError, ImageTooSmallError
 from superres.losses.base import BaseLoss, check_choice, check_pair
-from superres.metrics.fidelity import MS_SSIM_WEIGHTS, SSIM_WINDOW_SIZE
+from superres.metrics.fidelity import (
+    MS_SSIM_WEIGHTS,
+    SSIM_WINDOW_SIZE,
+    ms_ssim_downsample,
+    ms_ssim_min_side,
+    ms_ssim_scales_that_fit,
+)
 
 __all__ = ["PADDINGS", "MSSSIMLoss", "MixLoss", "SSIMLoss", "gaussian_window"]
 
@@ -214,18 +220,17 @@ class MSSSIMLoss(BaseLoss):
     """``1 - MS-SSIM(sr, gt)`` (Wang, Simoncelli and Bovik, Asilomar 2003), as the metric has it.
 
     ``MS-SSIM = prod_{j < M} relu(cs_j)^{w_j} * relu(ssim_M)^{w_M}`` per channel, averaged over
-    channels; scales separated by 2x2 average pooling (stride 2, an odd last row/column dropped),
-    ``w`` the first ``num_scales`` of (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), used as given (not
-    renormalised, as :func:`superres.metrics.ms_ssim` with ``weights=MS_SSIM_WEIGHTS[:M]``).
+    channels; scales separated by :func:`superres.metrics.fidelity.ms_ssim_downsample` (2x2 mean,
+    stride 2, odd sides zero-padded at both ends, as pytorch-msssim), ``w`` the first
+    ``num_scales`` of (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), used as given (not renormalised,
+    as :func:`superres.metrics.ms_ssim` with ``weights=MS_SSIM_WEIGHTS[:M]``).
 
-    **Patch size.** Each pooling floors the size and the coarsest scale must hold one window, so
-    the smallest side must be at least ``window_size * 2 ** (num_scales - 1)``: 176 px for the
-    standard 5 scales and 11-px window. (Implementations that pad odd sizes before pooling, such
-    as pytorch-msssim, get by with ``(window_size - 1) * 16 + 1 = 161``; the value differs
-    slightly from ours on such sizes.) For the usual 96-px training patches use either
-    ``num_scales=4`` (needs 88 px; the standard definition minus its coarsest scale) or
-    ``num_scales=5, window_size=5`` (needs 80 px; sigma becomes 0.68 unless given). 128-px
-    patches fit ``num_scales=4`` or ``window_size=7`` (112 px).
+    **Patch size.** Each pooling takes a side to ``ceil(s / 2)`` and the coarsest scale must hold
+    one window, so the smallest side must be at least ``(window_size - 1) * 2 ** (num_scales - 1)
+    + 1``: 161 px for the standard 5 scales and 11-px window. For the usual 96-px training
+    patches use either ``num_scales=4`` (needs 81 px; the standard definition minus its coarsest
+    scale) or ``num_scales=5, window_size=5`` (needs 65 px; sigma becomes 0.68 unless given).
+    128-px patches fit ``num_scales=4`` or ``window_size=7`` (97 px).
 
     Args:
         num_scales: 1 to 5 scales, finest first.
@@ -269,22 +274,22 @@ class MSSSIMLoss(BaseLoss):
     @property
     def min_side(self) -> int:
         """The smallest image side this configuration accepts, in pixels."""
-        return self.window_size * 2 ** (self.num_scales - 1)
+        return ms_ssim_min_side(self.window_size, self.num_scales)
 
     def _too_small(self, h: int, w: int) -> ImageTooSmallError:
         side = min(h, w)
-        fits = 0
-        while fits < len(MS_SSIM_WEIGHTS) and side >> fits >= self.window_size:
-            fits += 1
+        fits = ms_ssim_scales_that_fit(side, self.window_size)
         options = []
         if fits:
-            options.append(f"num_scales={fits} (needs {self.window_size * 2 ** (fits - 1)} px)")
-        window = side >> (self.num_scales - 1)
-        window -= 1 - window % 2  # the largest odd window that fits
+            needs = ms_ssim_min_side(self.window_size, fits)
+            options.append(f"num_scales={fits} (needs {needs} px)")
+        # the largest odd window that fits at this many scales: ceil(side / 2**(M - 1))
+        window = -(-side // 2 ** (self.num_scales - 1))
+        window -= 1 - window % 2
         if window >= 3:
             options.append(
                 f"window_size={window} with num_scales={self.num_scales} (needs "
-                f"{window * 2 ** (self.num_scales - 1)} px)"
+                f"{ms_ssim_min_side(window, self.num_scales)} px)"
             )
         advice = (
             "At this size pass " + " or ".join(options) + ", or use larger patches."
@@ -294,8 +299,8 @@ class MSSSIMLoss(BaseLoss):
         return ImageTooSmallError(
             f"MSSSIMLoss: {self.num_scales} scales with a {self.window_size}-px window halve the "
             f"image {self.num_scales - 1} times and the coarsest scale needs one window, so the "
-            f"smallest side must be >= {self.window_size} * 2**{self.num_scales - 1} = "
-            f"{self.min_side} px; got {h}x{w}. {advice}"
+            f"smallest side must be >= ({self.window_size} - 1) * 2**{self.num_scales - 1} + 1 "
+            f"= {self.min_side} px; got {h}x{w}. {advice}"
         )
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
@@ -314,8 +319,7 @@ class MSSSIMLoss(BaseLoss):
                     terms.append((luminance * cs).mean(dim=(-2, -1)))
                 else:
                     terms.append(cs.mean(dim=(-2, -1)))
-                    x = F.avg_pool2d(x, kernel_size=2, stride=2)
-                    y = F.avg_pool2d(y, kernel_size=2, stride=2)
+                    x, y = ms_ssim_downsample(x), ms_ssim_downsample(y)
             exponents = torch.tensor(self.weights, dtype=dtype, device=sr.device).view(-1, 1, 1)
             per_image = _clamped_pow(torch.stack(terms), exponents).prod(dim=0).mean(dim=-1)
         return self._reduce(1.0 - per_image)

@@ -31,17 +31,25 @@ an 11x11 Gaussian window (sigma 1.5, normalised to sum 1), ``K1 = 0.01``, ``K2 =
 ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False)``, which crops the filter's border.
 
-MS-SSIM follows Wang, Simoncelli and Bovik (2003) with five scales and their weights. Two choices
-that differ between implementations are fixed here, as in TensorFlow's ``ssim_multiscale`` and
-pytorch-msssim:
+MS-SSIM follows Wang, Simoncelli and Bovik (2003) with five scales and their weights, computed
+exactly as pytorch-msssim 1.0 (``pytorch_msssim.ms_ssim``, the implementation PyTorch training
+code uses; ``tests/test_fidelity.py`` holds us to it within 1e-6, odd sizes included). The two
+choices where implementations differ:
 
-* downsampling between scales is a 2x2 average pool with stride 2, which **drops the last row /
-  column of an odd-sized image** (``F.avg_pool2d(kernel_size=2, stride=2)``), rather than the
-  original MATLAB ``msssim.m``'s symmetric-padded filter;
+* downsampling between scales is a 2x2 average pool with stride 2; a side of odd length is first
+  padded with one zero at **both** ends, and the zeros count in the averages
+  (``F.avg_pool2d(kernel_size=2, padding=side % 2)``), so a side ``s`` becomes ``ceil(s / 2)``.
+  (The original MATLAB ``msssim.m`` filters with symmetric padding instead, and TensorFlow's
+  ``ssim_multiscale`` pads symmetrically; :func:`ms_ssim_downsample` is the one home of this
+  rule, for the metric and :class:`~superres.losses.structural.MSSSIMLoss`);
 * each scale's contrast-structure mean ``cs`` and the last scale's SSIM are **clamped at 0 (ReLU)**
   before being raised to their weights, so the product stays real (a negative base to a
   fractional power is undefined) and the loss stays differentiable; in the tensor path a clamped
   term gets a zero gradient rather than the NaN that ``relu(x) ** w`` gives at ``x <= 0``.
+
+The coarsest scale must hold one window: the smallest side needs
+``(window - 1) * 2 ** (scales - 1) + 1`` pixels (:func:`ms_ssim_min_side`; 161 for the standard
+five scales and 11-px window, pytorch-msssim's bound).
 """
 
 from __future__ import annotations
@@ -57,7 +65,18 @@ import torch.nn.functional as F
 from superres.errors import ImageTooSmallError, InvalidImageError
 from superres.imaging.color import rgb_to_y
 
-__all__ = ["MS_SSIM_WEIGHTS", "SSIM_WINDOW_SIZE", "ms_ssim", "mse", "psnr", "rmse", "ssim"]
+__all__ = [
+    "MS_SSIM_WEIGHTS",
+    "SSIM_WINDOW_SIZE",
+    "ms_ssim",
+    "ms_ssim_downsample",
+    "ms_ssim_min_side",
+    "ms_ssim_scales_that_fit",
+    "mse",
+    "psnr",
+    "rmse",
+    "ssim",
+]
 
 #: Per-scale exponents of Wang, Simoncelli and Bovik (2003), finest scale first.
 MS_SSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -340,11 +359,35 @@ def _ssim_tensor(x: torch.Tensor, y: torch.Tensor, L: float) -> torch.Tensor:
     return ssim_map.mean(dim=(-2, -1)).mean(dim=-1)
 
 
+def ms_ssim_min_side(window_size: int, num_scales: int) -> int:
+    """The smallest image side that ``num_scales`` MS-SSIM scales with a ``window_size`` window
+    accept: after ``num_scales - 1`` halvings by :func:`ms_ssim_downsample` (``ceil(s / 2)``
+    each) one window must fit."""
+    return (window_size - 1) * 2 ** (num_scales - 1) + 1
+
+
+def ms_ssim_scales_that_fit(side: int, window_size: int) -> int:
+    """How many MS-SSIM scales (at most the standard five) a side of ``side`` pixels holds."""
+    fits = 0
+    while fits < len(MS_SSIM_WEIGHTS) and ms_ssim_min_side(window_size, fits + 1) <= side:
+        fits += 1
+    return fits
+
+
+def ms_ssim_downsample(x: torch.Tensor) -> torch.Tensor:
+    """MS-SSIM's step to the next scale, as pytorch-msssim: 2x2 mean, stride 2, a side of odd
+    length padded with one zero at both ends (counted in the means). ``(..., H, W)`` ->
+    ``(..., ceil(H / 2), ceil(W / 2))``."""
+    return F.avg_pool2d(x, kernel_size=2, padding=[x.shape[-2] % 2, x.shape[-1] % 2])
+
+
 def _pool_numpy(x: np.ndarray) -> np.ndarray:
-    """2x2 mean, stride 2, dropping an odd last row/column (as ``F.avg_pool2d``)."""
+    """:func:`ms_ssim_downsample` of a ``(C, H, W)`` float64 array."""
     c, h, w = x.shape
-    x = x[:, : h - h % 2, : w - w % 2]
-    return x.reshape(c, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
+    ph, pw = h % 2, w % 2
+    x = np.pad(x, ((0, 0), (ph, ph), (pw, pw)))
+    oh, ow = (h + 2 * ph - 2) // 2 + 1, (w + 2 * pw - 2) // 2 + 1
+    return x[:, : 2 * oh, : 2 * ow].reshape(c, oh, 2, ow, 2).mean(axis=(2, 4))
 
 
 def _ms_ssim_numpy(x: np.ndarray, y: np.ndarray, L: float, weights: tuple[float, ...]) -> float:
@@ -383,8 +426,7 @@ def _ms_ssim_tensor(
             terms.append(ssim_map.mean(dim=(-2, -1)))
         else:
             terms.append(cs_map.mean(dim=(-2, -1)))
-            x = F.avg_pool2d(x, kernel_size=2, stride=2)
-            y = F.avg_pool2d(y, kernel_size=2, stride=2)
+            x, y = ms_ssim_downsample(x), ms_ssim_downsample(y)
     w = torch.as_tensor(weights, dtype=x.dtype, device=x.device).view(-1, 1, 1)
     per_channel = _clamped_pow(torch.stack(terms), w).prod(dim=0)
     return per_channel.mean(dim=-1)
@@ -664,12 +706,13 @@ def ms_ssim(
     average pooling (stride 2, an odd last row/column dropped). The window and constants are
     those of :func:`ssim`. ``weights`` are used as given (not renormalised).
 
-    Each of the ``M - 1`` poolings floors the size, so the smallest side must be at least
-    ``11 * 2 ** (M - 1)`` pixels after cropping (176 for the default five scales) for the
+    Exactly pytorch-msssim's ``ms_ssim`` (see the module docstring): the ``M - 1`` poolings take
+    each side to ``ceil(s / 2)``, so the smallest side must be at least
+    ``10 * 2 ** (M - 1) + 1`` pixels after cropping (161 for the default five scales) for the
     coarsest scale to hold one 11x11 window.
 
     Raises:
-        ImageTooSmallError: a side shorter than ``11 * 2 ** (M - 1)`` after cropping.
+        ImageTooSmallError: a side shorter than ``10 * 2 ** (M - 1) + 1`` after cropping.
         InvalidImageError: as :func:`mse`.
         ValueError: ``weights`` empty or not finite and non-negative.
     """
@@ -679,7 +722,7 @@ def ms_ssim(
             f"ms_ssim: weights must be a non-empty sequence of finite non-negative numbers, one "
             f"per scale; got {tuple(weights)!r}. Use the default MS_SSIM_WEIGHTS or a prefix of it."
         )
-    min_side = SSIM_WINDOW_SIZE * 2 ** (len(w) - 1)
+    min_side = ms_ssim_min_side(SSIM_WINDOW_SIZE, len(w))
 
     def numpy_core(x: np.ndarray, y: np.ndarray, L: float) -> float:
         return _ms_ssim_numpy(x, y, L, w)
@@ -689,10 +732,7 @@ def ms_ssim(
 
     def hint(height: int, width: int) -> str:
         side = min(height, width)
-        # Scale k (0-based) has side // 2**k pixels (each pooling floors); count those >= 11.
-        fits = 0
-        while side >> fits >= SSIM_WINDOW_SIZE:
-            fits += 1
+        fits = ms_ssim_scales_that_fit(side, SSIM_WINDOW_SIZE)
         scales = (
             f"At {side} px at most {fits} scale(s) fit: pass weights with {fits} entries, "
             f"e.g. weights=MS_SSIM_WEIGHTS[:{fits}] (not renormalised), or use ssim()."
@@ -702,7 +742,7 @@ def ms_ssim(
         return (
             f"MS-SSIM with {len(w)} scales halves the image {len(w) - 1} times and the coarsest "
             f"scale needs an {SSIM_WINDOW_SIZE}-px window, so the smallest side must be >= "
-            f"{SSIM_WINDOW_SIZE} * 2**{len(w) - 1} = {min_side}. {scales}"
+            f"({SSIM_WINDOW_SIZE} - 1) * 2**{len(w) - 1} + 1 = {min_side}. {scales}"
         )
 
     return _evaluate(
