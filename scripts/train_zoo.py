@@ -303,6 +303,9 @@ def pack(
     bundle = args.out / "zoo_results.tar.gz"
     with tarfile.open(bundle, "w:gz") as tar:
         tar.add(scores, arcname="scores.json")
+        for extra in args.bundle_extra:
+            if extra.is_file():
+                tar.add(extra, arcname=extra.name)
         for job in jobs:
             run = args.runs / job.name
             for pattern in ("*.csv", "train.out", "recipe.yaml", "plots/*.png"):
@@ -349,6 +352,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--device", default="auto", help="scoring device")
     parser.add_argument("--only", nargs="*", default=None, help="subset of job names")
+    parser.add_argument(
+        "--bundle-extra",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="more files for zoo_results.tar.gz (e.g. a benchmark's JSON from the same sitting)",
+    )
     parser.add_argument(
         "--set",
         action="append",

@@ -64,6 +64,9 @@ def test_one_sitting_on_the_cpu(
     argv += ["--only", "srcnn_x4", "srgan_x4"]
     argv += ["--set", "data.batch_size=2", "--set", "data.gt_size=32", "--d-warmup", "1"]
     argv += ["--set", "validation.every=1000000", "--test-sets", "set14"]
+    extra = tmp_path / "train_speed.json"
+    extra.write_text("{}")
+    argv += ["--bundle-extra", str(extra)]
     assert script.main(argv) == 0
 
     files = sorted(p.name for p in out.iterdir())
@@ -74,6 +77,7 @@ def test_one_sitting_on_the_cpu(
         names = tar.getnames()
         scores = json.loads(tar.extractfile("scores.json").read())  # type: ignore[union-attr]
     assert "srcnn_x4/train.out" in names
+    assert "train_speed.json" in names  # a file of the same sitting travels in the bundle
     decisions = {d["shipped"]: d for d in scores["decisions"]}
     assert set(decisions) == {"srcnn-x4", "srgan-x4"}
     for name, d in decisions.items():
