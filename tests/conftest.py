@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -51,3 +54,16 @@ def data_root() -> Path:
             "benchmark data not found: set SUPERRES_DATA to a folder holding Set5/, Set14/, ..."
         )
     return root
+
+
+def load_script(path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A script of benchmarks/ or scripts/ as a module: its folder on sys.path (scripts import
+    their neighbours) and the module in sys.modules (dataclasses look their module up)."""
+    monkeypatch.syspath_prepend(str(path.parent))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, path.stem, module)
+    spec.loader.exec_module(module)
+    return module

@@ -3,6 +3,7 @@ reproducible crops, identical on every storage and split over ranks exactly as o
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -132,19 +133,11 @@ def test_the_lr_crop_is_the_bicubic_of_the_whole_image_at_the_crop(hr_folder: Pa
 
 
 def test_corners_cover_the_image_uniformly_and_flips_are_fair() -> None:
-    heights, widths, patch = np.array([20]), np.array([17]), 8
-    n = 130_000
-    draws = draw_crops(
-        np.arange(n),
-        seed=3,
-        epoch=1,
-        num_images=1,
-        lr_heights=heights,
-        lr_widths=widths,
-        patch=patch,
-        hflip=True,
-        rot90=True,
+    patch, n = 8, 130_000
+    one_image = functools.partial(
+        draw_crops, seed=3, epoch=1, num_images=1, patch=patch, lr_heights=np.array([20])
     )
+    draws = one_image(np.arange(n), lr_widths=np.array([17]), hflip=True, rot90=True)
     corners = draws.top * 10 + draws.left
     assert (draws.top.min(), draws.top.max()) == (0, 20 - patch)
     assert (draws.left.min(), draws.left.max()) == (0, 17 - patch)
@@ -156,17 +149,7 @@ def test_corners_cover_the_image_uniformly_and_flips_are_fair() -> None:
     symmetry = draws.hflip * 4 + draws.vflip * 2 + draws.transpose
     share = np.bincount(symmetry, minlength=8) / n
     assert np.abs(share - 1 / 8).max() < 0.005
-    off = draw_crops(
-        np.arange(n),
-        seed=3,
-        epoch=1,
-        num_images=1,
-        lr_heights=heights,
-        lr_widths=widths,
-        patch=patch,
-        hflip=False,
-        rot90=False,
-    )
+    off = one_image(np.arange(n), lr_widths=np.array([17]), hflip=False, rot90=False)
     assert not np.any([off.hflip, off.vflip, off.transpose])
     assert np.array_equal(off.top, draws.top)  # augmentation flags change no corner
 

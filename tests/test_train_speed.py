@@ -3,9 +3,7 @@ a complete table. Correctness of the table only: speed is never asserted here.""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -13,18 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import load_script
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # it imports speed.py's measuring helpers
-    spec = importlib.util.spec_from_file_location("train_speed", BENCHMARKS / "train_speed.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "train_speed", module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCHMARKS / "train_speed.py", monkeypatch)  # it imports speed.py
 
 
 @pytest.fixture

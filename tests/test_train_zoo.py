@@ -4,10 +4,8 @@ machine returns (at most 8 files, each under 16 MiB)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 import tarfile
 from pathlib import Path
 from types import ModuleType
@@ -16,18 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import load_script
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 def _script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.syspath_prepend(str(SCRIPTS))  # it imports subpixel_pattern.py
-    spec = importlib.util.spec_from_file_location("train_zoo", SCRIPTS / "train_zoo.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "train_zoo", module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPTS / "train_zoo.py", monkeypatch)  # it imports subpixel_pattern.py
 
 
 def _smooth(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
