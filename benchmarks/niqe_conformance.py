@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for item in args.sr:
             model_name, _, name = item.partition(":")
-            from superres.evaluation.benchmark import super_resolve
+            from superres.evaluation.protocol import super_resolve
             from superres.models.weights import load_model
 
             model = load_model(model_name).eval()

@@ -11,8 +11,8 @@ upscales. Lower NIQE = more natural; bicubic must score clearly worse (higher) t
     python benchmarks/niqe_sets.py --data-root ../shared/data [--datasets set14 bsd100]
         [--models srresnet-x4 srgan-x4 ...] [--params PATH]
 
-``--params`` defaults to ``<data root>/niqe/niqe_pris_params.npz`` when that file exists, else
-the official file through the hub cache (downloaded once).
+``--params`` defaults to the asset ``niqe/pristine`` (the data root's ``niqe/`` copy, else the
+download cache; ``superres assets get niqe/pristine`` fetches it).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch
 from superres.data.catalog import resolve_data_root
 from superres.data.datasets import BenchmarkSet
 from superres.imaging.resize import imresize
-from superres.metrics.niqe import NIQE_PARAMS_FILENAME, niqe
+from superres.metrics.niqe import load_niqe_params, niqe
 from superres.models.weights import load_model
 
 SCALE = 4
@@ -50,9 +50,7 @@ def main() -> None:
     args = parser.parse_args()
 
     root = resolve_data_root(args.data_root)
-    params = args.params
-    if params is None and (root / "niqe" / NIQE_PARAMS_FILENAME).is_file():
-        params = root / "niqe" / NIQE_PARAMS_FILENAME
+    params = load_niqe_params(args.params, data_root=root)
     torch.set_grad_enabled(False)
     models = {name: load_model(name, scale=SCALE).eval() for name in args.models}
     rows = [] if args.no_baselines else ["HR", "bicubic"]

@@ -63,7 +63,7 @@ import torch
 from torch import nn
 
 from superres.data.datasets import BenchmarkSet
-from superres.evaluation.benchmark import super_resolve
+from superres.evaluation.protocol import super_resolve
 from superres.inference.device import describe_machine
 from superres.inference.fast import FastNetwork, fast_network
 from superres.inference.tiling import run_tiled

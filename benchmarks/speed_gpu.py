@@ -55,7 +55,7 @@ import torch
 from torch import nn
 
 from superres.data.datasets import BenchmarkSet
-from superres.evaluation.benchmark import super_resolve
+from superres.evaluation.protocol import super_resolve
 from superres.inference.device import describe_machine
 from superres.io.files import atomic_write_text
 from superres.metrics.fidelity import psnr

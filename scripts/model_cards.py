@@ -121,8 +121,8 @@ def card(
     lines += [
         f"| parameters | {params:,} |",
         f"| MACs per output megapixel | {macs / 1e9:.1f} G |",
-        f"| file | `superres/weights/{entry.file}` (float16, sha256 "
-        f"`{(entry.sha256 or '')[:16]}...`) |",
+        f"| file | `superres/{entry.asset.packaged}` (float16, sha256 "
+        f"`{(entry.asset.sha256 or '')[:16]}...`) |",
         "",
         "| set | PSNR-Y | SSIM-Y | NIQE | LPIPS | published PSNR-Y | row | difference |",
         "|---|---:|---:|---:|---:|---:|---|---:|",

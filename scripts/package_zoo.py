@@ -5,7 +5,7 @@
 
 Each file keeps its metadata (recipe, iterations, validation metrics, hardware); ``--wall``
 replaces the recorded wall time where a model was trained in several sittings. The script prints
-each file's sha256 and size for the catalog in ``superres/models/weights.py``.
+each file's sha256 and size for the asset catalog in ``superres/assets.py`` (``_ZOO``).
 """
 
 from __future__ import annotations

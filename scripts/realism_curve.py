@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from superres.data.datasets import BenchmarkSet
-from superres.evaluation.benchmark import super_resolve
+from superres.evaluation.protocol import super_resolve
 from superres.io.files import atomic_write, atomic_write_text
 from superres.metrics.fidelity import psnr
 from superres.metrics.niqe import niqe

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from superres.data.datasets import BenchmarkSet
-from superres.evaluation.benchmark import super_resolve
+from superres.evaluation.protocol import super_resolve
 from superres.inference.fast import fast_network
 from superres.models.weights import load_model, load_weights
 

@@ -235,7 +235,7 @@ def score(
 def lattice(model_or_file: str | Path, data_root: Path | None) -> float:
     """The largest static sub-pixel pattern on Set5 (8-bit levels, scripts/subpixel_pattern.py)."""
     from superres.data.datasets import BenchmarkSet
-    from superres.evaluation.benchmark import super_resolve
+    from superres.evaluation.protocol import super_resolve
     from superres.models.weights import load_model, load_weights
 
     model = (

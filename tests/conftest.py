@@ -5,13 +5,18 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 import superres.inference.fast as fast
+from superres import assets
+from superres.assets import Asset
+from superres.errors import UnknownAssetError
 from superres.inference.device import describe_machine
+from superres.registry import Registry
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,3 +72,18 @@ def load_script(path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setitem(sys.modules, path.stem, module)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def replace_asset(monkeypatch: pytest.MonkeyPatch) -> Callable[[Asset], None]:
+    """Swap one record of the asset catalog (or add one) for this test."""
+
+    def replace(asset: Asset) -> None:
+        registry: Registry[Asset] = Registry("asset", UnknownAssetError)
+        for name in assets.list_assets():
+            registry.add(name, asset if name == asset.name else assets.get_asset(name))
+        if asset.name not in registry:
+            registry.add(asset.name, asset)
+        monkeypatch.setattr(assets, "ASSETS", registry)
+
+    return replace

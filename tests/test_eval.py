@@ -123,16 +123,16 @@ def test_legacy_protocol_reproduces_paper_rows(data_root: Path, tmp_path: Path, 
 @pytest.fixture
 def fused_models(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The class names of the networks the evaluation puts on the fused CPU path, in order."""
-    import superres.evaluation.benchmark as benchmark
+    import superres.evaluation.protocol as protocol
 
     names: list[str] = []
-    real = benchmark.fast_network
+    real = protocol.fast_network
 
     def spy(model: torch.nn.Module, *, dtype: torch.dtype) -> torch.nn.Module:
         names.append(type(model).__name__)
         return real(model, dtype=dtype)
 
-    monkeypatch.setattr(benchmark, "fast_network", spy)
+    monkeypatch.setattr(protocol, "fast_network", spy)
     return names
 
 

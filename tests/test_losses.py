@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from superres.errors import ConfigError, ImageTooSmallError, InvalidImageError
+from superres.errors import AssetNotFoundError, ConfigError, ImageTooSmallError, InvalidImageError
+from superres.io.hub import ChecksumMismatchError
 from superres.losses import (
     LOSSES,
     SRGAN_FEATURE_SCALE,
@@ -30,7 +31,6 @@ from superres.losses import (
     TotalVariationLoss,
     UnknownLossError,
     VGG19Features,
-    WeightsUnavailableError,
     build_loss,
     list_losses,
 )
@@ -446,22 +446,22 @@ def test_perceptual_without_weights_names_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path))
-    monkeypatch.setenv("SUPERRES_OFFLINE", "1")
-    with pytest.raises(WeightsUnavailableError) as info:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("SUPERRES_DATA", raising=False)
+    with pytest.raises(AssetNotFoundError) as info:
         PerceptualLoss()
     message = str(info.value)
     assert "vgg19-dcbb9e9d.pth" in message
     assert str(tmp_path / "hub" / "vgg19-dcbb9e9d.pth") in message
-    assert "weights=" in message
-    assert "pretrained=False" in message
-    with pytest.raises(WeightsUnavailableError, match="does not exist"):
+    assert "superres assets get imagenet/vgg19" in message
+    with pytest.raises(AssetNotFoundError, match="does not exist"):
         PerceptualLoss(weights=tmp_path / "nowhere.pth")
     # A corrupt file in the cache is caught by the pinned sha256.
     (tmp_path / "hub").mkdir()
     (tmp_path / "hub" / "vgg19-dcbb9e9d.pth").write_bytes(b"not weights")
-    with pytest.raises(WeightsUnavailableError, match="sha256 mismatch"):
+    with pytest.raises(ChecksumMismatchError, match="sha256 mismatch"):
         PerceptualLoss()
-    with pytest.raises(WeightsUnavailableError, match=r"squeezenet1_1-b8a52dc0\.pth"):
+    with pytest.raises(AssetNotFoundError, match=r"squeezenet1_1-b8a52dc0\.pth"):
         PerceptualLoss(network="squeezenet1_1")
     with pytest.raises(ConfigError, match="pretrained=False but weights="):
         PerceptualLoss(pretrained=False, weights=tmp_path / "x.pth")

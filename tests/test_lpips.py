@@ -19,8 +19,10 @@ random weights.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,9 @@ import pytest
 import torch
 from torch import nn
 
+from superres import assets
 from superres.errors import (
+    AssetNotFoundError,
     ConfigError,
     ImageTooSmallError,
     IncompatibleWeightsError,
@@ -36,12 +40,12 @@ from superres.errors import (
     SuperresError,
 )
 from superres.imaging.resize import imresize
+from superres.io.hub import ChecksumMismatchError
 from superres.io.image import read_image
 from superres.losses import LPIPSLoss, build_loss
-from superres.metrics import LPIPS, LpipsWeightsError, TrunkWeightsNotFoundError, lpips
-from superres.metrics.lpips import LPIPS_HEADS_SHA256, TRUNK_WEIGHTS
+from superres.metrics import LPIPS, lpips
+from superres.metrics.lpips import LPIPS_TRUNKS
 from superres.models.alexnet import LPIPS_ALEX_LAYERS, AlexNetFeatures
-from superres.models.imagenet import TorchvisionCheckpoint
 from superres.models.squeezenet import SqueezeNet11Features
 from superres.models.vgg import LPIPS_VGG16_LAYERS, VGG16Features
 
@@ -241,7 +245,7 @@ def test_lpips_training_loss_is_the_metric(data_root: Path, squeeze: LPIPS) -> N
 
 
 def test_lpips_training_loss_names_missing_weights(offline: Path) -> None:
-    with pytest.raises(LpipsWeightsError):
+    with pytest.raises(AssetNotFoundError, match=r"superres assets get lpips/v0\.1/squeeze"):
         build_loss("lpips", net="squeeze", data_root=offline)
 
 
@@ -366,28 +370,28 @@ def test_lpips_follows_the_reference_formula(tmp_path: Path, offline: Path) -> N
 @pytest.mark.parametrize("net", ["alex", "vgg", "squeeze"])
 def test_missing_trunk_weights_raise_a_named_error(net: str, tmp_path: Path, offline: Path) -> None:
     heads = _synthetic_heads(tmp_path / "heads.pth", net)
-    filename = TRUNK_WEIGHTS[net].filename
-    with pytest.raises(TrunkWeightsNotFoundError, match=filename) as info:
+    trunk = assets.get_asset(LPIPS_TRUNKS[net][-1])
+    with pytest.raises(AssetNotFoundError, match=trunk.filename) as info:
         LPIPS(net=net, heads=heads, data_root=offline)
     message = str(info.value)
-    assert "trunk_weights=" in message
-    assert str(Path(offline.parent, "cache", "hub", filename)) in message
-    assert "random" in message
+    assert "--lpips-trunk" in message
+    assert f"superres assets get {trunk.name}" in message
+    assert str(Path(offline.parent, "cache", "hub", trunk.filename)) in message
+    assert str(Path(offline.parent, "torch", "hub", "checkpoints", trunk.filename)) in message
     if net == "squeeze":
         assert "squeezenet1_1_imagenet_features.safetensors" in message
-    assert isinstance(info.value, LpipsWeightsError)
     assert isinstance(info.value, SuperresError)
-    with pytest.raises(TrunkWeightsNotFoundError):
+    with pytest.raises(AssetNotFoundError):
         lpips(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), net=net, heads=heads)
-    with pytest.raises(TrunkWeightsNotFoundError, match="does not exist"):
+    with pytest.raises(AssetNotFoundError, match="does not exist"):
         LPIPS(net=net, heads=heads, trunk_weights=tmp_path / "nope.pth", data_root=offline)
 
 
 def test_missing_heads_raise_a_named_error(offline: Path) -> None:
-    with pytest.raises(LpipsWeightsError, match=r"v0\.1/vgg\.pth") as info:
+    with pytest.raises(AssetNotFoundError, match=r"lpips-v0\.1-vgg\.pth") as info:
         LPIPS(net="vgg", data_root=offline)
-    assert LPIPS_HEADS_SHA256[("0.1", "vgg")] in str(info.value)
-    assert "heads=" in str(info.value)
+    assert str(assets.get_asset("lpips/v0.1/vgg").sha256) in str(info.value)
+    assert str(offline / "weights" / "lpips" / "v0.1" / "vgg.pth") in str(info.value)
 
 
 def test_wrong_files_are_rejected(tmp_path: Path, offline: Path) -> None:
@@ -399,19 +403,16 @@ def test_wrong_files_are_rejected(tmp_path: Path, offline: Path) -> None:
     squeeze_heads = _synthetic_heads(tmp_path / "sq.pth", "squeeze")
     with pytest.raises(IncompatibleWeightsError, match="AlexNet"):
         LPIPS(net="alex", heads=alex_heads, trunk_weights=trunk, data_root=offline)
-    # A cached file that is not the published one is refused (SqueezeNet's full sha256 is in
-    # the catalog; for the others the prefix in the name is checked).
-    cached = offline.parent / "cache" / "hub" / TRUNK_WEIGHTS["squeeze"].filename
-    cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"not squeezenet")
-    with pytest.raises(TrunkWeightsNotFoundError, match="expected b8a52dc049b60e4b"):
-        LPIPS(net="squeeze", heads=squeeze_heads, data_root=offline)
-    assert cached.is_file()  # the user's file is left alone
-    cached_alex = cached.parent / TRUNK_WEIGHTS["alex"].filename
-    cached_alex.write_bytes(b"not alexnet")
-    with pytest.raises(TrunkWeightsNotFoundError, match="does not start with 7be5be79"):
-        LPIPS(net="alex", heads=alex_heads, data_root=offline)
-    assert cached_alex.is_file()
+    # A cached file that is not the published one is refused and left alone.
+    for net in ("squeeze", "alex"):
+        spec = assets.get_asset(LPIPS_TRUNKS[net][-1])
+        cached = offline.parent / "cache" / "hub" / spec.filename
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(b"not a trunk")
+        heads = squeeze_heads if net == "squeeze" else alex_heads
+        with pytest.raises(ChecksumMismatchError, match=f"expected {spec.sha256}"):
+            LPIPS(net=net, heads=heads, data_root=offline)
+        assert cached.is_file()
     with pytest.raises(ConfigError, match="'alex', 'vgg', 'squeeze'"):
         LPIPS(net="alexnet")
     with pytest.raises(ConfigError, match="version"):
@@ -419,19 +420,17 @@ def test_wrong_files_are_rejected(tmp_path: Path, offline: Path) -> None:
 
 
 def test_trunk_found_in_the_torch_hub_cache(
-    tmp_path: Path, offline: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, offline: Path, replace_asset: Callable[[assets.Asset], None]
 ) -> None:
-    """A torchvision user's ``$TORCH_HOME/hub/checkpoints`` copy is used, hash prefix checked."""
+    """A torchvision user's ``$TORCH_HOME/hub/checkpoints`` copy is used, its sha256 checked."""
     source = tmp_path / "alex.pth"
     torch.save(_synthetic_state(ALEXNET_FEATURES), source)
-    prefix = hashlib.sha256(source.read_bytes()).hexdigest()[:8]
-    spec = TorchvisionCheckpoint(
-        url=f"https://example.invalid/alexnet-{prefix}.pth", size="", summary=""
-    )
-    monkeypatch.setitem(TRUNK_WEIGHTS, "alex", spec)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    real = assets.get_asset("imagenet/alexnet")
+    replace_asset(dataclasses.replace(real, sha256=digest, size=source.stat().st_size))
     checkpoints = offline.parent / "torch" / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True)
-    (checkpoints / spec.filename).write_bytes(source.read_bytes())
+    (checkpoints / real.filename).write_bytes(source.read_bytes())
     heads = _synthetic_heads(tmp_path / "heads.pth", "alex")
     model = LPIPS(net="alex", heads=heads, data_root=offline)
     assert model.trunk.pretrained

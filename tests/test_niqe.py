@@ -35,12 +35,21 @@ import numpy as np
 import pytest
 import torch
 
+from superres.assets import get_asset
 from superres.data.datasets import BenchmarkSet
-from superres.errors import ImageTooSmallError, InvalidImageError
+from superres.errors import (
+    AssetNotFoundError,
+    ImageTooSmallError,
+    InvalidAssetError,
+    InvalidImageError,
+)
 from superres.imaging.resize import imresize
+from superres.io.hub import ChecksumMismatchError
 from superres.io.image import read_image
-from superres.metrics import NiqeParamsError, niqe
-from superres.metrics.niqe import NIQE_PARAMS_FILENAME, NIQE_PARAMS_URL, _aggd
+from superres.metrics import niqe
+from superres.metrics.niqe import _aggd
+
+NIQE_PARAMS = get_asset("niqe/pristine")
 
 # --- the independent reference --------------------------------------------------------------------
 
@@ -158,7 +167,7 @@ def _ref_y(rgb_uint8: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def params_file(data_root: Path) -> Path:
-    path = data_root / "niqe" / NIQE_PARAMS_FILENAME
+    path = data_root / NIQE_PARAMS.data_paths[0]
     if not path.is_file():
         pytest.skip(f"{path} not found")
     return path
@@ -336,20 +345,22 @@ def test_constant_image_has_no_niqe(params_file: Path) -> None:
 
 
 def test_missing_params_file_says_what_to_provide(tmp_path: Path) -> None:
-    with pytest.raises(NiqeParamsError, match=NIQE_PARAMS_FILENAME) as info:
+    with pytest.raises(AssetNotFoundError, match=NIQE_PARAMS.filename) as info:
         niqe(np.zeros((96, 96)), params=tmp_path / "nope.npz")
-    assert NIQE_PARAMS_URL in str(info.value)
-    assert "params=" in str(info.value)
+    assert "nope.npz' does not exist" in str(info.value)
+    assert "superres assets get niqe/pristine" in str(info.value)
 
 
-def test_default_params_offline_and_uncached_raise(
+def test_default_params_not_here_raise_without_downloading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path))
-    monkeypatch.setenv("SUPERRES_OFFLINE", "1")
-    with pytest.raises(NiqeParamsError, match="SUPERRES_OFFLINE") as info:
+    monkeypatch.setenv("SUPERRES_DATA", str(tmp_path / "data"))
+    with pytest.raises(AssetNotFoundError, match="superres assets get niqe/pristine") as info:
         niqe(np.zeros((96, 96)))
-    assert NIQE_PARAMS_URL in str(info.value)
+    assert NIQE_PARAMS.urls[0] in str(info.value)
+    assert str(tmp_path / "data" / "niqe" / "niqe_pris_params.npz") in str(info.value)
+    assert not (tmp_path / "hub").exists()  # nothing was downloaded
 
 
 @pytest.mark.data
@@ -358,14 +369,14 @@ def test_default_params_come_from_the_hub_cache(
 ) -> None:
     """With the official file in the cache, params=None needs no network and checks its hash."""
     monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path))
-    monkeypatch.setenv("SUPERRES_OFFLINE", "1")
+    monkeypatch.setenv("SUPERRES_DATA", str(tmp_path / "data"))
     (tmp_path / "hub").mkdir()
-    cached = tmp_path / "hub" / NIQE_PARAMS_FILENAME
+    cached = tmp_path / "hub" / NIQE_PARAMS.filename
     cached.write_bytes(params_file.read_bytes())
     image = np.random.default_rng(2).random((192, 192))
     assert niqe(image) == niqe(image, params=params_file)
     cached.write_bytes(params_file.read_bytes() + b"tampered")
-    with pytest.raises(NiqeParamsError, match="sha256"):
+    with pytest.raises(ChecksumMismatchError, match="sha256"):
         niqe(image)
 
 
@@ -375,13 +386,13 @@ def test_invalid_params_files_are_named(tmp_path: Path, params_file: Path) -> No
         arrays = dict(p)
     missing = tmp_path / "missing_key.npz"
     np.savez(missing, mu_pris_param=arrays["mu_pris_param"])
-    with pytest.raises(NiqeParamsError, match="cov_pris_param"):
+    with pytest.raises(InvalidAssetError, match="cov_pris_param"):
         niqe(np.zeros((96, 96)), params=missing)
     wrong = tmp_path / "wrong_shape.npz"
     np.savez(wrong, **{**arrays, "gaussian_window": np.ones((5, 5))})
-    with pytest.raises(NiqeParamsError, match="gaussian_window"):
+    with pytest.raises(InvalidAssetError, match="gaussian_window"):
         niqe(np.zeros((96, 96)), params=wrong)
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip file")
-    with pytest.raises(NiqeParamsError, match="cannot read"):
+    with pytest.raises(InvalidAssetError, match="cannot read"):
         niqe(np.zeros((96, 96)), params=garbage)

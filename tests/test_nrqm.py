@@ -36,18 +36,25 @@ import scipy.io
 import torch
 from skimage import data as skdata
 
-from superres.errors import ImageTooSmallError, InvalidImageError
+from superres.assets import get_asset
+from superres.errors import (
+    AssetNotFoundError,
+    ImageTooSmallError,
+    InvalidAssetError,
+    InvalidImageError,
+)
 from superres.imaging.resize import imresize
 from superres.io.image import read_image
 from superres.metrics import (
-    MaModelError,
     load_ma_model,
     ma_features,
     ma_score,
     nrqm,
     perceptual_index,
 )
-from superres.metrics.niqe import NIQE_PARAMS_FILENAME, niqe
+from superres.metrics.niqe import niqe
+
+MA_MODEL = get_asset("ma/model")
 
 # --- the official code's features (Octave run; see the module docstring) --------------------------
 # Per image: Ma, NIQE, s1, s2, s3 (not checkable without the trained model), then 18 f1, 45 f2 and
@@ -658,24 +665,25 @@ def test_missing_model_raises_before_any_feature_is_computed(
         raise AssertionError("features computed without a model")
 
     monkeypatch.setattr(nrqm, "_features_gray", fail)
-    with pytest.raises(MaModelError, match=nrqm.MA_MODEL_FILENAME) as info:
+    with pytest.raises(AssetNotFoundError, match=MA_MODEL.filename) as info:
         ma_score(sample, model=tmp_path / "nope.mat")
     message = str(info.value)
-    assert nrqm.MA_MODEL_URL in message
-    assert "model=" in message
-    assert "chaoma99/sr-metric" in message
+    assert "nope.mat' does not exist" in message
     assert isinstance(info.value, FileNotFoundError)
 
 
-def test_default_model_offline_and_uncached_raises(
+def test_default_model_not_here_raises_and_is_never_downloaded(
     tmp_path: Path, sample: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path))
-    monkeypatch.setenv("SUPERRES_OFFLINE", "1")
-    with pytest.raises(MaModelError, match="SUPERRES_OFFLINE") as info:
+    monkeypatch.setenv("SUPERRES_DATA", str(tmp_path / "data"))
+    with pytest.raises(AssetNotFoundError, match="no pinned sha256") as info:
         ma_score(sample)
-    assert nrqm.MA_MODEL_URL in str(info.value)
-    with pytest.raises(MaModelError, match="ma_model="):
+    message = str(info.value)
+    assert MA_MODEL.urls[0] in message
+    assert str(tmp_path / "hub" / MA_MODEL.filename) in message
+    assert "--ma-model" in message
+    with pytest.raises(AssetNotFoundError, match=MA_MODEL.filename):
         perceptual_index(np.zeros((128, 128)))
 
 
@@ -683,27 +691,26 @@ def test_default_model_comes_from_the_hub_cache(
     tmp_path: Path, model_file: Path, sample: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SUPERRES_OFFLINE", "1")
     (tmp_path / "cache" / "hub").mkdir(parents=True)
-    (tmp_path / "cache" / "hub" / nrqm.MA_MODEL_FILENAME).write_bytes(model_file.read_bytes())
+    (tmp_path / "cache" / "hub" / MA_MODEL.filename).write_bytes(model_file.read_bytes())
     assert ma_score(sample) == ma_score(sample, model=model_file)
 
 
 def test_invalid_model_files_are_named(tmp_path: Path, forests: list[dict[str, Any]]) -> None:
     garbage = tmp_path / "garbage.mat"
     garbage.write_bytes(b"not a mat file" * 20)
-    with pytest.raises(MaModelError, match="cannot read"):
+    with pytest.raises(InvalidAssetError, match="cannot read"):
         load_ma_model(garbage)
 
     hdf5 = tmp_path / "v73.mat"  # the 128-byte header of a MATLAB 7.3 file, then HDF5 data
     header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2018 HDF5"
     hdf5.write_bytes(header.ljust(116) + b"\x00" * 8 + b"\x00\x02IM" + b"\x89HDF\r\n\x1a\n" * 8)
-    with pytest.raises(MaModelError, match=r"v7\.3"):
+    with pytest.raises(InvalidAssetError, match=r"v7\.3"):
         load_ma_model(hdf5)
 
     other = tmp_path / "other.mat"
     scipy.io.savemat(other, {"weights": np.ones(3)})
-    with pytest.raises(MaModelError, match="no variable 'model'"):
+    with pytest.raises(InvalidAssetError, match="no variable 'model'"):
         load_ma_model(other)
 
     def broken(name: str, **changes: Any) -> Path:
@@ -713,29 +720,29 @@ def test_invalid_model_files_are_named(tmp_path: Path, forests: list[dict[str, A
 
     no_field = [dict(f) for f in forests]
     del no_field[2]["avnode"]
-    with pytest.raises(MaModelError, match="avnode"):
+    with pytest.raises(InvalidAssetError, match="avnode"):
         load_ma_model(_write_model(tmp_path / "no_field.mat", no_field))
-    with pytest.raises(MaModelError, match=r"rf\{1\}"):
+    with pytest.raises(InvalidAssetError, match=r"rf\{1\}"):
         load_ma_model(broken("var", mbest=forests[0]["mbest"] * 0 + 19))  # only 18 features
     cycle = forests[0]["lDau"].copy()
     cycle[0, 0] = 1  # the root as its own child
-    with pytest.raises(MaModelError, match="children must follow their parent"):
+    with pytest.raises(InvalidAssetError, match="children must follow their parent"):
         load_ma_model(broken("cycle", lDau=cycle))
-    with pytest.raises(MaModelError, match="one shape"):
+    with pytest.raises(InvalidAssetError, match="one shape"):
         load_ma_model(broken("shape", upper=forests[0]["upper"][:-1]))
 
     two = tmp_path / "two.mat"
     cells = np.empty((2, 1), dtype=object)
     cells[0, 0], cells[1, 0] = forests[0], forests[1]
     scipy.io.savemat(two, {"model": {"rf": cells, "linear": _LINEAR.reshape(4, 1)}})
-    with pytest.raises(MaModelError, match="cell of 3 forests"):
+    with pytest.raises(InvalidAssetError, match="cell of 3 forests"):
         load_ma_model(two)
     short = tmp_path / "short.mat"
     cells3 = np.empty((3, 1), dtype=object)
     for i in range(3):
         cells3[i, 0] = forests[i]
     scipy.io.savemat(short, {"model": {"rf": cells3, "linear": np.ones((3, 1))}})
-    with pytest.raises(MaModelError, match="4 finite weights"):
+    with pytest.raises(InvalidAssetError, match="4 finite weights"):
         load_ma_model(short)
 
 
@@ -744,7 +751,7 @@ def test_invalid_model_files_are_named(tmp_path: Path, forests: list[dict[str, A
 
 @pytest.fixture(scope="module")
 def niqe_params(data_root: Path) -> Path:
-    path = data_root / "niqe" / NIQE_PARAMS_FILENAME
+    path = data_root / get_asset("niqe/pristine").data_paths[0]
     if not path.is_file():
         pytest.skip(f"{path} not found")
     return path

@@ -20,7 +20,7 @@ import superres.inference.fast as fast
 import superres.inference.upscaler as upscaler_module
 from superres.cli import main
 from superres.data.datasets import BenchmarkSet
-from superres.evaluation.benchmark import super_resolve
+from superres.evaluation.protocol import super_resolve
 from superres.inference import Upscaler
 from superres.inference.fast import (
     BF16_MAX_PSNR_COST,

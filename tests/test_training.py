@@ -458,11 +458,13 @@ def test_losses_get_the_run_data_root_where_they_take_one(tmp_path: Path) -> Non
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "trunk.safetensors").write_bytes(b"")
     run = {"data_root": tmp_path, "scale": 4}
-    # LPIPS takes data_root: it gets the run's, unless the recipe names one.
+    # LPIPS takes data_root and download: it gets the run's, unless the recipe names a root.
     assert loss_kwargs_for_run("lpips", {"net": "squeeze"}, **run) == {
         "net": "squeeze",
         "data_root": str(tmp_path),
+        "download": False,
     }
+    assert loss_kwargs_for_run("lpips", {}, **run, download=True)["download"] is True
     assert loss_kwargs_for_run("lpips", {"data_root": "/elsewhere"}, **run)["data_root"] == (
         "/elsewhere"
     )
@@ -470,7 +472,7 @@ def test_losses_get_the_run_data_root_where_they_take_one(tmp_path: Path) -> Non
     kwargs = {"network": "squeezenet1_1", "weights": "weights/trunk.safetensors"}
     resolved = loss_kwargs_for_run("perceptual", kwargs, **run)
     assert resolved["weights"] == str(tmp_path / "weights" / "trunk.safetensors")
-    assert "data_root" not in resolved  # the perceptual loss takes no data root
+    assert resolved["data_root"] == str(tmp_path)
     assert kwargs["weights"] == "weights/trunk.safetensors"  # the recipe is not modified
     assert loss_kwargs_for_run("l1", {"loss_weight": 2.0}, **run) == {"loss_weight": 2.0}
 

@@ -25,8 +25,11 @@ from torch import nn
 
 import superres
 import superres.models.weights as weights_module
+from superres import assets
+from superres.assets import Asset
 from superres.cli import main
 from superres.errors import (
+    AssetNotFoundError,
     ConfigError,
     IncompatibleWeightsError,
     MissingWeightsError,
@@ -643,6 +646,19 @@ def test_load_model_checks_weights_against_name_and_scale(tmp_path: Path) -> Non
         load_model(weights=path, scale=4)
 
 
+def _asset(file: str, sha256: str | None) -> Asset:
+    """A shipped-weights record for a file in the (monkeypatched) package folder."""
+    return Asset(
+        name=f"zoo/{file}",
+        filename=file,
+        summary="test weights",
+        needed_by="the test",
+        licence="-",
+        sha256=sha256,
+        packaged=file,
+    )
+
+
 def _catalog(monkeypatch: pytest.MonkeyPatch, *entries: PretrainedWeights) -> None:
     registry: Registry[PretrainedWeights] = Registry("pretrained model", UnknownModelError)
     for entry in entries:
@@ -654,11 +670,12 @@ def test_catalog_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     source = _tiny("srresnet", scale=2)
     path = save_weights(source, tmp_path / "srresnet_x2.safetensors", dtype=torch.float16)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(assets, "PACKAGE_DIR", tmp_path)
     _catalog(
         monkeypatch,
-        PretrainedWeights("srresnet-x2", "srresnet", 2, "test entry", url=str(path), sha256=sha),
-        PretrainedWeights("wrong-arch", "rrdbnet", 2, "catalog error", url=str(path)),
-        PretrainedWeights("bad-hash", "srresnet", 2, "corrupt", url=str(path), sha256="0" * 64),
+        PretrainedWeights("srresnet-x2", "srresnet", 2, "test entry", _asset(path.name, sha)),
+        PretrainedWeights("wrong-arch", "rrdbnet", 2, "catalog error", _asset(path.name, sha)),
+        PretrainedWeights("bad-hash", "srresnet", 2, "corrupt", _asset(path.name, "0" * 64)),
     )
     model = load_model("srresnet-x2")
     assert vars(model)["arch_name"] == "srresnet"
@@ -682,13 +699,16 @@ def test_catalog_file_shipped_in_the_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     save_weights(_tiny("srcnn", scale=3), tmp_path / "srcnn_x3.safetensors")
-    monkeypatch.setattr(weights_module, "PACKAGE_WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(assets, "PACKAGE_DIR", tmp_path)
     _catalog(
-        monkeypatch, PretrainedWeights("srcnn-x3", "srcnn", 3, "s", file="srcnn_x3.safetensors")
+        monkeypatch,
+        PretrainedWeights("srcnn-x3", "srcnn", 3, "s", _asset("srcnn_x3.safetensors", None)),
     )
     assert load_model("srcnn-x3").scale == 3
-    _catalog(monkeypatch, PretrainedWeights("gone", "srcnn", 3, "s", file="gone.safetensors"))
-    with pytest.raises(WeightsNotFoundError, match="reinstall superres"):
+    _catalog(
+        monkeypatch, PretrainedWeights("gone", "srcnn", 3, "s", _asset("gone.safetensors", None))
+    )
+    with pytest.raises(AssetNotFoundError, match="reinstall superres"):
         load_model("gone")
 
 
@@ -697,7 +717,8 @@ def test_the_shipped_catalog_is_consistent() -> None:
         entry = weights_module.get_pretrained(name)
         assert entry.architecture in list_models()
         assert name not in list_models()
-        assert entry.sha256 is not None
+        assert entry.asset.sha256 is not None
+        assert entry.asset.packaged == f"weights/{name}.safetensors"
 
 
 # --- superres eval --weights ----------------------------------------------------------------------
@@ -784,7 +805,7 @@ def test_eval_weights_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 @pytest.mark.data
 def test_leftthomas_srgan_checkpoint(data_root: Path) -> None:
     from superres.data.datasets import BenchmarkSet
-    from superres.evaluation.benchmark import score_image
+    from superres.evaluation.protocol import score_image
 
     path = data_root / "weights" / "srgan_leftthomas" / "netG_epoch_4_100.pth"
     if not path.is_file():

@@ -39,7 +39,7 @@ REQUIRED = {
 
 def test_the_zoo_ships_what_was_promised_within_the_size_budget() -> None:
     assert set(NAMES) >= REQUIRED
-    total = sum((PACKAGE_WEIGHTS_DIR / str(get_pretrained(n).file)).stat().st_size for n in NAMES)
+    total = sum(pretrained_path(get_pretrained(n)).stat().st_size for n in NAMES)
     assert total < 31e6, total
     assert DEFAULT_MODEL in WEIGHTS
 
@@ -49,7 +49,8 @@ def test_shipped_weights_are_intact_and_describe_themselves(name: str) -> None:
     entry = get_pretrained(name)
     path = pretrained_path(entry)
     assert path.parent == PACKAGE_WEIGHTS_DIR
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == entry.asset.sha256
+    assert path.stat().st_size == entry.asset.size
     meta = read_metadata(path)
     assert meta["architecture"] == entry.architecture
     assert int(meta["scale"]) == entry.scale

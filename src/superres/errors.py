@@ -108,6 +108,27 @@ class UnknownWeightsError(UnknownModelError):
     kind = "pretrained model"
 
 
+class UnknownAssetError(UnknownNameError):
+    """The name is not in the asset catalog (see ``superres assets``)."""
+
+    kind = "asset"
+
+
+class AssetNotFoundError(SuperresError, FileNotFoundError):
+    """A pinned file the toolkit needs (weights, metric parameters) is not here.
+
+    The one error for every asset of :mod:`superres.assets`: its message names the file, where it
+    was looked for and the command that gets it.
+    """
+
+    def __str__(self) -> str:  # FileNotFoundError would otherwise format an errno message
+        return str(self.args[0])
+
+
+class InvalidAssetError(SuperresError, ValueError):
+    """An asset file was found but does not hold what it should (wrong keys, shapes, format)."""
+
+
 class UnsupportedScaleError(SuperresError, ValueError):
     """A model or dataset was asked for a scale it does not support."""
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from superres.errors import DatasetNotFoundError, UnknownDatasetError
-from superres.io.files import user_cache_dir
+from superres.io.files import resolve_data_root
 from superres.registry import Registry
 
 #: File extensions recognised as images inside dataset folders.
@@ -175,16 +175,6 @@ def list_datasets(split: str | None = None) -> list[str]:
 def get_dataset_info(name: str) -> DatasetInfo:
     """The catalog entry for ``name``; unknown names raise :class:`UnknownDatasetError`."""
     return DATASETS.get(name)
-
-
-def resolve_data_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The data root: ``root`` if given, else ``SUPERRES_DATA``, else ``<user cache>/data``."""
-    if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get("SUPERRES_DATA")
-    if env:
-        return Path(env).expanduser()
-    return user_cache_dir() / "data"
 
 
 def list_image_files(folder: Path) -> list[Path]:

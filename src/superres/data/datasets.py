@@ -23,11 +23,11 @@ from superres.data.catalog import (
     get_dataset_info,
     list_image_files,
     official_lr_path,
-    user_cache_dir,
 )
 from superres.errors import InvalidImageError, UnsupportedScaleError
 from superres.imaging.quantize import to_integer
 from superres.imaging.resize import imresize
+from superres.io.files import user_cache_dir
 from superres.io.image import read_image, write_image
 
 logger = logging.getLogger(__name__)

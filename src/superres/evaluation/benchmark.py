@@ -1,22 +1,8 @@
 """Models x datasets x scales -> the paper-style PSNR/SSIM table.
 
-Two protocols (see README "Evaluation protocols"):
-
-``default`` (today's method tables)
-    HR mod-cropped to the scale; LR = the official file or MATLAB bicubic of the RGB HR; the model
-    runs on RGB; its output is rounded to 8 bit; PSNR and SSIM are computed on Y = 16 + 65.481 R +
-    128.553 G + 24.966 B in float (not rounded), on the 0-255 scale, with ``scale`` pixels cropped
-    from every border; gray images are scored as three equal channels.
-
-``legacy`` (the SRCNN-era MATLAB scripts behind the papers' bicubic rows)
-    Y is computed from the 8-bit HR and rounded to 8 bit; gray images are scored on their raw
-    values; the LR is ``imresize`` of that rounded Y in floating point (``single(Y)/255``, not
-    rounded), bicubic (and any one-channel model) upscales it in floating point and only the
-    result is rounded to 8 bit; an RGB model's 8-bit output is converted to rounded Y.
-
-Bicubic under ``default`` is MATLAB ``imresize`` applied to the 8-bit LR image, rounded after each
-1-D pass exactly as MATLAB does on ``uint8`` arrays, because that is how today's tables are made.
-Scores are means over the images of a set; per-image scores are kept.
+Every image is scored by :mod:`superres.evaluation.protocol` (the ``default`` and ``legacy``
+protocols are described there and in README "Evaluation protocols"). Scores are means over the
+images of a set; per-image scores are kept.
 """
 
 from __future__ import annotations
@@ -24,33 +10,30 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from superres.data.catalog import get_dataset_info
-from superres.data.datasets import BenchmarkImage, BenchmarkSet
+from superres.data.datasets import BenchmarkSet
 from superres.errors import SuperresError, UnknownModelError, UnsupportedScaleError
-from superres.imaging.color import rgb2ycbcr, rgb_to_y, ycbcr2rgb
-from superres.imaging.quantize import quantize, to_integer
-from superres.imaging.resize import imresize
-from superres.inference.fast import fast_network
+from superres.evaluation.protocol import (
+    PROTOCOLS,
+    Protocol,
+    prepare_network,
+    score_image,
+    set_mean,
+)
 from superres.io.files import atomic_write, atomic_write_text
-from superres.metrics.fidelity import psnr, ssim
-from superres.models import MODELS, Bicubic
+from superres.models import MODELS
 from superres.models.weights import WEIGHTS, load_model, load_weights
 
 logger = logging.getLogger(__name__)
-
-Protocol = Literal["default", "legacy"]
-PROTOCOLS: tuple[str, ...] = ("default", "legacy")
 
 
 @dataclass(frozen=True)
@@ -194,91 +177,6 @@ class BenchmarkModels:
         return load_model(label, scale=scale, map_location=self._map_location)
 
 
-def _upscale(model: nn.Module, lq: torch.Tensor, scale: int, device: torch.device) -> torch.Tensor:
-    """Run ``model`` on one ``(C, h, w)`` image; returns float32 ``(C, h*s, w*s)`` on the CPU."""
-    if isinstance(model, Bicubic):
-        # MATLAB imresize on the uint8 LR: rounded to 8 bit after each 1-D pass.
-        return imresize(to_integer(lq), scale=float(scale)).to(torch.float32) / 255.0
-    with torch.inference_mode():
-        out = model(lq[None].to(device=device, dtype=torch.float32))
-    out = out[0].float().cpu()
-    expected = (lq.shape[-2] * scale, lq.shape[-1] * scale)
-    if tuple(out.shape[-2:]) != expected:
-        raise SuperresError(
-            f"model output is {tuple(out.shape[-2:])}, expected {expected} for x{scale}"
-        )
-    return out
-
-
-def prepare_network(model: nn.Module, device: torch.device, *, fused: bool) -> nn.Module:
-    """``model`` on ``device`` in eval mode, as the evaluations run it: on the CPU with ``fused``,
-    its :func:`~superres.inference.fast.fast_network` float32 twin (outputs equal within 1e-5)."""
-    model = model.to(device).eval()
-    return fast_network(model, dtype=torch.float32) if fused and device.type == "cpu" else model
-
-
-def _takes_y(model: nn.Module) -> bool:
-    return isinstance(model, Bicubic) or getattr(model, "in_channels", 3) == 1
-
-
-def super_resolve(
-    model: nn.Module, lq: torch.Tensor, scale: int, *, device: torch.device | None = None
-) -> torch.Tensor:
-    """The RGB output of ``model`` on one LR image as the default protocol scores it.
-
-    ``lq`` is float ``(3, h, w)`` in [0, 1]. Bicubic is MATLAB ``imresize`` of the 8-bit LR; a
-    luma model (SRCNN) upscales Y while Cb and Cr get bicubic; every output is rounded to 8 bit.
-    Returns float64 ``(3, h * scale, w * scale)`` on the CPU, on the 8-bit grid in [0, 1].
-    """
-    device = device or torch.device("cpu")
-    if _takes_y(model) and not isinstance(model, Bicubic):
-        ycc = rgb2ycbcr(lq[None].to(torch.float32))
-        y_sr = _upscale(model, ycc[0, :1], scale, device)
-        cbcr = imresize(ycc[:, 1:], scale=float(scale))
-        rgb = ycbcr2rgb(torch.cat([y_sr[None], cbcr], dim=1))[0].clamp(0, 1)
-        return quantize(rgb).to(torch.float64)
-    return quantize(_upscale(model, lq, scale, device)).to(torch.float64)
-
-
-def score_image(
-    model: nn.Module,
-    pair: BenchmarkImage,
-    scale: int,
-    *,
-    protocol: Protocol = "default",
-    device: torch.device | None = None,
-) -> tuple[float, float]:
-    """PSNR-Y and SSIM-Y of ``model`` on one benchmark pair under ``protocol``."""
-    device = device or torch.device("cpu")
-    hr = pair.hr.to(torch.float64)
-    if protocol == "default":
-        sr = super_resolve(model, pair.lq, scale, device=device)
-        kwargs = {"crop_border": scale, "y_channel": True}
-        return (
-            float(psnr(sr[None], hr[None], **kwargs)[0]),
-            float(ssim(sr[None], hr[None], **kwargs)[0]),
-        )
-    if protocol != "legacy":
-        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
-    # Rounded Y of the HR; gray images keep their raw values.
-    hr_y = hr[:1] if pair.grayscale else quantize(rgb_to_y(hr))
-    if _takes_y(model):
-        # The SRCNN evaluation script: resize single-precision Y down and up, round at the end.
-        lq_y = imresize(hr_y.to(torch.float32), scale=1.0 / scale)
-        if isinstance(model, Bicubic):
-            sr_y = quantize(imresize(lq_y, scale=float(scale)))
-        else:
-            sr_y = quantize(_upscale(model, lq_y, scale, device))
-    else:
-        sr = quantize(_upscale(model, pair.lq, scale, device)).to(torch.float64)
-        sr_y = quantize(sr.mean(0, keepdim=True)) if pair.grayscale else quantize(rgb_to_y(sr))
-    sr_y = sr_y.to(torch.float64)
-    return (
-        float(psnr(sr_y[None], hr_y[None], crop_border=scale)[0]),
-        float(ssim(sr_y[None], hr_y[None], crop_border=scale)[0]),
-    )
-
-
 def run_benchmark(
     models: Sequence[str],
     datasets: Sequence[str],
@@ -348,8 +246,8 @@ def run_benchmark(
                         model=name,
                         dataset=dataset,
                         scale=s,
-                        psnr_y=math.fsum(v[0] for v in values) / len(values),
-                        ssim_y=math.fsum(v[1] for v in values) / len(values),
+                        psnr_y=set_mean([v[0] for v in values]),
+                        ssim_y=set_mean([v[1] for v in values]),
                         images=len(values),
                     )
                 )

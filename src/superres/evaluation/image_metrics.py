@@ -22,6 +22,7 @@ from superres.data.catalog import list_image_files
 from superres.errors import ImageTooSmallError, InvalidImageError, SuperresError
 from superres.io.image import read_image
 from superres.metrics.fidelity import ms_ssim, mse, psnr, rmse, ssim
+from superres.metrics.niqe import NiqeParams, load_niqe_params, niqe
 
 #: Metric name -> (unit or range, True when higher is better).
 METRIC_INFO: dict[str, tuple[str, bool]] = {
@@ -57,7 +58,8 @@ class MetricOptions:
 
     crop_border: int = 0
     y_channel: bool = True
-    niqe_params: str | os.PathLike[str] | None = None
+    niqe_params: NiqeParams | None = None
+    niqe_error: str | None = None
     lpips_net: str = "squeeze"
     lpips: Callable[[torch.Tensor, torch.Tensor], float] | None = None
     lpips_error: str | None = None
@@ -75,18 +77,24 @@ def prepare_options(
     ma_model: str | os.PathLike[str] | None = None,
     data_root: str | os.PathLike[str] | None = None,
     full_reference: bool = True,
+    download: bool = False,
 ) -> MetricOptions:
-    """Resolve the metrics' model files once; an unavailable one becomes a skip reason."""
+    """Resolve the metrics' model files once; an unavailable one becomes a skip reason.
+
+    The files are assets of :mod:`superres.assets`; nothing is downloaded unless ``download``.
+    """
     options = MetricOptions(crop_border=crop_border, y_channel=y_channel, lpips_net=lpips_net)
-    if niqe_params is None and data_root is not None:
-        candidate = Path(data_root) / "niqe" / "niqe_pris_params.npz"
-        niqe_params = candidate if candidate.is_file() else None
-    options.niqe_params = niqe_params
+    try:
+        options.niqe_params = load_niqe_params(niqe_params, data_root=data_root, download=download)
+    except SuperresError as exc:
+        options.niqe_error = str(exc)
     if full_reference:
         try:
             from superres.metrics.lpips import LPIPS
 
-            module = LPIPS(net=lpips_net, trunk_weights=lpips_trunk, data_root=data_root)
+            module = LPIPS(
+                net=lpips_net, trunk_weights=lpips_trunk, data_root=data_root, download=download
+            )
 
             def score(a: torch.Tensor, b: torch.Tensor) -> float:
                 with torch.inference_mode():
@@ -98,13 +106,13 @@ def prepare_options(
     from superres.metrics.nrqm import load_ma_model, ma_score
 
     try:
-        load_ma_model(ma_model)  # fail now, with the file to provide, not per image
+        trained = load_ma_model(ma_model, data_root=data_root)  # once, not per image
     except SuperresError as exc:
         options.ma_error = str(exc)
     else:
 
         def ma(image: torch.Tensor, border: int) -> float:
-            return float(ma_score(image, crop_border=border, model=ma_model)[0])
+            return float(ma_score(image, crop_border=border, model=trained)[0])
 
         options.ma = ma
     return options
@@ -151,14 +159,15 @@ def score_pair(
             result.scores["lpips"] = options.lpips(image[crop], reference[crop])
         else:
             result.skipped["lpips"] = options.lpips_error or "not available"
-    from superres.metrics.niqe import niqe
-
-    try:
-        result.scores["niqe"] = float(
-            niqe(image, crop_border=border, params=options.niqe_params)[0]
-        )
-    except SuperresError as exc:  # too small, or the parameter file is missing
-        result.skipped["niqe"] = _reason("niqe", exc)
+    if options.niqe_params is None:
+        result.skipped["niqe"] = options.niqe_error or "not available"
+    else:
+        try:
+            result.scores["niqe"] = float(
+                niqe(image, crop_border=border, params=options.niqe_params)[0]
+            )
+        except ImageTooSmallError as exc:
+            result.skipped["niqe"] = _reason("niqe", exc)
     if options.ma is not None:
         result.scores["ma"] = options.ma(image, border)
         if "niqe" in result.scores:

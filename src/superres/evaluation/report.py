@@ -39,8 +39,9 @@ from tqdm import tqdm
 from superres.data.catalog import get_dataset_info
 from superres.data.datasets import BenchmarkSet
 from superres.errors import ImageTooSmallError, SuperresError, UnsupportedScaleError
-from superres.evaluation.benchmark import BenchmarkModels, prepare_network, super_resolve
+from superres.evaluation.benchmark import BenchmarkModels
 from superres.evaluation.figures import comparison_figure, select_crop
+from superres.evaluation.protocol import prepare_network, set_mean, super_resolve
 from superres.evaluation.published import published_psnr
 from superres.io.files import atomic_write, atomic_write_text, current_umask
 from superres.metrics.fidelity import ms_ssim, psnr, rmse, ssim
@@ -149,22 +150,24 @@ class Report:
 
 def _mean(values: Sequence[float | None]) -> float | None:
     finite = [v for v in values if v is not None and math.isfinite(v)]
-    return math.fsum(finite) / len(finite) if finite else None
+    return set_mean(finite) if finite else None
 
 
 def _crop(image: torch.Tensor, border: int) -> torch.Tensor:
     return image[..., border : image.shape[-2] - border, border : image.shape[-1] - border]
 
 
-def default_lpips(root: str | os.PathLike[str] | None, net: str = "squeeze") -> PairMetric:
-    """LPIPS v0.1 with ImageNet trunk weights found through the hub (or the data root).
+def default_lpips(
+    root: str | os.PathLike[str] | None, net: str = "squeeze", *, download: bool = False
+) -> PairMetric:
+    """LPIPS v0.1, its heads and ImageNet trunk the assets of :mod:`superres.assets`.
 
     Raises:
-        SuperresError: the trunk or head weights are unavailable (the message names the file).
+        SuperresError: the trunk or head weights are not here (the message names the file).
     """
     from superres.metrics.lpips import LPIPS
 
-    module = LPIPS(net=net, data_root=root)
+    module = LPIPS(net=net, data_root=root, download=download)
 
     def score(sr: torch.Tensor, hr: torch.Tensor) -> float:
         with torch.inference_mode():
@@ -173,22 +176,18 @@ def default_lpips(root: str | os.PathLike[str] | None, net: str = "squeeze") -> 
     return score
 
 
-def default_niqe(root: str | os.PathLike[str] | None) -> NoReferenceMetric:
-    """NIQE with the standard pristine parameters (the data root's copy when it has one).
+def default_niqe(
+    root: str | os.PathLike[str] | None, *, download: bool = False
+) -> NoReferenceMetric:
+    """NIQE with the standard pristine parameters (the asset ``niqe/pristine``).
 
     Raises:
-        SuperresError: the parameter file is unavailable (the message names the file).
+        SuperresError: the parameter file is not here (the message names the file).
     """
-    from superres.data.catalog import resolve_data_root
     from superres.metrics.niqe import load_niqe_params, niqe
 
-    params: Path | None = None
-    try:
-        candidate = resolve_data_root(root) / "niqe" / "niqe_pris_params.npz"
-        params = candidate if candidate.is_file() else None
-    except SuperresError:
-        params = None
-    load_niqe_params(params)  # fail now, not after the first model ran
+    # Loaded now: a missing file fails before the first model ran.
+    params = load_niqe_params(data_root=root, download=download)
 
     def score(image: torch.Tensor, border: int) -> float:
         return float(niqe(image, crop_border=border, params=params)[0])
@@ -216,6 +215,7 @@ def build_report(
     seed: int = 0,
     progress: bool = True,
     fused: bool = True,
+    download: bool = False,
 ) -> Report:
     """Score every model on every dataset with every available metric and keep crops.
 
@@ -230,6 +230,7 @@ def build_report(
         crop_size: side of the zoomed region in HR pixels.
         fused: on the CPU, run the networks on the fused float32 path (as ``superres eval``;
             see :func:`superres.evaluation.benchmark.run_benchmark`).
+        download: let the default NIQE and LPIPS download their files when they are not here.
 
     Raises:
         UnknownModelError, UnknownDatasetError, DatasetNotFoundError, UnsupportedScaleError:
@@ -262,7 +263,7 @@ def build_report(
     niqe_fn: NoReferenceMetric | None = None
     if niqe_metric is True:
         try:
-            niqe_fn = default_niqe(root)
+            niqe_fn = default_niqe(root, download=download)
         except SuperresError as exc:
             report.notes.append(f"NIQE left out: {exc}")
     elif callable(niqe_metric):
@@ -270,7 +271,7 @@ def build_report(
     lpips_fn: PairMetric | None = None
     if lpips_metric is True:
         try:
-            lpips_fn = default_lpips(root)
+            lpips_fn = default_lpips(root, download=download)
         except SuperresError as exc:
             report.notes.append(f"LPIPS left out: {exc}")
     elif callable(lpips_metric):

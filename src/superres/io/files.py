@@ -59,6 +59,16 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         f.write(data)
 
 
+def resolve_data_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The data root: ``root`` if given, else ``SUPERRES_DATA``, else ``<user cache>/data``."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("SUPERRES_DATA")
+    if env:
+        return Path(env).expanduser()
+    return user_cache_dir() / "data"
+
+
 def user_cache_dir() -> Path:
     """``SUPERRES_CACHE``, else the platform's per-user cache folder + ``superres``."""
     env = os.environ.get("SUPERRES_CACHE")

@@ -46,7 +46,6 @@ from superres.losses.perceptual import (
     LPIPSLoss,
     PerceptualLoss,
     VGG19Features,
-    WeightsUnavailableError,
 )
 from superres.losses.pixel import CharbonnierLoss, L1Loss, MSELoss, SubpixelPatternLoss
 from superres.losses.structural import MixLoss, MSSSIMLoss, SSIMLoss
@@ -73,7 +72,6 @@ __all__ = [
     "TotalVariationLoss",
     "UnknownLossError",
     "VGG19Features",
-    "WeightsUnavailableError",
     "build_loss",
     "list_losses",
 ]

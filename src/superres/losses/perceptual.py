@@ -27,9 +27,11 @@ al., ECCVW 2018, arXiv:1809.00219, Sec. 3.3) uses the features *before* activati
 ``conv5_4``, which are denser and keep brightness consistent.
 
 Weights are never silently random: :class:`PerceptualLoss` with ``pretrained=True`` (the
-default) loads ``weights=`` (a local path or URL) or the torchvision checkpoint from the cache,
-downloading it once through :func:`superres.io.hub.fetch` (sha256-pinned); when that is not
-possible it raises :class:`WeightsUnavailableError` naming the file to provide.
+default) loads ``weights=`` (a local file) or the torchvision checkpoint, an asset of
+:mod:`superres.assets` (``imagenet/vgg19``; for SqueezeNet the features-only copy
+``imagenet/squeezenet1_1-features`` first, then ``imagenet/squeezenet1_1``), downloaded only with
+``download=True``; when it is not here it raises :class:`~superres.errors.AssetNotFoundError`
+naming the file and the command that gets it.
 ``pretrained=False`` must be asked for explicitly (tests, architecture experiments).
 
 The extractor is a submodule, so ``loss.to(device)`` moves it and ``loss.state_dict()`` holds
@@ -47,11 +49,10 @@ from typing import Self
 import torch
 from torch import nn
 
-from superres.errors import ConfigError, SuperresError
-from superres.io.hub import HubError, fetch
+from superres.assets import asset_path
+from superres.errors import ConfigError
 from superres.losses.base import BaseLoss, check_choice, check_pair, check_reduction
 from superres.metrics.lpips import LPIPS
-from superres.models.imagenet import IMAGENET_CHECKPOINTS, TorchvisionCheckpoint
 from superres.models.squeezenet import LPIPS_LAYERS, SQUEEZENET1_1_LAYERS, SqueezeNet11Features
 from superres.models.vgg import VGG19_LAYERS, VGG19FeatureExtractor, vgg19_layer_index
 
@@ -62,7 +63,6 @@ __all__ = [
     "LPIPSLoss",
     "PerceptualLoss",
     "VGG19Features",
-    "WeightsUnavailableError",
 ]
 
 #: SRGAN's rescaling of VGG feature maps (Ledig et al. 2017, Sec. 3.2).
@@ -71,17 +71,11 @@ SRGAN_FEATURE_SCALE = 1.0 / 12.75
 _CRITERIA = ("l1", "l2", "mse")
 
 
-class WeightsUnavailableError(SuperresError, FileNotFoundError):
-    """Pretrained backbone weights were requested but could not be found or downloaded."""
-
-    def __str__(self) -> str:  # FileNotFoundError would otherwise format an errno message
-        return str(self.args[0])
-
-
-#: ImageNet weights of the backbones :class:`PerceptualLoss` knows, by ``network`` name
-#: (entries of the one catalog, :data:`superres.models.imagenet.IMAGENET_CHECKPOINTS`).
-BACKBONES: dict[str, TorchvisionCheckpoint] = {
-    name: IMAGENET_CHECKPOINTS[name] for name in ("vgg19", "squeezenet1_1")
+#: The ImageNet weights of the backbones :class:`PerceptualLoss` knows, by ``network`` name:
+#: assets of :mod:`superres.assets`, best first.
+BACKBONES: dict[str, tuple[str, ...]] = {
+    "vgg19": ("imagenet/vgg19",),
+    "squeezenet1_1": ("imagenet/squeezenet1_1-features", "imagenet/squeezenet1_1"),
 }
 
 
@@ -237,7 +231,12 @@ class FeatureMatchingLoss(BaseLoss):
 
 
 def _resolve_weights(
-    network: str, weights: str | os.PathLike[str] | None, pretrained: bool
+    network: str,
+    weights: str | os.PathLike[str] | None,
+    *,
+    pretrained: bool,
+    data_root: str | os.PathLike[str] | None,
+    download: bool,
 ) -> Path | None:
     """The local weight file to load, or ``None`` for an explicitly random network."""
     if not pretrained:
@@ -247,20 +246,8 @@ def _resolve_weights(
                 "one or the other (pretrained=False means random weights)."
             )
         return None
-    spec = BACKBONES[network]
-    try:
-        if weights is not None:
-            # The user's own file: no pinned hash (it may be a re-saved or converted copy).
-            return fetch(weights, sha256=None)
-        # The hub's messages name the URL, the sha256 and the cache path to put the file at.
-        return fetch(spec.url, sha256=spec.sha256)
-    except HubError as exc:
-        raise WeightsUnavailableError(
-            f"PerceptualLoss(network={network!r}) needs ImageNet weights ({spec.summary}, "
-            f"{spec.filename}, {spec.size}) and cannot get them: {exc} Alternatively pass "
-            f"weights='/path/to/{spec.filename}' (a torchvision state dict, .pth or "
-            ".safetensors); pretrained=False builds random features, useful only for tests."
-        ) from exc
+    # The user's own file is used as it is (a re-saved or converted copy has another hash).
+    return asset_path(BACKBONES[network], path=weights, data_root=data_root, download=download)
 
 
 class PerceptualLoss(FeatureMatchingLoss):
@@ -274,18 +261,19 @@ class PerceptualLoss(FeatureMatchingLoss):
             VGG19 names: ``convX_Y`` (before ReLU), ``reluX_Y`` (after), ``poolX``.
         network: ``"vgg19"`` or ``"squeezenet1_1"``.
         criterion: ``"l1"``, ``"l2"`` or ``"mse"`` (same as ``"l2"``).
-        weights: a local path (or URL) of a torchvision-format state dict for the network; default
-            the torchvision checkpoint, from the cache or downloaded once (sha256-checked).
+        weights: a local torchvision-format state dict for the network, used as it is; default
+            the torchvision checkpoint's asset (sha256-checked).
         pretrained: ``False`` builds random weights on purpose (tests); ``True`` never does.
+        data_root: the data root the assets are looked for in (default ``SUPERRES_DATA``).
+        download: download the checkpoint when it is not here (pinned by sha256).
         normalize_input: ImageNet-normalise the [0, 1] RGB inputs, as the weights expect.
         feature_scale: multiplies the features (SRGAN: :data:`SRGAN_FEATURE_SCALE`).
         loss_weight: multiplies the reduced value.
         reduction: ``"none"`` -> ``(N,)``; ``"mean"``/``"sum"`` over the batch.
 
     Raises:
-        WeightsUnavailableError: ``pretrained=True`` and the weights cannot be found, verified or
-            downloaded (``SUPERRES_OFFLINE=1`` included); the message names the file and where to
-            put it.
+        AssetNotFoundError: ``pretrained=True`` and the weights are not here (nor downloaded);
+            the message names the file and the command that gets it.
         ConfigError: an unknown network, layer or criterion, or ``weights`` with
             ``pretrained=False``.
         IncompatibleWeightsError: the weight file does not fit the network.
@@ -299,6 +287,8 @@ class PerceptualLoss(FeatureMatchingLoss):
         criterion: str = "l1",
         weights: str | os.PathLike[str] | None = None,
         pretrained: bool = True,
+        data_root: str | os.PathLike[str] | None = None,
+        download: bool = False,
         normalize_input: bool = True,
         feature_scale: float = 1.0,
         loss_weight: float = 1.0,
@@ -317,7 +307,9 @@ class PerceptualLoss(FeatureMatchingLoss):
             layer_weights = {name.lower(): weight for name, weight in layer_weights.items()}
             for name in layer_weights:
                 vgg19_layer_index(name)  # unknown names fail before any weights are fetched
-            path = _resolve_weights(network, weights, pretrained)
+            path = _resolve_weights(
+                network, weights, pretrained=pretrained, data_root=data_root, download=download
+            )
             extractor = VGG19Features(
                 layers=list(layer_weights), normalize_input=normalize_input, weights=path
             )
@@ -334,7 +326,9 @@ class PerceptualLoss(FeatureMatchingLoss):
                     f"PerceptualLoss: unknown SqueezeNet 1.1 layers {unknown}; expected names "
                     f"from {', '.join(SQUEEZENET1_1_LAYERS)}."
                 )
-            path = _resolve_weights(network, weights, pretrained)
+            path = _resolve_weights(
+                network, weights, pretrained=pretrained, data_root=data_root, download=download
+            )
             extractor = SqueezeNet11Features(
                 layers=list(layer_weights), normalize_input=normalize_input, weights=path
             )
@@ -369,15 +363,15 @@ class LPIPSLoss(BaseLoss):
     Args:
         net: ``"squeeze"`` (the ImageNet trunk our machines have), ``"alex"`` or ``"vgg"``.
         version: linear-head version, ``"0.1"`` or ``"0.0"``.
-        heads, trunk_weights, data_root: where the weights are, as for
-            :class:`~superres.metrics.lpips.LPIPS` (default: the data root, then the hub cache).
+        heads, trunk_weights, data_root, download: where the weights are and whether a missing
+            one may be downloaded, as for :class:`~superres.metrics.lpips.LPIPS`.
         loss_weight: multiplies the reduced value.
         reduction: ``"none"`` -> ``(N,)``; ``"mean"``/``"sum"`` over the batch.
 
     Raises:
         ConfigError: unknown ``net``, ``version`` or ``reduction``.
-        LpipsWeightsError: the heads or the trunk weights cannot be found (the message names the
-            file and where to put it).
+        AssetNotFoundError: the heads or the trunk weights are not here (the message names the
+            file and the command that gets it).
     """
 
     def __init__(
@@ -388,13 +382,19 @@ class LPIPSLoss(BaseLoss):
         heads: str | os.PathLike[str] | None = None,
         trunk_weights: str | os.PathLike[str] | None = None,
         data_root: str | os.PathLike[str] | None = None,
+        download: bool = False,
         loss_weight: float = 1.0,
         reduction: str = "mean",
     ) -> None:
         check_reduction(reduction, "LPIPSLoss")
         super().__init__(loss_weight=loss_weight, reduction=reduction)
         self.lpips = LPIPS(
-            net=net, version=version, heads=heads, trunk_weights=trunk_weights, data_root=data_root
+            net=net,
+            version=version,
+            heads=heads,
+            trunk_weights=trunk_weights,
+            data_root=data_root,
+            download=download,
         )
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:

@@ -2,12 +2,11 @@
 and the no-reference NIQE, Ma et al.'s score and PIRM's Perceptual Index."""
 
 from superres.metrics.fidelity import MS_SSIM_WEIGHTS, ms_ssim, mse, psnr, rmse, ssim
-from superres.metrics.lpips import LPIPS, LpipsWeightsError, TrunkWeightsNotFoundError, lpips
-from superres.metrics.niqe import NiqeParamsError, load_niqe_params, niqe
+from superres.metrics.lpips import LPIPS, lpips
+from superres.metrics.niqe import load_niqe_params, niqe
 from superres.metrics.nrqm import (
     MaFeatures,
     MaModel,
-    MaModelError,
     load_ma_model,
     ma_features,
     ma_score,
@@ -17,12 +16,8 @@ from superres.metrics.nrqm import (
 __all__ = [
     "LPIPS",
     "MS_SSIM_WEIGHTS",
-    "LpipsWeightsError",
     "MaFeatures",
     "MaModel",
-    "MaModelError",
-    "NiqeParamsError",
-    "TrunkWeightsNotFoundError",
     "load_ma_model",
     "load_niqe_params",
     "lpips",

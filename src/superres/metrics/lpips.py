@@ -22,26 +22,22 @@ output slightly outside [0, 1] is scored as it is. The smallest side is 31 pixel
 16 for ``vgg`` and 17 for ``squeeze``. LPIPS is differentiable and usable as a loss: gradients
 flow to both inputs, the network itself is frozen.
 
-Weights (never random: a missing file is an error naming it):
+Weights (never random: a missing file is an error naming it). Both are assets of
+:mod:`superres.assets`, found by its one resolver and sha256-checked:
 
-* the **linear heads** (a few KB) are the authors' ``lpips/weights/v{version}/{net}.pth`` at
-  commit 082bb24 (legacy ``torch.save`` state dicts, read with ``weights_only=True``), found
-  under ``<data root>/weights/lpips/v{version}/{net}.pth`` or downloaded once into the hub
-  cache, sha256-checked either way (:data:`LPIPS_HEADS_SHA256`);
-* the **trunk** is torchvision's ImageNet checkpoint (:data:`TRUNK_WEIGHTS`: 233 MiB AlexNet,
-  528 MiB VGG16, 4.7 MiB SqueezeNet 1.1), looked for in the hub cache and in torch's own hub
-  cache (``$TORCH_HOME/hub/checkpoints``, where torchvision keeps it), else downloaded once; its
-  sha256 is checked against the prefix in its file name, as torchvision does, and a download
-  against the full hash where the catalog has one
-  (:data:`superres.models.imagenet.IMAGENET_CHECKPOINTS`). For ``squeeze``
-  the features-only copy ``<data root>/weights/squeezenet1_1_imagenet_features.safetensors``
-  (full sha256 pinned, :data:`SQUEEZENET_FEATURES_SHA256`) is used first when present.
+* the **linear heads** (a few KB, ``lpips/v{version}/{net}``) are the authors'
+  ``lpips/weights/v{version}/{net}.pth`` at one pinned commit (legacy ``torch.save`` state dicts,
+  read with ``weights_only=True``), looked for at ``<data root>/weights/lpips/v{version}/``;
+* the **trunk** is torchvision's ImageNet checkpoint (``imagenet/alexnet``, 233 MiB;
+  ``imagenet/vgg16``, 528 MiB; ``imagenet/squeezenet1_1``, 4.7 MiB), also found in torch's own hub
+  cache; for ``squeeze`` the features-only copy ``imagenet/squeezenet1_1-features`` (data root
+  ``weights/``) is used first when present.
 
-``trunk_weights=`` and ``heads=`` take explicit local files instead (not hash-checked, so a
-re-saved copy works); the data root is ``data_root=``, else ``SUPERRES_DATA``, else
-``<user cache>/data`` (:func:`superres.data.catalog.resolve_data_root`). ``SUPERRES_OFFLINE=1``
-forbids downloads. When a file cannot be had, :class:`LpipsWeightsError` (for the trunk its
-subclass :class:`TrunkWeightsNotFoundError`) says which file to provide and where.
+Nothing is downloaded unless ``download=True`` (``superres assets get NAME``, or a command's
+``--download``). ``trunk_weights=`` and ``heads=`` take explicit local files instead (not
+hash-checked, so a re-saved copy works); the data root is ``data_root=``, else ``SUPERRES_DATA``,
+else ``<user cache>/data``. A missing file raises :class:`~superres.errors.AssetNotFoundError`
+naming it, where it was looked for and the command that gets it.
 """
 
 from __future__ import annotations
@@ -58,34 +54,21 @@ from typing import Self
 import torch
 from torch import nn
 
+from superres.assets import asset_path
 from superres.errors import (
     ConfigError,
     ImageTooSmallError,
     IncompatibleWeightsError,
     InvalidImageError,
-    SuperresError,
 )
+from superres.io.files import resolve_data_root
 from superres.models.alexnet import LPIPS_ALEX_LAYERS, AlexNetFeatures
 from superres.models.feature_trunk import FeatureTrunk, read_state_dict
-from superres.models.imagenet import IMAGENET_CHECKPOINTS, TorchvisionCheckpoint
 from superres.models.squeezenet import LPIPS_LAYERS as LPIPS_SQUEEZE_LAYERS
 from superres.models.squeezenet import SqueezeNet11Features
 from superres.models.vgg import LPIPS_VGG16_LAYERS, VGG16Features
 
-__all__ = [
-    "LPIPS",
-    "LPIPS_COMMIT",
-    "LPIPS_HEADS_SHA256",
-    "LPIPS_NETS",
-    "LPIPS_VERSIONS",
-    "SQUEEZENET_FEATURES_FILENAME",
-    "SQUEEZENET_FEATURES_SHA256",
-    "TRUNK_WEIGHTS",
-    "LpipsWeightsError",
-    "TrunkWeightsNotFoundError",
-    "lpips",
-    "lpips_heads_url",
-]
+__all__ = ["LPIPS", "LPIPS_NETS", "LPIPS_TRUNKS", "LPIPS_VERSIONS", "lpips"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,58 +77,18 @@ LPIPS_NETS: tuple[str, ...] = ("alex", "vgg", "squeeze")
 #: Versions of the linear heads; 0.1 is the authors' default.
 LPIPS_VERSIONS: tuple[str, ...] = ("0.1", "0.0")
 
-#: The richzhang/PerceptualSimilarity commit the heads are pinned to.
-LPIPS_COMMIT = "082bb24f84c091ea94de2867d34c4544f68e0963"
-
-#: sha256 of ``lpips/weights/v{version}/{net}.pth`` at :data:`LPIPS_COMMIT`.
-LPIPS_HEADS_SHA256: dict[tuple[str, str], str] = {
-    ("0.1", "alex"): "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
-    ("0.1", "vgg"): "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
-    ("0.1", "squeeze"): "4a5350f23600cb79923ce65bb07cbf57dca461329894153e05a1346bd531cf76",
-    ("0.0", "alex"): "18720f55913d0af89042f13faa7e536a6ce1444a0914e6db9461355ece1e8cd5",
-    ("0.0", "vgg"): "b9e4236260c3dd988fc79d2a48d645d885afcbb21f9fd595e6744cf7419b582c",
-    ("0.0", "squeeze"): "c27abd3a0145541baa50990817df58d3759c3f8154949f42af3b59b4e042d0bf",
-}
-
-#: torchvision SqueezeNet 1.1 ImageNet weights, ``features.*`` only, bit-exact (see the data
-#: root's SOURCES.md); looked for under ``<data root>/weights/``.
-SQUEEZENET_FEATURES_FILENAME = "squeezenet1_1_imagenet_features.safetensors"
-SQUEEZENET_FEATURES_SHA256 = "a3583cefdad6f4d03a1cb5f692b218f07c6fcff762defbd24d25509a37e2b9c9"
-
 # ScalingLayer constants of lpips/lpips.py (v0.1).
 _SHIFT = (-0.030, -0.088, -0.188)
 _SCALE = (0.458, 0.448, 0.450)
 _EPS = 1e-10  # lpips.normalize_tensor
 
 
-def lpips_heads_url(net: str, version: str = "0.1") -> str:
-    """The official URL of the linear heads ``v{version}/{net}.pth``, pinned to one commit."""
-    return (
-        f"https://raw.githubusercontent.com/richzhang/PerceptualSimilarity/{LPIPS_COMMIT}/"
-        f"lpips/weights/v{version}/{net}.pth"
-    )
-
-
-class LpipsWeightsError(SuperresError, FileNotFoundError):
-    """LPIPS weights (linear heads or trunk) are unavailable, wrong or unreadable."""
-
-    def __str__(self) -> str:  # FileNotFoundError would otherwise format an errno message
-        return str(self.args[0])
-
-
-class TrunkWeightsNotFoundError(LpipsWeightsError):
-    """The ImageNet trunk weights are not given, not cached and cannot be downloaded.
-
-    LPIPS never runs on a randomly initialised trunk: its scores would be meaningless.
-    """
-
-
-#: The torchvision checkpoints of the three LPIPS trunks (whole networks; ``classifier.*`` is
-#: ignored when loading), from :data:`superres.models.imagenet.IMAGENET_CHECKPOINTS`.
-TRUNK_WEIGHTS: dict[str, TorchvisionCheckpoint] = {
-    "alex": IMAGENET_CHECKPOINTS["alexnet"],
-    "vgg": IMAGENET_CHECKPOINTS["vgg16"],
-    "squeeze": IMAGENET_CHECKPOINTS["squeezenet1_1"],
+#: The trunk assets of each net, best first (:func:`superres.assets.asset_path` takes the first
+#: one present, else downloads the first downloadable one when allowed).
+LPIPS_TRUNKS: dict[str, tuple[str, ...]] = {
+    "alex": ("imagenet/alexnet",),
+    "vgg": ("imagenet/vgg16",),
+    "squeeze": ("imagenet/squeezenet1_1-features", "imagenet/squeezenet1_1"),
 }
 
 
@@ -177,102 +120,6 @@ def _check_choice(net: str, version: str) -> None:
             f"LPIPS: unknown version {version!r}; expected one of "
             f"{', '.join(map(repr, LPIPS_VERSIONS))} (0.1 is the authors' default)."
         )
-
-
-# --- locating the weight files --------------------------------------------------------------------
-
-
-def _data_root(data_root: str | os.PathLike[str] | None) -> Path:
-    from superres.data.catalog import resolve_data_root  # the catalog is only needed here
-
-    return resolve_data_root(data_root)
-
-
-def _resolve_heads(
-    net: str, version: str, heads: str | os.PathLike[str] | None, root: Path
-) -> Path:
-    """The local file of the linear heads (see the module docstring for the search order)."""
-    from superres.io.hub import HubError, default_cache_dir, fetch
-
-    expected = LPIPS_HEADS_SHA256[(version, net)]
-    url = lpips_heads_url(net, version)
-    cache_name = f"lpips-v{version}-{net}.pth"  # the URL's "alex.pth" is ambiguous across versions
-    local = root / "weights" / "lpips" / f"v{version}" / f"{net}.pth"
-    try:
-        if heads is not None:
-            return fetch(heads, sha256=None)
-        if local.is_file():
-            return fetch(local, sha256=expected)
-        return fetch(url, sha256=expected, filename=cache_name)
-    except HubError as exc:
-        raise LpipsWeightsError(
-            f"LPIPS(net={net!r}, version={version!r}) needs its linear heads "
-            f"v{version}/{net}.pth (sha256 {expected}) and cannot get them: {exc} The file is "
-            f"{url}; put it at {local} (the data root's weights/lpips/v{version}/) or at "
-            f"{default_cache_dir() / cache_name}, or pass heads='/path/to/{net}.pth'."
-        ) from exc
-
-
-def _trunk_advice(net: str, spec: TorchvisionCheckpoint, root: Path) -> str:
-    from superres.io.hub import default_cache_dir
-
-    advice = (
-        f"Fix: download {spec.filename} ({spec.summary}, {spec.size}, sha256 starting with "
-        f"{spec.sha256_prefix}) from {spec.url} and pass "
-        f"trunk_weights='/path/to/{spec.filename}', or place it at "
-        f"{default_cache_dir() / spec.filename} (superres's hub cache; SUPERRES_CACHE moves it) "
-        f"or at {Path(torch.hub.get_dir()) / 'checkpoints' / spec.filename} (torchvision's "
-        "cache)."
-    )
-    if net == "squeeze":
-        advice += (
-            f" The features-only copy {SQUEEZENET_FEATURES_FILENAME} (sha256 "
-            f"{SQUEEZENET_FEATURES_SHA256}) also works: put it at "
-            f"{root / 'weights' / SQUEEZENET_FEATURES_FILENAME} or pass it as trunk_weights=."
-        )
-    return advice + " LPIPS refuses to run on a randomly initialised trunk."
-
-
-def _check_prefix(path: Path, spec: TorchvisionCheckpoint, *, fresh: bool, advice: str) -> Path:
-    from superres.io.hub import sha256_file
-
-    actual = sha256_file(path)
-    if not actual.startswith(spec.sha256_prefix):
-        if fresh:
-            path.unlink(missing_ok=True)  # never leave a bad download where it would be trusted
-        raise TrunkWeightsNotFoundError(
-            f"{path} is not {spec.filename}: its sha256 is {actual}, which does not start with "
-            f"{spec.sha256_prefix} as the file name promises ("
-            + ("the download was deleted" if fresh else "delete or replace the file")
-            + f"). {advice}"
-        )
-    return path
-
-
-def _resolve_trunk(net: str, trunk_weights: str | os.PathLike[str] | None, root: Path) -> Path:
-    """The local trunk weight file (see the module docstring for the search order)."""
-    from superres.io.hub import HubError, default_cache_dir, fetch
-
-    spec = TRUNK_WEIGHTS[net]
-    advice = _trunk_advice(net, spec, root)
-    try:
-        if trunk_weights is not None:
-            return fetch(trunk_weights, sha256=None)  # the user's own copy: no pinned hash
-        if net == "squeeze":
-            features = root / "weights" / SQUEEZENET_FEATURES_FILENAME
-            if features.is_file():
-                return fetch(features, sha256=SQUEEZENET_FEATURES_SHA256)
-        torch_cached = Path(torch.hub.get_dir()) / "checkpoints" / spec.filename
-        if not (default_cache_dir() / spec.filename).is_file() and torch_cached.is_file():
-            return _check_prefix(torch_cached, spec, fresh=False, advice=advice)
-        fresh = not (default_cache_dir() / spec.filename).is_file()
-        # The full sha256 where the catalog has it; the name's prefix is checked below anyway.
-        path = fetch(spec.url, sha256=spec.sha256)
-    except HubError as exc:
-        raise TrunkWeightsNotFoundError(
-            f"LPIPS(net={net!r}) needs ImageNet trunk weights and cannot get them: {exc} {advice}"
-        ) from exc
-    return _check_prefix(path, spec, fresh=fresh, advice=advice)
 
 
 def _read_heads(path: Path, net: str) -> list[torch.Tensor]:
@@ -331,13 +178,14 @@ class LPIPS(nn.Module):
         net: the trunk, ``"alex"`` (the authors' default and the usual reported one), ``"vgg"``
             (VGG16, recommended by the authors as a loss) or ``"squeeze"`` (SqueezeNet 1.1).
         version: linear-head version, ``"0.1"`` (default, as ``lpips`` >= 0.1) or ``"0.0"``.
-        heads: a local file with the linear heads, used as given; default the official file
-            (data root or hub cache, sha256-checked).
+        heads: a local file with the linear heads, used as given; default the asset
+            ``lpips/v{version}/{net}`` (sha256-checked).
         trunk_weights: a local torchvision-format state dict of the trunk, used as given;
-            default: searched and downloaded as the module docstring says.
-        data_root: where ``weights/lpips/...`` and (for ``squeeze``)
-            ``weights/squeezenet1_1_imagenet_features.safetensors`` are looked for; default
-            ``SUPERRES_DATA``, else ``<user cache>/data``.
+            default the trunk's asset (see the module docstring).
+        data_root: the data root the assets are looked for in; default ``SUPERRES_DATA``, else
+            ``<user cache>/data``.
+        download: download a missing head or trunk file (pinned by sha256); default ``False``:
+            a missing file is an error saying how to get it.
 
     ``forward(a, b)``: two float tensors of the same shape, ``(N, 3, H, W)`` or ``(3, H, W)``,
     **RGB in [0, 1]**, on the module's device and dtype -> ``(N,)`` distances (0 for identical
@@ -346,8 +194,9 @@ class LPIPS(nn.Module):
 
     Raises:
         ConfigError: unknown ``net`` or ``version``.
-        TrunkWeightsNotFoundError: the trunk weights cannot be found or downloaded.
-        LpipsWeightsError: the linear heads cannot be found or downloaded.
+        AssetNotFoundError: the heads or the trunk weights are not here (and may not or cannot
+            be downloaded).
+        ChecksumMismatchError: a copy was found with another sha256.
         IncompatibleWeightsError: a file holds other keys or shapes than this net needs.
     """
 
@@ -362,16 +211,20 @@ class LPIPS(nn.Module):
         heads: str | os.PathLike[str] | None = None,
         trunk_weights: str | os.PathLike[str] | None = None,
         data_root: str | os.PathLike[str] | None = None,
+        download: bool = False,
     ) -> None:
         super().__init__()
         _check_choice(net, version)
         self.net = net
         self.version = version
         spec = _NETS[net]
-        root = _data_root(data_root)
-        heads_path = _resolve_heads(net, version, heads, root)
+        heads_path = asset_path(
+            f"lpips/v{version}/{net}", path=heads, data_root=data_root, download=download
+        )
         weights = _read_heads(heads_path, net)
-        trunk_path = _resolve_trunk(net, trunk_weights, root)
+        trunk_path = asset_path(
+            LPIPS_TRUNKS[net], path=trunk_weights, data_root=data_root, download=download
+        )
         # LPIPS feeds its own scaling of [-1, 1] input, not torchvision's normalisation.
         self.trunk = spec.trunk(layers=spec.layers, normalize_input=False, weights=trunk_path)
         self.heads = nn.ModuleList(
@@ -438,11 +291,17 @@ def _cached(
     heads: str | None,
     trunk_weights: str | None,
     root: str,
+    download: bool,
     device: torch.device,
     dtype: torch.dtype,
 ) -> LPIPS:
     model = LPIPS(
-        net=net, version=version, heads=heads, trunk_weights=trunk_weights, data_root=root
+        net=net,
+        version=version,
+        heads=heads,
+        trunk_weights=trunk_weights,
+        data_root=root,
+        download=download,
     )
     return model.to(device=device, dtype=dtype)
 
@@ -456,6 +315,7 @@ def lpips(
     heads: str | os.PathLike[str] | None = None,
     trunk_weights: str | os.PathLike[str] | None = None,
     data_root: str | os.PathLike[str] | None = None,
+    download: bool = False,
 ) -> torch.Tensor:
     """LPIPS distance of each image pair: ``(N, 3, H, W)`` RGB in [0, 1] twice -> ``(N,)``.
 
@@ -475,7 +335,8 @@ def lpips(
         version,
         None if heads is None else os.fspath(heads),
         None if trunk_weights is None else os.fspath(trunk_weights),
-        str(_data_root(data_root)),
+        str(resolve_data_root(data_root)),
+        download,
         a.device,
         a.dtype,
     )

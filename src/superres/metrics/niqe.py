@@ -44,8 +44,8 @@ do (:mod:`superres.metrics.luma`). ``crop_border`` pixels are removed from
 every side after the conversion and before the block crop (PIRM's shave).
 
 The pristine model (``mu_pris_param`` 1x36, ``cov_pris_param`` 36x36 and ``gaussian_window``
-7x7, float64) is the MATLAB release's ``modelparameters.mat`` as converted by BasicSR; it is found
-through :func:`superres.io.hub.fetch` (see :func:`load_niqe_params`).
+7x7, float64) is the MATLAB release's ``modelparameters.mat`` as converted by BasicSR: the asset
+``niqe/pristine`` of :mod:`superres.assets` (see :func:`load_niqe_params`).
 """
 
 from __future__ import annotations
@@ -60,28 +60,17 @@ from typing import overload
 import numpy as np
 import torch
 
-from superres.errors import ImageTooSmallError, SuperresError
+from superres.assets import asset_path
+from superres.errors import ImageTooSmallError, InvalidAssetError
 from superres.imaging.resize import EDGES, Edge, imresize
 from superres.metrics.luma import as_output, check_crop_border, lumas_255
 
 __all__ = [
     "NIQE_BLOCK_SIZE",
-    "NIQE_PARAMS_FILENAME",
-    "NIQE_PARAMS_SHA256",
-    "NIQE_PARAMS_URL",
     "NiqeParams",
-    "NiqeParamsError",
     "load_niqe_params",
     "niqe",
 ]
-
-#: BasicSR's conversion of the MATLAB release's ``modelparameters.mat``, pinned to one commit.
-NIQE_PARAMS_URL = (
-    "https://raw.githubusercontent.com/XPixelGroup/BasicSR/"
-    "8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a/basicsr/metrics/niqe_pris_params.npz"
-)
-NIQE_PARAMS_SHA256 = "2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296"
-NIQE_PARAMS_FILENAME = "niqe_pris_params.npz"
 
 #: Side of the (square) blocks at the first scale; the second scale uses half of it.
 NIQE_BLOCK_SIZE = 96
@@ -103,13 +92,6 @@ _LOOKUP_CHUNK = 512  # rows of the (blocks x 9801) lookup at once: ~40 MB of flo
 _SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
-class NiqeParamsError(SuperresError, FileNotFoundError):
-    """The NIQE pristine-model file is unavailable or is not a valid parameter file."""
-
-    def __str__(self) -> str:  # FileNotFoundError would otherwise format an errno message
-        return str(self.args[0])
-
-
 @dataclass(frozen=True)
 class NiqeParams:
     """The pristine multivariate Gaussian and the MSCN window, all float64.
@@ -125,38 +107,37 @@ class NiqeParams:
     window: np.ndarray
 
 
-def _provide_hint() -> str:
-    return (
-        f"NIQE needs its pristine-model file {NIQE_PARAMS_FILENAME} (sha256 "
-        f"{NIQE_PARAMS_SHA256}, from {NIQE_PARAMS_URL}). Download it to superres's hub cache "
-        "(SUPERRES_CACHE/hub/, by default <user cache>/superres/hub/), or pass its local path "
-        "as params=..."
-    )
+_HINT = (
+    "NIQE needs the pristine-model file of the asset niqe/pristine (`superres assets get "
+    "niqe/pristine`), or pass a parameter file of your own as params=... (--niqe-params)"
+)
 
 
-def load_niqe_params(params: str | os.PathLike[str] | None = None) -> NiqeParams:
+def load_niqe_params(
+    params: str | os.PathLike[str] | NiqeParams | None = None,
+    *,
+    data_root: str | os.PathLike[str] | None = None,
+    download: bool = False,
+) -> NiqeParams:
     """Locate, check and read the NIQE pristine parameters.
 
     Args:
         params: a local ``.npz`` file with the keys ``mu_pris_param`` (1x36), ``cov_pris_param``
             (36x36) and ``gaussian_window`` (7x7), used as given (no hash check, so a re-fitted
-            model can be used deliberately). ``None``: the official file, downloaded once into
-            the hub cache and checked against :data:`NIQE_PARAMS_SHA256` (no network access when
-            it is already cached; ``SUPERRES_OFFLINE=1`` forbids the download).
+            model can be used deliberately). ``None``: the asset ``niqe/pristine`` (BasicSR's
+            conversion of the MATLAB release's ``modelparameters.mat``, sha256-checked), from
+            the data root's ``niqe/`` or the download cache.
+            Loaded :class:`NiqeParams` are returned as they are.
+        data_root: the data root to look in (default ``SUPERRES_DATA``).
+        download: download the asset when it is not here.
 
     Raises:
-        NiqeParamsError: the file is missing, cannot be downloaded, has the wrong hash, or lacks
-            a key / has a wrong shape; the message says which file to provide and where.
+        AssetNotFoundError: the file is not here (the message says how to get it).
+        InvalidAssetError: it lacks a key or has a wrong shape.
     """
-    from superres.io.hub import HubError, fetch
-
-    try:
-        if params is None:
-            path = fetch(NIQE_PARAMS_URL, sha256=NIQE_PARAMS_SHA256, filename=NIQE_PARAMS_FILENAME)
-        else:
-            path = fetch(params, sha256=None)
-    except HubError as exc:
-        raise NiqeParamsError(f"{exc} {_provide_hint()}") from exc
+    if isinstance(params, NiqeParams):
+        return params
+    path = asset_path("niqe/pristine", path=params, data_root=data_root, download=download)
     stat = path.stat()
     return _read_params(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
 
@@ -174,19 +155,19 @@ def _read_params(path: str, mtime_ns: int, size: int) -> NiqeParams:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: np.asarray(data[key], dtype=np.float64) for key in expected}
     except KeyError as exc:
-        raise NiqeParamsError(
+        raise InvalidAssetError(
             f"{path!r} is not a NIQE parameter file: it lacks the key {exc}; expected the keys "
-            f"{', '.join(expected)}. {_provide_hint()}"
+            f"{', '.join(expected)}. {_HINT}"
         ) from exc
     except (OSError, ValueError) as exc:
-        raise NiqeParamsError(
-            f"cannot read {path!r} as a NIQE parameter file (.npz): {exc}. {_provide_hint()}"
+        raise InvalidAssetError(
+            f"cannot read {path!r} as a NIQE parameter file (.npz): {exc}. {_HINT}"
         ) from exc
     for key, shape in expected.items():
         if arrays[key].size != math.prod(shape) or not np.isfinite(arrays[key]).all():
-            raise NiqeParamsError(
+            raise InvalidAssetError(
                 f"{path!r}: {key} has shape {arrays[key].shape} or non-finite values; expected "
-                f"{shape} finite values. {_provide_hint()}"
+                f"{shape} finite values. {_HINT}"
             )
     return NiqeParams(
         mu=arrays["mu_pris_param"].reshape(_NUM_FEATURES),
@@ -325,7 +306,7 @@ def niqe(
     image: np.ndarray,
     *,
     crop_border: int = 0,
-    params: str | os.PathLike[str] | None = None,
+    params: str | os.PathLike[str] | NiqeParams | None = None,
     resize_edge: Edge = "mirror",
 ) -> float: ...
 
@@ -335,7 +316,7 @@ def niqe(
     image: torch.Tensor,
     *,
     crop_border: int = 0,
-    params: str | os.PathLike[str] | None = None,
+    params: str | os.PathLike[str] | NiqeParams | None = None,
     resize_edge: Edge = "mirror",
 ) -> torch.Tensor: ...
 
@@ -344,7 +325,7 @@ def niqe(
     image: np.ndarray | torch.Tensor,
     *,
     crop_border: int = 0,
-    params: str | os.PathLike[str] | None = None,
+    params: str | os.PathLike[str] | NiqeParams | None = None,
     resize_edge: Edge = "mirror",
 ) -> float | torch.Tensor:
     """NIQE of an image (no reference needed); lower means more natural-looking.
@@ -356,8 +337,8 @@ def niqe(
             Y channel, quantised to 8 bit as MATLAB's ``rgb2ycbcr`` on ``uint8`` (see the module
             docstring); one channel is a gray image, scored as three equal channels.
         crop_border: pixels removed from every side before scoring (the SR protocol: the scale).
-        params: path of the pristine-parameter ``.npz``; ``None`` uses the official file through
-            the hub cache (see :func:`load_niqe_params`).
+        params: path of a pristine-parameter ``.npz``, or loaded :class:`NiqeParams`; ``None``
+            uses the asset ``niqe/pristine`` (see :func:`load_niqe_params`).
         resize_edge: the border rule of the half-size image of scale 2: ``"mirror"`` (current
             MATLAB, and BasicSR's port: the default, within 0.1% of BasicSR on every
             Set5/Set14/BSD100 image) or ``"replicate"`` (the MATLAB of the 2012 release, which
@@ -372,7 +353,7 @@ def niqe(
     Raises:
         InvalidImageError: a wrong shape, dtype, channel count or NaN values.
         ImageTooSmallError: fewer than 96 pixels on a side after ``crop_border``.
-        NiqeParamsError: the parameter file is unavailable or invalid.
+        AssetNotFoundError, InvalidAssetError: the parameter file is not here or invalid.
     """
     check_crop_border(crop_border, "niqe")
     if resize_edge not in EDGES:

@@ -74,9 +74,10 @@ plane taken as it is (:mod:`superres.metrics.luma`, the rule of every metric her
 passes it the shaved Y channel.)
 
 The trained model (the release's ``model.mat``: 3 forests of 2000 trees, ``regRF_train(X, Y,
-2000)``, and the linear weights) is not shipped with superres. :func:`load_ma_model` finds it
-through :func:`superres.io.hub.fetch` (the file pyiqa downloads, :data:`MA_MODEL_URL`) or at a
-local path; without it no score is computed.
+2000)``, and the linear weights) is not shipped with superres: it is the asset ``ma/model`` of
+:mod:`superres.assets` (the file pyiqa downloads), which has no pinned sha256 and so is never
+downloaded by superres; :func:`load_ma_model` finds a copy the user put in the download cache or
+the data root, or takes a local path. Without it no score is computed.
 
 What has been verified, and how (``tests/test_nrqm.py``):
 
@@ -108,34 +109,21 @@ from typing import Any, overload
 import numpy as np
 import torch
 
-from superres.errors import ImageTooSmallError, InvalidImageError, SuperresError
+from superres.assets import asset_path
+from superres.errors import ImageTooSmallError, InvalidAssetError, InvalidImageError
 from superres.imaging.resize import Edge, imresize
 from superres.metrics.luma import as_output, check_crop_border, luma_255, lumas_255
 
 __all__ = [
     "MA_FEATURE_SIZES",
-    "MA_MODEL_FILENAME",
-    "MA_MODEL_SHA256",
-    "MA_MODEL_URL",
     "MaFeatures",
     "MaModel",
-    "MaModelError",
     "RegressionForest",
     "load_ma_model",
     "ma_features",
     "ma_score",
     "perceptual_index",
 ]
-
-#: pyiqa's public copy of the release's ``model.mat`` (the URL pyiqa's ``nrqm_arch.py`` downloads).
-#: The original is ``model.mat`` at the root of github.com/chaoma99/sr-metric (``git clone``).
-MA_MODEL_URL = (
-    "https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/NRQM_model.mat"
-)
-#: Not pinned: neither the release nor pyiqa documents a checksum of the model file, so it is
-#: trusted on first download (``superres.io.hub.fetch`` with ``sha256=None``).
-MA_MODEL_SHA256: str | None = None
-MA_MODEL_FILENAME = "NRQM_model.mat"
 
 #: Lengths of the three feature groups: block-DCT (f1), steerable-pyramid (f2), patch-SVD (f3).
 MA_FEATURE_SIZES = (18, 45, 75)
@@ -558,13 +546,6 @@ def _features_gray(gray: np.ndarray, border: ImresizeBorder) -> MaFeatures | Non
 # --- the trained model ----------------------------------------------------------------------------
 
 
-class MaModelError(SuperresError, FileNotFoundError):
-    """The trained Ma model file is unavailable, unreadable or not in the expected format."""
-
-    def __str__(self) -> str:  # FileNotFoundError would otherwise format an errno message
-        return str(self.args[0])
-
-
 @dataclass(frozen=True)
 class RegressionForest:
     """One regression forest of randomforest-matlab (Liaw and Wiener's ``randomForest`` code).
@@ -637,16 +618,17 @@ class MaModel:
 
 def _provide_hint() -> str:
     return (
-        f"Ma's metric needs its trained model {MA_MODEL_FILENAME} (3 random forests and linear "
-        f"weights; not shipped with superres). Download it from {MA_MODEL_URL} "
-        "(the file pyiqa uses), or take model.mat from the authors' release (git clone "
-        "https://github.com/chaoma99/sr-metric), and put it in superres's hub cache as "
-        f"{MA_MODEL_FILENAME} (SUPERRES_CACHE/hub/, by default <user cache>/superres/hub/) or "
-        "pass its local path as model=... (ma_model=... for perceptual_index)."
+        "Ma's metric needs its trained model, the asset ma/model (`superres assets` says where "
+        "to put it), or pass a local model.mat of the authors' release as model=... "
+        "(ma_model=... for perceptual_index, --ma-model)."
     )
 
 
-def load_ma_model(model: str | os.PathLike[str] | MaModel | None = None) -> MaModel:
+def load_ma_model(
+    model: str | os.PathLike[str] | MaModel | None = None,
+    *,
+    data_root: str | os.PathLike[str] | None = None,
+) -> MaModel:
     """Locate, read and check the trained Ma model (cached per file).
 
     The file is a MATLAB v5/v7 ``.mat`` (read with ``scipy.io.loadmat``; v7.3/HDF5 files must be
@@ -664,25 +646,18 @@ def load_ma_model(model: str | os.PathLike[str] | MaModel | None = None) -> MaMo
     stores as 1-byte values packed into a MATLAB char array (2 bytes per char).
 
     Args:
-        model: a local file, used as given (no hash check); ``None``: :data:`MA_MODEL_URL` through
-            the hub cache (downloaded once; ``SUPERRES_OFFLINE=1`` forbids it); or a loaded
+        model: a local file, used as given (no hash check); ``None``: the asset ``ma/model``
+            (a copy in the download cache or the data root; never downloaded); or a loaded
             :class:`MaModel`, returned as it is.
+        data_root: the data root to look in (default ``SUPERRES_DATA``).
 
     Raises:
-        MaModelError: the file is missing, cannot be downloaded or read, or does not have the
-            structure above; the message says which file to provide and where.
+        AssetNotFoundError: no model file is here (the message says where to put one).
+        InvalidAssetError: the file cannot be read or does not have the structure above.
     """
     if isinstance(model, MaModel):
         return model
-    from superres.io.hub import HubError, fetch
-
-    try:
-        if model is None:
-            path = fetch(MA_MODEL_URL, sha256=MA_MODEL_SHA256, filename=MA_MODEL_FILENAME)
-        else:
-            path = fetch(model, sha256=None)
-    except HubError as exc:
-        raise MaModelError(f"{exc} {_provide_hint()}") from exc
+    path = asset_path("ma/model", path=model, data_root=data_root)
     stat = path.stat()
     return _read_model(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
 
@@ -696,29 +671,29 @@ def _read_model(path: str, mtime_ns: int, size: int) -> MaModel:
     try:
         data = scipy.io.loadmat(path, variable_names=["model"])
     except NotImplementedError as exc:  # scipy's answer to a v7.3 (HDF5) file
-        raise MaModelError(
+        raise InvalidAssetError(
             f"{path!r} is a MATLAB v7.3 (HDF5) file, which scipy cannot read; re-save it in "
             "MATLAB with save('model.mat', 'model', '-v7'). " + _provide_hint()
         ) from exc
     except (OSError, ValueError, TypeError) as exc:
-        raise MaModelError(
+        raise InvalidAssetError(
             f"cannot read {path!r} as a MATLAB .mat file: {exc}. {_provide_hint()}"
         ) from exc
     if "model" not in data:
-        raise MaModelError(
+        raise InvalidAssetError(
             f"{path!r} has no variable 'model'; expected the release's model.mat (a struct with "
             f"fields 'rf' and 'linear'). {_provide_hint()}"
         )
     root = data["model"]
     linear = np.asarray(_field(root, "linear", path), dtype=np.float64).ravel()
     if linear.shape != (4,) or not np.isfinite(linear).all():
-        raise MaModelError(
+        raise InvalidAssetError(
             f"{path!r}: model.linear has {linear.size} values or non-finite ones; expected 4 "
             f"finite weights [b0; b1; b2; b3]. {_provide_hint()}"
         )
     cells = np.asarray(_field(root, "rf", path))
     if cells.dtype != object or cells.size != 3:
-        raise MaModelError(
+        raise InvalidAssetError(
             f"{path!r}: model.rf is not a cell of 3 forests (got {cells.dtype} with "
             f"{cells.size} elements). {_provide_hint()}"
         )
@@ -735,7 +710,7 @@ def _field(struct: Any, name: str, path: str) -> Any:
     arr = np.asarray(struct)
     if arr.dtype.names is None or name not in arr.dtype.names or arr.size != 1:
         have = ", ".join(arr.dtype.names or ()) or "none"
-        raise MaModelError(
+        raise InvalidAssetError(
             f"{path!r}: expected a 1x1 struct with a field {name!r} (fields found: {have}). "
             + _provide_hint()
         )
@@ -751,13 +726,13 @@ def _read_forest(struct: Any, n_features: int, where: str, path: str) -> Regress
     shape = arrays["lDau"].shape
     if len(shape) != 2 or any(a.shape != shape for a in arrays.values()) or 0 in shape:
         shapes = ", ".join(f"{k} {v.shape}" for k, v in arrays.items())
-        raise MaModelError(
+        raise InvalidAssetError(
             f"{path!r}: {where} needs lDau, rDau, mbest, upper and avnode of one shape "
             f"(nrnodes x ntree); got {shapes}. {_provide_hint()}"
         )
     try:
         coef = np.asarray(_field(struct, "coef", path), dtype=np.float64).ravel()
-    except MaModelError:
+    except InvalidAssetError:
         coef = np.zeros(2)
     if coef.size == 0:
         coef = np.zeros(2)
@@ -769,7 +744,7 @@ def _read_forest(struct: Any, n_features: int, where: str, path: str) -> Regress
     # Keep the rows up to the last one referenced (the release pads every tree to nrnodes).
     rows = max(1, int(left1.max(initial=0)), int(right1.max(initial=0)))
     if rows > shape[0]:
-        raise MaModelError(
+        raise InvalidAssetError(
             f"{path!r}: {where} has child indices up to {rows} but only {shape[0]} nodes. "
             + _provide_hint()
         )
@@ -787,7 +762,7 @@ def _read_forest(struct: Any, n_features: int, where: str, path: str) -> Regress
         and coef.shape == (2,)
     )
     if not ok:
-        raise MaModelError(
+        raise InvalidAssetError(
             f"{path!r}: {where} is not a valid regression forest over {n_features} features "
             "(children must follow their parent, split features lie in 1.."
             f"{n_features}, values be finite, coef have 2 values). {_provide_hint()}"
@@ -921,7 +896,7 @@ def ma_score(
             as it is (on the 8-bit grid); see the module docstring.
         crop_border: pixels removed from every side before scoring (PIRM: 4 for x4).
         model: the trained model file (see :func:`load_ma_model`), a loaded :class:`MaModel`,
-            or ``None`` for :data:`MA_MODEL_URL` through the hub cache.
+            or ``None`` for the asset ``ma/model``.
         imresize_border: see :func:`ma_features`.
 
     Returns:
@@ -932,8 +907,8 @@ def ma_score(
     Raises:
         InvalidImageError: a wrong shape, dtype, channel count or NaN values.
         ImageTooSmallError: too small after ``crop_border`` (84x84 always suffices).
-        MaModelError: the model file is unavailable or invalid (checked before any feature is
-            computed). No score is ever computed without the trained model.
+        AssetNotFoundError, InvalidAssetError: the model file is not here or invalid (checked
+            before any feature is computed). No score is ever computed without the trained model.
     """
     check_crop_border(crop_border, "ma_score")
     border = _check_border(imresize_border)
@@ -984,7 +959,7 @@ def perceptual_index(
     Args:
         image: as for :func:`ma_score`.
         crop_border: pixels removed from every side (PIRM: the scale factor, 4).
-        ma_model: Ma's trained model (see :func:`load_ma_model`); ``None``: the hub cache.
+        ma_model: Ma's trained model (see :func:`load_ma_model`); ``None``: the asset.
         niqe_params: NIQE's pristine-parameter file (see :func:`superres.metrics.niqe`).
 
     Returns:
@@ -993,7 +968,7 @@ def perceptual_index(
     Raises:
         InvalidImageError, ImageTooSmallError: bad inputs, or smaller than NIQE's 96x96 block or
             Ma's minimum after ``crop_border``.
-        MaModelError, NiqeParamsError: a model file is unavailable or invalid.
+        AssetNotFoundError, InvalidAssetError: a model file is not here, or invalid.
     """
     from superres.metrics.niqe import NIQE_BLOCK_SIZE, load_niqe_params, niqe
 

@@ -25,11 +25,11 @@ pickled ``nn.Module`` or any other Python object) is refused, never executed. Th
 (BasicSR, Real-ESRGAN, original ESRGAN, EDSR-PyTorch, leftthomas/SRGAN, ...) is recognised by
 :mod:`superres.models.convert`. The file format is recognised from its content, not its name.
 
-**The catalog** :data:`WEIGHTS` maps names (``"srresnet-x4"``) to pretrained weights: a file
-shipped inside the package (``superres/weights/*.safetensors``) or a URL, with its sha256,
-architecture, scale and measured metrics. :func:`load_model` is the one entry point the CLI and
-:func:`superres.upscale` use: a catalog name, a registry name (parameter-free models only) or a
-weights file.
+**The catalog** :data:`WEIGHTS` maps names (``"srresnet-x4"``) to pretrained weights: the
+architecture, scale and recipe, and the file, an asset of :mod:`superres.assets` (``zoo/<name>``,
+shipped as ``superres/weights/<name>.safetensors``, sha256-pinned). :func:`load_model` is the one
+entry point the CLI and :func:`superres.upscale` use: a catalog name, a registry name
+(parameter-free models only) or a weights file.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from typing import Any, Final, Literal
 import torch
 from torch import nn
 
+from superres.assets import PACKAGE_DIR, Asset, asset_path, get_asset
 from superres.errors import (
     IncompatibleWeightsError,
     MissingWeightsError,
@@ -107,7 +108,7 @@ def extra_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
 _STORAGE_DTYPES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 _FLOAT16_MAX = 65504.0
 # Weights shipped inside the package; a module global so that tests can point it elsewhere.
-PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+PACKAGE_WEIGHTS_DIR = PACKAGE_DIR / "weights"
 
 PathLike = str | os.PathLike[str]
 
@@ -130,10 +131,8 @@ class PretrainedWeights:
         architecture: registry name of the network (``"srresnet"``).
         scale: its upscaling factor.
         summary: one line for listings (data, recipe, headline score).
-        file: file name inside ``superres/weights/`` when it ships with the package.
-        url: where to download it when it does not ship (or a local path); cached by
-            :func:`superres.io.hub.fetch`.
-        sha256: hex sha256 of the file, checked on every load from a URL and on packaged files.
+        asset: the weight file, a record of :mod:`superres.assets` (where it ships or is
+            published, its sha256 and size).
         recipe: the config that trained it (``"configs/srresnet_x4.yaml"``).
         metrics: measured scores, e.g. ``{"set5_psnr_y": 32.05, "set5_ssim_y": 0.901}``.
         parent: for a GAN model, the catalog name of its PSNR-oriented counterpart of the same
@@ -147,17 +146,13 @@ class PretrainedWeights:
     architecture: str
     scale: int
     summary: str
-    file: str | None = None
-    url: str | None = None
-    sha256: str | None = None
+    asset: Asset
     recipe: str | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     parent: str | None = None
     realism_space: RealismSpace = "weights"
 
     def __post_init__(self) -> None:
-        if self.file is None and self.url is None:
-            raise ValueError(f"pretrained weights {self.name!r} need a file or a url")
         if self.realism_space not in REALISM_SPACES:
             raise ValueError(f"{self.name!r}: realism_space must be one of {REALISM_SPACES}")
 
@@ -180,21 +175,9 @@ def get_pretrained(name: str) -> PretrainedWeights:
     return WEIGHTS.get(name)
 
 
-def pretrained_path(entry: PretrainedWeights) -> Path:
-    """A local, hash-checked path of ``entry``'s file: the packaged copy, else the download."""
-    from superres.io.hub import fetch
-
-    if entry.file is not None:
-        packaged = PACKAGE_WEIGHTS_DIR / entry.file
-        if packaged.is_file():
-            return fetch(packaged, sha256=entry.sha256)
-    if entry.url is not None:
-        return fetch(entry.url, sha256=entry.sha256, filename=entry.file)
-    raise WeightsNotFoundError(
-        PACKAGE_WEIGHTS_DIR / str(entry.file),
-        f"the weights of {entry.name!r} should ship with superres but are missing from this "
-        "installation; reinstall superres",
-    )
+def pretrained_path(entry: PretrainedWeights, *, download: bool = False) -> Path:
+    """A local, sha256-checked path of ``entry``'s file (:func:`superres.assets.asset_path`)."""
+    return asset_path(entry.asset, download=download)
 
 
 # --- saving ---------------------------------------------------------------------------------------
@@ -746,8 +729,7 @@ for _entry in (
         architecture="srcnn",
         scale=4,
         summary=f"SRCNN 9-5-5 on Y, MSE, {_ZOO_DATA}, 14.4k iterations",
-        file="srcnn-x4.safetensors",
-        sha256="021cc08bfa1c4a1f792bb82dae0fe7b1071e0936c3120dc46a2c7add59127435",
+        asset=get_asset("zoo/srcnn-x4"),
         recipe="configs/zoo/srcnn_x4.yaml",
     ),
     PretrainedWeights(
@@ -755,8 +737,7 @@ for _entry in (
         architecture="srresnet",
         scale=4,
         summary=f"SRResNet-16 (MSE), {_ZOO_DATA}, 19.4k iterations",
-        file="srresnet-x4.safetensors",
-        sha256="e5de9ace0a4b653f0531b64893d0c9ae676cf448eea08b8a49855d0462338205",
+        asset=get_asset("zoo/srresnet-x4"),
         recipe="configs/zoo/srresnet_x4.yaml",
     ),
     PretrainedWeights(
@@ -764,8 +745,7 @@ for _entry in (
         architecture="srresnet",
         scale=2,
         summary=f"SRResNet-16 (MSE) x2, {_ZOO_DATA}, 14.8k iterations",
-        file="srresnet-x2.safetensors",
-        sha256="284dc3750fcaabf9ea0b27e76e5f9f90b1d0b747d4becf904089b4a1fa4bc34f",
+        asset=get_asset("zoo/srresnet-x2"),
         recipe="configs/zoo/srresnet_x2.yaml",
     ),
     PretrainedWeights(
@@ -773,8 +753,7 @@ for _entry in (
         architecture="edsr-baseline",
         scale=4,
         summary=f"EDSR baseline 16x64 (L1), {_ZOO_DATA}, 16.3k iterations",
-        file="edsr-baseline-x4.safetensors",
-        sha256="21f54c0e722166fd4e491cad8e739a85c955153db35ec1287b109f57dc239571",
+        asset=get_asset("zoo/edsr-baseline-x4"),
         recipe="configs/zoo/edsr_baseline_x4.yaml",
     ),
     PretrainedWeights(
@@ -782,8 +761,7 @@ for _entry in (
         architecture="rrdbnet",
         scale=4,
         summary=f"RRDBNet, 6 RRDB blocks (L1; ESRGAN's PSNR stage), {_ZOO_DATA}, 4.9k iterations",
-        file="rrdbnet-6b-x4.safetensors",
-        sha256="eefdf4eee5a352de48d47a2869b8ee15f81231ed88dc51dc468d5da924baa685",
+        asset=get_asset("zoo/rrdbnet-6b-x4"),
         recipe="configs/zoo/rrdbnet_6b_x4.yaml",
     ),
     PretrainedWeights(
@@ -792,10 +770,9 @@ for _entry in (
         scale=4,
         summary="SRGAN (SqueezeNet-1.1 perceptual + vanilla GAN, sub-pixel pattern guard) from "
         "srresnet-x4, 4.8k iterations",
-        file="srgan-x4.safetensors",
+        asset=get_asset("zoo/srgan-x4"),
         parent="srresnet-x4",
         realism_space="pixels",  # its weights do not blend smoothly (BENCHMARKS.md)
-        sha256="c56838c2232f8537e3562943026c0bbbfd4718196c7912bacf61b4f537ca081e",
         recipe="configs/zoo/srgan_x4.yaml",
     ),
     PretrainedWeights(
@@ -804,9 +781,8 @@ for _entry in (
         scale=4,
         summary="ESRGAN, 6 RRDB blocks (SqueezeNet-1.1 perceptual + RaGAN) from rrdbnet-6b-x4, "
         "1.8k iterations",
-        file="esrgan-6b-x4.safetensors",
+        asset=get_asset("zoo/esrgan-6b-x4"),
         parent="rrdbnet-6b-x4",
-        sha256="341813f61da0e0d04fba575e424073acf097d831e8ef37396e9524512aad862c",
         recipe="configs/zoo/esrgan_6b_x4.yaml",
     ),
 ):

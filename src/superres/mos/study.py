@@ -385,8 +385,8 @@ def create_study(
     """
     from superres import __version__
     from superres.data.datasets import BenchmarkSet
-    from superres.inference import Upscaler
-    from superres.io.image import ImageData
+    from superres.evaluation.protocol import prepare_network, super_resolve
+    from superres.inference import resolve_device
     from superres.models.weights import load_model
 
     out_path = Path(out)
@@ -414,8 +414,11 @@ def create_study(
     methods = [_Method(label, "model", load_model(label, scale=scale)) for label, _ in resolved]
     methods.append(_Method(BICUBIC_METHOD, "bicubic", load_model(BICUBIC_METHOD, scale=scale)))
     methods.append(_Method(HR_METHOD, "hr", None))
-    upscalers = {
-        m.label: Upscaler(m.model, device=device, tile="auto")
+    # The networks run as the report runs them (the evaluation protocol: float32, the fused path
+    # on a CPU, rounded half-up to 8 bit), so raters see exactly the images the report scores.
+    run_on = resolve_device(device)
+    networks = {
+        m.label: prepare_network(m.model, run_on, fused=True)
         for m in methods
         if m.model is not None
     }
@@ -457,18 +460,14 @@ def create_study(
                         "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?)",
                         (pair.name, index, width, height, int(pair.grayscale), pair.lq_source),
                     )
-                    lq = ImageData(
-                        rgb=pair.lq,
-                        alpha=None,
-                        bit_depth=8,
-                        grayscale=pair.grayscale,
-                        mode="L" if pair.grayscale else "RGB",
-                        format="PNG",
-                    )
                     for method in methods:
                         bar.set_postfix_str(f"{pair.name} {method.label}", refresh=False)
-                        upscaler = upscalers.get(method.label)
-                        rgb = pair.hr if upscaler is None else upscaler(lq).rgb
+                        network = networks.get(method.label)
+                        rgb = (
+                            pair.hr
+                            if network is None
+                            else super_resolve(network, pair.lq, scale, device=run_on).float()
+                        )
                         if tuple(rgb.shape[-2:]) != (height, width):
                             raise StudyError(
                                 f"{method.label} made a {tuple(rgb.shape[-2:])} image of "

@@ -180,7 +180,8 @@ class RunOptions:
     run the networks through ``torch.compile`` (pays off on GPUs; on a CPU the convolutions
     dominate and it gained nothing in ``benchmarks/train_speed.py``). ``memory_format``: the
     networks' layout; ``auto`` is channels_last on CUDA and, on a CPU, whichever of the two a
-    timed training step finds faster (a resumed run keeps its own).
+    timed training step finds faster (a resumed run keeps its own). ``download``: let the losses
+    download the pinned files they need (ImageNet trunks, LPIPS heads) when they are not here.
     """
 
     out_dir: Path
@@ -194,6 +195,7 @@ class RunOptions:
     time_limit: float | None = None
     compile: bool = False
     memory_format: Literal["auto", "channels_last", "contiguous"] = "auto"
+    download: bool = False
 
 
 # --- dict -> dataclass ---------------------------------------------------------------------------

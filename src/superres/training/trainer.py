@@ -48,7 +48,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from superres.data.catalog import DATASETS, dataset_hr_dir, list_image_files, resolve_data_root
-from superres.data.datasets import BenchmarkSet, bicubic_downscale, mod_crop
+from superres.data.datasets import BenchmarkImage, BenchmarkSet, bicubic_downscale, mod_crop
 from superres.data.device_pipeline import DeviceBatches
 from superres.data.training import (
     ResumableSampler,
@@ -57,11 +57,15 @@ from superres.data.training import (
     holdout_split,
 )
 from superres.errors import ConfigError, SuperresError
-from superres.imaging.color import rgb_to_y
+from superres.evaluation.protocol import (
+    prepare_network,
+    score_output,
+    set_mean,
+    super_resolve,
+)
 from superres.inference.device import resolve_device
 from superres.io.image import read_image
 from superres.losses import LOSSES, build_loss
-from superres.metrics.fidelity import psnr, ssim
 from superres.models import DISCRIMINATORS, create_model, load_weights, save_weights
 from superres.training.checkpoint import (
     STATE_FILE,
@@ -213,39 +217,35 @@ def resolve_train_files(roots: tuple[str, ...], data_root: Path) -> list[Path]:
     return files
 
 
-@dataclass(frozen=True)
-class ValPair:
-    name: str
-    lq: torch.Tensor  # (3, h, w)
-    gt: torch.Tensor  # (3, H, W)
-
-
-def _validation_pairs(recipe: Recipe, data_root: Path, holdout: list[Path]) -> list[ValPair]:
+def _validation_pairs(recipe: Recipe, data_root: Path, holdout: list[Path]) -> list[BenchmarkImage]:
     cfg = recipe.validation
-    pairs: list[ValPair] = []
+    pairs: list[BenchmarkImage] = []
     if cfg.dataset is not None:
-        images = BenchmarkSet(cfg.dataset, recipe.scale, root=data_root)
-        pairs.extend(ValPair(image.name, image.lq, image.hr) for image in images)
+        pairs.extend(BenchmarkSet(cfg.dataset, recipe.scale, root=data_root))
     else:
         for path in holdout:
             hr = mod_crop(read_image(path).rgb, recipe.scale)
-            pairs.append(ValPair(path.stem, bicubic_downscale(hr, recipe.scale), hr))
+            lq = bicubic_downscale(hr, recipe.scale)
+            pairs.append(BenchmarkImage(path.stem, hr, lq, grayscale=False, lq_source="generated"))
     return pairs[: cfg.max_images] if cfg.max_images is not None else pairs
 
 
 def loss_kwargs_for_run(
-    name: str, kwargs: dict[str, Any], *, data_root: Path, scale: int
+    name: str, kwargs: dict[str, Any], *, data_root: Path, scale: int, download: bool = False
 ) -> dict[str, Any]:
     """A recipe's loss arguments with what the run knows filled in: a relative ``weights:`` path
     that is not found from the working folder resolves against ``data_root`` (recipes name files,
     not machines); a loss whose constructor takes ``data_root`` (LPIPS finds its heads and trunk
-    there) gets the run's unless the recipe names another; and a loss that takes ``scale`` (the
+    there) gets the run's unless the recipe names another, and one that takes ``download`` the
+    run's permission to download its pinned files; and a loss that takes ``scale`` (the
     sub-pixel pattern guard) gets the recipe's upscaling factor. A ``scale`` that contradicts the
     recipe's is a mistake, not a choice, and is refused."""
     out = dict(kwargs)
     params = inspect.signature(LOSSES.get(name)).parameters
     if "data_root" in params and out.get("data_root") is None:
         out["data_root"] = str(data_root)
+    if "download" in params:
+        out["download"] = download
     if "scale" in params:
         given = out.setdefault("scale", scale)
         if given != scale:
@@ -379,7 +379,11 @@ class Trainer:
         self.gan_loss: Any = None
         for term in train.losses:
             kwargs = loss_kwargs_for_run(
-                term.name, term.kwargs, data_root=self.data_root, scale=recipe.scale
+                term.name,
+                term.kwargs,
+                data_root=self.data_root,
+                scale=recipe.scale,
+                download=options.download,
             )
             loss = build_loss(term.name, **kwargs).to(device)
             if term.name == "gan":
@@ -737,36 +741,31 @@ class Trainer:
         return dict(zip(keys, stacked.tolist(), strict=True))
 
     @torch.no_grad()
-    def validate(self) -> dict[str, float]:
-        """PSNR/SSIM on Y (border = scale, output rounded to 8 bits) on the validation pairs."""
-        model = self._model_for_export()
-        was_training = model.training
-        model.eval()
+    def validate(self) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        """The validation scores and the first ``validation.num_samples`` outputs.
+
+        Every pair is scored by the evaluation protocol (:mod:`superres.evaluation.protocol`,
+        in float32, output rounded half-up to 8 bit, PSNR/SSIM on Y with ``scale`` pixels
+        cropped) on a copy of the network run as ``superres eval`` runs the saved weights, so
+        the logged PSNR is the one ``superres eval`` reports for them, to the last digit.
+        """
+        # A contiguous float32 copy run as `superres eval` runs the saved file (on a CPU, the
+        # fused path): the training layout or precision would move a rounding now and then.
+        model = copy.deepcopy(self._model_for_export()).float()
+        model = model.to(memory_format=torch.contiguous_format)  # pyright: ignore[reportCallIssue]
+        model = prepare_network(model, self.device, fused=True)
         scale = self.recipe.scale
-        y_mode = self.recipe.data.channels == "y"
         psnrs, ssims, samples = [], [], {}
         for pair in self.val_pairs:
-            lq = pair.lq.unsqueeze(0).to(self.device)
-            gt = pair.gt.unsqueeze(0)
-            if y_mode:
-                lq = rgb_to_y(lq)
-            with self._autocast():
-                sr = model(lq).float().clamp(0, 1).cpu()
-            sr = torch.round(sr * 255) / 255
-            if y_mode:
-                gt_y = torch.round(rgb_to_y(gt) * 255)
-                psnrs.append(float(psnr(sr * 255, gt_y, crop_border=scale, data_range=255.0)))
-                ssims.append(float(ssim(sr * 255, gt_y, crop_border=scale, data_range=255.0)))
-            else:
-                psnrs.append(float(psnr(sr, gt, crop_border=scale, y_channel=True)))
-                ssims.append(float(ssim(sr, gt, crop_border=scale, y_channel=True)))
+            sr = super_resolve(model, pair.lq, scale, device=self.device)
+            value, structure = score_output(sr, pair.hr, scale)
+            psnrs.append(value)
+            ssims.append(structure)
             if len(samples) < self.recipe.validation.num_samples:
-                samples[pair.name] = sr[0]
-        model.train(was_training)
+                samples[pair.name] = sr.to(torch.float32)
         if not psnrs:
-            return {}
-        self._samples = samples
-        return {"psnr": sum(psnrs) / len(psnrs), "ssim": sum(ssims) / len(ssims)}
+            return {}, samples
+        return {"psnr": set_mean(psnrs), "ssim": set_mean(ssims)}, samples
 
     def _barrier(self) -> None:
         if self.dist.world_size > 1:
@@ -832,9 +831,9 @@ class Trainer:
                         )
                     log.log_train(self.step, reduced, self.opt_g.param_groups[0]["lr"])
                 if self.val_pairs and (self.step % val_every == 0 or last):
-                    last_val = self.validate()
+                    last_val, samples = self.validate()
                     log.log_val(self.step, last_val)
-                    log.log_images(self.step, getattr(self, "_samples", {}))
+                    log.log_images(self.step, samples)
                     if last_val.get("psnr", -math.inf) > self.best_psnr:
                         self.best_psnr = last_val["psnr"]
                         self.save_checkpoint(best=True, metrics=last_val)

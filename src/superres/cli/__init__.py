@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from superres import __version__
+from superres.cli import assets as cli_assets
 from superres.errors import SuperresError
 
 logger = logging.getLogger("superres")
@@ -300,6 +301,7 @@ example:
         help="folder holding T91/, BSD200/, Set5/ ... (default: $SUPERRES_DATA)",
     )
     tr.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard logs")
+    tr.add_argument("--download", action="store_true", help=_DOWNLOAD_HELP)
     tr.add_argument(
         "--time-limit",
         type=float,
@@ -313,12 +315,19 @@ example:
     ds = sub.add_parser("datasets", help="list the known datasets and whether they are present")
     ds.add_argument("--data-root", type=Path, default=None, help="data root to look in")
     sub.add_parser("samples", help="list the bundled sample images")
+    cli_assets.add_parser(sub)
     _add_data_parser(sub)
     _add_mos_parser(sub)
     _add_metrics_parser(sub)
     _add_report_parser(sub)
     _add_export_parser(sub)
     return parser
+
+
+_DOWNLOAD_HELP = (
+    "download the pinned files this needs (ImageNet trunks, LPIPS heads, NIQE model) when they "
+    "are not here, verified by sha256 (default: never touch the network; see `superres assets`)"
+)
 
 
 def _add_metrics_parser(sub: argparse._SubParsersAction) -> None:
@@ -371,6 +380,7 @@ def _add_metrics_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="data root whose niqe/ and weights/ folders hold the metrics' files",
     )
+    me.add_argument("--download", action="store_true", help=_DOWNLOAD_HELP)
     me.add_argument("--output-json", type=Path, default=None, help="write every score as JSON")
 
 
@@ -395,6 +405,7 @@ def _add_report_parser(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--seed", type=int, default=0, help="seed of the crop images (default: 0)")
     rp.add_argument("--no-niqe", action="store_true", help="leave NIQE out")
     rp.add_argument("--no-lpips", action="store_true", help="leave LPIPS out")
+    rp.add_argument("--download", action="store_true", help=_DOWNLOAD_HELP)
     rp.add_argument(
         "--eager",
         action="store_true",
@@ -755,6 +766,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         time_limit=args.time_limit,
         compile=args.compile,
         memory_format=args.memory_format,
+        download=args.download,
     )
     scores = train(recipe, options)
     if scores:
@@ -841,6 +853,7 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
         ma_model=args.ma_model,
         data_root=args.data_root,
         full_reference=args.reference is not None,
+        download=args.download,
     )
     results = score_pairs(pairs, options)
     names = [m for m in METRIC_INFO if any(m in r.scores for r in results)]
@@ -911,6 +924,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.quiet,
         fused=not args.eager,
+        download=args.download,
     )
     files = write_report(report, args.out, crop_size=args.crop_size)
     sys.stdout.write(format_report_markdown(report))
@@ -970,6 +984,7 @@ def _cmd_mos(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
+    "assets": cli_assets.run,
     "data": _cmd_data,
     "mos": _cmd_mos,
     "metrics": _cmd_metrics,
