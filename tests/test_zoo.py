@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from superres.errors import SuperresError
-from superres.inference.batch import DEFAULT_MODEL
 from superres.models.weights import (
+    DEFAULT_MODEL,
     PACKAGE_WEIGHTS_DIR,
     WEIGHTS,
     RealismSpace,

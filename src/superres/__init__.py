@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from superres._version import __version__
 from superres.imaging import imresize
-from superres.inference import Upscaler, load_model, upscale
+from superres.inference import Upscaler, upscale
 from superres.io import read_image, write_image
 from superres.models import create_model, list_models, load_weights, save_weights
-
-__version__ = "0.1.0.dev0"
+from superres.models.weights import load_model
 
 __all__ = [
     "Upscaler",

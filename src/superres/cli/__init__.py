@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from superres import __version__
+from superres._version import __version__
 from superres.cli import assets as cli_assets
 from superres.errors import SuperresError
 
@@ -702,8 +702,7 @@ def _cmd_models(_: argparse.Namespace) -> int:
         spec = get_model_spec(name)
         scales = "any" if spec.scales is None else ",".join(map(str, spec.scales))
         print(f"{name:24s} scales: {scales:10s} {spec.summary}")
-    from superres.inference.batch import DEFAULT_MODELS
-    from superres.models.weights import WEIGHTS
+    from superres.models.weights import DEFAULT_MODELS, WEIGHTS
 
     print("\nshipped weights (use as --model NAME; docs/models.md has their scores):")
     defaults = {name: scale for scale, name in DEFAULT_MODELS.items()}

@@ -1,9 +1,10 @@
 """superres.inference: running models on images (device and precision, tiling, upscaling files)."""
 
-from superres.inference.api import load_model, upscale
+from superres.inference.api import upscale
 from superres.inference.device import PRECISIONS, resolve_device, resolve_precision
 from superres.inference.tiling import plan_tiles, run_tiled
 from superres.inference.upscaler import DEFAULT_OVERLAP, TileMemoryError, Upscaler
+from superres.models.weights import load_model
 
 __all__ = [
     "DEFAULT_OVERLAP",

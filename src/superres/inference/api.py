@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -14,34 +14,11 @@ from superres.errors import InvalidImageError, SuperresError
 from superres.inference.upscaler import DEFAULT_OVERLAP, TileArg, Upscaler
 from superres.io.arrays import image_from_numpy, image_from_pil, image_to_numpy, image_to_pil
 from superres.io.image import ImageData
+from superres.models.weights import default_model, load_model
 
-if TYPE_CHECKING:
-    from superres.models.weights import RealismSpace
-
-__all__ = ["load_model", "upscale"]
+__all__ = ["upscale"]
 
 ImageT = TypeVar("ImageT", Image.Image, np.ndarray, torch.Tensor, ImageData)
-
-
-def load_model(
-    model: str | None,
-    *,
-    weights: str | Path | None = None,
-    scale: int | None = None,
-    realism: float | None = None,
-    realism_space: RealismSpace | None = None,
-) -> nn.Module:
-    """A registered model by name, or the network stored in a weights file, ready to upscale.
-
-    Delegates to :func:`superres.models.weights.load_model`, which checks ``weights`` against
-    ``model`` and ``scale``. Raises its named errors (``UnknownModelError`` with close matches,
-    ``UnsupportedScaleError``, ``IncompatibleWeightsError``, ...).
-    """
-    from superres.models.weights import load_model as _load_model
-
-    return _load_model(
-        model, weights=weights, scale=scale, realism=realism, realism_space=realism_space
-    )
 
 
 def upscale(
@@ -97,8 +74,6 @@ def upscale(
         net = model
     elif model is None or isinstance(model, str):
         if model is None and weights is None:  # what `superres upscale` runs without --model
-            from superres.inference.batch import default_model
-
             model, scale, outscale = default_model(scale, outscale)
         net = load_model(model, weights=weights, scale=scale)
     else:

@@ -57,8 +57,6 @@ if TYPE_CHECKING:
     from superres.models.weights import RealismSpace
 
 __all__ = [
-    "DEFAULT_MODEL",
-    "DEFAULT_MODELS",
     "IMAGE_EXTENSIONS",
     "BatchReport",
     "DistributedEnv",
@@ -69,7 +67,6 @@ __all__ = [
     "OutputPathError",
     "Source",
     "collect_inputs",
-    "default_model",
     "output_tag",
     "plan_jobs",
     "run_jobs",
@@ -78,23 +75,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: The model used when neither a model name nor a weights file is given: the shipped model with
-#: the best PSNR on the benchmark sets (BENCHMARKS.md, docs/models.md).
-DEFAULT_MODEL = "edsr-baseline-x4"
-#: The default per scale; other scales run the x4 default and resize exactly to the asked factor.
-DEFAULT_MODELS: dict[int, str] = {4: DEFAULT_MODEL, 2: "srresnet-x2"}
-
-
-def default_model(
-    scale: int | None, outscale: float | None
-) -> tuple[str, int | None, float | None]:
-    """``(model, scale, outscale)`` when the user named no model: the shipped default for
-    ``scale``, else the x4 default followed by an exact resize to ``scale``."""
-    if scale is None or scale in DEFAULT_MODELS:
-        return DEFAULT_MODELS[scale or 4], scale, outscale
-    return DEFAULT_MODEL, None, float(scale) if outscale is None else outscale
-
 
 #: Extensions taken from folders and globs (the formats we read and write).
 IMAGE_EXTENSIONS = SUPPORTED_EXTENSIONS
@@ -556,7 +536,7 @@ def upscale_files(
         SuperresError: problems found before any image is processed (inputs, model, weights,
             scale, device, outputs). Per-image failures are in ``report.failed`` instead.
     """
-    from superres.inference.api import load_model
+    from superres.models.weights import default_model, load_model
 
     env = DistributedEnv.from_env()
     main = env is None or env.rank == 0

@@ -259,7 +259,7 @@ def onnx_metadata(model: nn.Module, *, name: str | None = None) -> dict[str, str
     ``in_channels``, ``out_channels``, ``size_multiple``, ``config`` (JSON of the constructor
     arguments), ``input``/``output`` (layout and range in words) and ``superres_version``.
     """
-    from superres import __version__
+    from superres._version import __version__
 
     scale, channels = _describe(model)
     arch = str(vars(model).get("arch_name", type(model).__name__.lower()))

@@ -65,6 +65,8 @@ from superres.models.convert import convert_state_dict, unwrap_state_dict
 from superres.registry import Registry
 
 __all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_MODELS",
     "FORMAT",
     "PACKAGE_WEIGHTS_DIR",
     "REALISM_SPACES",
@@ -73,6 +75,7 @@ __all__ = [
     "PretrainedWeights",
     "RealismSpace",
     "blend_outputs",
+    "default_model",
     "get_pretrained",
     "list_pretrained",
     "load_model",
@@ -211,7 +214,7 @@ def save_weights(
     """
     from safetensors.torch import save
 
-    from superres import __version__
+    from superres._version import __version__
 
     target = Path(path).expanduser()
     if not target.parent.is_dir():
@@ -716,6 +719,23 @@ def load_model(
             f"(weights=FILE, --weights FILE: .safetensors or .pth){hint}"
         )
     return create_model(name, scale=resolved).to(map_location).eval()
+
+
+#: The model used when neither a model name nor a weights file is given: the shipped model with
+#: the best PSNR on the benchmark sets (BENCHMARKS.md, docs/models.md).
+DEFAULT_MODEL = "edsr-baseline-x4"
+#: The default per scale; other scales run the x4 default and resize exactly to the asked factor.
+DEFAULT_MODELS: dict[int, str] = {4: DEFAULT_MODEL, 2: "srresnet-x2"}
+
+
+def default_model(
+    scale: int | None, outscale: float | None
+) -> tuple[str, int | None, float | None]:
+    """``(model, scale, outscale)`` when the user named no model: the shipped default for
+    ``scale``, else the x4 default followed by an exact resize to ``scale``."""
+    if scale is None or scale in DEFAULT_MODELS:
+        return DEFAULT_MODELS[scale or 4], scale, outscale
+    return DEFAULT_MODEL, None, float(scale) if outscale is None else outscale
 
 
 # The model zoo: weights trained by this project's recipes (configs/zoo/) with scripts/train_zoo.py

@@ -383,7 +383,7 @@ def create_study(
         duplicate names, ``limit`` < 1, missing folder). UnknownModelError, UnknownDatasetError,
         DatasetNotFoundError, UnsupportedScaleError, MissingWeightsError: from the catalogs.
     """
-    from superres import __version__
+    from superres._version import __version__
     from superres.data.datasets import BenchmarkSet
     from superres.evaluation.protocol import prepare_network, super_resolve
     from superres.inference import resolve_device
