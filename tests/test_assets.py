@@ -4,65 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import http.server
-import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import FileServer
 from superres import assets
 from superres.assets import Asset, asset_path, get_asset, list_assets
 from superres.cli import main
 from superres.errors import AssetNotFoundError
 from superres.io.hub import ChecksumMismatchError
-
-
-class _Server:
-    """Serves ``files`` (URL path -> bytes) on 127.0.0.1 and records every request."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.requests: list[str] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.requests.append(self.path)
-                body = outer.files.get(self.path)
-                if body is None:
-                    self.send_error(404, "Not Found")
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                del format, args
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-
-@pytest.fixture
-def server() -> Iterator[_Server]:
-    srv = _Server()
-    srv.thread.start()
-    try:
-        yield srv
-    finally:
-        srv.httpd.shutdown()
-        srv.httpd.server_close()
-        srv.thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -157,7 +112,7 @@ def test_a_missing_asset_is_one_named_error(name: str, empty: Path) -> None:
 
 
 def test_nothing_downloads_unless_asked(
-    empty: Path, server: _Server, replace_asset: Callable[[Asset], None]
+    empty: Path, server: FileServer, replace_asset: Callable[[Asset], None]
 ) -> None:
     body = b"pinned bytes"
     server.files["/blob.bin"] = body
@@ -212,7 +167,7 @@ def test_several_assets_for_one_purpose(
 
 def test_download_when_asked(
     tmp_path: Path,
-    server: _Server,
+    server: FileServer,
     replace_asset: Callable[[Asset], None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -260,7 +215,7 @@ def test_assets_command_lists_every_asset_with_its_sha256(
 
 def test_assets_get(
     tmp_path: Path,
-    server: _Server,
+    server: FileServer,
     replace_asset: Callable[[Asset], None],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -293,7 +248,7 @@ def _sample_png(path: Path) -> Path:
 def test_metrics_never_touch_the_network_unless_asked(
     empty: Path,
     data_root: Path,
-    server: _Server,
+    server: FileServer,
     replace_asset: Callable[[Asset], None],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

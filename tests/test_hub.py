@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import FileServer
 from superres.io.files import current_umask
 from superres.io.hub import (
     ChecksumMismatchError,
@@ -27,47 +25,11 @@ PAYLOAD = b"superres test weights\n" * 1000
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
-class _Server:
-    """A threaded HTTP server serving :data:`PAYLOAD` at ``/w.bin`` and 404 elsewhere."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.requests.append(self.path)
-                if self.path == "/w.bin":
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(PAYLOAD)))
-                    self.end_headers()
-                    self.wfile.write(PAYLOAD)
-                else:
-                    self.send_error(404, "Not Found")
-
-            def log_message(self, format: str, *args: object) -> None:  # keep test output clean
-                del format, args
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
 @pytest.fixture
-def server() -> Iterator[_Server]:
-    srv = _Server()
-    srv.thread.start()
-    try:
-        yield srv
-    finally:
-        srv.httpd.shutdown()
-        srv.httpd.server_close()
-        srv.thread.join(timeout=5)
+def server(server: FileServer) -> FileServer:
+    """The shared local server, serving :data:`PAYLOAD` at ``/w.bin`` (404 elsewhere)."""
+    server.files["/w.bin"] = PAYLOAD
+    return server
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +43,7 @@ def _no_temp_files(folder: Path) -> bool:
     return not folder.exists() or not any(p.name.endswith(".part") for p in folder.iterdir())
 
 
-def test_download_then_cached_without_a_request(server: _Server, tmp_path: Path) -> None:
+def test_download_then_cached_without_a_request(server: FileServer, tmp_path: Path) -> None:
     path = fetch(server.url("/w.bin"), sha256=PAYLOAD_SHA, progress=False)
     assert path == tmp_path / "cache" / "hub" / "w.bin"
     assert path == default_cache_dir() / "w.bin"
@@ -95,7 +57,7 @@ def test_download_then_cached_without_a_request(server: _Server, tmp_path: Path)
     assert _no_temp_files(path.parent)
 
 
-def test_cache_dir_and_filename_options(server: _Server, tmp_path: Path) -> None:
+def test_cache_dir_and_filename_options(server: FileServer, tmp_path: Path) -> None:
     path = fetch(
         server.url("/w.bin"),
         sha256=None,
@@ -107,7 +69,7 @@ def test_cache_dir_and_filename_options(server: _Server, tmp_path: Path) -> None
     assert sha256_file(path) == PAYLOAD_SHA
 
 
-def test_bad_hash_deletes_the_download(server: _Server, tmp_path: Path) -> None:
+def test_bad_hash_deletes_the_download(server: FileServer, tmp_path: Path) -> None:
     wrong = "0" * 64
     with pytest.raises(ChecksumMismatchError) as info:
         fetch(server.url("/w.bin"), sha256=wrong, progress=False)
@@ -122,7 +84,7 @@ def test_bad_hash_deletes_the_download(server: _Server, tmp_path: Path) -> None:
     assert isinstance(info.value, ValueError)
 
 
-def test_corrupt_cached_file_is_reported_not_trusted(server: _Server, tmp_path: Path) -> None:
+def test_corrupt_cached_file_is_reported_not_trusted(server: FileServer, tmp_path: Path) -> None:
     folder = tmp_path / "cache" / "hub"
     folder.mkdir(parents=True)
     (folder / "w.bin").write_bytes(b"truncated")
@@ -131,7 +93,7 @@ def test_corrupt_cached_file_is_reported_not_trusted(server: _Server, tmp_path: 
     assert server.requests == []
 
 
-def test_http_404_names_the_manual_fix(server: _Server, tmp_path: Path) -> None:
+def test_http_404_names_the_manual_fix(server: FileServer, tmp_path: Path) -> None:
     with pytest.raises(DownloadError) as info:
         fetch(server.url("/missing.pth"), sha256=PAYLOAD_SHA, progress=False)
     message = str(info.value)
@@ -154,7 +116,7 @@ def test_connection_refused(tmp_path: Path) -> None:
 
 
 def test_offline_refuses_downloads_but_serves_the_cache(
-    server: _Server, monkeypatch: pytest.MonkeyPatch
+    server: FileServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SUPERRES_OFFLINE", "1")
     with pytest.raises(OfflineError, match="SUPERRES_OFFLINE"):
