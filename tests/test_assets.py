@@ -165,15 +165,19 @@ def test_several_assets_for_one_purpose(
     assert asset_path(("test/part", "test/full")) == part
 
 
-def test_download_when_asked(
-    tmp_path: Path,
-    server: FileServer,
-    replace_asset: Callable[[Asset], None],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Empty cache and data root, downloads allowed (to the local server only)."""
     monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SUPERRES_DATA", str(tmp_path / "data"))
     monkeypatch.delenv("SUPERRES_OFFLINE", raising=False)
+    return tmp_path
+
+
+def test_download_when_asked(
+    online: Path, server: FileServer, replace_asset: Callable[[Asset], None]
+) -> None:
+    tmp_path = online
     body = b"published bytes" * 100
     server.files["/blob.bin"] = body
     replace_asset(_record(server.url("/blob.bin"), body))
@@ -214,15 +218,13 @@ def test_assets_command_lists_every_asset_with_its_sha256(
 
 
 def test_assets_get(
-    tmp_path: Path,
+    online: Path,
     server: FileServer,
     replace_asset: Callable[[Asset], None],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SUPERRES_DATA", str(tmp_path / "data"))
-    monkeypatch.delenv("SUPERRES_OFFLINE", raising=False)
+    tmp_path = online
     body = b"x" * 1000
     server.files["/blob.bin"] = body
     replace_asset(_record(server.url("/blob.bin"), body))

@@ -52,6 +52,7 @@ __all__ = [
     "AssetState",
     "asset_path",
     "asset_state",
+    "describe_size",
     "find_asset",
     "get_asset",
     "list_assets",
@@ -203,7 +204,8 @@ def asset_state(
     return ("present", path) if path is not None else ("missing", None)
 
 
-def _size(size: int | None) -> str:
+def describe_size(size: int | None) -> str:
+    """A size for people: ``\"3.0 MiB\"``, ``\"6 KiB\"``, or ``\"size unknown\"``."""
     if size is None:
         return "size unknown"
     return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
@@ -212,7 +214,7 @@ def _size(size: int | None) -> str:
 def _not_found(assets: Sequence[Asset], data_root: str | os.PathLike[str] | None) -> str:
     first = assets[0]
     looked = [str(p) for a in assets for p in places(a, data_root=data_root)]
-    names = " or ".join(f"{a.filename} ({a.summary}, {_size(a.size)})" for a in assets)
+    names = " or ".join(f"{a.filename} ({a.summary}, {describe_size(a.size)})" for a in assets)
     message = f"{first.needed_by} needs {names}, which is not here (looked at {', '.join(looked)})."
     if first.packaged is not None and not first.urls:
         return (

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from superres.assets import ASSETS, asset_path, asset_state, get_asset, list_assets
+from superres.assets import (
+    ASSETS,
+    asset_path,
+    asset_state,
+    describe_size,
+    get_asset,
+    list_assets,
+)
 from superres.errors import UnknownAssetError
 
 
@@ -28,12 +35,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     get.add_argument("names", nargs="+", metavar="NAME", help="asset names or globs")
     get.add_argument("--data-root", type=Path, default=None, help="data root to look in")
     get.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _size(size: int | None) -> str:
-    if size is None:
-        return "?"
-    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
 
 
 def _names(patterns: list[str]) -> list[str]:
@@ -67,5 +68,6 @@ def run(args: argparse.Namespace) -> int:
         state, path = asset_state(asset, data_root=data_root)
         sha = asset.sha256 or "not pinned (never downloaded)"
         where = str(path) if path is not None else "-"
-        print(f"| {name} | {state} | {_size(asset.size)} | {sha} | {where} | {asset.needed_by} |")
+        size = describe_size(asset.size) if asset.size is not None else "?"
+        print(f"| {name} | {state} | {size} | {sha} | {where} | {asset.needed_by} |")
     return 0
