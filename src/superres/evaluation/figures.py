@@ -220,6 +220,53 @@ def comparison_figure(
             ``hr_label`` as a name, or ``scores`` names a method that has no panel.
         ImageWriteError: the folder of ``path`` does not exist.
     """
+    labels = _check_figure_inputs(hr, outputs, crop, scores, hr_label)
+    scores = dict(scores or {})
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise ImageWriteError(target, f"folder {str(target.parent)!r} does not exist; create it")
+    top, left, size = crop
+    height, width = int(hr.shape[-2]), int(hr.shape[-1])
+    layout = _figure_layout(
+        len(labels), size, height, width, titled=bool(title), panel_px=panel_px,
+        max_overview_px=max_overview_px,
+    )  # fmt: skip
+
+    fig = Figure(figsize=(layout.fig_w / _DPI, layout.fig_h / _DPI), dpi=_DPI, facecolor="white")
+    canvas = FigureCanvasAgg(fig)  # attaches itself to fig; no pyplot, no global backend state
+    if title:
+        fig.text(
+            0.5, 1.0 - (_MARGIN + layout.title_h / 2) / layout.fig_h, title, ha="center",
+            va="center", fontsize=13, fontweight="bold",
+        )  # fmt: skip
+    _draw_overview(fig, layout, hr, crop, hr_label)
+    images = {hr_label: hr, **outputs}
+    for index, label in enumerate(labels):
+        region = images[label][:, top : top + size, left : left + size]
+        text = label if label not in scores else f"{label}\n{scores[label]}"
+        _draw_panel(fig, layout, index, region, text)
+
+    canvas.draw()
+    # Agg renders RGBA; the figure is opaque, so drop alpha (a quarter of the raw bytes) and let
+    # Pillow's optimizer pick the best zlib settings.
+    rgb = np.asarray(canvas.buffer_rgba())[..., :3]
+    with atomic_write(target) as f:
+        PIL.Image.fromarray(np.ascontiguousarray(rgb)).save(f, format="PNG", optimize=True)
+    height_px, width_px = rgb.shape[:2]
+    return ComparisonFigure(
+        path=target, size=(width_px, height_px), panels=labels, crop=(top, left, size),
+        zoom=layout.zoom,
+    )  # fmt: skip
+
+
+def _check_figure_inputs(
+    hr: torch.Tensor,
+    outputs: Mapping[str, torch.Tensor],
+    crop: tuple[int, int, int],
+    scores: Mapping[str, str] | None,
+    hr_label: str,
+) -> tuple[str, ...]:
+    """The panel labels (``hr_label`` first), once every argument of the figure is valid."""
     _check_image("hr", hr)
     if not outputs:
         raise ValueError("outputs is empty; pass at least one method's image, e.g. bicubic")
@@ -246,23 +293,47 @@ def comparison_figure(
             " and size >= 1"
         )
     labels = (hr_label, *outputs)
-    scores = dict(scores or {})
-    unknown = sorted(set(scores) - set(labels))
+    unknown = sorted(set(scores or {}) - set(labels))
     if unknown:
         raise ValueError(
             f"scores name methods without a panel: {unknown}; panels are {list(labels)}"
         )
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise ImageWriteError(target, f"folder {str(target.parent)!r} does not exist; create it")
+    return labels
 
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where everything of a comparison figure goes, in output pixels from the top-left."""
+
+    zoom: int
+    panel: int  # side of a crop panel
+    cols: int
+    title_h: int
+    grid_h: int
+    over_w: int
+    over_h: int
+    fig_w: int
+    fig_h: int
+
+
+def _figure_layout(
+    count: int,
+    size: int,
+    height: int,
+    width: int,
+    *,
+    titled: bool,
+    panel_px: int,
+    max_overview_px: int,
+) -> _Layout:
+    """The layout of ``count`` crop panels of a ``size`` region beside a ``height`` x ``width``
+    overview: up to three panels form one row, more form two."""
     zoom = max(1, round(panel_px / size))
     panel = size * zoom
-    count = len(labels)
     rows = 1 if count <= 3 else 2
     cols = math.ceil(count / rows)
     grid_h = rows * (_LABEL + panel) + (rows - 1) * _GAP
-    title_h = _TITLE if title else 0
+    title_h = _TITLE if titled else 0
     over_h = grid_h - _LABEL
     over_w = round(over_h * width / height)
     if over_w > max_overview_px:  # a wide image: shrink it and centre it vertically
@@ -270,19 +341,19 @@ def comparison_figure(
         over_h = round(over_w * height / width)
     fig_w = _MARGIN + over_w + 2 * _GAP + cols * panel + (cols - 1) * _GAP + _MARGIN
     fig_h = _MARGIN + title_h + grid_h + _MARGIN
+    return _Layout(
+        zoom=zoom, panel=panel, cols=cols, title_h=title_h, grid_h=grid_h, over_w=over_w,
+        over_h=over_h, fig_w=fig_w, fig_h=fig_h,
+    )  # fmt: skip
 
-    fig = Figure(figsize=(fig_w / _DPI, fig_h / _DPI), dpi=_DPI, facecolor="white")
-    canvas = FigureCanvasAgg(fig)  # attaches itself to fig; no pyplot, no global backend state
-    if title:
-        fig.text(
-            0.5, 1.0 - (_MARGIN + title_h / 2) / fig_h, title, ha="center", va="center",
-            fontsize=13, fontweight="bold",
-        )  # fmt: skip
 
-    images = {hr_label: hr, **outputs}
-    # Overview: the full HR image (matplotlib antialiases when it shrinks it) with the zoom box.
-    over_y = _MARGIN + title_h + _LABEL + (grid_h - _LABEL - over_h) / 2
-    ax = _axes(fig, _MARGIN, over_y, over_w, over_h, fig_w, fig_h)
+def _draw_overview(
+    fig: Figure, layout: _Layout, hr: torch.Tensor, crop: tuple[int, int, int], hr_label: str
+) -> None:
+    """The full HR image (matplotlib antialiases when it shrinks it) with the zoom box."""
+    top, left, size = crop
+    over_y = _MARGIN + layout.title_h + _LABEL + (layout.grid_h - _LABEL - layout.over_h) / 2
+    ax = _axes(fig, _MARGIN, over_y, layout.over_w, layout.over_h, layout.fig_w, layout.fig_h)
     ax.imshow(_to_display(hr), interpolation="antialiased")
     ax.add_patch(
         Rectangle(
@@ -295,29 +366,18 @@ def comparison_figure(
             clip_on=False,
         )
     )
-    ax.set_title(f"{hr_label} ({width}x{height} px)", fontsize=11, pad=6)
+    ax.set_title(f"{hr_label} ({int(hr.shape[-1])}x{int(hr.shape[-2])} px)", fontsize=11, pad=6)
 
-    grid_x = _MARGIN + over_w + 2 * _GAP
-    for index, label in enumerate(labels):
-        row, col = divmod(index, cols)
-        x = grid_x + col * (panel + _GAP)
-        y = _MARGIN + title_h + row * (_LABEL + panel + _GAP) + _LABEL
-        region = _to_display(images[label][:, top : top + size, left : left + size])
-        # Enlarge by pixel repetition ourselves, so the PNG shows exact nearest-neighbour blocks
-        # whatever matplotlib's resampling would do at fractional pixel sizes.
-        region = np.repeat(np.repeat(region, zoom, axis=0), zoom, axis=1)
-        ax = _axes(fig, x, y, panel, panel, fig_w, fig_h)
-        ax.imshow(region, interpolation="nearest")
-        text = label if label not in scores else f"{label}\n{scores[label]}"
-        ax.set_title(text, fontsize=11, pad=4, linespacing=1.3)
 
-    canvas.draw()
-    # Agg renders RGBA; the figure is opaque, so drop alpha (a quarter of the raw bytes) and let
-    # Pillow's optimizer pick the best zlib settings.
-    rgb = np.asarray(canvas.buffer_rgba())[..., :3]
-    with atomic_write(target) as f:
-        PIL.Image.fromarray(np.ascontiguousarray(rgb)).save(f, format="PNG", optimize=True)
-    height_px, width_px = rgb.shape[:2]
-    return ComparisonFigure(
-        path=target, size=(width_px, height_px), panels=labels, crop=(top, left, size), zoom=zoom
-    )
+def _draw_panel(fig: Figure, layout: _Layout, index: int, region: torch.Tensor, text: str) -> None:
+    """Crop panel number ``index`` (row-major in the grid): ``region`` enlarged, titled ``text``."""
+    row, col = divmod(index, layout.cols)
+    x = _MARGIN + layout.over_w + 2 * _GAP + col * (layout.panel + _GAP)
+    y = _MARGIN + layout.title_h + row * (_LABEL + layout.panel + _GAP) + _LABEL
+    # Enlarge by pixel repetition ourselves, so the PNG shows exact nearest-neighbour blocks
+    # whatever matplotlib's resampling would do at fractional pixel sizes.
+    zoom = layout.zoom
+    enlarged = np.repeat(np.repeat(_to_display(region), zoom, axis=0), zoom, axis=1)
+    ax = _axes(fig, x, y, layout.panel, layout.panel, layout.fig_w, layout.fig_h)
+    ax.imshow(enlarged, interpolation="nearest")
+    ax.set_title(text, fontsize=11, pad=4, linespacing=1.3)
