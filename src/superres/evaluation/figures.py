@@ -235,10 +235,8 @@ def comparison_figure(
     fig = Figure(figsize=(layout.fig_w / _DPI, layout.fig_h / _DPI), dpi=_DPI, facecolor="white")
     canvas = FigureCanvasAgg(fig)  # attaches itself to fig; no pyplot, no global backend state
     if title:
-        fig.text(
-            0.5, 1.0 - (_MARGIN + layout.title_h / 2) / layout.fig_h, title, ha="center",
-            va="center", fontsize=13, fontweight="bold",
-        )  # fmt: skip
+        y = 1.0 - (_MARGIN + layout.title_h / 2) / layout.fig_h
+        fig.text(0.5, y, title, ha="center", va="center", fontsize=13, fontweight="bold")
     _draw_overview(fig, layout, hr, crop, hr_label)
     images = {hr_label: hr, **outputs}
     for index, label in enumerate(labels):
@@ -246,6 +244,14 @@ def comparison_figure(
         text = label if label not in scores else f"{label}\n{scores[label]}"
         _draw_panel(fig, layout, index, region, text)
 
+    png_size = _save_png(canvas, target)
+    return ComparisonFigure(
+        path=target, size=png_size, panels=labels, crop=(top, left, size), zoom=layout.zoom
+    )
+
+
+def _save_png(canvas: FigureCanvasAgg, target: Path) -> tuple[int, int]:
+    """Render ``canvas`` and write it atomically as PNG; returns its ``(width, height)``."""
     canvas.draw()
     # Agg renders RGBA; the figure is opaque, so drop alpha (a quarter of the raw bytes) and let
     # Pillow's optimizer pick the best zlib settings.
@@ -253,10 +259,7 @@ def comparison_figure(
     with atomic_write(target) as f:
         PIL.Image.fromarray(np.ascontiguousarray(rgb)).save(f, format="PNG", optimize=True)
     height_px, width_px = rgb.shape[:2]
-    return ComparisonFigure(
-        path=target, size=(width_px, height_px), panels=labels, crop=(top, left, size),
-        zoom=layout.zoom,
-    )  # fmt: skip
+    return width_px, height_px
 
 
 def _check_figure_inputs(
