@@ -45,12 +45,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import PIL.Image
 import torch
 from tqdm import tqdm
 
 from superres.errors import SuperresError, UnknownModelError, UnsupportedScaleError
+
+if TYPE_CHECKING:
+    from superres.data.datasets import BenchmarkImage
 
 __all__ = [
     "BICUBIC_METHOD",
@@ -256,9 +260,12 @@ def rater_order(item_ids: Sequence[str], rater_id: str, seed: int) -> list[str]:
 
 @dataclass(frozen=True)
 class _Method:
+    """One method of a new study: its network, ready to run on ``device`` (None: the HR)."""
+
     label: str
     kind: str
-    model: torch.nn.Module | None  # None: the HR original
+    network: torch.nn.Module | None
+    device: torch.device
 
 
 def _resolve_models(names: Sequence[str]) -> tuple[list[tuple[str, int | None]], int]:
@@ -321,19 +328,17 @@ def _item_ids(rng: random.Random, count: int) -> list[str]:
 
 def _publish(tmp: Path, out: Path) -> None:
     """Move the finished ``tmp`` to ``out`` without ever replacing an existing ``out``."""
+    appeared = StudyExistsError(
+        f"study {str(out)!r} appeared while this one was being created; it was left "
+        "untouched. Pass another --out"
+    )
     try:
         os.link(tmp, out)  # fails if out exists, unlike os.replace
     except FileExistsError:
-        raise StudyExistsError(
-            f"study {str(out)!r} appeared while this one was being created; it was left "
-            "untouched. Pass another --out"
-        ) from None
+        raise appeared from None
     except OSError:  # a filesystem without hard links: check, then rename (tiny race window)
         if out.exists():
-            raise StudyExistsError(
-                f"study {str(out)!r} appeared while this one was being created; it was left "
-                "untouched. Pass another --out"
-            ) from None
+            raise appeared from None
         os.rename(tmp, out)
         return
     tmp.unlink()
@@ -383,13 +388,85 @@ def create_study(
         duplicate names, ``limit`` < 1, missing folder). UnknownModelError, UnknownDatasetError,
         DatasetNotFoundError, UnsupportedScaleError, MissingWeightsError: from the catalogs.
     """
-    from superres._version import __version__
     from superres.data.datasets import BenchmarkSet
-    from superres.evaluation.protocol import prepare_network, super_resolve
-    from superres.inference import resolve_device
-    from superres.models.weights import load_model
 
     out_path = Path(out)
+    seed = _check_study_args(out_path, limit=limit, seed=seed)
+    # Everything that can fail on a typo fails here, before any image is computed.
+    resolved, scale = _resolve_models(models)
+    bench = BenchmarkSet(dataset, scale, root=root, cache=False)
+    count = len(bench) if limit is None else min(limit, len(bench))
+    labels = [label for label, _ in resolved]
+    methods = _study_methods(labels, scale, device)
+    meta = _study_meta(dataset=bench.info.name, scale=scale, seed=seed, models=labels, limit=limit)
+    _write_study(
+        out_path,
+        meta=meta,
+        methods=methods,
+        images=bench,
+        count=count,
+        scale=scale,
+        seed=seed,
+        progress=progress,
+    )
+    info = open_study(out_path)
+    logger.info(
+        "created %s: %d images x %d methods = %d items (%s x%d)",
+        out_path,
+        len(info.images),
+        len(info.methods),
+        info.num_items,
+        info.dataset,
+        scale,
+    )
+    return info
+
+
+def _write_study(
+    out_path: Path,
+    *,
+    meta: dict[str, str],
+    methods: Sequence[_Method],
+    images: Sequence[BenchmarkImage],
+    count: int,
+    scale: int,
+    seed: int,
+    progress: bool,
+) -> None:
+    """Write the study of the first ``count`` of ``images`` to a temporary file, then publish it
+    as ``out_path`` (never replacing a file there)."""
+    rng = random.Random(seed)
+    # Drawn in creation order: a study of the first N images gets the same ids as the full one.
+    ids = iter(_item_ids(rng, count * len(methods)))
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.executescript(_SCHEMA)
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+            conn.executemany(
+                "INSERT INTO methods VALUES (?, ?, ?)",
+                [(m.label, m.kind, i) for i, m in enumerate(methods)],
+            )
+            with tqdm(
+                total=count * len(methods), desc="mos", unit="img", disable=not progress or None
+            ) as bar:
+                for index in range(count):
+                    _insert_image(conn, images[index], index, methods, scale, ids, bar)
+            conn.execute("COMMIT")
+            # Persistent in the file header: the server's writers and readers do not block each
+            # other. Closing the last connection checkpoints and removes the -wal file.
+            conn.execute("PRAGMA journal_mode = WAL")
+        finally:
+            conn.close()
+        _publish(tmp, out_path)
+    finally:
+        _remove_sqlite_files(tmp)
+
+
+def _check_study_args(out_path: Path, *, limit: int | None, seed: int | None) -> int:
+    """The study's seed (drawn when ``None``), once ``out_path``, ``limit``, ``seed`` are valid."""
     if out_path.exists():
         raise StudyExistsError(
             f"{str(out_path)!r} exists; a study is never overwritten (its ratings would be "
@@ -403,103 +480,88 @@ def create_study(
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise StudyError(f"--limit must be a positive number of images, got {limit!r}")
     if seed is None:
-        seed = secrets.randbits(31)
-    elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        return secrets.randbits(31)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise StudyError(f"--seed must be an integer >= 0, got {seed!r}")
+    return seed
 
-    # Everything that can fail on a typo fails here, before any image is computed.
-    resolved, scale = _resolve_models(models)
-    bench = BenchmarkSet(dataset, scale, root=root, cache=False)
-    count = len(bench) if limit is None else min(limit, len(bench))
-    methods = [_Method(label, "model", load_model(label, scale=scale)) for label, _ in resolved]
-    methods.append(_Method(BICUBIC_METHOD, "bicubic", load_model(BICUBIC_METHOD, scale=scale)))
-    methods.append(_Method(HR_METHOD, "hr", None))
-    # The networks run as the report runs them (the evaluation protocol: float32, the fused path
-    # on a CPU, rounded half-up to 8 bit), so raters see exactly the images the report scores.
+
+def _study_methods(labels: Sequence[str], scale: int, device: str | torch.device) -> list[_Method]:
+    """The models, then the bicubic and HR anchors, each network ready to run on ``device``.
+
+    The networks run as the report runs them (the evaluation protocol: float32, the fused path
+    on a CPU, rounded half-up to 8 bit), so raters see exactly the images the report scores.
+    """
+    from superres.evaluation.protocol import prepare_network
+    from superres.inference import resolve_device
+    from superres.models.weights import load_model
+
+    kinds = [(label, "model") for label in labels] + [(BICUBIC_METHOD, "bicubic")]
+    models = [(label, kind, load_model(label, scale=scale)) for label, kind in kinds]
     run_on = resolve_device(device)
-    networks = {
-        m.label: prepare_network(m.model, run_on, fused=True)
-        for m in methods
-        if m.model is not None
+    methods = [
+        _Method(label, kind, prepare_network(model, run_on, fused=True), run_on)
+        for label, kind, model in models
+    ]
+    return [*methods, _Method(HR_METHOD, "hr", None, run_on)]
+
+
+def _study_meta(
+    *, dataset: str, scale: int, seed: int, models: Sequence[str], limit: int | None
+) -> dict[str, str]:
+    """The ``meta`` table of a new study."""
+    from superres._version import __version__
+
+    return {
+        "format": FORMAT,
+        "dataset": dataset,
+        "scale": str(scale),
+        "seed": str(seed),
+        "models": json.dumps(list(models)),
+        "limit": "" if limit is None else str(limit),
+        "created_at": now_utc(),
+        "protocol": "SRGAN (Ledig et al., CVPR 2017): 1 (bad) .. 5 (excellent), "
+        "blind, random order per rater, HR and bicubic anchors",
+        "superres_version": __version__,
     }
 
-    rng = random.Random(seed)
-    # Drawn in creation order: a study of the first N images gets the same ids as the full one.
-    ids = iter(_item_ids(rng, count * len(methods)))
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        conn = sqlite3.connect(tmp, isolation_level=None)
-        try:
-            conn.executescript(_SCHEMA)
-            conn.execute("BEGIN")
-            meta = {
-                "format": FORMAT,
-                "dataset": bench.info.name,
-                "scale": str(scale),
-                "seed": str(seed),
-                "models": json.dumps([label for label, _ in resolved]),
-                "limit": "" if limit is None else str(limit),
-                "created_at": now_utc(),
-                "protocol": "SRGAN (Ledig et al., CVPR 2017): 1 (bad) .. 5 (excellent), "
-                "blind, random order per rater, HR and bicubic anchors",
-                "superres_version": __version__,
-            }
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
-            conn.executemany(
-                "INSERT INTO methods VALUES (?, ?, ?)",
-                [(m.label, m.kind, i) for i, m in enumerate(methods)],
-            )
-            rows: list[tuple[str, str, str, int, int, bytes]] = []  # one image's versions
-            with tqdm(
-                total=count * len(methods), desc="mos", unit="img", disable=not progress or None
-            ) as bar:
-                for index in range(count):
-                    pair = bench[index]
-                    height, width = int(pair.hr.shape[-2]), int(pair.hr.shape[-1])
-                    conn.execute(
-                        "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?)",
-                        (pair.name, index, width, height, int(pair.grayscale), pair.lq_source),
-                    )
-                    for method in methods:
-                        bar.set_postfix_str(f"{pair.name} {method.label}", refresh=False)
-                        network = networks.get(method.label)
-                        rgb = (
-                            pair.hr
-                            if network is None
-                            else super_resolve(network, pair.lq, scale, device=run_on).float()
-                        )
-                        if tuple(rgb.shape[-2:]) != (height, width):
-                            raise StudyError(
-                                f"{method.label} made a {tuple(rgb.shape[-2:])} image of "
-                                f"{pair.name}, expected the HR size {(height, width)}"
-                            )
-                        png = _encode_png(rgb, grayscale=pair.grayscale)
-                        rows.append((next(ids), pair.name, method.label, width, height, png))
-                        bar.update(1)
-                    # Inserted per image, so memory holds one image's versions at a time.
-                    conn.executemany(
-                        "INSERT INTO items (item_id, image, method, width, height, png) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        rows,
-                    )
-                    rows.clear()
-            conn.execute("COMMIT")
-            # Persistent in the file header: the server's writers and readers do not block each
-            # other. Closing the last connection checkpoints and removes the -wal file.
-            conn.execute("PRAGMA journal_mode = WAL")
-        finally:
-            conn.close()
-        _publish(tmp, out_path)
-    finally:
-        _remove_sqlite_files(tmp)
-    info = open_study(out_path)
-    logger.info(
-        "created %s: %d images x %d methods = %d items (%s x%d)",
-        out_path,
-        len(info.images),
-        len(info.methods),
-        info.num_items,
-        info.dataset,
-        scale,
+
+def _insert_image(
+    conn: sqlite3.Connection,
+    pair: BenchmarkImage,
+    index: int,
+    methods: Sequence[_Method],
+    scale: int,
+    ids: Iterator[str],
+    bar: tqdm,
+) -> None:
+    """Insert image ``index`` of the set and every method's version of it as items.
+
+    Inserted per image, so memory holds one image's versions at a time.
+    """
+    from superres.evaluation.protocol import super_resolve
+
+    height, width = int(pair.hr.shape[-2]), int(pair.hr.shape[-1])
+    conn.execute(
+        "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?)",
+        (pair.name, index, width, height, int(pair.grayscale), pair.lq_source),
     )
-    return info
+    rows: list[tuple[str, str, str, int, int, bytes]] = []
+    for method in methods:
+        bar.set_postfix_str(f"{pair.name} {method.label}", refresh=False)
+        if method.network is None:
+            rgb = pair.hr
+        else:
+            rgb = super_resolve(method.network, pair.lq, scale, device=method.device).float()
+        if tuple(rgb.shape[-2:]) != (height, width):
+            raise StudyError(
+                f"{method.label} made a {tuple(rgb.shape[-2:])} image of "
+                f"{pair.name}, expected the HR size {(height, width)}"
+            )
+        png = _encode_png(rgb, grayscale=pair.grayscale)
+        rows.append((next(ids), pair.name, method.label, width, height, png))
+        bar.update(1)
+    conn.executemany(
+        "INSERT INTO items (item_id, image, method, width, height, png) VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
