@@ -34,12 +34,14 @@ timeout, so simultaneous posts queue instead of failing, and readers never block
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import secrets
 import socket
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -181,6 +183,61 @@ def _validation_message(exc: RequestValidationError) -> str:
     return message
 
 
+@contextlib.contextmanager
+def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any error.
+
+    IMMEDIATE takes the write lock before reading, so two identical posts cannot both see "no
+    rating yet" (or "no such rater"); the second waits and then finds the first.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _register_rater(
+    conn: sqlite3.Connection, study: _Study, wanted: str | None
+) -> tuple[str, bool]:
+    """The rater id (``wanted``, checked, or a new random one) and whether it was created."""
+    if wanted is None:
+        rater_id = f"rater-{secrets.token_hex(3)}"
+        while study.rater_exists(conn, rater_id):
+            rater_id = f"rater-{secrets.token_hex(3)}"
+    else:
+        rater_id = _check_rater_id(wanted)
+    created = not study.rater_exists(conn, rater_id)
+    if created:
+        conn.execute("INSERT INTO raters VALUES (?, ?)", (rater_id, now_utc()))
+    return rater_id, created
+
+
+def _store_rating(conn: sqlite3.Connection, body: RatingIn) -> str:
+    """Store, overwrite or keep the rater's score of the item: ``stored``, ``updated`` or
+    ``unchanged``."""
+    row = conn.execute(
+        "SELECT score FROM ratings WHERE rater_id = ? AND item_id = ?",
+        (body.rater_id, body.item_id),
+    ).fetchone()
+    now = now_utc()
+    if row is None:
+        conn.execute(
+            "INSERT INTO ratings VALUES (?, ?, ?, ?, ?)",
+            (body.rater_id, body.item_id, body.score, now, now),
+        )
+        return "stored"
+    if row[0] != body.score:
+        conn.execute(
+            "UPDATE ratings SET score = ?, updated_at = ? WHERE rater_id = ? AND item_id = ?",
+            (body.score, now, body.rater_id, body.item_id),
+        )
+        return "updated"
+    return "unchanged"
+
+
 def create_app(db_path: str | os.PathLike[str]) -> FastAPI:
     """The rating app for the study file ``db_path`` (checked now: missing or not a study raises
     :class:`~superres.mos.study.StudyError`). Serve it with uvicorn, or use :func:`serve`."""
@@ -204,21 +261,8 @@ def create_app(db_path: str | os.PathLike[str]) -> FastAPI:
     def register(body: RaterIn | None = None) -> JSONResponse:
         wanted = body.rater_id if body is not None else None
         with connection(study.path) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if wanted is None:
-                    rater_id = f"rater-{secrets.token_hex(3)}"
-                    while study.rater_exists(conn, rater_id):
-                        rater_id = f"rater-{secrets.token_hex(3)}"
-                else:
-                    rater_id = _check_rater_id(wanted)
-                created = not study.rater_exists(conn, rater_id)
-                if created:
-                    conn.execute("INSERT INTO raters VALUES (?, ?)", (rater_id, now_utc()))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            with _write_transaction(conn):
+                rater_id, created = _register_rater(conn, study, wanted)
             payload = study.progress(conn, rater_id)
         payload["created"] = created
         return JSONResponse(payload, status_code=201 if created else 200)
@@ -236,34 +280,8 @@ def create_app(db_path: str | os.PathLike[str]) -> FastAPI:
         study.item(body.item_id)
         with connection(study.path) as conn:
             study.require_rater(conn, body.rater_id)
-            # IMMEDIATE: take the write lock before reading, so two identical posts cannot both
-            # see "no rating yet"; the second waits and then finds the first.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute(
-                    "SELECT score FROM ratings WHERE rater_id = ? AND item_id = ?",
-                    (body.rater_id, body.item_id),
-                ).fetchone()
-                now = now_utc()
-                if row is None:
-                    conn.execute(
-                        "INSERT INTO ratings VALUES (?, ?, ?, ?, ?)",
-                        (body.rater_id, body.item_id, body.score, now, now),
-                    )
-                    status = "stored"
-                elif row[0] != body.score:
-                    conn.execute(
-                        "UPDATE ratings SET score = ?, updated_at = ? "
-                        "WHERE rater_id = ? AND item_id = ?",
-                        (body.score, now, body.rater_id, body.item_id),
-                    )
-                    status = "updated"
-                else:
-                    status = "unchanged"
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            with _write_transaction(conn):
+                status = _store_rating(conn, body)
             payload = study.progress(conn, body.rater_id)
         payload.update(status=status, rated_item_id=body.item_id, score=body.score)
         return JSONResponse(payload, status_code=201 if status == "stored" else 200)
