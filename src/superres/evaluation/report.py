@@ -31,13 +31,14 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from superres.data.catalog import get_dataset_info
-from superres.data.datasets import BenchmarkSet
+from superres.data.datasets import BenchmarkImage, BenchmarkSet
 from superres.errors import ImageTooSmallError, SuperresError, UnsupportedScaleError
 from superres.evaluation.benchmark import BenchmarkModels
 from superres.evaluation.figures import comparison_figure, select_crop
@@ -73,6 +74,7 @@ HR_ROW = "HR"
 PairMetric = Callable[[torch.Tensor, torch.Tensor], float]
 #: ``image -> score`` on float ``(1, 3, H, W)`` RGB in [0, 1]; ``crop_border`` applied inside.
 NoReferenceMetric = Callable[[torch.Tensor, int], float]
+_Metric = TypeVar("_Metric", PairMetric, NoReferenceMetric)
 
 
 class ReportOutputError(SuperresError):
@@ -237,14 +239,57 @@ def build_report(
             checked before any image is processed.
         SuperresError: ``crops`` below 0 or ``crop_size`` below 1 (also before any image).
     """
+    _check_crop_args(crops, crop_size)
+    device = device or torch.device("cpu")
+    rows = BenchmarkModels(models, weights)
+    built = _build_networks(rows, scale, device, fused=fused)
+    sets = [BenchmarkSet(d, scale, root=root) for d in datasets]
+    notes: list[str] = []
+    niqe_fn = _optional_metric(
+        niqe_metric, "NIQE", lambda: default_niqe(root, download=download), notes
+    )
+    lpips_fn = _optional_metric(
+        lpips_metric, "LPIPS", lambda: default_lpips(root, download=download), notes
+    )
+    chosen = _choose_crops(sets, crops, seed)
+    score = _Scorer(scale=scale, device=device, niqe=niqe_fn, lpips=lpips_fn)
+    means: list[ReportRow] = []
+    per_image: list[ReportImage] = []
+    panels: list[CropPanel] = []
+    total = sum(len(b) for b in sets) * len(built)
+    with tqdm(total=total, desc="report", unit="img", disable=not progress or None) as bar:
+        for bench in sets:
+            dataset = _score_dataset(bench, built, score, chosen, bar)
+            means += dataset.rows
+            per_image += dataset.per_image
+            panels += dataset.crops
+    metrics = ["psnr_y", "ssim_y", "ms_ssim_y", "rmse_y"]
+    metrics += [name for name, fn in (("niqe", niqe_fn), ("lpips", lpips_fn)) if fn is not None]
+    return Report(
+        models=list(rows.labels),
+        datasets=[b.info.name for b in sets],
+        scale=scale,
+        metrics=metrics,
+        notes=notes,
+        rows=means,
+        per_image=per_image,
+        crops=panels,
+    )
+
+
+def _check_crop_args(crops: int, crop_size: int) -> None:
     if isinstance(crops, bool) or not isinstance(crops, int) or crops < 0:
         raise SuperresError(f"crops must be a whole number >= 0 (0: no figures), got {crops!r}")
     if isinstance(crop_size, bool) or not isinstance(crop_size, int) or crop_size < 1:
         raise SuperresError(
             f"crop_size must be a whole number of HR pixels >= 1, got {crop_size!r}"
         )
-    device = device or torch.device("cpu")
-    rows = BenchmarkModels(models, weights)
+
+
+def _build_networks(
+    rows: BenchmarkModels, scale: int, device: torch.device, *, fused: bool
+) -> dict[str, nn.Module]:
+    """Every row's network at ``scale``, ready to run on ``device``, in row order."""
     rows.check_scales([scale])
     built: dict[str, nn.Module] = {}
     for label in rows.labels:
@@ -252,36 +297,26 @@ def build_report(
         if model is None:  # check_scales guarantees this cannot happen; keep pyright honest
             raise UnsupportedScaleError(f"model {label!r} does not run at x{scale}")
         built[label] = prepare_network(model, device, fused=fused)
-    sets = [BenchmarkSet(d, scale, root=root) for d in datasets]
-    report = Report(
-        models=list(rows.labels),
-        datasets=[b.info.name for b in sets],
-        scale=scale,
-        metrics=["psnr_y", "ssim_y", "ms_ssim_y", "rmse_y"],
-    )
+    return built
 
-    niqe_fn: NoReferenceMetric | None = None
-    if niqe_metric is True:
-        try:
-            niqe_fn = default_niqe(root, download=download)
-        except SuperresError as exc:
-            report.notes.append(f"NIQE left out: {exc}")
-    elif callable(niqe_metric):
-        niqe_fn = niqe_metric
-    lpips_fn: PairMetric | None = None
-    if lpips_metric is True:
-        try:
-            lpips_fn = default_lpips(root, download=download)
-        except SuperresError as exc:
-            report.notes.append(f"LPIPS left out: {exc}")
-    elif callable(lpips_metric):
-        lpips_fn = lpips_metric
-    if niqe_fn is not None:
-        report.metrics.append("niqe")
-    if lpips_fn is not None:
-        report.metrics.append("lpips")
 
-    # Crop figures: images drawn with the seed, the datasets taken in turn.
+def _optional_metric(
+    wanted: _Metric | bool | None, name: str, default: Callable[[], _Metric], notes: list[str]
+) -> _Metric | None:
+    """The metric to use (see :func:`build_report`); why it is left out is added to ``notes``."""
+    if wanted is True:
+        try:
+            return default()
+        except SuperresError as exc:
+            notes.append(f"{name} left out: {exc}")
+            return None
+    if wanted is False or wanted is None:
+        return None
+    return wanted
+
+
+def _choose_crops(sets: Sequence[BenchmarkSet], crops: int, seed: int) -> set[tuple[str, int]]:
+    """``(dataset, index)`` of the crop figures' images: drawn with ``seed``, the sets in turn."""
     rng = random.Random(seed)
     chosen: set[tuple[str, int]] = set()
     order = [list(range(len(b))) for b in sets]
@@ -292,48 +327,75 @@ def build_report(
         while not order[i]:
             i = (i + 1) % len(sets)
         chosen.add((sets[i].info.name, order[i].pop()))
+    return chosen
 
-    total = sum(len(b) for b in sets) * len(built)
-    with tqdm(total=total, desc="report", unit="img", disable=not progress or None) as bar:
-        for bench in sets:
-            dataset = bench.info.name
-            per_model: dict[str, list[ReportImage]] = {m: [] for m in [HR_ROW, *built]}
-            for index, pair in enumerate(bench):
-                hr = pair.hr.to(torch.float64)
-                hr_crop = _crop(hr[None], scale)
-                if niqe_fn is not None:
-                    per_model[HR_ROW].append(
-                        ReportImage(
-                            HR_ROW, dataset, scale, pair.name, niqe=niqe_fn(hr[None], scale)
-                        )
-                    )
-                keep = (dataset, index) in chosen
-                outputs: dict[str, torch.Tensor] = {}
-                lines: dict[str, str] = {}
-                if keep and "bicubic" not in built:  # the papers' anchor is in every figure
-                    outputs["bicubic"] = super_resolve(Bicubic(scale=scale), pair.lq, scale).float()
-                for name, model in built.items():
-                    bar.set_postfix_str(f"{name} {dataset} {pair.name}", refresh=False)
-                    sr = super_resolve(model, pair.lq, scale, device=device)
-                    score = _score(sr, hr, hr_crop, scale, niqe_fn, lpips_fn)
-                    image = ReportImage(name, dataset, scale, pair.name, **score)
-                    per_model[name].append(image)
-                    report.per_image.append(image)
-                    if keep:
-                        outputs[name] = sr.to(torch.float32)
-                        lines[name] = _panel_line(image)
-                    bar.update(1)
-                if keep:
-                    report.crops.append(
-                        CropPanel(dataset, pair.name, pair.hr.to(torch.float32), outputs, lines)
-                    )
-            if niqe_fn is not None:
-                report.per_image.extend(per_model[HR_ROW])
-            for name in ([HR_ROW] if niqe_fn is not None else []) + list(built):
-                images = per_model[name]
-                means = {m: _mean([getattr(i, m) for i in images]) for m in METRICS}
-                report.rows.append(ReportRow(name, dataset, scale, len(images), **means))
-    return report
+
+@dataclass(frozen=True)
+class _Scorer:
+    """Runs a network on one LR image and scores its output against the HR image."""
+
+    scale: int
+    device: torch.device
+    niqe: NoReferenceMetric | None
+    lpips: PairMetric | None
+
+    def __call__(
+        self, model: nn.Module, pair: BenchmarkImage
+    ) -> tuple[torch.Tensor, dict[str, float | None]]:
+        """The 8-bit output and its scores (metric name -> value, ``None``: not measured)."""
+        sr = super_resolve(model, pair.lq, self.scale, device=self.device)
+        hr = pair.hr.to(torch.float64)
+        return sr, _score(sr, hr, _crop(hr[None], self.scale), self.scale, self.niqe, self.lpips)
+
+
+@dataclass(frozen=True)
+class _DatasetScores:
+    rows: list[ReportRow]
+    per_image: list[ReportImage]
+    crops: list[CropPanel]
+
+
+def _score_dataset(
+    bench: BenchmarkSet,
+    built: dict[str, nn.Module],
+    score: _Scorer,
+    chosen: set[tuple[str, int]],
+    bar: tqdm,
+) -> _DatasetScores:
+    """Every model on every image of ``bench``: per-image scores, set means, crop panels."""
+    dataset, scale = bench.info.name, score.scale
+    per_model: dict[str, list[ReportImage]] = {m: [] for m in [HR_ROW, *built]}
+    per_image: list[ReportImage] = []
+    crops: list[CropPanel] = []
+    for index, pair in enumerate(bench):
+        if score.niqe is not None:
+            niqe = score.niqe(pair.hr.to(torch.float64)[None], scale)
+            per_model[HR_ROW].append(ReportImage(HR_ROW, dataset, scale, pair.name, niqe=niqe))
+        keep = (dataset, index) in chosen
+        outputs: dict[str, torch.Tensor] = {}
+        lines: dict[str, str] = {}
+        if keep and "bicubic" not in built:  # the papers' anchor is in every figure
+            outputs["bicubic"] = super_resolve(Bicubic(scale=scale), pair.lq, scale).float()
+        for name, model in built.items():
+            bar.set_postfix_str(f"{name} {dataset} {pair.name}", refresh=False)
+            sr, scores = score(model, pair)
+            image = ReportImage(name, dataset, scale, pair.name, **scores)
+            per_model[name].append(image)
+            per_image.append(image)
+            if keep:
+                outputs[name] = sr.to(torch.float32)
+                lines[name] = _panel_line(image)
+            bar.update(1)
+        if keep:
+            crops.append(CropPanel(dataset, pair.name, pair.hr.to(torch.float32), outputs, lines))
+    if score.niqe is not None:
+        per_image.extend(per_model[HR_ROW])
+    rows = []
+    for name in ([HR_ROW] if score.niqe is not None else []) + list(built):
+        images = per_model[name]
+        means = {m: _mean([getattr(i, m) for i in images]) for m in METRICS}
+        rows.append(ReportRow(name, dataset, scale, len(images), **means))
+    return _DatasetScores(rows=rows, per_image=per_image, crops=crops)
 
 
 def _score(
