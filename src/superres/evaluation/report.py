@@ -82,35 +82,43 @@ class ReportOutputError(SuperresError):
 
 
 @dataclass(frozen=True)
-class ReportRow:
-    """Mean scores of one model (or ``HR``) on one dataset; ``None``: not measured."""
+class _Scores:
+    """One score per metric; ``None``: not measured."""
 
+    psnr_y: float | None = None
+    ssim_y: float | None = None
+    ms_ssim_y: float | None = None
+    rmse_y: float | None = None
+    niqe: float | None = None
+    lpips: float | None = None
+
+
+# A dataclass orders its fields along the bases from last to first, so ``ReportRow(_Scores, _RowKey)``
+# has the key fields first, then the scores: the column order of the CSV and JSON files.
+@dataclass(frozen=True)
+class _RowKey:
     model: str
     dataset: str
     scale: int
     images: int
-    psnr_y: float | None = None
-    ssim_y: float | None = None
-    ms_ssim_y: float | None = None
-    rmse_y: float | None = None
-    niqe: float | None = None
-    lpips: float | None = None
 
 
 @dataclass(frozen=True)
-class ReportImage:
-    """Scores of one model (or ``HR``) on one image; ``None``: not measured."""
-
+class _ImageKey:
     model: str
     dataset: str
     scale: int
     image: str
-    psnr_y: float | None = None
-    ssim_y: float | None = None
-    ms_ssim_y: float | None = None
-    rmse_y: float | None = None
-    niqe: float | None = None
-    lpips: float | None = None
+
+
+@dataclass(frozen=True)
+class ReportRow(_Scores, _RowKey):
+    """Mean scores of one model (or ``HR``) on the ``images`` images of one dataset."""
+
+
+@dataclass(frozen=True)
+class ReportImage(_Scores, _ImageKey):
+    """Scores of one model (or ``HR``) on one image."""
 
 
 @dataclass(frozen=True)
