@@ -93,8 +93,8 @@ class _Scores:
     lpips: float | None = None
 
 
-# A dataclass orders its fields along the bases from last to first, so ``ReportRow(_Scores, _RowKey)``
-# has the key fields first, then the scores: the column order of the CSV and JSON files.
+# A dataclass takes its fields from the bases from last to first: ``ReportRow(_Scores, _RowKey)``
+# has the key fields first, then the scores (the column order of the CSV and JSON files).
 @dataclass(frozen=True)
 class _RowKey:
     model: str
