@@ -261,16 +261,9 @@ def build_report(
     )
     chosen = _choose_crops(sets, crops, seed)
     score = _Scorer(scale=scale, device=device, niqe=niqe_fn, lpips=lpips_fn)
-    means: list[ReportRow] = []
-    per_image: list[ReportImage] = []
-    panels: list[CropPanel] = []
     total = sum(len(b) for b in sets) * len(built)
     with tqdm(total=total, desc="report", unit="img", disable=not progress or None) as bar:
-        for bench in sets:
-            dataset = _score_dataset(bench, built, score, chosen, bar)
-            means += dataset.rows
-            per_image += dataset.per_image
-            panels += dataset.crops
+        scored = [_score_dataset(bench, built, score, chosen, bar) for bench in sets]
     metrics = ["psnr_y", "ssim_y", "ms_ssim_y", "rmse_y"]
     metrics += [name for name, fn in (("niqe", niqe_fn), ("lpips", lpips_fn)) if fn is not None]
     return Report(
@@ -279,9 +272,9 @@ def build_report(
         scale=scale,
         metrics=metrics,
         notes=notes,
-        rows=means,
-        per_image=per_image,
-        crops=panels,
+        rows=[row for d in scored for row in d.rows],
+        per_image=[image for d in scored for image in d.per_image],
+        crops=[panel for d in scored for panel in d.crops],
     )
 
 

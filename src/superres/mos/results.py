@@ -11,7 +11,7 @@ import io
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from superres.io.files import atomic_write, atomic_write_text
@@ -46,7 +46,7 @@ class MethodResult:
     raters: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StudyResults:
     """A study's results: one :class:`MethodResult` per method, plus totals."""
 
@@ -56,22 +56,13 @@ class StudyResults:
     items: int
     raters: int
     ratings: int
-    methods: list[MethodResult]
     confidence: float = 0.95
     ci_method: str = CI_METHOD
+    methods: list[MethodResult]
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "dataset": self.dataset,
-            "scale": self.scale,
-            "images": self.images,
-            "items": self.items,
-            "raters": self.raters,
-            "ratings": self.ratings,
-            "confidence": self.confidence,
-            "ci_method": self.ci_method,
-            "methods": [vars(m) for m in self.methods],
-        }
+        """The JSON document: every field, in order."""
+        return asdict(self)
 
 
 def _finite(value: float) -> float | None:
