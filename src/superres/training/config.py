@@ -336,43 +336,67 @@ def _build(cls: type, data: Any, where: str) -> Any:
     return cls(**values)
 
 
-def _check_builders(recipe: Recipe) -> None:
-    """Names and keywords of models and losses, checked against their constructors now."""
+def _typed_kwargs(
+    builder: Any, kwargs: Mapping[str, Any], where: str, skip: tuple[str, ...]
+) -> dict[str, Any]:
+    """``kwargs`` checked against ``builder``'s signature, each converted to its annotation.
+
+    Typed now (and `1e-2` made a number), not an hour into a run; an annotation that recipes
+    cannot spell is left to the constructor.
+    """
+    params = inspect.signature(builder).parameters
+    hints = _constructor_hints(builder)
+    typed = dict(kwargs)
+    for key in kwargs:
+        if key in skip:
+            raise ConfigError(f"{where}: {key!r} is set by the recipe, not here; remove it")
+        if key not in params:
+            valid = ", ".join(p for p in params if p not in skip)
+            raise ConfigError(
+                f"{where}: unknown argument {key!r}.{did_you_mean(key, params)} "
+                f"Valid arguments: {valid}"
+            )
+        if key in hints:
+            with contextlib.suppress(_UnsupportedTypeError):
+                typed[key] = _convert(kwargs[key], hints[key], f"{where}.{key}")
+    return typed
+
+
+def _check_builders(recipe: Recipe) -> Recipe:
+    """``recipe`` with the keywords of its models and losses checked against their builders and
+    typed (a new frozen value; ``recipe`` is left as it is), once its other rules hold."""
     from superres.losses import LOSSES
     from superres.models import DISCRIMINATORS, MODELS, check_scale
 
-    def check_kwargs(
-        builder: Any, kwargs: dict[str, Any], where: str, skip: tuple[str, ...]
-    ) -> None:
-        params = inspect.signature(builder).parameters
-        hints = _constructor_hints(builder)
-        for key in kwargs:
-            if key in skip:
-                raise ConfigError(f"{where}: {key!r} is set by the recipe, not here; remove it")
-            if key not in params:
-                valid = ", ".join(p for p in params if p not in skip)
-                raise ConfigError(
-                    f"{where}: unknown argument {key!r}.{did_you_mean(key, params)} "
-                    f"Valid arguments: {valid}"
-                )
-            # Typed now (and `1e-2` made a number), not an hour into a run; an annotation that
-            # recipes cannot spell is left to the constructor.
-            if key in hints:
-                with contextlib.suppress(_UnsupportedTypeError):
-                    kwargs[key] = _convert(kwargs[key], hints[key], f"{where}.{key}")
-
     spec = MODELS.get(recipe.model.name)
     check_scale(spec.name, recipe.scale)
-    check_kwargs(spec.builder, recipe.model.kwargs, "model", ("scale",))
+    model = _typed_kwargs(spec.builder, recipe.model.kwargs, "model", ("scale",))
+    recipe = dataclasses.replace(recipe, model=dataclasses.replace(recipe.model, kwargs=model))
     if recipe.discriminator is not None:
         builder = DISCRIMINATORS.get(recipe.discriminator.name)
-        check_kwargs(builder, recipe.discriminator.kwargs, "discriminator", ())
+        kwargs = _typed_kwargs(builder, recipe.discriminator.kwargs, "discriminator", ())
+        discriminator = dataclasses.replace(recipe.discriminator, kwargs=kwargs)
+        recipe = dataclasses.replace(recipe, discriminator=discriminator)
     if not recipe.train.losses:
         raise ConfigError(
             "train.losses is empty: give at least one loss term, e.g. `losses: [{name: l1}]`"
         )
-    for i, term in enumerate(recipe.train.losses):
-        check_kwargs(LOSSES.get(term.name), term.kwargs, f"train.losses[{i}] ({term.name})", ())
+    losses = tuple(
+        dataclasses.replace(
+            term,
+            kwargs=_typed_kwargs(
+                LOSSES.get(term.name), term.kwargs, f"train.losses[{i}] ({term.name})", ()
+            ),
+        )
+        for i, term in enumerate(recipe.train.losses)
+    )
+    recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, losses=losses))
+    _check_rules(recipe)
+    return recipe
+
+
+def _check_rules(recipe: Recipe) -> None:
+    """The rules between sections (GAN mode and its parts, sizes, counts)."""
     names = [t.name for t in recipe.train.losses]
     if recipe.train.mode == "gan":
         if recipe.discriminator is None:
@@ -456,8 +480,7 @@ def recipe_from_dict(data: Mapping[str, Any], *, source: str = "recipe") -> Reci
         ConfigError: unknown or missing keys, wrong types, unknown models/losses or arguments.
     """
     try:
-        recipe = _build(Recipe, data, "")
-        _check_builders(recipe)
+        recipe = _check_builders(_build(Recipe, data, ""))
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     except KeyError as exc:  # unknown model/loss names: the registries' errors suggest matches
