@@ -33,7 +33,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Self
 
 import numpy as np
 import torch
@@ -367,7 +367,25 @@ def plot_logs(out_dir: Path) -> list[Path]:
 # --- the loggers ----------------------------------------------------------------------------------
 
 
-class TrainingLogger:
+class _ClosedOnExit:
+    """A logger used as a context manager: ``with`` closes it, whatever happened inside."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class TrainingLogger(_ClosedOnExit):
     """CSV logs, TensorBoard, a progress bar and PNG plots for one training run (rank 0 only).
 
     Args:
@@ -430,19 +448,6 @@ class TrainingLogger:
             self._bar = tqdm(
                 total=total_iters, initial=start_iter, unit="it", dynamic_ncols=True, desc="train"
             )
-
-    # context manager -------------------------------------------------------------------------
-
-    def __enter__(self) -> TrainingLogger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # logging ---------------------------------------------------------------------------------
 
@@ -519,7 +524,7 @@ class TrainingLogger:
                 self._bar.close()
 
 
-class NullLogger:
+class NullLogger(_ClosedOnExit):
     """The :class:`TrainingLogger` interface doing nothing (ranks other than 0).
 
     Accepts (and ignores) the same constructor arguments, so the trainer can pick the class by rank.
@@ -527,17 +532,6 @@ class NullLogger:
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         del args, kwargs
-
-    def __enter__(self) -> NullLogger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def log_train(self, step: int, values: Mapping[str, float], lr: float) -> None:
         """Do nothing."""
