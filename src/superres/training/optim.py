@@ -25,9 +25,11 @@ of ``warmup_iters`` iterations multiplies the schedule by ``(i + 1) / warmup_ite
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Final, Literal
 
 import torch
@@ -129,15 +131,45 @@ def build_optimizer(
 # --- schedules ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Schedule:
+    """A schedule's arguments, checked; :meth:`factor` is :func:`lr_factor` on them."""
+
+    name: SchedulerName
+    total_iters: int
+    warmup_iters: int
+    step_size: int
+    milestones: tuple[int, ...]
+    gamma: float
+    eta_min_factor: float = 0.0
+
+    def factor(self, iteration: int) -> float:
+        """The multiplier of the base rate for the step after ``iteration`` earlier steps."""
+        if self.name == "constant":
+            factor = 1.0
+        elif self.name == "step":
+            factor = self.gamma ** (iteration // self.step_size)
+        elif self.name == "multistep":
+            factor = self.gamma ** bisect.bisect_right(self.milestones, iteration)
+        else:  # cosine, over the iterations after the warm-up; held at the floor past total_iters
+            span = max(self.total_iters - self.warmup_iters, 1)
+            progress = min(max(iteration - self.warmup_iters, 0) / span, 1.0)
+            cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+            factor = self.eta_min_factor + (1.0 - self.eta_min_factor) * cosine
+        if iteration < self.warmup_iters:
+            factor *= (iteration + 1) / self.warmup_iters
+        return float(factor)
+
+
 def _check_schedule(
-    name: str,
+    name: SchedulerName,
     total_iters: int,
     warmup_iters: int,
     step_size: int,
     milestones: Sequence[int],
     gamma: float,
-) -> None:
-    """Raise a :class:`ConfigError` naming the first invalid schedule argument."""
+) -> _Schedule:
+    """The schedule, or a :class:`ConfigError` naming its first invalid argument."""
     if name not in SCHEDULERS:
         raise _unknown("learning-rate schedule", name, SCHEDULERS)
     owner = f"schedule {name!r}"
@@ -185,6 +217,7 @@ def _check_schedule(
             f"{owner}: milestones={list(milestones)!r} are only used by the 'multistep' schedule; "
             "remove them or set name: multistep."
         )
+    return _Schedule(name, total_iters, warmup_iters, step_size, tuple(map(int, milestones)), gamma)
 
 
 def lr_factor(
@@ -206,7 +239,7 @@ def lr_factor(
     Raises:
         ConfigError: an unknown ``name`` or invalid arguments (as :func:`build_scheduler`).
     """
-    _check_schedule(name, total_iters, warmup_iters, step_size, milestones, gamma)
+    schedule = _check_schedule(name, total_iters, warmup_iters, step_size, milestones, gamma)
     if not (_is_number(eta_min_factor) and 0.0 <= eta_min_factor <= 1.0):
         raise ConfigError(
             f"schedule {name!r}: eta_min must lie in [0, lr]; "
@@ -214,45 +247,7 @@ def lr_factor(
         )
     if not (_is_int(iteration) and iteration >= 0):
         raise ValueError(f"lr_factor: iteration must be an integer >= 0; got {iteration!r}.")
-    return _factor(
-        iteration,
-        name=name,
-        total_iters=total_iters,
-        warmup_iters=warmup_iters,
-        step_size=step_size,
-        milestones=milestones,
-        gamma=gamma,
-        eta_min_factor=eta_min_factor,
-    )
-
-
-def _factor(
-    iteration: int,
-    *,
-    name: SchedulerName,
-    total_iters: int,
-    warmup_iters: int,
-    step_size: int,
-    milestones: Sequence[int],
-    gamma: float,
-    eta_min_factor: float,
-) -> float:
-    """:func:`lr_factor` on arguments already checked (the scheduler checks them once)."""
-    if name == "constant":
-        factor = 1.0
-    elif name == "step":
-        factor = gamma ** (iteration // step_size)
-    elif name == "multistep":
-        factor = gamma ** bisect.bisect_right(list(milestones), iteration)
-    else:  # cosine, over the iterations after the warm-up; held at the floor past total_iters
-        span = max(total_iters - warmup_iters, 1)
-        progress = min(max(iteration - warmup_iters, 0) / span, 1.0)
-        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
-        factor = eta_min_factor + (1.0 - eta_min_factor) * cosine
-
-    if iteration < warmup_iters:
-        factor *= (iteration + 1) / warmup_iters
-    return float(factor)
+    return dataclasses.replace(schedule, eta_min_factor=eta_min_factor).factor(iteration)
 
 
 def build_scheduler(
@@ -278,7 +273,7 @@ def build_scheduler(
     Raises:
         ConfigError: unknown ``name`` or invalid arguments.
     """
-    _check_schedule(name, total_iters, warmup_iters, step_size, milestones, gamma)
+    schedule = _check_schedule(name, total_iters, warmup_iters, step_size, milestones, gamma)
     base_lrs = [float(group.get("initial_lr", group["lr"])) for group in optimizer.param_groups]
     if not (_is_number(eta_min) and eta_min >= 0):
         raise ConfigError(f"schedule {name!r}: eta_min must be a number >= 0; got {eta_min!r}.")
@@ -287,24 +282,15 @@ def build_scheduler(
             f"schedule 'cosine': eta_min={eta_min!r} exceeds the base learning rate "
             f"{min(base_lrs)!r}; expected 0 <= eta_min <= lr (e.g. 1e-7)."
         )
-    frozen_milestones = tuple(int(m) for m in milestones)
 
     # Plain closures, not callable objects: LambdaLR leaves functions out of its state_dict, so a
     # resumed run takes the schedule from its config and only the counters from the checkpoint.
     def make(base_lr: float) -> Callable[[int], float]:
         floor = eta_min / base_lr if name == "cosine" and base_lr > 0 else 0.0
+        per_group = dataclasses.replace(schedule, eta_min_factor=floor)
 
         def factor(iteration: int) -> float:
-            return _factor(
-                iteration,
-                name=name,
-                total_iters=total_iters,
-                warmup_iters=warmup_iters,
-                step_size=step_size,
-                milestones=frozen_milestones,
-                gamma=gamma,
-                eta_min_factor=floor,
-            )
+            return per_group.factor(iteration)
 
         return factor
 
