@@ -228,11 +228,6 @@ def pair_paths(image: Path, reference: Path | None) -> list[tuple[Path, Path | N
     return pairs
 
 
-def score_paths(image: Path, reference: Path | None, options: MetricOptions) -> list[ImageMetrics]:
-    """Score a file or a folder (against a reference file or folder)."""
-    return score_pairs(pair_paths(image, reference), options)
-
-
 def score_pairs(
     pairs: Sequence[tuple[Path, Path | None]], options: MetricOptions
 ) -> list[ImageMetrics]:
@@ -274,5 +269,4 @@ __all__ = [
     "prepare_options",
     "score_pair",
     "score_pairs",
-    "score_paths",
 ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from scipy.stats import t as student_t
 
-__all__ = ["CI_METHOD", "MeanCI", "mean_ci", "t_cdf", "t_quantile"]
+__all__ = ["CI_METHOD", "MeanCI", "mean_ci", "t_quantile"]
 
 CI_METHOD = (
     "MOS = mean of all ratings of a method; 95% CI = MOS ± t(0.975, n-1) · s / sqrt(n), "
@@ -28,13 +28,8 @@ CI_METHOD = (
 )
 
 
-def t_cdf(t: float, df: float) -> float:
-    """Student-t cumulative distribution function (SciPy's)."""
-    return float(student_t.cdf(t, df))
-
-
 def t_quantile(p: float, df: float) -> float:
-    """Student-t quantile: the ``t`` with ``t_cdf(t, df) == p`` (SciPy's ``ppf``)."""
+    """Student-t quantile: the ``t`` whose cumulative probability is ``p`` (SciPy's ``ppf``)."""
     if not 0.0 < p < 1.0:
         raise ValueError(f"p must be in (0, 1), got {p}")
     return float(student_t.ppf(p, df))
