@@ -17,30 +17,9 @@ from pathlib import Path
 import torch
 
 from superres.evaluation.benchmark import run_benchmark
+from superres.evaluation.published import BICUBIC
 
 DATASETS = ("set5", "set14", "bsd100", "urban100")
-# An independent implementation of today's protocol (RGB bicubic, float Y, gray as 3 channels).
-REFERENCE = {
-    ("set5", 4): (28.4302, 0.81114),
-    ("set14", 4): (26.0914, 0.70480),
-    ("bsd100", 4): (25.9620, 0.66807),
-    ("urban100", 4): (23.1406, 0.65806),
-    ("set5", 2): (33.6741, 0.93029),
-    ("set14", 2): (30.3263, 0.86985),
-    ("bsd100", 2): (29.5605, 0.84340),
-    ("urban100", 2): (26.8766, 0.84047),
-}
-# The bicubic rows as printed in the papers (e.g. VDSR Table 3, EDSR Table 6).
-PUBLISHED = {
-    ("set5", 4): (28.42, 0.8104),
-    ("set14", 4): (26.00, 0.7027),
-    ("bsd100", 4): (25.96, 0.6675),
-    ("urban100", 4): (23.14, 0.6577),
-    ("set5", 2): (33.66, 0.9299),
-    ("set14", 2): (30.24, 0.8688),
-    ("bsd100", 2): (29.56, 0.8431),
-    ("urban100", 2): (26.88, 0.8403),
-}
 
 
 def main() -> None:
@@ -75,8 +54,7 @@ def main() -> None:
         for d in DATASETS:
             dp, ds = scores[("default", d, s)]
             lp, ls = scores[("legacy", d, s)]
-            rp, rs = REFERENCE[(d, s)]
-            pp, ps = PUBLISHED[(d, s)]
+            (rp, rs), (pp, ps) = BICUBIC[(d, s)].default, BICUBIC[(d, s)].legacy
             print(
                 f"| {d} | x{s} | {dp:.4f} / {ds:.5f} | {rp:.4f} / {rs:.5f} | "
                 f"{dp - rp:+.4f} / {ds - rs:+.5f} | {lp:.4f} / {ls:.5f} | {pp:.2f} / {ps:.4f} | "

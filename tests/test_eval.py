@@ -15,21 +15,12 @@ from superres.cli import main
 from superres.data.datasets import BenchmarkSet, bicubic_downscale, mod_crop
 from superres.errors import DatasetNotFoundError, UnsupportedScaleError
 from superres.evaluation.benchmark import format_markdown, run_benchmark
+from superres.evaluation.published import BICUBIC
 
-# Bicubic under today's protocol (RGB bicubic, float Y, gray as three channels), from an
-# independent implementation of the protocol: {(dataset, scale): (PSNR-Y, SSIM-Y)}.
-GOLDEN_DEFAULT = {
-    ("set5", 4): (28.4302, 0.81114),
-    ("set14", 4): (26.0914, 0.70480),
-    ("bsd100", 4): (25.9620, 0.66807),
-    ("urban100", 4): (23.1406, 0.65806),
-    ("set5", 2): (33.6741, 0.93029),
-    ("set14", 2): (30.3263, 0.86985),
-    ("bsd100", 2): (29.5605, 0.84340),
-    ("urban100", 2): (26.8766, 0.84047),
-}
-# The papers' bicubic rows (SRCNN/VDSR/SRResNet tables), made by the legacy MATLAB scripts.
-PUBLISHED_LEGACY = {("set5", 4): (28.42, 0.8104), ("set5", 2): (33.66, 0.9299)}
+# Bicubic under today's protocol, from an independent implementation of it, and the papers'
+# bicubic rows (legacy protocol): {(dataset, scale): (PSNR-Y, SSIM-Y)}.
+GOLDEN_DEFAULT = {key: row.default for key, row in BICUBIC.items()}
+PUBLISHED_LEGACY = {key: row.legacy for key, row in BICUBIC.items()}
 
 
 @pytest.fixture(autouse=True)
@@ -51,15 +42,20 @@ def _check(report_json: Path, golden: dict, atol_psnr: float, atol_ssim: float) 
         assert abs(gs - s) <= atol_ssim, (key, gs, s)
 
 
+def _eval_json(root: Path, out: Path, *args: str) -> int:
+    """``superres eval ARGS`` on the data ``root``, quiet, its JSON written to ``out``."""
+    return main(["eval", *args, "--data-root", str(root), "--output-json", str(out), "-q"])
+
+
 @pytest.mark.data
 @pytest.mark.parametrize("scale", [4, 2])
 def test_bicubic_matches_published_protocol_small_sets(
     data_root: Path, tmp_path: Path, scale: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "r.json"
-    args = ["eval", "--models", "bicubic", "--datasets", "set5", "set14", "--scales", str(scale)]
-    code = main([*args, "--data-root", str(data_root), "--output-json", str(out), "-q"])
-    assert code == 0
+    sets = ["set5", "set14"]
+    args = ["--models", "bicubic", "--datasets", *sets, "--scales", str(scale)]
+    assert _eval_json(data_root, out, *args) == 0
     _check(out, GOLDEN_DEFAULT, 0.005, 0.0002)
     table = capsys.readouterr().out
     assert "| bicubic | x" in table
@@ -74,23 +70,8 @@ def test_bicubic_matches_published_protocol_all_sets(
 ) -> None:
     out = tmp_path / "r.json"
     sets = ["set5", "set14", "bsd100", "urban100"]
-    code = main(
-        [
-            "eval",
-            "--models",
-            "bicubic",
-            "--datasets",
-            *sets,
-            "--scales",
-            str(scale),
-            "--data-root",
-            str(data_root),
-            "--output-json",
-            str(out),
-            "-q",
-        ]
-    )
-    assert code == 0
+    args = ["--models", "bicubic", "--datasets", *sets, "--scales", str(scale)]
+    assert _eval_json(data_root, out, *args) == 0
     _check(out, GOLDEN_DEFAULT, 0.005, 0.0002)
 
 
@@ -98,25 +79,8 @@ def test_bicubic_matches_published_protocol_all_sets(
 @pytest.mark.parametrize("scale", [4, 2])
 def test_legacy_protocol_reproduces_paper_rows(data_root: Path, tmp_path: Path, scale: int) -> None:
     out = tmp_path / "r.json"
-    code = main(
-        [
-            "eval",
-            "--models",
-            "bicubic",
-            "--datasets",
-            "set5",
-            "--scales",
-            str(scale),
-            "--protocol",
-            "legacy",
-            "--data-root",
-            str(data_root),
-            "--output-json",
-            str(out),
-            "-q",
-        ]
-    )
-    assert code == 0
+    args = ["--models", "bicubic", "--datasets", "set5", "--scales", str(scale)]
+    assert _eval_json(data_root, out, *args, "--protocol", "legacy") == 0
     _check(out, PUBLISHED_LEGACY, 0.01, 0.0005)
 
 
@@ -168,18 +132,13 @@ def test_official_lr_equals_generated(data_root: Path) -> None:
 
 
 def _make_root(tmp_path: Path) -> Path:
+    """A Set5 of three smooth RGB images and a gray ramp; odd sizes exercise mod-crop."""
     rng = np.random.default_rng(0)
     hr_dir = tmp_path / "root" / "Set5" / "HR"
     hr_dir.mkdir(parents=True)
-    # Smooth content so bicubic does well; odd sizes exercise mod-crop.
-    yy, xx = np.mgrid[0:50, 0:45]
-    for i in range(3):
-        img = np.stack(
-            [np.sin(xx / (5 + i)) * 80 + 120, np.cos(yy / 7) * 60 + 100, (xx + yy) * 1.5 + 20],
-            axis=-1,
-        )
-        img = np.clip(img + rng.normal(0, 2, img.shape), 0, 255).astype(np.uint8)
-        Image.fromarray(img).save(hr_dir / f"im{i}.png")
+    for i in range(3):  # random 6x6 colours, bicubic-enlarged: smooth, so bicubic does well
+        coarse = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+        coarse.resize((45, 50), Image.Resampling.BICUBIC).save(hr_dir / f"im{i}.png")
     ramp = (np.add.outer(np.arange(40), np.arange(42)) * 3).astype(np.uint8)
     Image.fromarray(ramp, mode="L").save(hr_dir / "gray.png")
     return tmp_path / "root"
@@ -188,25 +147,8 @@ def _make_root(tmp_path: Path) -> Path:
 def test_eval_writes_table_json_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = _make_root(tmp_path)
     js, cs = tmp_path / "out.json", tmp_path / "out.csv"
-    code = main(
-        [
-            "eval",
-            "--models",
-            "bicubic",
-            "--datasets",
-            "set5",
-            "--scales",
-            "2",
-            "4",
-            "--data-root",
-            str(root),
-            "--output-json",
-            str(js),
-            "--output-csv",
-            str(cs),
-            "-q",
-        ]
-    )
+    args = ["--models", "bicubic", "--datasets", "set5", "--scales", "2", "4"]
+    code = _eval_json(root, js, *args, "--output-csv", str(cs))
     assert code == 0
     doc = json.loads(js.read_text())
     assert doc["protocol"] == "default"
@@ -232,8 +174,8 @@ def test_eager_flag_runs_the_plain_modules(tmp_path: Path, fused_models: list[st
     scores = {}
     for flags in ([], ["--eager"]):
         out = tmp_path / f"out{len(flags)}.json"
-        args = ["eval", "--models", "srresnet-x4", "--datasets", "set5", "--device", "cpu"]
-        assert main([*args, *flags, "--data-root", str(root), "--output-json", str(out), "-q"]) == 0
+        args = ["--models", "srresnet-x4", "--datasets", "set5", "--device", "cpu"]
+        assert _eval_json(root, out, *args, *flags) == 0
         scores[bool(flags)] = json.loads(out.read_text())["results"][0]["psnr_y"]
         assert fused_models == ["SRResNet"]  # the default fuses once; --eager does not
     assert scores[True] == pytest.approx(scores[False], abs=1e-3)

@@ -3,11 +3,15 @@
 Keys: ``(paper row, scale)`` -> ``{dataset: psnr}``; a dataset the paper did not report is absent.
 Rows: SRCNN (Dong et al., TPAMI 2016), SRResNet and SRGAN (Ledig et al., CVPR 2017), EDSR and its
 baseline (Lim et al., CVPRW 2017), RRDBNet's PSNR-oriented model (Wang et al., ECCVW 2018).
+
+:data:`BICUBIC` holds bicubic upscaling against both evaluation protocols (the tests and
+``benchmarks/bicubic_protocols.py`` read it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 PUBLISHED_PSNR: Mapping[tuple[str, int], Mapping[str, float]] = {
     ("SRCNN", 4): {"set5": 30.48, "set14": 27.50, "bsd100": 26.90, "urban100": 24.52},
@@ -40,4 +44,32 @@ def published_psnr(model: str, scale: int, dataset: str) -> tuple[str, float] | 
     return None if value is None else (row, value)
 
 
-__all__ = ["COUNTERPART", "PUBLISHED_PSNR", "published_psnr"]
+@dataclass(frozen=True)
+class BicubicRow:
+    """Bicubic ``(PSNR-Y in dB, SSIM-Y)`` of one set at one scale, under each protocol.
+
+    Attributes:
+        default: today's default protocol (RGB bicubic, float Y, gray as three channels), from an
+            independent implementation of it.
+        legacy: the bicubic row the papers print (SRCNN/VDSR/EDSR tables, e.g. VDSR Table 3, EDSR
+            Table 6), made by the legacy MATLAB scripts.
+    """
+
+    default: tuple[float, float]
+    legacy: tuple[float, float]
+
+
+#: ``(dataset, scale)`` -> :class:`BicubicRow`.
+BICUBIC: Mapping[tuple[str, int], BicubicRow] = {
+    ("set5", 4): BicubicRow(default=(28.4302, 0.81114), legacy=(28.42, 0.8104)),
+    ("set14", 4): BicubicRow(default=(26.0914, 0.70480), legacy=(26.00, 0.7027)),
+    ("bsd100", 4): BicubicRow(default=(25.9620, 0.66807), legacy=(25.96, 0.6675)),
+    ("urban100", 4): BicubicRow(default=(23.1406, 0.65806), legacy=(23.14, 0.6577)),
+    ("set5", 2): BicubicRow(default=(33.6741, 0.93029), legacy=(33.66, 0.9299)),
+    ("set14", 2): BicubicRow(default=(30.3263, 0.86985), legacy=(30.24, 0.8688)),
+    ("bsd100", 2): BicubicRow(default=(29.5605, 0.84340), legacy=(29.56, 0.8431)),
+    ("urban100", 2): BicubicRow(default=(26.8766, 0.84047), legacy=(26.88, 0.8403)),
+}
+
+
+__all__ = ["BICUBIC", "COUNTERPART", "PUBLISHED_PSNR", "BicubicRow", "published_psnr"]
