@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import importlib.util
 import os
+import shutil
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -134,3 +135,11 @@ def server() -> Iterator[FileServer]:
         srv.httpd.shutdown()
         srv.httpd.server_close()
         srv.thread.join(timeout=5)
+
+
+@pytest.fixture
+def study(template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the test module's ``template`` MOS study: each test rates its own."""
+    path = tmp_path / "study.db"
+    shutil.copyfile(template, path)
+    return path

@@ -11,7 +11,6 @@ import io
 import json
 import math
 import re
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -70,13 +69,6 @@ def template(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("template") / "study.db"
     create_study(out, [MODEL], "set5", root=tiny_root, seed=7, device="cpu")
     return out
-
-
-@pytest.fixture
-def study(template: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "study.db"
-    shutil.copyfile(template, path)
-    return path
 
 
 @pytest.fixture

@@ -55,13 +55,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out  # 4 images x (srcnn-x4, bicubic, hr) = 12 items
 
 
-@pytest.fixture
-def study(template: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "study.db"
-    shutil.copyfile(template, path)
-    return path
-
-
 @contextlib.contextmanager
 def running_server(db: Path) -> Iterator[str]:
     """``superres mos serve`` in a thread, on a free port of 127.0.0.1; yields its base URL."""
