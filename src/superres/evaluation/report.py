@@ -333,7 +333,7 @@ def _choose_crops(sets: Sequence[BenchmarkSet], crops: int, seed: int) -> set[tu
 
 @dataclass(frozen=True)
 class _Scorer:
-    """Runs a network on one LR image and scores its output against the HR image."""
+    """Runs a network on one LR image and scores its 8-bit output against the HR image."""
 
     scale: int
     device: torch.device
@@ -343,10 +343,24 @@ class _Scorer:
     def __call__(
         self, model: nn.Module, pair: BenchmarkImage
     ) -> tuple[torch.Tensor, dict[str, float | None]]:
-        """The 8-bit output and its scores (metric name -> value, ``None``: not measured)."""
-        sr = super_resolve(model, pair.lq, self.scale, device=self.device)
-        hr = pair.hr.to(torch.float64)
-        return sr, _score(sr, hr, _crop(hr[None], self.scale), self.scale, self.niqe, self.lpips)
+        """The output and its scores (metric name -> value, ``None``: not measured)."""
+        sr = super_resolve(model, pair.lq, self.scale, device=self.device)[None]
+        hr = pair.hr.to(torch.float64)[None]
+        kwargs = {"crop_border": self.scale, "y_channel": True}
+        out: dict[str, float | None] = {
+            "psnr_y": float(psnr(sr, hr, **kwargs)[0]),
+            "ssim_y": float(ssim(sr, hr, **kwargs)[0]),
+            "rmse_y": float(rmse(sr, hr, **kwargs)[0]),
+        }
+        try:
+            out["ms_ssim_y"] = float(ms_ssim(sr, hr, **kwargs)[0])
+        except ImageTooSmallError:  # under 161 px after cropping: no five-scale MS-SSIM
+            out["ms_ssim_y"] = None
+        if self.niqe is not None:
+            out["niqe"] = self.niqe(sr, self.scale)
+        if self.lpips is not None:
+            out["lpips"] = self.lpips(_crop(sr, self.scale), _crop(hr, self.scale))
+        return sr[0], out
 
 
 @dataclass(frozen=True)
@@ -397,31 +411,6 @@ def _score_dataset(
         means = {m: _mean([getattr(i, m) for i in images]) for m in METRICS}
         rows.append(ReportRow(name, dataset, scale, len(images), **means))
     return _DatasetScores(rows=rows, per_image=per_image, crops=crops)
-
-
-def _score(
-    sr: torch.Tensor,
-    hr: torch.Tensor,
-    hr_crop: torch.Tensor,
-    scale: int,
-    niqe_fn: NoReferenceMetric | None,
-    lpips_fn: PairMetric | None,
-) -> dict[str, float | None]:
-    kwargs = {"crop_border": scale, "y_channel": True}
-    out: dict[str, float | None] = {
-        "psnr_y": float(psnr(sr[None], hr[None], **kwargs)[0]),
-        "ssim_y": float(ssim(sr[None], hr[None], **kwargs)[0]),
-        "rmse_y": float(rmse(sr[None], hr[None], **kwargs)[0]),
-    }
-    try:
-        out["ms_ssim_y"] = float(ms_ssim(sr[None], hr[None], **kwargs)[0])
-    except ImageTooSmallError:  # under 161 px after cropping: no five-scale MS-SSIM
-        out["ms_ssim_y"] = None
-    if niqe_fn is not None:
-        out["niqe"] = niqe_fn(sr[None], scale)
-    if lpips_fn is not None:
-        out["lpips"] = lpips_fn(_crop(sr[None], scale), hr_crop)
-    return out
 
 
 def _panel_line(image: ReportImage) -> str:
