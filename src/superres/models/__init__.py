@@ -21,7 +21,7 @@ from superres.models.rrdbnet import RRDBNet
 from superres.models.srcnn import SRCNN
 from superres.models.srresnet import SRResNet
 from superres.models.vgg import VGG19FeatureExtractor
-from superres.models.weights import load_weights, save_weights
+from superres.models.weights_file import load_weights, save_weights
 from superres.registry import Registry
 
 
