@@ -48,7 +48,8 @@ from superres.errors import (
     WeightsReadError,
 )
 from superres.io.files import atomic_write
-from superres.models.convert import convert_state_dict, unwrap_state_dict
+from superres.models.checkpoint import unwrap_state_dict
+from superres.models.convert import convert_state_dict
 
 __all__ = [
     "FORMAT",
