@@ -48,7 +48,8 @@ class PretrainedWeights:
         recipe: the config that trained it (``"configs/srresnet_x4.yaml"``).
         metrics: measured scores, e.g. ``{"set5_psnr_y": 32.05, "set5_ssim_y": 0.901}``.
         parent: for a GAN model, the catalog name of its PSNR-oriented counterpart of the same
-            architecture, towards which ``realism`` blends (see :func:`load_model`).
+            architecture, towards which ``realism`` blends (see
+            :func:`superres.models.weights.load_model`).
         realism_space: how ``realism`` blends this GAN model with its parent by default, chosen
             from the measured slider (``scripts/realism_curve.py``): ``"weights"`` where network
             interpolation trades fidelity for texture smoothly, ``"pixels"`` where it does not.

@@ -47,7 +47,6 @@ from superres.models.realism import (
 from superres.models.weights_file import (
     FORMAT,
     PathLike,
-    extra_metadata,
     load_weights,
     read_metadata,
     save_weights,
@@ -65,9 +64,7 @@ __all__ = [
     "RealismSpace",
     "blend_outputs",
     "default_model",
-    "extra_metadata",
     "get_pretrained",
-    "interpolate_models",
     "list_pretrained",
     "load_model",
     "load_weights",
