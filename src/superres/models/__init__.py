@@ -1,8 +1,9 @@
-"""Every architecture superres knows, registered in one table.
+"""Every architecture superres knows, registered in one place.
 
 ``create_model("bicubic", scale=4)`` builds a model by name; ``list_models()`` lists the names. Each
 architecture lives in its own file as a pure ``nn.Module`` with keyword-only, typed arguments; this
-module is the only place that registers them, so adding a model means one file plus one line here.
+module is the only place that registers them, so adding a model means one file plus its line in
+each of the two tables here (builder and scales; summary).
 """
 
 from __future__ import annotations
