@@ -23,14 +23,10 @@ import yaml
 
 from superres.evaluation.published import published_psnr
 from superres.io.files import atomic_write_text
+from superres.models.catalog import WEIGHTS, get_pretrained, pretrained_path
 from superres.models.flops import macs_per_output_megapixel
-from superres.models.weights import (
-    WEIGHTS,
-    get_pretrained,
-    load_model,
-    pretrained_path,
-    read_metadata,
-)
+from superres.models.weights import load_model
+from superres.models.weights_file import read_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("set5", "set14", "bsd100", "urban100")

@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 from pathlib import Path
 
-from superres.models.weights import (
-    PACKAGE_WEIGHTS_DIR,
-    extra_metadata,
-    load_weights,
-    read_metadata,
-    save_weights,
-)
+import torch
+
+from superres.models.catalog import PACKAGE_WEIGHTS_DIR
+from superres.models.weights_file import read_metadata, resave_weights
 
 
 def main() -> None:
@@ -34,25 +30,14 @@ def main() -> None:
     notes = dict(item.split("=", 1) for item in args.note)
     PACKAGE_WEIGHTS_DIR.mkdir(exist_ok=True)
     for source in args.files:
-        meta = read_metadata(source)
-        name = meta.get("name", source.stem)
-        extra = extra_metadata(meta)
+        name = read_metadata(source).get("name", source.stem)
+        extra: dict[str, str] = {}
         if name in walls:
             extra["wall_time_s"] = walls[name]
         if name in notes:
             extra["training_note"] = notes[name]
-        metrics = json.loads(meta["metrics"]) if "metrics" in meta else None
         target = PACKAGE_WEIGHTS_DIR / f"{name}.safetensors"
-        import torch
-
-        save_weights(
-            load_weights(source),
-            target,
-            dtype=torch.float16,
-            recipe=meta.get("recipe"),
-            metrics=metrics,
-            metadata=extra,
-        )
+        resave_weights(source, target, dtype=torch.float16, metadata=extra)
         digest = hashlib.sha256(target.read_bytes()).hexdigest()
         print(f"{name}: {target.stat().st_size / 1e6:.2f} MB sha256 {digest}")
 

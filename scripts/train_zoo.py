@@ -170,7 +170,12 @@ def train_all(jobs: list[Job], args: argparse.Namespace, seconds: float) -> dict
 
 def export_candidate(job: Job, args: argparse.Namespace, wall_s: float) -> tuple[Path, int] | None:
     """The run's final (EMA) weights as float16 with the zoo metadata, and its iterations."""
-    from superres.models.weights import extra_metadata, load_weights, read_metadata, save_weights
+    from superres.models.weights_file import (
+        extra_metadata,
+        load_weights,
+        read_metadata,
+        save_weights,
+    )
 
     source = args.runs / job.name / "weights_last.safetensors"
     if not source.is_file():

@@ -404,7 +404,7 @@ def test_vgg19_features_match_the_single_layer_extractor() -> None:
     assert list(out) == ["relu1_2", "relu2_2", "conv3_1"]
     for layer in ("relu1_2", "relu2_2", "conv3_1"):
         single = VGG19FeatureExtractor(layer=layer)
-        single.load_state_dict(multi.vgg.state_dict())
+        single.load_state_dict(multi.state_dict())
         torch.testing.assert_close(out[layer], single(x))
 
 
@@ -471,11 +471,11 @@ def test_perceptual_loads_a_local_torchvision_file(tmp_path: Path) -> None:
     torch.manual_seed(0)
     source = VGG19Features(layers=["relu1_2"])
     path = tmp_path / "vgg19_head.safetensors"
-    save_file(source.vgg.state_dict(), str(path))  # torchvision keys: features.0.weight, ...
+    save_file(source.state_dict(), str(path))  # torchvision keys: features.0.weight, ...
     loss = PerceptualLoss(layer_weights={"relu1_2": 1.0}, weights=path)
     assert loss.pretrained
     torch.testing.assert_close(
-        loss.extractor.state_dict()["vgg.features.2.weight"], source.vgg.features[2].weight
+        loss.extractor.state_dict()["features.2.weight"], source.features[2].weight
     )
 
 

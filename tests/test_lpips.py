@@ -276,7 +276,7 @@ def test_trunks_load_torchvision_state_dicts_strictly(
         cls().load_state_dict({k: v for k, v in state.items() if k != "features.0.weight"})
     bad = dict(state)
     bad["features.0.weight"] = torch.zeros(3, 3, 3, 3)
-    with pytest.raises(IncompatibleWeightsError, match=cls.arch):
+    with pytest.raises(IncompatibleWeightsError, match=cls.layout.arch):
         cls().load_state_dict(bad)
 
 

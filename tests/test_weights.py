@@ -194,6 +194,30 @@ def test_metadata_extras_and_reserved_keys(tmp_path: Path) -> None:
         save_weights(model, tmp_path / "n.safetensors", metadata={"architecture": "x"})
 
 
+def test_resave_keeps_recipe_metrics_and_extras(tmp_path: Path) -> None:
+    from superres.models.weights_file import resave_weights
+
+    model = _tiny("srcnn")
+    source = save_weights(
+        model,
+        tmp_path / "m.safetensors",
+        recipe="configs/zoo/srcnn_x4.yaml",
+        metrics={"set5_psnr_y": 30.5},
+        metadata={"trained_on": "T91", "wall_time_s": "10"},
+    )
+    target = resave_weights(
+        source, tmp_path / "h.safetensors", dtype=torch.float16, metadata={"wall_time_s": "99"}
+    )
+    meta = read_metadata(target)
+    assert meta["dtype"] == "float16"
+    assert meta["recipe"] == "configs/zoo/srcnn_x4.yaml"
+    assert json.loads(meta["metrics"]) == {"set5_psnr_y": 30.5}
+    assert (meta["trained_on"], meta["wall_time_s"]) == ("T91", "99")
+    torch.testing.assert_close(
+        load_weights(target).state_dict(), model.state_dict(), atol=1e-3, rtol=1e-3
+    )
+
+
 def test_save_needs_a_superres_model_and_an_existing_folder(tmp_path: Path) -> None:
     with pytest.raises(SuperresError, match=r"Conv2d.*create_model"):
         save_weights(nn.Conv2d(3, 3, 3), tmp_path / "c.safetensors")

@@ -85,7 +85,7 @@ def test_shipped_model_runs_on_a_small_image(name: str) -> None:
 
 @pytest.mark.parametrize("space", ["weights", "pixels"])
 def test_realism_interpolates_between_the_gan_model_and_its_parent(space: RealismSpace) -> None:
-    from superres.models.weights import interpolate_models
+    from superres.models.realism import interpolate_models
 
     x = torch.rand(1, 3, 10, 10, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -108,7 +108,7 @@ def test_realism_interpolates_between_the_gan_model_and_its_parent(space: Realis
 
 
 def test_each_gan_model_blends_in_its_measured_space() -> None:
-    from superres.models.weights import OutputBlend
+    from superres.models.realism import OutputBlend
 
     # srgan-x4's weights do not interpolate smoothly (its card), esrgan-6b-x4's do.
     assert get_pretrained("srgan-x4").realism_space == "pixels"

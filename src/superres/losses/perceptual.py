@@ -3,8 +3,8 @@
 :class:`FeatureMatchingLoss` is generic: any ``nn.Module`` whose ``forward(x)`` returns a dict of
 named feature maps ``{name: (N, C, h, w)}`` plugs in, with per-layer weights. Two extractors ship:
 
-* :class:`VGG19Features` -- VGG19 (Simonyan and Zisserman 2015), torchvision's ``vgg19``
-  weights; layers ``convX_Y`` (before ReLU), ``reluX_Y`` (after) and ``poolX``;
+* :class:`~superres.models.vgg.VGG19Features` -- VGG19 (Simonyan and Zisserman 2015),
+  torchvision's ``vgg19`` weights; layers ``convX_Y`` (before ReLU), ``reluX_Y`` (after), ``poolX``;
 * :class:`~superres.models.squeezenet.SqueezeNet11Features` -- SqueezeNet 1.1, torchvision's
   ``squeezenet1_1`` weights; layers ``relu1``, ``fire2`` ... ``fire9`` (LPIPS's slices).
 
@@ -42,19 +42,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Self
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-from superres.assets import asset_path
 from superres.errors import ConfigError
 from superres.losses.base import BaseLoss, check_choice, check_pair, check_reduction
 from superres.metrics.lpips import LPIPS
-from superres.models.squeezenet import LPIPS_LAYERS, SQUEEZENET1_1_LAYERS, SqueezeNet11Features
-from superres.models.vgg import VGG19_LAYERS, VGG19FeatureExtractor, vgg19_layer_index
+from superres.models.feature_trunk import FeatureTrunk
+from superres.models.squeezenet import SqueezeNet11Features
+from superres.models.vgg import VGG19Features
 
 __all__ = [
     "BACKBONES",
@@ -71,66 +69,13 @@ SRGAN_FEATURE_SCALE = 1.0 / 12.75
 _CRITERIA = ("l1", "l2", "mse")
 
 
-#: The ImageNet weights of the backbones :class:`PerceptualLoss` knows, by ``network`` name:
-#: assets of :mod:`superres.assets`, best first.
-BACKBONES: dict[str, tuple[str, ...]] = {
-    "vgg19": ("imagenet/vgg19",),
-    "squeezenet1_1": ("imagenet/squeezenet1_1-features", "imagenet/squeezenet1_1"),
+#: The trunks :class:`PerceptualLoss` builds, by ``network`` name.
+_TRUNKS: dict[str, type[FeatureTrunk]] = {
+    "vgg19": VGG19Features,
+    "squeezenet1_1": SqueezeNet11Features,
 }
-
-
-class VGG19Features(nn.Module):
-    """Frozen VGG19 returning ``{layer: features}`` for several layers in one pass.
-
-    Wraps :class:`~superres.models.vgg.VGG19FeatureExtractor` truncated after the deepest
-    requested layer, so the weights (torchvision key names) load as there.
-
-    Args:
-        layers: VGG19 layer names (``"conv5_4"``, ``"relu2_2"``, ``"pool3"``, any case).
-        normalize_input: apply the ImageNet normalisation to the [0, 1] RGB input.
-        weights: a local torchvision-format ``vgg19`` state dict, or ``None`` for random weights
-            (logged as a warning).
-    """
-
-    def __init__(
-        self,
-        *,
-        layers: Sequence[str],
-        normalize_input: bool = True,
-        weights: str | os.PathLike[str] | None = None,
-    ) -> None:
-        super().__init__()
-        if isinstance(layers, str) or not layers:
-            raise ConfigError(
-                f"VGG19Features: layers must be a non-empty list of layer names; got {layers!r}."
-            )
-        indices = sorted({vgg19_layer_index(name) for name in layers})
-        self.layers = tuple(VGG19_LAYERS[i] for i in indices)
-        self._wanted = dict(zip(indices, self.layers, strict=True))
-        self.vgg = VGG19FeatureExtractor(
-            layer=self.layers[-1], normalize_input=normalize_input, weights=weights
-        )
-        self.train(False)
-
-    @property
-    def pretrained(self) -> bool:
-        return self.vgg.pretrained
-
-    def train(self, mode: bool = True) -> Self:
-        """Always eval, like the wrapped extractor."""
-        del mode
-        return super().train(False)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        vgg = self.vgg
-        if vgg.normalize_input:
-            x = (x - vgg.mean.to(x.dtype)) / vgg.std.to(x.dtype)
-        out: dict[str, torch.Tensor] = {}
-        for index, layer in enumerate(vgg.features):
-            x = layer(x)  # out-of-place ReLUs: a stored conv output is not overwritten
-            if index in self._wanted:
-                out[self._wanted[index]] = x
-        return out
+#: The ImageNet weights of those trunks: assets of :mod:`superres.assets`, best first.
+BACKBONES: dict[str, tuple[str, ...]] = {name: t.layout.assets for name, t in _TRUNKS.items()}
 
 
 def _check_layer_weights(owner: str, layer_weights: Mapping[str, float]) -> dict[str, float]:
@@ -230,26 +175,6 @@ class FeatureMatchingLoss(BaseLoss):
         )
 
 
-def _resolve_weights(
-    network: str,
-    weights: str | os.PathLike[str] | None,
-    *,
-    pretrained: bool,
-    data_root: str | os.PathLike[str] | None,
-    download: bool,
-) -> Path | None:
-    """The local weight file to load, or ``None`` for an explicitly random network."""
-    if not pretrained:
-        if weights is not None:
-            raise ConfigError(
-                f"PerceptualLoss: pretrained=False but weights={os.fspath(weights)!r}; pass "
-                "one or the other (pretrained=False means random weights)."
-            )
-        return None
-    # The user's own file is used as it is (a re-saved or converted copy has another hash).
-    return asset_path(BACKBONES[network], path=weights, data_root=data_root, download=download)
-
-
 class PerceptualLoss(FeatureMatchingLoss):
     """Feature-matching loss over a frozen ImageNet VGG19 (default) or SqueezeNet 1.1.
 
@@ -298,40 +223,27 @@ class PerceptualLoss(FeatureMatchingLoss):
         network = check_choice(network, tuple(BACKBONES), "network", "PerceptualLoss")
         check_choice(criterion, _CRITERIA, "criterion", "PerceptualLoss")
         check_reduction(reduction, "PerceptualLoss")
-        extractor: nn.Module
-        if network == "vgg19":
-            layer_weights = _check_layer_weights(
-                "PerceptualLoss", layer_weights if layer_weights is not None else {"conv5_4": 1.0}
+        trunk = _TRUNKS[network]
+        if layer_weights is None:  # ESRGAN's conv5_4 for VGG19; LPIPS's taps, equally weighted
+            defaults = trunk.layout.default_layers
+            layer_weights = dict.fromkeys(defaults, 1.0 / len(defaults))
+        layer_weights = _check_layer_weights("PerceptualLoss", layer_weights)
+        # Layer names are case-insensitive; the trunk returns them lower-cased.
+        layer_weights = {name.lower(): weight for name, weight in layer_weights.items()}
+        for name in layer_weights:
+            trunk.layout.index(name)  # unknown names fail before any weights are fetched
+        if not pretrained and weights is not None:
+            raise ConfigError(
+                f"PerceptualLoss: pretrained=False but weights={os.fspath(weights)!r}; pass "
+                "one or the other (pretrained=False means random weights)."
             )
-            # VGG names are case-insensitive; the extractor returns them lower-cased.
-            layer_weights = {name.lower(): weight for name, weight in layer_weights.items()}
-            for name in layer_weights:
-                vgg19_layer_index(name)  # unknown names fail before any weights are fetched
-            path = _resolve_weights(
-                network, weights, pretrained=pretrained, data_root=data_root, download=download
-            )
-            extractor = VGG19Features(
-                layers=list(layer_weights), normalize_input=normalize_input, weights=path
-            )
-        else:
-            layer_weights = _check_layer_weights(
-                "PerceptualLoss",
-                layer_weights
-                if layer_weights is not None
-                else dict.fromkeys(LPIPS_LAYERS, 1.0 / len(LPIPS_LAYERS)),
-            )
-            unknown = [name for name in layer_weights if name not in SQUEEZENET1_1_LAYERS]
-            if unknown:
-                raise ConfigError(
-                    f"PerceptualLoss: unknown SqueezeNet 1.1 layers {unknown}; expected names "
-                    f"from {', '.join(SQUEEZENET1_1_LAYERS)}."
-                )
-            path = _resolve_weights(
-                network, weights, pretrained=pretrained, data_root=data_root, download=download
-            )
-            extractor = SqueezeNet11Features(
-                layers=list(layer_weights), normalize_input=normalize_input, weights=path
-            )
+        # The user's own file is used as it is (a re-saved or converted copy has another hash).
+        path = (
+            trunk.asset_weights(weights, data_root=data_root, download=download)
+            if pretrained
+            else None
+        )
+        extractor = trunk(layers=list(layer_weights), normalize_input=normalize_input, weights=path)
         super().__init__(
             extractor=extractor,
             layer_weights=layer_weights,

@@ -46,7 +46,6 @@ import functools
 import logging
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -62,11 +61,10 @@ from superres.errors import (
     InvalidImageError,
 )
 from superres.io.files import resolve_data_root
-from superres.models.alexnet import LPIPS_ALEX_LAYERS, AlexNetFeatures
+from superres.models.alexnet import AlexNetFeatures
 from superres.models.feature_trunk import FeatureTrunk, read_state_dict
-from superres.models.squeezenet import LPIPS_LAYERS as LPIPS_SQUEEZE_LAYERS
 from superres.models.squeezenet import SqueezeNet11Features
-from superres.models.vgg import LPIPS_VGG16_LAYERS, VGG16Features
+from superres.models.vgg import VGG16Features
 
 __all__ = ["LPIPS", "LPIPS_NETS", "LPIPS_TRUNKS", "LPIPS_VERSIONS", "lpips"]
 
@@ -83,29 +81,23 @@ _SCALE = (0.458, 0.448, 0.450)
 _EPS = 1e-10  # lpips.normalize_tensor
 
 
-#: The trunk assets of each net, best first (:func:`superres.assets.asset_path` takes the first
-#: one present, else downloads the first downloadable one when allowed).
-LPIPS_TRUNKS: dict[str, tuple[str, ...]] = {
-    "alex": ("imagenet/alexnet",),
-    "vgg": ("imagenet/vgg16",),
-    "squeeze": ("imagenet/squeezenet1_1-features", "imagenet/squeezenet1_1"),
-}
-
-
 @dataclass(frozen=True)
 class _NetSpec:
-    trunk: Callable[..., FeatureTrunk | SqueezeNet11Features]
-    layers: tuple[str, ...]
+    trunk: type[FeatureTrunk]  # its layout's default layers are LPIPS's taps
     channels: tuple[int, ...]
     min_size: int  # smallest H and W the trunk accepts up to its last LPIPS layer
 
 
 _NETS: dict[str, _NetSpec] = {
-    "alex": _NetSpec(AlexNetFeatures, LPIPS_ALEX_LAYERS, (64, 192, 384, 256, 256), 31),
-    "vgg": _NetSpec(VGG16Features, LPIPS_VGG16_LAYERS, (64, 128, 256, 512, 512), 16),
-    "squeeze": _NetSpec(
-        SqueezeNet11Features, LPIPS_SQUEEZE_LAYERS, (64, 128, 256, 384, 384, 512, 512), 17
-    ),
+    "alex": _NetSpec(AlexNetFeatures, (64, 192, 384, 256, 256), 31),
+    "vgg": _NetSpec(VGG16Features, (64, 128, 256, 512, 512), 16),
+    "squeeze": _NetSpec(SqueezeNet11Features, (64, 128, 256, 384, 384, 512, 512), 17),
+}
+
+#: The trunk assets of each net, best first (:func:`superres.assets.asset_path` takes the first
+#: one present, else downloads the first downloadable one when allowed).
+LPIPS_TRUNKS: dict[str, tuple[str, ...]] = {
+    net: spec.trunk.layout.assets for net, spec in _NETS.items()
 }
 
 
@@ -222,11 +214,9 @@ class LPIPS(nn.Module):
             f"lpips/v{version}/{net}", path=heads, data_root=data_root, download=download
         )
         weights = _read_heads(heads_path, net)
-        trunk_path = asset_path(
-            LPIPS_TRUNKS[net], path=trunk_weights, data_root=data_root, download=download
-        )
+        trunk_path = spec.trunk.asset_weights(trunk_weights, data_root=data_root, download=download)
         # LPIPS feeds its own scaling of [-1, 1] input, not torchvision's normalisation.
-        self.trunk = spec.trunk(layers=spec.layers, normalize_input=False, weights=trunk_path)
+        self.trunk = spec.trunk(normalize_input=False, weights=trunk_path)
         self.heads = nn.ModuleList(
             nn.Conv2d(c, 1, kernel_size=1, bias=False) for c in spec.channels
         )

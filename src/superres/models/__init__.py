@@ -1,8 +1,9 @@
-"""Every architecture superres knows, registered in one table.
+"""Every architecture superres knows, registered in one place.
 
 ``create_model("bicubic", scale=4)`` builds a model by name; ``list_models()`` lists the names. Each
 architecture lives in its own file as a pure ``nn.Module`` with keyword-only, typed arguments; this
-module is the only place that registers them, so adding a model means one file plus one line here.
+module is the only place that registers them, so adding a model means one file plus its line in
+each of the two tables here (builder and scales; summary).
 """
 
 from __future__ import annotations
@@ -21,27 +22,25 @@ from superres.models.rrdbnet import RRDBNet
 from superres.models.srcnn import SRCNN
 from superres.models.srresnet import SRResNet
 from superres.models.vgg import VGG19FeatureExtractor
-from superres.models.weights import load_weights, save_weights
+from superres.models.weights_file import load_weights, save_weights
 from superres.registry import Registry
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What the registry knows about an architecture.
+    """What the registry knows about an architecture (its paper is named in its module).
 
     Attributes:
         name: registry name (lower case).
         builder: the class or function that builds it; keyword-only arguments.
         scales: the integer scales it supports, or ``None`` for any positive integer.
         summary: one line for ``superres models``.
-        paper: the paper that defines it.
     """
 
     name: str
     builder: Callable[..., nn.Module]
     scales: tuple[int, ...] | None
     summary: str
-    paper: str
 
 
 class InvalidModelArgumentError(SuperresError, TypeError):
@@ -51,69 +50,25 @@ class InvalidModelArgumentError(SuperresError, TypeError):
 MODELS: Registry[ModelSpec] = Registry("model", UnknownModelError)
 
 
-def _register(spec: ModelSpec) -> None:
-    MODELS.add(spec.name, spec)
-
-
-_register(
-    ModelSpec(
-        name="bicubic",
-        builder=Bicubic,
-        scales=None,
-        summary="MATLAB-exact bicubic interpolation (no parameters): the baseline row",
-        paper="Keys 1981, Cubic convolution interpolation for digital image processing",
-    )
-)
-_register(
-    ModelSpec(
-        name="srcnn",
-        builder=SRCNN,
-        scales=(2, 3, 4),
-        summary="3-layer CNN on the bicubic-upscaled image (9-5-5, 64/32, Y channel; 57K params)",
-        paper="Dong et al., Image Super-Resolution Using Deep Convolutional Networks, "
-        "ECCV 2014 / TPAMI 2016, arXiv:1501.00092",
-    )
-)
-_register(
-    ModelSpec(
-        name="srresnet",
-        builder=SRResNet,
-        scales=(2, 3, 4, 8),
-        summary="16 residual blocks with BN + PReLU, pixel-shuffle upsampling (SRGAN's generator)",
-        paper="Ledig et al., Photo-Realistic Single Image Super-Resolution Using a Generative "
-        "Adversarial Network, CVPR 2017, arXiv:1609.04802",
-    )
-)
-_register(
-    ModelSpec(
-        name="edsr",
-        builder=EDSR,
-        scales=(2, 3, 4),
-        summary="EDSR: 32 residual blocks x 256 features, no BN, residual scaling 0.1 (43M params)",
-        paper="Lim et al., Enhanced Deep Residual Networks for Single Image Super-Resolution, "
-        "CVPRW 2017, arXiv:1707.02921",
-    )
-)
-_register(
-    ModelSpec(
-        name="edsr-baseline",
-        builder=edsr_baseline,
-        scales=(2, 3, 4),
-        summary="EDSR baseline: 16 residual blocks x 64 features, no BN (1.5M params)",
-        paper="Lim et al., Enhanced Deep Residual Networks for Single Image Super-Resolution, "
-        "CVPRW 2017, arXiv:1707.02921",
-    )
-)
-_register(
-    ModelSpec(
-        name="rrdbnet",
-        builder=RRDBNet,
-        scales=(2, 4, 8),
-        summary="ESRGAN's generator: 23 residual-in-residual dense blocks, nearest+conv upsampling",
-        paper="Wang et al., ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks, "
-        "ECCVW 2018, arXiv:1809.00219",
-    )
-)
+_SR_SUMMARIES = {
+    "bicubic": "MATLAB-exact bicubic interpolation (no parameters): the baseline row",
+    "srcnn": "3-layer CNN on the bicubic-upscaled image (9-5-5, 64/32, Y channel; 57K params)",
+    "srresnet": "16 residual blocks with BN + PReLU, pixel-shuffle upsampling (SRGAN's generator)",
+    "edsr": "EDSR: 32 residual blocks x 256 features, no BN, residual scaling 0.1 (43M params)",
+    "edsr-baseline": "EDSR baseline: 16 residual blocks x 64 features, no BN (1.5M params)",
+    "rrdbnet": "ESRGAN's generator: 23 residual-in-residual dense blocks, nearest+conv upsampling",
+}
+#: (builder, supported scales) of each architecture; ``None``: any positive integer.
+_SR_BUILDERS: dict[str, tuple[Callable[..., nn.Module], tuple[int, ...] | None]] = {
+    "bicubic": (Bicubic, None),
+    "srcnn": (SRCNN, (2, 3, 4)),
+    "srresnet": (SRResNet, (2, 3, 4, 8)),
+    "edsr": (EDSR, (2, 3, 4)),
+    "edsr-baseline": (edsr_baseline, (2, 3, 4)),
+    "rrdbnet": (RRDBNet, (2, 4, 8)),
+}
+for _name, (_builder, _scales) in _SR_BUILDERS.items():
+    MODELS.add(_name, ModelSpec(_name, _builder, _scales, _SR_SUMMARIES[_name]))
 
 
 #: Discriminators (critics) for the GAN stage, by name; keyword-only constructors.

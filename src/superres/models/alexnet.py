@@ -39,12 +39,9 @@ scaling of [-1, 1] input).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-
 from torch import nn
 
-from superres.models.feature_trunk import FeatureTrunk
+from superres.models.feature_trunk import FeatureTrunk, TrunkLayout
 
 __all__ = ["ALEXNET_LAYERS", "LPIPS_ALEX_LAYERS", "AlexNetFeatures"]
 
@@ -82,7 +79,7 @@ def _layer(name: str) -> nn.Module:
 class AlexNetFeatures(FeatureTrunk):
     """Frozen AlexNet ``features`` (torchvision's layout) returning named intermediate outputs.
 
-    Args:
+    Args (see :class:`~superres.models.feature_trunk.FrozenTrunk`):
         layers: names from :data:`ALEXNET_LAYERS` to return; the trunk is truncated after the
             deepest one. Default :data:`LPIPS_ALEX_LAYERS`.
         normalize_input: apply the ImageNet normalisation to the [0, 1] RGB input.
@@ -94,22 +91,12 @@ class AlexNetFeatures(FeatureTrunk):
     ``(N, 64, (H - 7) // 4 + 1, ...)``.
     """
 
-    arch = "AlexNet"
-    layer_names = ALEXNET_LAYERS
-    key_hint = (
-        "features.0.weight (64, 3, 11, 11), features.3.*, features.6.*, features.8.*, "
-        "features.10.bias (256,) (torchvision alexnet)"
+    layout = TrunkLayout(
+        arch="AlexNet",
+        layer_names=ALEXNET_LAYERS,
+        default_layers=LPIPS_ALEX_LAYERS,
+        build=lambda count: [_layer(name) for name in ALEXNET_LAYERS[:count]],
+        key_hint="features.0.weight (64, 3, 11, 11), features.3.*, features.6.*, features.8.*, "
+        "features.10.bias (256,) (torchvision alexnet)",
+        assets=("imagenet/alexnet",),
     )
-
-    def __init__(
-        self,
-        *,
-        layers: Sequence[str] = LPIPS_ALEX_LAYERS,
-        normalize_input: bool = True,
-        weights: str | os.PathLike[str] | None = None,
-    ) -> None:
-        super().__init__(layers=layers, normalize_input=normalize_input, weights=weights)
-
-    @classmethod
-    def build_layers(cls, count: int) -> list[nn.Module]:
-        return [_layer(name) for name in ALEXNET_LAYERS[:count]]

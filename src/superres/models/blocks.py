@@ -107,6 +107,27 @@ def check_positive(name: str, value: object) -> int:
     return value
 
 
+def check_io(
+    model: str,
+    supported: tuple[int, ...],
+    scale: object,
+    in_channels: object,
+    out_channels: object,
+    *,
+    check_channels: Callable[[str, object], int] = check_positive,
+) -> tuple[int, int, int]:
+    """The checked ``(scale, in_channels, out_channels)`` of an SR network, when it is built.
+
+    ``out_channels`` ``None`` means ``in_channels``; ``check_channels`` checks each channel count
+    (default: a positive ``int``).
+    """
+    return (
+        check_scale_supported(model, scale, supported),
+        check_channels("in_channels", in_channels),
+        check_channels("out_channels", in_channels if out_channels is None else out_channels),
+    )
+
+
 class PixelShuffleUpsampler(nn.Sequential):
     """Sub-pixel convolution upsampling by 2, 3, 4, 8 (any power of two) or 3.
 
@@ -180,6 +201,7 @@ def default_init_weights(
 
 __all__ = [
     "PixelShuffleUpsampler",
+    "check_io",
     "check_positive",
     "check_scale_supported",
     "conv",

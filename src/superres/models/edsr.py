@@ -32,8 +32,8 @@ from torch import nn
 from superres.errors import ConfigError
 from superres.models.blocks import (
     PixelShuffleUpsampler,
+    check_io,
     check_positive,
-    check_scale_supported,
     conv,
     records_config,
 )
@@ -111,10 +111,8 @@ class EDSR(nn.Module):
         img_range: float = 1.0,
     ) -> None:
         super().__init__()
-        self.scale = check_scale_supported("EDSR", scale, SUPPORTED_SCALES)
-        self.in_channels = _check_channels("in_channels", in_channels)
-        self.out_channels = _check_channels(
-            "out_channels", in_channels if out_channels is None else out_channels
+        self.scale, self.in_channels, self.out_channels = check_io(
+            "EDSR", SUPPORTED_SCALES, scale, in_channels, out_channels, check_channels=_rgb_or_gray
         )
         self.size_multiple = 1
         num_features = check_positive("num_features", num_features)
@@ -176,11 +174,11 @@ def edsr_baseline(
     )
 
 
-def _check_channels(name: str, value: int) -> int:
+def _rgb_or_gray(name: str, value: object) -> int:
     # The mean shift is defined for RGB (the DIV2K mean) and for one channel (its average) only.
     if isinstance(value, bool) or value not in (1, 3):
         raise ConfigError(f"EDSR {name} must be 1 (Y/gray) or 3 (RGB), got {value!r}")
-    return value
+    return 3 if value == 3 else 1
 
 
 def _mean_for(channels: int) -> tuple[float, ...]:

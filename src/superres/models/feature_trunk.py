@@ -1,11 +1,12 @@
 """Frozen ImageNet feature trunks with torchvision's key names, returning named intermediate maps.
 
-:class:`FeatureTrunk` is the common part of :class:`~superres.models.alexnet.AlexNetFeatures` and
-:class:`~superres.models.vgg.VGG16Features`: a ``features`` ``nn.Sequential`` indexed exactly like
-torchvision's ``<arch>().features`` (so its state dict loads with strict key matching, without
-importing torchvision), truncated after the deepest requested layer, frozen, always in eval mode,
-and returning ``{layer name: (N, C, h, w)}`` for the requested layers. A subclass only names its
-layers and builds them.
+One shape for every trunk (AlexNet, VGG16, VGG19, SqueezeNet 1.1): a :class:`TrunkLayout` (the
+layers of torchvision's ``<arch>().features``, their names, the ImageNet checkpoint assets) and
+one behaviour, :class:`FrozenTrunk`: a ``features`` ``nn.Sequential`` indexed exactly like
+torchvision's (so its state dict loads with strict key matching, without importing torchvision),
+truncated after the deepest requested layer, frozen, always in eval mode. :class:`FeatureTrunk`
+returns ``{layer name: (N, C, h, w)}`` for the requested layers; an architecture module only
+declares its layout.
 
 :func:`read_state_dict` reads a local state dict without unpickling code: ``.safetensors``, or
 ``.pth``/``.pt`` through ``torch.load(..., weights_only=True)`` (which also reads the legacy,
@@ -17,13 +18,15 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import torch
 from torch import nn
 
+from superres.assets import asset_path
 from superres.errors import (
     ConfigError,
     IncompatibleWeightsError,
@@ -31,7 +34,14 @@ from superres.errors import (
     WeightsReadError,
 )
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "FeatureTrunk", "read_state_dict"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "FeatureTrunk",
+    "FrozenTrunk",
+    "TrunkLayout",
+    "read_state_dict",
+]
 
 #: torchvision's ImageNet normalisation of [0, 1] RGB input.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -86,32 +96,55 @@ def read_state_dict(path: str | os.PathLike[str], *, what: str) -> dict[str, tor
     return dict(state)
 
 
-class FeatureTrunk(nn.Module):
-    """Frozen ``features`` trunk returning a dict of named intermediate outputs.
+@dataclass(frozen=True, kw_only=True)
+class TrunkLayout:
+    """One ImageNet trunk as torchvision lays it out.
 
-    Subclasses set :attr:`arch` (for messages), :attr:`layer_names` (the name of ``features[i]``,
-    in order, over the whole torchvision trunk) and :attr:`key_hint` (the expected keys, for
-    messages), and implement :meth:`build_layers`.
+    Attributes:
+        arch: its name in messages (``"VGG19"``).
+        layer_names: the name of ``features[i]``, in order, over the whole trunk.
+        default_layers: the layers returned when none are asked for (LPIPS's taps).
+        build: ``count -> the first count modules of features``, freshly initialised.
+        key_hint: the state-dict keys it expects, for messages.
+        assets: the torchvision checkpoints of :mod:`superres.assets`, best first.
+        layer_hint: what an unknown layer name is told to be; default the list of names.
+    """
+
+    arch: str
+    layer_names: tuple[str, ...]
+    default_layers: tuple[str, ...]
+    build: Callable[[int], list[nn.Module]]
+    key_hint: str
+    assets: tuple[str, ...]
+    layer_hint: str = ""
+
+    def index(self, layer: str) -> int:
+        """Index in ``features`` of ``layer`` (any case); :class:`ConfigError` if unknown."""
+        name = layer.lower() if isinstance(layer, str) else layer
+        if name not in self.layer_names:
+            expected = self.layer_hint or f"one of {', '.join(self.layer_names)}"
+            raise ConfigError(f"unknown {self.arch} layer {layer!r}; expected {expected}.")
+        return self.layer_names.index(name)
+
+
+class FrozenTrunk(nn.Module):
+    """A frozen, truncated ImageNet trunk of :attr:`layout` (see the module docstring).
 
     Args:
-        layers: names from :attr:`layer_names` to return; the trunk is truncated after the
-            deepest one.
+        layers: names from ``layout.layer_names`` to tap; the trunk is truncated after the
+            deepest one. Default ``layout.default_layers``.
         normalize_input: apply the ImageNet normalisation (mean (0.485, 0.456, 0.406), std
             (0.229, 0.224, 0.225)) to a [0, 1] RGB input, as torchvision's weights expect. LPIPS
             passes ``False`` and applies its own scaling of [-1, 1] input.
         weights: a local torchvision-format state dict (``.pth`` read with ``weights_only=True``,
             or ``.safetensors``), loaded with strict key matching; ``None`` leaves random weights
-            and logs a warning.
+            and logs a warning. :meth:`asset_weights` finds the ImageNet checkpoint.
 
-    ``forward(x)``, ``x`` of shape ``(N, 3, H, W)``, returns ``{name: (N, C, h, w)}`` for the
-    requested layers in trunk order. Parameters never require grad and the module stays in eval
-    mode; gradients flow to the input. Every ReLU is out-of-place, so a returned map is never
-    overwritten by a later layer.
+    Parameters never require grad and the module stays in eval mode; gradients flow to the
+    input. Every ReLU is out-of-place, so a tapped map is never overwritten by a later layer.
     """
 
-    arch: ClassVar[str] = ""
-    layer_names: ClassVar[tuple[str, ...]] = ()
-    key_hint: ClassVar[str] = ""
+    layout: ClassVar[TrunkLayout]
 
     mean: torch.Tensor
     std: torch.Tensor
@@ -119,52 +152,57 @@ class FeatureTrunk(nn.Module):
     def __init__(
         self,
         *,
-        layers: Sequence[str],
+        layers: Sequence[str] | None = None,
         normalize_input: bool = True,
         weights: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
-        owner = type(self).__name__
+        owner, layout = type(self).__name__, self.layout
+        layers = layout.default_layers if layers is None else layers
         if isinstance(layers, str) or not layers:
             raise ConfigError(
                 f"{owner}: layers must be a non-empty list of layer names; got {layers!r}, "
-                f"e.g. {list(self.layer_names[:2])!r}."
+                f"e.g. {list(layout.default_layers[:2])!r}."
             )
-        indices: list[int] = []
-        for name in layers:
-            if name not in self.layer_names:
-                raise ConfigError(
-                    f"unknown {self.arch} layer {name!r}; expected one of "
-                    f"{', '.join(self.layer_names)}."
-                )
-            indices.append(self.layer_names.index(name))
-        self.layers = tuple(self.layer_names[i] for i in sorted(set(indices)))
-        self.last_index = max(indices)
+        indices = sorted({layout.index(name) for name in layers})
+        self.layers = tuple(layout.layer_names[i] for i in indices)
+        self.last_index = indices[-1]
         self.normalize_input = normalize_input
         # Truncated: later layers would cost compute and memory for nothing.
-        self.features = nn.Sequential(*self.build_layers(self.last_index + 1))
+        self.features = nn.Sequential(*layout.build(self.last_index + 1))
         # Constants, not weights: not in the state dict, so torchvision's keys match exactly.
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
         self.pretrained = False
         if weights is not None:
-            self.load_state_dict(read_state_dict(weights, what=f"{self.arch} weights"))
+            self.load_state_dict(read_state_dict(weights, what=f"{layout.arch} weights"))
             self.pretrained = True
         else:
             logging.getLogger(type(self).__module__).warning(
                 "%s has random weights (no weights= file given): its features are meaningless "
                 "until a torchvision-format %s state dict is loaded",
                 owner,
-                self.arch,
+                layout.arch,
             )
         self.requires_grad_(False)
         self.train(False)
 
     @classmethod
-    def build_layers(cls, count: int) -> list[nn.Module]:
-        """The first ``count`` modules of torchvision's ``features`` trunk, freshly initialised."""
-        raise NotImplementedError
+    def asset_weights(
+        cls,
+        weights: str | os.PathLike[str] | None = None,
+        *,
+        data_root: str | os.PathLike[str] | None = None,
+        download: bool = False,
+    ) -> Path:
+        """The local ImageNet checkpoint: ``weights`` as given, else the first of
+        ``layout.assets`` present (sha256-checked; downloaded only with ``download=True``).
+
+        Raises:
+            AssetNotFoundError: not here (the message names the file and how to get it).
+        """
+        return asset_path(cls.layout.assets, path=weights, data_root=data_root, download=download)
 
     def train(self, mode: bool = True) -> Self:
         """Always eval: a frozen feature extractor must not switch to training behaviour."""
@@ -192,19 +230,29 @@ class FeatureTrunk(nn.Module):
             return super().load_state_dict(kept, strict=strict, assign=assign)
         except RuntimeError as exc:
             raise IncompatibleWeightsError(
-                f"not a torchvision {self.arch} state dict: {exc}; expected keys {self.key_hint}"
+                f"not a torchvision {self.layout.arch} state dict: {exc}; expected keys "
+                f"{self.layout.key_hint}"
             ) from None
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def tap(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``(N, 3, H, W)`` -> ``{name: (N, C, h, w)}`` for :attr:`layers`, in trunk order."""
         if self.normalize_input:
             x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
         out: dict[str, torch.Tensor] = {}
         for index, layer in enumerate(self.features):
             x = layer(x)
-            name = self.layer_names[index]
+            name = self.layout.layer_names[index]
             if name in self.layers:
                 out[name] = x
         return out
 
     def extra_repr(self) -> str:
         return f"layers={self.layers}, pretrained={self.pretrained}"
+
+
+class FeatureTrunk(FrozenTrunk):
+    """A :class:`FrozenTrunk` whose ``forward(x)`` returns every tapped layer,
+    ``{name: (N, C, h, w)}`` (what LPIPS and the feature-matching losses take)."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.tap(x)

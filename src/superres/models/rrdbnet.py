@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from superres.models.blocks import (
+    check_io,
     check_positive,
-    check_scale_supported,
     conv,
     default_init_weights,
     records_config,
@@ -114,10 +114,8 @@ class RRDBNet(nn.Module):
         num_grow_ch: int = 32,
     ) -> None:
         super().__init__()
-        self.scale = check_scale_supported("RRDBNet", scale, SUPPORTED_SCALES)
-        self.in_channels = check_positive("in_channels", in_channels)
-        self.out_channels = check_positive(
-            "out_channels", in_channels if out_channels is None else out_channels
+        self.scale, self.in_channels, self.out_channels = check_io(
+            "RRDBNet", SUPPORTED_SCALES, scale, in_channels, out_channels
         )
         self.size_multiple = 1
         num_features = check_positive("num_features", num_features)

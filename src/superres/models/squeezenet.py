@@ -41,13 +41,10 @@ is never overwritten by a later layer.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
-from superres.models.feature_trunk import FeatureTrunk
+from superres.models.feature_trunk import FeatureTrunk, TrunkLayout
 
 __all__ = ["LPIPS_LAYERS", "SQUEEZENET1_1_LAYERS", "Fire", "SqueezeNet11Features"]
 
@@ -115,37 +112,25 @@ def _layer(name: str) -> nn.Module:
 class SqueezeNet11Features(FeatureTrunk):
     """Frozen SqueezeNet 1.1 ``features`` returning a dict of named intermediate outputs.
 
-    Args:
+    Args (see :class:`~superres.models.feature_trunk.FrozenTrunk`):
         layers: names from :data:`SQUEEZENET1_1_LAYERS` to return; the trunk is truncated after
             the deepest one. Default :data:`LPIPS_LAYERS`.
-        normalize_input: apply the ImageNet normalisation (mean (0.485, 0.456, 0.406), std
-            (0.229, 0.224, 0.225)) to the [0, 1] RGB input, as torchvision's weights expect.
+        normalize_input: apply the ImageNet normalisation to the [0, 1] RGB input.
         weights: a local torchvision-format state dict (``.pth`` read with ``weights_only=True``,
             or ``.safetensors``), loaded with strict key matching; ``None`` leaves random weights
             and logs a warning.
 
     ``forward(x)`` with ``x`` of shape ``(N, 3, H, W)`` (H, W >= 3) returns ``{name: (N, C,
-    h, w)}`` for the requested layers, in trunk order. Parameters never require grad and the
-    module stays in eval mode; gradients flow to the input (see
-    :class:`~superres.models.feature_trunk.FeatureTrunk`).
+    h, w)}`` for the requested layers, in trunk order.
     """
 
-    arch = "SqueezeNet 1.1"
-    layer_names = SQUEEZENET1_1_LAYERS
-    key_hint = (
-        "features.0.weight, features.3.squeeze.weight, ..., features.12.expand3x3.bias "
-        "(squeezenet1_1, not squeezenet1_0)"
+    layout = TrunkLayout(
+        arch="SqueezeNet 1.1",
+        layer_names=SQUEEZENET1_1_LAYERS,
+        default_layers=LPIPS_LAYERS,
+        build=lambda count: [_layer(name) for name in SQUEEZENET1_1_LAYERS[:count]],
+        key_hint="features.0.weight, features.3.squeeze.weight, ..., features.12.expand3x3.bias "
+        "(squeezenet1_1, not squeezenet1_0)",
+        # The features-only copy (bit-exact, no classifier) first, then torchvision's file.
+        assets=("imagenet/squeezenet1_1-features", "imagenet/squeezenet1_1"),
     )
-
-    def __init__(
-        self,
-        *,
-        layers: Sequence[str] = LPIPS_LAYERS,
-        normalize_input: bool = True,
-        weights: str | os.PathLike[str] | None = None,
-    ) -> None:
-        super().__init__(layers=layers, normalize_input=normalize_input, weights=weights)
-
-    @classmethod
-    def build_layers(cls, count: int) -> list[nn.Module]:
-        return [_layer(name) for name in SQUEEZENET1_1_LAYERS[:count]]

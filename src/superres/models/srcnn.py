@@ -23,7 +23,7 @@ from torch import nn
 
 from superres.errors import ConfigError
 from superres.imaging.resize import imresize
-from superres.models.blocks import check_positive, check_scale_supported, conv, records_config
+from superres.models.blocks import check_io, check_positive, conv, records_config
 
 SUPPORTED_SCALES = (2, 3, 4)
 
@@ -53,10 +53,8 @@ class SRCNN(nn.Module):
         num_features: tuple[int, int] = (64, 32),
     ) -> None:
         super().__init__()
-        self.scale = check_scale_supported("SRCNN", scale, SUPPORTED_SCALES)
-        self.in_channels = check_positive("in_channels", in_channels)
-        self.out_channels = check_positive(
-            "out_channels", in_channels if out_channels is None else out_channels
+        self.scale, self.in_channels, self.out_channels = check_io(
+            "SRCNN", SUPPORTED_SCALES, scale, in_channels, out_channels
         )
         self.size_multiple = 1
         if len(kernel_sizes) != 3:

@@ -36,8 +36,8 @@ from torch import nn
 from superres.errors import ConfigError
 from superres.models.blocks import (
     PixelShuffleUpsampler,
+    check_io,
     check_positive,
-    check_scale_supported,
     conv,
     records_config,
 )
@@ -105,10 +105,8 @@ class SRResNet(nn.Module):
         output_activation: Literal["none", "tanh"] = "none",
     ) -> None:
         super().__init__()
-        self.scale = check_scale_supported("SRResNet", scale, SUPPORTED_SCALES)
-        self.in_channels = check_positive("in_channels", in_channels)
-        self.out_channels = check_positive(
-            "out_channels", in_channels if out_channels is None else out_channels
+        self.scale, self.in_channels, self.out_channels = check_io(
+            "SRResNet", SUPPORTED_SCALES, scale, in_channels, out_channels
         )
         self.size_multiple = 1
         num_features = check_positive("num_features", num_features)

@@ -20,6 +20,7 @@ No weights ship with superres: pass ``weights=`` a local torchvision-format ``.p
 meaningless for training; :attr:`VGG19FeatureExtractor.pretrained` is ``False`` and a warning is
 logged.
 
+:class:`VGG19Features` returns several VGG19 layers in one pass (the perceptual losses' extractor).
 :class:`VGG16Features` is configuration D (16 layers, no batch norm) with the indices of
 torchvision's ``vgg16().features`` (``conv1_1`` = 0, ..., ``relu5_3`` = 29, ``pool5`` = 30),
 returning several named layers in one pass; its default layers are LPIPS's five VGG slices
@@ -30,24 +31,18 @@ returning several named layers in one pass; its default layers are LPIPS's five 
 
 from __future__ import annotations
 
-import logging
 import os
-import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Self
 
 import torch
 from torch import nn
 
-from superres.errors import ConfigError, IncompatibleWeightsError
 from superres.models.feature_trunk import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     FeatureTrunk,
-    read_state_dict,
+    FrozenTrunk,
+    TrunkLayout,
 )
-
-logger = logging.getLogger(__name__)
 
 # torchvision's cfgs["E"] (VGG19) and cfgs["D"] (VGG16): widths of the 3x3 convolutions, "M" for a
 # 2x2 max-pool.
@@ -104,24 +99,39 @@ VGG16_LAYERS: tuple[str, ...] = tuple(_layer_names(_VGG16_CFG))
 #: The outputs of LPIPS's five VGG16 slices.
 LPIPS_VGG16_LAYERS: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 
+VGG19_LAYOUT = TrunkLayout(
+    arch="VGG19",
+    layer_names=VGG19_LAYERS,
+    default_layers=("conv5_4",),  # ESRGAN's perceptual layer
+    build=lambda count: _make_layers(_VGG19_CFG)[:count],
+    key_hint="features.0.weight ... features.34.bias (vgg19, not vgg19_bn)",
+    assets=("imagenet/vgg19",),
+    layer_hint="convX_Y or reluX_Y (X 1-5, Y 1-2 for X <= 2, 1-4 otherwise) or poolX, e.g. "
+    "'relu5_4' (SRGAN) or 'conv5_4' (ESRGAN)",
+)
+
+VGG16_LAYOUT = TrunkLayout(
+    arch="VGG16",
+    layer_names=VGG16_LAYERS,
+    default_layers=LPIPS_VGG16_LAYERS,
+    build=lambda count: _make_layers(_VGG16_CFG)[:count],
+    key_hint="features.0.weight (64, 3, 3, 3), features.2.*, features.5.*, ..., features.28.bias "
+    "(512,) (torchvision vgg16, not vgg16_bn)",
+    assets=("imagenet/vgg16",),
+)
+
 
 def vgg19_layer_index(layer: str) -> int:
     """Index in ``features`` of a layer name such as ``"relu5_4"`` (35) or ``"conv2_2"`` (7)."""
-    try:
-        return VGG19_LAYERS.index(layer.lower())
-    except ValueError:
-        raise ConfigError(
-            f"unknown VGG19 layer {layer!r}; expected convX_Y or reluX_Y (X 1-5, Y 1-2 for X <= 2, "
-            f"1-4 otherwise) or poolX, e.g. 'relu5_4' (SRGAN) or 'conv5_4' (ESRGAN)"
-        ) from None
+    return VGG19_LAYOUT.index(layer)
 
 
-class VGG19FeatureExtractor(nn.Module):
+class VGG19FeatureExtractor(FrozenTrunk):
     """Frozen VGG19 features up to and including ``layer``.
 
     Args:
         layer: the last layer kept: ``"convX_Y"`` (before ReLU), ``"reluX_Y"`` (after ReLU) or
-            ``"poolX"``.
+            ``"poolX"``, any case.
         normalize_input: apply ImageNet normalisation (mean (0.485, 0.456, 0.406), std (0.229,
             0.224, 0.225)) to the [0, 1] RGB input, as the pretrained weights expect.
         weights: a local torchvision-format VGG19 state dict (``.pth``/``.pt`` read with
@@ -134,8 +144,7 @@ class VGG19FeatureExtractor(nn.Module):
     ``.train()``; gradients still flow to the input, which is what a perceptual loss needs.
     """
 
-    mean: torch.Tensor
-    std: torch.Tensor
+    layout = VGG19_LAYOUT
 
     def __init__(
         self,
@@ -144,67 +153,30 @@ class VGG19FeatureExtractor(nn.Module):
         normalize_input: bool = True,
         weights: str | os.PathLike[str] | None = None,
     ) -> None:
-        super().__init__()
-        self.layer = layer.lower()
-        self.layer_index = vgg19_layer_index(layer)
-        self.normalize_input = normalize_input
+        super().__init__(layers=(layer,), normalize_input=normalize_input, weights=weights)
+        self.layer = self.layers[0]
+        self.layer_index = self.last_index
         self.in_channels = 3
 
-        # Truncate: later layers would cost compute and memory for nothing.
-        self.features = nn.Sequential(*_make_layers(_VGG19_CFG)[: self.layer_index + 1])
-        # Constants, not weights: not in the state dict, so torchvision's keys match exactly.
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-
-        self.pretrained = False
-        if weights is not None:
-            self.load_state_dict(read_state_dict(weights, what="a torchvision vgg19 state dict"))
-            self.pretrained = True
-        else:
-            logger.warning(
-                "VGG19FeatureExtractor has random weights (no weights= file given): perceptual "
-                "features are meaningless until a torchvision-format vgg19 state dict is loaded"
-            )
-        self.requires_grad_(False)
-        self.train(False)
-
-    def train(self, mode: bool = True) -> Self:
-        """Always eval: a frozen feature extractor must not switch to training behaviour."""
-        del mode
-        return super().train(False)
-
-    def load_state_dict(
-        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
-    ) -> Any:
-        """Load a torchvision ``vgg19`` (or already truncated) state dict.
-
-        ``classifier.*`` keys and ``features.N.*`` past the truncation point are dropped first;
-        the remaining keys must then match exactly (with ``strict=True``). A mismatch raises
-        :class:`IncompatibleWeightsError` naming the missing and unexpected keys.
-        """
-        kept: dict[str, Any] = {}
-        for key, value in state_dict.items():
-            if key.startswith("classifier."):
-                continue
-            match = re.fullmatch(r"features\.(\d+)\.(.+)", key)
-            if match is not None and int(match.group(1)) > self.layer_index:
-                continue
-            kept[key] = value
-        try:
-            return super().load_state_dict(kept, strict=strict, assign=assign)
-        except RuntimeError as exc:
-            raise IncompatibleWeightsError(
-                f"not a torchvision VGG19 (configuration E, no batch norm) state dict: {exc}; "
-                "expected keys features.0.weight ... features.34.bias (vgg19, not vgg19_bn)"
-            ) from None
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.normalize_input:
-            x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
-        return self.features(x)
+        return self.tap(x)[self.layer]
 
     def extra_repr(self) -> str:
         return f"layer={self.layer!r}, pretrained={self.pretrained}"
+
+
+class VGG19Features(FeatureTrunk):
+    """Frozen VGG19 returning ``{layer: features}`` for several layers in one pass.
+
+    Args:
+        layers: VGG19 layer names (``"conv5_4"``, ``"relu2_2"``, ``"pool3"``, any case; returned
+            lower-cased); the trunk is truncated after the deepest one. Default ``conv5_4``.
+        normalize_input: apply the ImageNet normalisation to the [0, 1] RGB input.
+        weights: a local torchvision-format ``vgg19`` state dict, or ``None`` for random weights
+            (logged as a warning).
+    """
+
+    layout = VGG19_LAYOUT
 
 
 class VGG16Features(FeatureTrunk):
@@ -222,25 +194,7 @@ class VGG16Features(FeatureTrunk):
     pools before the layer (``relu5_3``: 512 channels at 1/16, so H, W >= 16).
     """
 
-    arch = "VGG16"
-    layer_names = VGG16_LAYERS
-    key_hint = (
-        "features.0.weight (64, 3, 3, 3), features.2.*, features.5.*, ..., features.28.bias "
-        "(512,) (torchvision vgg16, not vgg16_bn)"
-    )
-
-    def __init__(
-        self,
-        *,
-        layers: Sequence[str] = LPIPS_VGG16_LAYERS,
-        normalize_input: bool = True,
-        weights: str | os.PathLike[str] | None = None,
-    ) -> None:
-        super().__init__(layers=layers, normalize_input=normalize_input, weights=weights)
-
-    @classmethod
-    def build_layers(cls, count: int) -> list[nn.Module]:
-        return _make_layers(_VGG16_CFG)[:count]
+    layout = VGG16_LAYOUT
 
 
 __all__ = [
@@ -248,8 +202,11 @@ __all__ = [
     "IMAGENET_STD",
     "LPIPS_VGG16_LAYERS",
     "VGG16_LAYERS",
+    "VGG16_LAYOUT",
     "VGG19_LAYERS",
+    "VGG19_LAYOUT",
     "VGG16Features",
     "VGG19FeatureExtractor",
+    "VGG19Features",
     "vgg19_layer_index",
 ]

@@ -1,0 +1,126 @@
+"""Realism: blending a GAN model with its PSNR-oriented parent, in weight space or in pixel space.
+
+``superres upscale --realism R`` (:func:`superres.models.weights.load_model` with ``realism=``)
+trades fidelity for texture without retraining: ``"weights"`` interpolates the two networks'
+parameters (one network's cost), ``"pixels"`` their output images (two networks' cost).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import typing
+from typing import Literal
+
+import torch
+from torch import nn
+
+from superres.errors import IncompatibleWeightsError, SuperresError
+
+__all__ = [
+    "REALISM_SPACES",
+    "OutputBlend",
+    "RealismSpace",
+    "blend_outputs",
+    "check_realism_space",
+    "interpolate_models",
+]
+
+#: How ``realism`` blends a GAN model with its PSNR parent: their weights (network interpolation,
+#: one network's cost) or their output images (two networks' cost; PSNR-Y never below the lower
+#: end's, since the squared error is convex).
+RealismSpace = Literal["weights", "pixels"]
+REALISM_SPACES: tuple[RealismSpace, ...] = typing.get_args(RealismSpace)
+
+
+def interpolate_models(smooth: nn.Module, textured: nn.Module, realism: float) -> nn.Module:
+    """Network interpolation (Wang et al., ESRGAN, section 3.4): ``(1 - r) * smooth + r * textured``
+    for every floating-point parameter and buffer; ``textured`` is updated in place and returned.
+
+    ``realism`` 0 gives the PSNR-oriented model, 1 the GAN model; values in between trade fidelity
+    for texture without retraining. Both networks must be the same architecture.
+
+    Raises:
+        SuperresError: ``realism`` outside [0, 1]. IncompatibleWeightsError: different networks.
+    """
+    realism = _check_realism(realism)
+    a, b = smooth.state_dict(), textured.state_dict()
+    if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
+        raise IncompatibleWeightsError(
+            "cannot interpolate networks of different architectures or sizes; realism needs a "
+            "GAN model and its PSNR-oriented parent"
+        )
+    blended = {
+        k: torch.lerp(a[k].float(), b[k].float(), float(realism)).to(b[k].dtype)
+        if b[k].is_floating_point()
+        else b[k]
+        for k in b
+    }
+    textured.load_state_dict(blended)
+    return textured
+
+
+class OutputBlend(nn.Module):
+    """Image interpolation of two networks: ``(1 - realism) * smooth(x) + realism * textured(x)``.
+
+    For a GAN model whose weights do not interpolate smoothly with its parent's. Inference only:
+    it has no constructor record, so :func:`save_weights` refuses it (save either network).
+
+    Attributes:
+        smooth, textured: the PSNR-oriented parent and the GAN model.
+        realism: the blend factor in [0, 1].
+        scale, in_channels, size_multiple: as the networks' (the multiple is their lcm).
+    """
+
+    def __init__(self, smooth: nn.Module, textured: nn.Module, realism: float) -> None:
+        super().__init__()
+        shape = [
+            (getattr(m, "scale", None), getattr(m, "in_channels", 3)) for m in (smooth, textured)
+        ]
+        if shape[0] != shape[1]:
+            raise IncompatibleWeightsError(
+                f"cannot blend the outputs of networks of different scales or channels {shape}; "
+                "realism needs a GAN model and its PSNR-oriented parent"
+            )
+        self.smooth = smooth
+        self.textured = textured
+        self.realism = _check_realism(realism)
+        self.scale = getattr(textured, "scale", 1)
+        self.in_channels = getattr(textured, "in_channels", 3)
+        self.size_multiple = math.lcm(
+            int(getattr(smooth, "size_multiple", 1)), int(getattr(textured, "size_multiple", 1))
+        )
+        # The architecture (both networks share it) selects the verified bf16 path; no "config".
+        arch = vars(textured).get("arch_name")
+        if arch is not None:
+            self.arch_name = arch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.lerp(self.smooth(x), self.textured(x), self.realism)
+
+    def extra_repr(self) -> str:
+        return f"realism={self.realism}"
+
+
+def _check_realism(realism: float) -> float:
+    real = isinstance(realism, numbers.Real) and not isinstance(realism, bool)
+    if not (real and 0.0 <= float(realism) <= 1.0):
+        raise SuperresError(f"realism must be a number in [0, 1], got {realism!r}")
+    return float(realism)
+
+
+def blend_outputs(smooth: nn.Module, textured: nn.Module, realism: float) -> nn.Module:
+    """Image interpolation (:class:`OutputBlend`); at 0 or 1 the one network itself."""
+    r = _check_realism(realism)
+    if r in (0.0, 1.0):
+        return textured if r == 1.0 else smooth
+    return OutputBlend(smooth, textured, r)
+
+
+def check_realism_space(space: object) -> RealismSpace:
+    """``space`` if it is one of :data:`REALISM_SPACES`, else :class:`SuperresError`."""
+    if space not in REALISM_SPACES:
+        raise SuperresError(
+            f"realism space must be one of {', '.join(REALISM_SPACES)}, got {space!r}"
+        )
+    return typing.cast(RealismSpace, space)
