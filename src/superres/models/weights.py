@@ -62,6 +62,7 @@ from superres.errors import (
 )
 from superres.io.files import atomic_write
 from superres.models.convert import convert_state_dict, unwrap_state_dict
+from superres.models.descriptor import describe_network, record_network
 from superres.registry import Registry
 
 __all__ = [
@@ -222,9 +223,9 @@ def save_weights(
             f"cannot save weights to {str(target)!r}: folder {str(target.parent)!r} does not "
             "exist; create it first"
         )
-    config = vars(model).get("config")
-    arch = vars(model).get("arch_name")
-    if not isinstance(config, dict) or not isinstance(arch, str):
+    described = describe_network(model)
+    config, arch = described.config, described.architecture
+    if config is None or arch is None:
         raise SuperresError(
             f"cannot save a {type(model).__name__}: it does not record the arguments it was "
             "built with, so the file could not rebuild it; build it with superres.create_model() "
@@ -234,7 +235,7 @@ def save_weights(
         allowed = ", ".join(f"torch.{name}" for name in _STORAGE_DTYPES.values())
         raise SuperresError(f"dtype must be None or one of {allowed}, got {dtype!r}")
     try:
-        kwargs_json = json.dumps(config, sort_keys=True, allow_nan=False)
+        kwargs_json = json.dumps(dict(config), sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise SuperresError(
             f"cannot save {arch}: its constructor arguments {config!r} are not JSON ({exc})"
@@ -259,8 +260,8 @@ def save_weights(
         "format": FORMAT,
         "architecture": arch,
         "kwargs": kwargs_json,
-        "scale": str(config.get("scale", getattr(model, "scale", ""))),
-        "in_channels": str(config.get("in_channels", getattr(model, "in_channels", ""))),
+        "scale": str(config.get("scale", described.scale)),
+        "in_channels": str(config.get("in_channels", described.in_channels)),
         "dtype": ",".join(sorted(_STORAGE_DTYPES.get(d, str(d)) for d in storage)) or "none",
         "superres_version": __version__,
     }
@@ -436,7 +437,7 @@ def _load_state(
 ) -> None:
     """``load_state_dict(strict=True)`` with errors that name the keys and both shapes."""
     expected = model.state_dict()
-    what = f"{source} ({layout} layout) does not fit {vars(model).get('arch_name')}"
+    what = f"{source} ({layout} layout) does not fit {describe_network(model).architecture}"
     for key, tensor in expected.items():
         if key in state and tuple(state[key].shape) != tuple(tensor.shape):
             raise IncompatibleWeightsError(
@@ -474,9 +475,9 @@ def load_weights(
             record one (plain SRCNN state dicts).
 
     Returns:
-        The model in eval mode, with ``arch_name``/``config`` (see :func:`save_weights`) and
-        ``weights_metadata`` (the file's metadata, or ``{"layout": ...}`` for other formats) in
-        its ``vars()``.
+        The model in eval mode; its :func:`~superres.models.descriptor.describe_network` holds
+        ``architecture``/``config`` (see :func:`save_weights`) and ``weights_metadata`` (the
+        file's metadata, or ``{"layout": ...}`` for other formats).
 
     Raises:
         WeightsNotFoundError: no such file. WeightsReadError: empty, truncated or corrupt.
@@ -508,7 +509,7 @@ def load_weights(
         )
     model = _build(arch, kwargs, source)
     _load_state(model, state, source, layout)
-    vars(model)["weights_metadata"] = info
+    record_network(model, weights_metadata=info)
     return model.to(map_location).eval()
 
 
@@ -573,9 +574,8 @@ class OutputBlend(nn.Module):
 
     def __init__(self, smooth: nn.Module, textured: nn.Module, realism: float) -> None:
         super().__init__()
-        shape = [
-            (getattr(m, "scale", None), getattr(m, "in_channels", 3)) for m in (smooth, textured)
-        ]
+        smooth_net, textured_net = describe_network(smooth), describe_network(textured)
+        shape = [(d.scale, d.in_channels) for d in (smooth_net, textured_net)]
         if shape[0] != shape[1]:
             raise IncompatibleWeightsError(
                 f"cannot blend the outputs of networks of different scales or channels {shape}; "
@@ -584,15 +584,11 @@ class OutputBlend(nn.Module):
         self.smooth = smooth
         self.textured = textured
         self.realism = _check_realism(realism)
-        self.scale = getattr(textured, "scale", 1)
-        self.in_channels = getattr(textured, "in_channels", 3)
-        self.size_multiple = math.lcm(
-            int(getattr(smooth, "size_multiple", 1)), int(getattr(textured, "size_multiple", 1))
-        )
+        self.scale = textured_net.scale
+        self.in_channels = textured_net.in_channels
+        self.size_multiple = math.lcm(smooth_net.size_multiple, textured_net.size_multiple)
         # The architecture (both networks share it) selects the verified bf16 path; no "config".
-        arch = vars(textured).get("arch_name")
-        if arch is not None:
-            self.arch_name = arch
+        record_network(self, architecture=textured_net.architecture)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.lerp(self.smooth(x), self.textured(x), self.realism)
@@ -681,7 +677,7 @@ def load_model(
         net = load_weights(weights, map_location=map_location, scale=scale)
         if model is not None:
             wanted = WEIGHTS.get(model).architecture if model in WEIGHTS else model
-            found = str(vars(net).get("arch_name"))
+            found = str(describe_network(net).architecture)
             if wanted.lower() != found and _family(wanted) is not _family(found):
                 raise IncompatibleWeightsError(
                     f"weights file {str(weights)!r} holds a {found} model, not {model!r}; leave "
@@ -701,7 +697,7 @@ def load_model(
             )
         path = pretrained_path(entry)
         net = load_weights(path, map_location=map_location, scale=entry.scale)
-        found = vars(net).get("arch_name")
+        found = describe_network(net).architecture
         if found != entry.architecture:
             raise IncompatibleWeightsError(
                 f"pretrained model {entry.name!r}: {path} holds a {found} model, but the catalog "
