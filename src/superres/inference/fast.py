@@ -48,7 +48,9 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
+from superres.errors import InvalidNetworkError
 from superres.imaging.resize import imresize
+from superres.models.descriptor import describe_network
 
 __all__ = [
     "BF16_MAX_PSNR_COST",
@@ -79,7 +81,7 @@ class Bf16Verification:
     """A model family whose bfloat16 output was measured against float32 on Set5.
 
     Attributes:
-        architecture: registry name (``vars(model)["arch_name"]``).
+        architecture: registry name (``describe_network(model).architecture``).
         max_blocks: the deepest ``num_blocks`` verified (the shipped weights'); deeper networks
             accumulate more rounding and stay float32. ``None``: the architecture has no depth
             argument.
@@ -131,13 +133,16 @@ def cpu_has_native_bf16() -> bool:
 
 def bf16_verified(model: nn.Module) -> bool:
     """Whether ``model`` belongs to a family in :data:`BF16_VERIFIED` (architecture and depth)."""
-    arch = vars(model).get("arch_name")
-    entry = BF16_VERIFIED.get(str(arch)) if arch is not None else None
+    try:
+        described = describe_network(model)
+    except InvalidNetworkError:  # not an SR network: nothing was verified
+        return False
+    entry = BF16_VERIFIED.get(described.architecture or "")
     if entry is None:
         return False
     if entry.max_blocks is None:
         return True
-    blocks = vars(model).get("config", {}).get("num_blocks")
+    blocks = (described.config or {}).get("num_blocks")
     return isinstance(blocks, int) and blocks <= entry.max_blocks
 
 
@@ -648,9 +653,14 @@ class FastNetwork(nn.Module):
         self.network = network
         self.dtype = dtype
         self.fused = fused
-        self.scale = getattr(source, "scale", 1)
-        self.in_channels = getattr(source, "in_channels", 3)
-        self.size_multiple = getattr(source, "size_multiple", 1)
+        try:
+            described = describe_network(source)
+        except InvalidNetworkError:  # any module runs fast; without the contract: x1 RGB
+            self.scale, self.in_channels, self.size_multiple = 1, 3, 1
+        else:
+            self.scale = described.scale
+            self.in_channels = described.in_channels
+            self.size_multiple = described.size_multiple
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(dtype=torch.float32).contiguous(memory_format=torch.channels_last)
