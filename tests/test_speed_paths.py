@@ -21,7 +21,7 @@ import superres.inference.upscaler as upscaler_module
 from superres.cli import main
 from superres.data.datasets import BenchmarkSet
 from superres.evaluation.protocol import super_resolve
-from superres.inference import Upscaler
+from superres.inference import UpscaleOptions, Upscaler
 from superres.inference.fast import (
     BF16_MAX_PSNR_COST,
     BF16_VERIFIED,
@@ -33,6 +33,7 @@ from superres.inference.fast import (
 )
 from superres.metrics.fidelity import psnr
 from superres.models import create_model, get_model_spec, list_models, save_weights
+from superres.models.descriptor import describe_network
 from superres.models.flops import count_macs, macs_per_output_megapixel
 from superres.models.weights import load_model
 from superres.training.trainer import training_autocast_dtype
@@ -149,7 +150,7 @@ def test_the_model_and_its_state_dict_are_untouched() -> None:
     with torch.inference_mode():
         fast_network(model)(x[None])
         fast_network(model, dtype=torch.bfloat16)(x[None])
-    Upscaler(model, device="cpu", precision="fp32")(x)
+    Upscaler(model, UpscaleOptions(device="cpu", precision="fp32"))(x)
     after = model.state_dict()
     assert list(after) == list(before)
     for key, value in before.items():
@@ -198,18 +199,20 @@ def test_flops_counts_convolutions_analytically() -> None:
 def test_upscaler_runs_the_fused_path_and_precision_fp32_is_exact(native_bf16: bool) -> None:
     model = _tiny("srresnet")
     x = _rand(3, 24, 20)
-    reference = Upscaler(model, device="cpu", precision="fp32", optimize=False, tile=16, overlap=8)
+    reference = Upscaler(
+        model, UpscaleOptions(device="cpu", precision="fp32", optimize=False, tile=16, overlap=8)
+    )
     assert reference.network is model
     assert reference.execution_path == "eager fp32"
     eager = reference(x)
-    exact = Upscaler(model, device="cpu", precision="fp32", tile=16, overlap=8)
+    exact = Upscaler(model, UpscaleOptions(device="cpu", precision="fp32", tile=16, overlap=8))
     assert isinstance(exact.network, FastNetwork)
     assert exact.network.dtype == torch.float32
     assert exact.autocast_dtype is None
     assert exact.execution_path == "fused fp32"
     assert float((exact(x) - eager).abs().max()) < 1e-5
     # auto: the exact path without native bf16; the verified bf16 path with it.
-    auto = Upscaler(model, device="cpu", precision="auto", tile=16, overlap=8)
+    auto = Upscaler(model, UpscaleOptions(device="cpu", precision="auto", tile=16, overlap=8))
     assert isinstance(auto.network, FastNetwork)
     dtype = torch.bfloat16 if native_bf16 else torch.float32
     assert auto.network.dtype == dtype
@@ -222,11 +225,13 @@ def test_upscaler_runs_the_fused_path_and_precision_fp32_is_exact(native_bf16: b
 def test_auto_picks_bf16_only_for_verified_models_on_native_bf16(native_bf16: bool) -> None:
     verified = [_tiny(name) for name in BF16_VERIFIED]
     for model in verified:
-        up = Upscaler(model, device="cpu")
+        up = Upscaler(model, UpscaleOptions(device="cpu"))
         expected = torch.bfloat16 if native_bf16 else None
-        assert up.autocast_dtype == expected, vars(model)["arch_name"]
+        assert up.autocast_dtype == expected, describe_network(model).architecture
         assert up.execution_path == ("fused bf16" if native_bf16 else "fused fp32")
-        assert Upscaler(model, device="cpu", precision="fp32").autocast_dtype is None
+        assert (
+            Upscaler(model, UpscaleOptions(device="cpu", precision="fp32")).autocast_dtype is None
+        )
     unverified = [
         _tiny("edsr"),  # EDSR (256 wide, residual scaling) was not measured
         _tiny("srresnet", num_blocks=17),  # deeper than the verified 16 blocks
@@ -234,7 +239,7 @@ def test_auto_picks_bf16_only_for_verified_models_on_native_bf16(native_bf16: bo
     ]
     unverified += [_tiny(name) for name in TINY if name not in BF16_VERIFIED]
     for model in unverified:
-        assert Upscaler(model, device="cpu").autocast_dtype is None
+        assert Upscaler(model, UpscaleOptions(device="cpu")).autocast_dtype is None
 
 
 def _kernel_cpu_flags() -> set[str] | None:
@@ -309,7 +314,7 @@ def _set5_psnr(net: nn.Module, scale: int, root: Path) -> tuple[float, list[torc
 @pytest.mark.parametrize("name", ["srresnet-x4", "edsr-baseline-x4"])
 def test_auto_path_costs_at_most_0_02_db_on_set5(name: str, data_root: Path) -> None:
     model = load_model(name)
-    up = Upscaler(model, device="cpu", precision="auto")
+    up = Upscaler(model, UpscaleOptions(device="cpu", precision="auto"))
     assert isinstance(up.network, FastNetwork)
     reference, ref_out = _set5_psnr(model, up.scale, data_root)
     score, out = _set5_psnr(up.network, up.scale, data_root)
@@ -336,7 +341,7 @@ def test_bf16_allowlist_costs_at_most_0_02_db_on_set5(
     architecture: str, weights: str, data_root: Path
 ) -> None:
     model = load_model(weights)
-    assert vars(model)["arch_name"] == architecture
+    assert describe_network(model).architecture == architecture
     assert fast.bf16_verified(model)
     scale = int(getattr(model, "scale"))  # noqa: B009 - nn.Module types attributes as Tensor
     reference, _ = _set5_psnr(model, scale, data_root)

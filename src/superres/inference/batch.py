@@ -33,7 +33,7 @@ import glob
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +42,8 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from superres.errors import ImageWriteError, SuperresError
-from superres.inference.upscaler import DEFAULT_OVERLAP, TileArg, Upscaler
+from superres.inference.options import UpscaleOptions
+from superres.inference.upscaler import Upscaler
 from superres.io.image import (
     DEFAULT_MAX_PIXELS,
     SUPPORTED_EXTENSIONS,
@@ -271,67 +272,87 @@ def plan_jobs(
     Raises:
         OutputPathError: any of the problems listed in the module docstring.
     """
-    ext = "." + (fmt or "png").lower().lstrip(".")
-    if ext not in SUPPORTED_EXTENSIONS:
-        raise OutputPathError(
-            f"unknown output format {fmt!r}; use one of "
-            f"{', '.join(e.lstrip('.') for e in SUPPORTED_EXTENSIONS)}"
-        )
+    ext = _output_extension(fmt)
     out = Path(output) if output is not None else None
     roots = sorted({s.root for s in sources if s.root is not None})
+    single_file = out is not None and not out.is_dir()
     if out is None and roots:
         raise OutputPathError(
             f"a folder input ({str(roots[0])!r}) needs -o OUTPUT_FOLDER: writing beside the inputs "
             "would mix the results into the input folder, and the next run would upscale them "
             "again; create an output folder and pass it with -o"
         )
-    single_file = out is not None and not out.is_dir()
     if out is not None and single_file:
         if len(sources) != 1 or roots:
             raise OutputPathError(
                 f"-o {str(out)!r} must be an existing folder when upscaling several images or a "
                 f"folder; create it first (mkdir {str(out)!r})"
             )
-        if out.suffix.lower() not in SUPPORTED_EXTENSIONS:
-            if not out.suffix:
-                raise OutputPathError(f"output folder {str(out)!r} does not exist; create it first")
-            raise OutputPathError(
-                f"-o {str(out)!r}: unknown extension {out.suffix!r}; use one of "
-                f"{', '.join(SUPPORTED_EXTENSIONS)}"
-            )
-        if fmt is not None and _SAME_FORMAT.get(out.suffix.lower(), out.suffix.lower()) != (
-            _SAME_FORMAT.get(ext, ext)
-        ):
-            raise OutputPathError(
-                f"-o {str(out)!r} ends in {out.suffix!r} but --format is {fmt!r}; drop one"
-            )
-        if not out.parent.is_dir():
-            raise OutputPathError(
-                f"-o {str(out)!r}: folder {str(out.parent)!r} does not exist; create it first"
-            )
+        _check_output_file(out, fmt, ext)
     if out is not None and not single_file:
-        for root in roots:
-            inside = out.resolve() == root.resolve() or root.resolve() in out.resolve().parents
-            if inside:
-                raise OutputPathError(
-                    f"-o {str(out)!r} is inside the input folder {str(root)!r}: results would be "
-                    "taken as inputs by the next run; choose a folder outside it"
-                )
+        _check_outside_inputs(out, roots)
+    jobs = [Job(s, _destination(s, out, single_file, f"{s.stem}_{tag}{ext}")) for s in sources]
+    _check_no_clash(jobs, sources)
+    return jobs
 
-    jobs = []
-    for s in sources:
-        name = f"{s.stem}_{tag}{ext}"
-        if out is not None and single_file:
-            dst = out
-        elif out is not None:
-            sub = s.relative.parent if s.relative is not None else Path()
-            dst = out / sub / name
-        elif s.path is None:
-            dst = Path.cwd() / name
-        else:
-            dst = s.path.parent / name
-        jobs.append(Job(s, dst))
 
+def _output_extension(fmt: str | None) -> str:
+    """``".png"`` for ``fmt`` ``"png"``/``None``; an unknown format is an error."""
+    ext = "." + (fmt or "png").lower().lstrip(".")
+    if ext not in SUPPORTED_EXTENSIONS:
+        raise OutputPathError(
+            f"unknown output format {fmt!r}; use one of "
+            f"{', '.join(e.lstrip('.') for e in SUPPORTED_EXTENSIONS)}"
+        )
+    return ext
+
+
+def _check_output_file(out: Path, fmt: str | None, ext: str) -> None:
+    """``-o FILE`` for one input: a known extension that agrees with ``fmt``, in a folder."""
+    if out.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        if not out.suffix:
+            raise OutputPathError(f"output folder {str(out)!r} does not exist; create it first")
+        raise OutputPathError(
+            f"-o {str(out)!r}: unknown extension {out.suffix!r}; use one of "
+            f"{', '.join(SUPPORTED_EXTENSIONS)}"
+        )
+    if fmt is not None and _SAME_FORMAT.get(out.suffix.lower(), out.suffix.lower()) != (
+        _SAME_FORMAT.get(ext, ext)
+    ):
+        raise OutputPathError(
+            f"-o {str(out)!r} ends in {out.suffix!r} but --format is {fmt!r}; drop one"
+        )
+    if not out.parent.is_dir():
+        raise OutputPathError(
+            f"-o {str(out)!r}: folder {str(out.parent)!r} does not exist; create it first"
+        )
+
+
+def _check_outside_inputs(out: Path, roots: Sequence[Path]) -> None:
+    """``-o FOLDER`` must not lie inside an input folder (results would be inputs next time)."""
+    for root in roots:
+        inside = out.resolve() == root.resolve() or root.resolve() in out.resolve().parents
+        if inside:
+            raise OutputPathError(
+                f"-o {str(out)!r} is inside the input folder {str(root)!r}: results would be "
+                "taken as inputs by the next run; choose a folder outside it"
+            )
+
+
+def _destination(source: Source, out: Path | None, single_file: bool, name: str) -> Path:
+    """Where ``source``'s result goes: ``-o FILE``, mirrored below ``-o FOLDER``, or beside it."""
+    if out is not None and single_file:
+        return out
+    if out is not None:
+        sub = source.relative.parent if source.relative is not None else Path()
+        return out / sub / name
+    if source.path is None:
+        return Path.cwd() / name
+    return source.path.parent / name
+
+
+def _check_no_clash(jobs: Sequence[Job], sources: Sequence[Source]) -> None:
+    """No output written twice, and none over an input."""
     by_output: dict[Path, list[Source]] = {}
     for job in jobs:
         by_output.setdefault(job.output.resolve(), []).append(job.source)
@@ -353,7 +374,6 @@ def plan_jobs(
                 f"the output {str(job.output)!r} is an input file; refusing to overwrite it "
                 "(choose another -o or --format)"
             )
-    return jobs
 
 
 def shard(jobs: Sequence[Job], rank: int, world_size: int) -> list[Job]:
@@ -509,12 +529,7 @@ def upscale_files(
     model: str | None = None,
     weights: str | Path | None = None,
     scale: int | None = None,
-    outscale: float | None = None,
-    device: str = "auto",
-    precision: str = "auto",
-    tile: TileArg = "auto",
-    overlap: int = DEFAULT_OVERLAP,
-    backproject: int = 0,
+    options: UpscaleOptions | None = None,
     realism: float | None = None,
     realism_space: RealismSpace | None = None,
     fmt: str | None = None,
@@ -522,12 +537,13 @@ def upscale_files(
     skip_existing: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     quality: int = 95,
-    progress: bool = True,
 ) -> BatchReport:
     """Expand ``inputs``, build the model, plan every output, then upscale (see the module).
 
     ``model`` is a registered or pretrained name; ``None`` means the model ``weights`` describes,
     or the shipped default for ``scale`` (:func:`default_model`) when no weights file is given.
+    ``options`` run it (:class:`~superres.inference.options.UpscaleOptions`; its ``progress``
+    shows the image and tile bars, on rank 0 only).
 
     Under ``torchrun`` each rank processes its shard and the returned report covers all ranks
     (``report.main_process`` is true on rank 0 only, which should print the summary).
@@ -538,38 +554,25 @@ def upscale_files(
     """
     from superres.models.weights import default_model, load_model
 
+    options = UpscaleOptions() if options is None else options
     env = DistributedEnv.from_env()
     main = env is None or env.rank == 0
     found = collect_inputs(inputs, recursive=recursive)
-    if found.ignored and main:
-        logger.warning(
-            "%d entries in the input folders/patterns were not processed (not image files, "
-            "hidden, or sub-folders without --recursive): %s",
-            len(found.ignored),
-            _describe(found.ignored),
-        )
-    if found.duplicates and main:
-        logger.info("%d input(s) given more than once are processed once", found.duplicates)
+    if main:
+        _log_input_notes(found)
     # A weights file names its own model; the shipped default only when neither is given.
     if model is None and weights is None:
-        model, scale, outscale = default_model(scale, outscale)
+        model, scale, outscale = default_model(scale, options.outscale)
+        options = replace(options, outscale=outscale)
     net = load_model(
         model, weights=weights, scale=scale, realism=realism, realism_space=realism_space
     )
-    upscaler = Upscaler(
-        net,
-        device=env.device(device) if env is not None else device,
-        precision=precision,
-        tile=tile,
-        overlap=overlap,
-        outscale=outscale,
-        backproject=backproject,
-        progress=progress and main,
-    )
+    device = env.device(str(options.device)) if env is not None else options.device
+    upscaler = Upscaler(net, replace(options, device=device, progress=options.progress and main))
     if main:
         logger.info("running on %s: %s", upscaler.device, upscaler.execution_path)
     jobs = plan_jobs(
-        found.sources, output=output, tag=output_tag(upscaler.scale, outscale), fmt=fmt
+        found.sources, output=output, tag=output_tag(upscaler.scale, options.outscale), fmt=fmt
     )
     if env is not None:
         env.init(upscaler.device)
@@ -585,6 +588,19 @@ def upscale_files(
         skip_existing=skip_existing,
         max_pixels=max_pixels,
         quality=quality,
-        progress=progress and main,
+        progress=upscaler.options.progress,
     )
     return report if env is None else env.gather(report)
+
+
+def _log_input_notes(found: InputSet) -> None:
+    """Say what the expansion of the inputs left out or merged."""
+    if found.ignored:
+        logger.warning(
+            "%d entries in the input folders/patterns were not processed (not image files, "
+            "hidden, or sub-folders without --recursive): %s",
+            len(found.ignored),
+            _describe(found.ignored),
+        )
+    if found.duplicates:
+        logger.info("%d input(s) given more than once are processed once", found.duplicates)
