@@ -17,7 +17,9 @@ from PIL import Image
 from torch import nn
 
 import superres.inference.fast as fast
+import superres.inference.fusion as fusion
 import superres.inference.upscaler as upscaler_module
+from helpers import TINY, tiny_model
 from superres.cli import main
 from superres.data.datasets import BenchmarkSet
 from superres.evaluation.protocol import super_resolve
@@ -26,11 +28,10 @@ from superres.inference.fast import (
     BF16_MAX_PSNR_COST,
     BF16_VERIFIED,
     FastNetwork,
-    FusedConv2d,
-    PixelShuffleNHWC,
     cpu_has_native_bf16,
     fast_network,
 )
+from superres.inference.fusion import FusedConv2d, PixelShuffleNHWC
 from superres.metrics.fidelity import psnr
 from superres.models import create_model, get_model_spec, list_models, save_weights
 from superres.models.descriptor import describe_network
@@ -38,14 +39,6 @@ from superres.models.flops import count_macs, macs_per_output_megapixel
 from superres.models.weights import load_model
 from superres.training.trainer import training_autocast_dtype
 
-# Tiny widths: each model builds and runs in milliseconds.
-TINY: dict[str, dict[str, object]] = {
-    "srcnn": {"num_features": (8, 4)},
-    "srresnet": {"num_features": 8, "num_blocks": 2},
-    "edsr": {"num_features": 8, "num_blocks": 2},
-    "edsr-baseline": {"num_features": 8, "num_blocks": 2},
-    "rrdbnet": {"num_features": 8, "num_blocks": 1, "num_grow_ch": 4},
-}
 CASES = [
     (name, scale) for name in list_models() for scale in (get_model_spec(name).scales or (2, 3, 4))
 ]
@@ -53,7 +46,7 @@ CASES = [
 
 def _tiny(name: str, scale: int = 4, **extra: object) -> nn.Module:
     torch.manual_seed(0)
-    model = create_model(name, scale=scale, **{**TINY.get(name, {}), **extra}).eval()
+    model = tiny_model(name, scale=scale, **extra).eval()
     # Batch norm with non-trivial statistics, so folding it is really tested.
     generator = torch.Generator().manual_seed(1)
     for m in model.modules():
@@ -103,7 +96,7 @@ def test_exact_path_equals_eager(name: str, scale: int, in_channels: int) -> Non
             True,
             id="onednn-fused",
             marks=pytest.mark.skipif(
-                not fast._ONEDNN_BF16,  # pyright: ignore[reportPrivateUsage]
+                not fusion._ONEDNN_BF16,  # pyright: ignore[reportPrivateUsage]
                 reason="oneDNN has no bf16 convolution on this CPU (it needs AVX512-BW or newer)",
             ),
         ),
@@ -115,9 +108,9 @@ def test_bf16_path_is_close_to_fp32(
 ) -> None:
     # Both ways a fused convolution runs in bf16: one oneDNN call where this CPU has the kernel,
     # the same ops one by one (every CPU, the fallback elsewhere).
-    monkeypatch.setattr(fast, "_ONEDNN_BF16", onednn_bf16)
+    monkeypatch.setattr(fusion, "_ONEDNN_BF16", onednn_bf16)
     model = _tiny(name)
-    x = _rand(1, int(getattr(model, "in_channels")), 12, 10)  # noqa: B009 - typed as Tensor
+    x = _rand(1, describe_network(model).in_channels, 12, 10)
     with torch.inference_mode():
         expected = model(x)
         out = fast_network(model, dtype=torch.bfloat16)(x)
@@ -162,15 +155,19 @@ def test_the_model_and_its_state_dict_are_untouched() -> None:
     create_model("srresnet", scale=4, **TINY["srresnet"]).load_state_dict(after)
 
 
+class _OneConv(nn.Module):
+    """A x1 RGB network of one 3x3 convolution; subclasses give the forward pass."""
+
+    scale = 1
+    in_channels = 3
+
+    def __init__(self, *, out_channels: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, out_channels, 3, padding=1)
+
+
 def test_untraceable_model_runs_as_it_is_in_channels_last() -> None:
-    class Branchy(nn.Module):
-        scale = 1
-        in_channels = 3
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(3, 3, 3, padding=1)
-
+    class Branchy(_OneConv):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if float(x.mean()) > 0.5:  # data-dependent control flow: torch.fx cannot trace it
                 return self.conv(x)
@@ -343,7 +340,7 @@ def test_bf16_allowlist_costs_at_most_0_02_db_on_set5(
     model = load_model(weights)
     assert describe_network(model).architecture == architecture
     assert fast.bf16_verified(model)
-    scale = int(getattr(model, "scale"))  # noqa: B009 - nn.Module types attributes as Tensor
+    scale = describe_network(model).scale
     reference, _ = _set5_psnr(model, scale, data_root)
     score, _ = _set5_psnr(fast_network(model, dtype=torch.bfloat16), scale, data_root)
     # The bound, on whatever CPU this is. The change itself depends on the CPU's bf16 kernels
@@ -355,13 +352,9 @@ def test_bf16_allowlist_costs_at_most_0_02_db_on_set5(
 
 
 def test_broadcast_residual_is_added_after_the_convolution() -> None:
-    class Shift(nn.Module):
-        scale = 1
-        in_channels = 3
-
+    class Shift(_OneConv):
         def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            super().__init__(out_channels=4)
             self.offset = nn.Parameter(torch.randn(1, 4, 1, 1))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
