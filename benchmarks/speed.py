@@ -331,13 +331,14 @@ class Row:
 
 @dataclass
 class Quality:
-    """Quality cost of one path on Set5 against the eager fp32 output."""
+    """Quality cost of one path on Set5 against the eager fp32 output (also speed_gpu.py's)."""
 
     model: str
     path: str
-    max_abs_diff: float
-    psnr_y: float
-    psnr_y_change: float
+    max_abs_diff: float = math.nan
+    psnr_y: float = math.nan
+    psnr_y_change: float = math.nan
+    note: str = ""  # why it was not measured
 
 
 def _set5_pairs(scale: int, root: str | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -469,7 +470,9 @@ def bench_model(name: str, args: argparse.Namespace) -> tuple[list[Row], list[Qu
             if pairs:
                 with torch.inference_mode(mode=path not in ("jit", "onednn_graph")):
                     worst, score = _quality(run, model, pairs, reference)
-                quality = Quality(name, path, worst, score, score - ref_psnr)
+                quality = Quality(
+                    name, path, max_abs_diff=worst, psnr_y=score, psnr_y_change=score - ref_psnr
+                )
                 qualities.append(quality)
                 print(
                     f"  {name} {path}: Set5 max|diff| {worst:.2e}, PSNR-Y {score:.4f} "
