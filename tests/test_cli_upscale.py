@@ -478,7 +478,8 @@ def test_each_bad_input_is_a_named_error_before_any_output(tmp_path: Path) -> No
         UnknownModelError,
         UnsupportedScaleError,
     )
-    from superres.inference.batch import InputNotFoundError, OutputPathError, upscale_files
+    from superres.inference.batch import upscale_files
+    from superres.inference.jobs import InputNotFoundError, OutputPathError
 
     weights = _small_edsr_file(tmp_path)
     src = _write_rgb(tmp_path / "a.png")

@@ -16,6 +16,7 @@ from superres.imaging import imresize
 from superres.imaging.backprojection import reconstruction_error
 from superres.inference import TileMemoryError, UpscaleOptions, Upscaler, load_model
 from superres.inference.device import PrecisionError
+from superres.inference.options import TileArg
 from superres.inference.tiling import InvalidTilingError, plan_tiles
 from superres.inference.upscaler import estimate_activation_bytes
 from superres.io import ImageData, read_image, write_image
@@ -33,11 +34,11 @@ def _image(rgb: torch.Tensor, alpha: torch.Tensor | None = None, **kw: object) -
 
 
 @pytest.mark.parametrize("tile", [None, 16, "auto"])
-def test_bicubic_upscaler_is_matlab_bicubic_tiled_or_not(tile: int | str | None) -> None:
+def test_bicubic_upscaler_is_matlab_bicubic_tiled_or_not(tile: TileArg) -> None:
     x = _rand(3, 37, 53)
     up = Upscaler(
         create_model("bicubic", scale=3), UpscaleOptions(device="cpu", tile=tile, overlap=8)
-    )  # type: ignore[arg-type]
+    )
     out = up(x)
     expected = imresize(x, scale=3.0).clamp(0, 1)
     assert out.shape == (3, 111, 159)
