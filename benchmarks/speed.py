@@ -305,7 +305,7 @@ def build_path(
     if name == "fast_bf16":
         return fast_network(model, dtype=torch.bfloat16), ""
     if name == "default":
-        upscaler = Upscaler(model, UpscaleOptions(device="cpu", precision="auto"))
+        upscaler = Upscaler(model, options=UpscaleOptions(device="cpu", precision="auto"))
         return upscaler.network, upscaler.execution_path
     raise SystemExit(f"unknown path {name!r}; use some of {', '.join(INFERENCE_PATHS)}")
 
@@ -423,7 +423,7 @@ def bench_model(name: str, args: argparse.Namespace) -> tuple[list[Row], list[Qu
                 x = torch.rand(1, channels, h, w, generator=torch.Generator().manual_seed(0))
                 tile = args.large_tile
                 if tiled and tile == "auto":
-                    tile = Upscaler(model, UpscaleOptions(device="cpu")).tile_size() or h
+                    tile = Upscaler(model, options=UpscaleOptions(device="cpu")).tile_size() or h
 
                 def once(
                     run: Runner = run, x: torch.Tensor = x, tiled: bool = tiled, tile: object = tile
@@ -500,7 +500,7 @@ def _tile_sweep(name: str, model: nn.Module, args: argparse.Namespace) -> list[R
     macs = _tiled_macs(model, channels, h, w, scale)
     rows = []
     for tile in args.tiles:
-        upscaler = Upscaler(model, UpscaleOptions(device="cpu", tile=tile))  # pyright: ignore[reportArgumentType]
+        upscaler = Upscaler(model, options=UpscaleOptions(device="cpu", tile=tile))  # pyright: ignore[reportArgumentType]
         used = upscaler.tile_size()
         with peak_rss_growth() as peak:
             upscaler(x)

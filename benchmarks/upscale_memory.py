@@ -71,7 +71,7 @@ def run_one(model_key: str, scale: int, height: int, width: int, tile: str, writ
     net = create_model(str(spec.pop("name")), scale=scale, **spec)
     image = synthetic_image(height, width)
     tile_arg = None if tile == "0" else ("auto" if tile == "auto" else int(tile))
-    upscaler = Upscaler(net, UpscaleOptions(device="cpu", tile=tile_arg))  # type: ignore[arg-type]
+    upscaler = Upscaler(net, options=UpscaleOptions(device="cpu", tile=tile_arg))  # type: ignore[arg-type]
     used_tile = upscaler.tile_size()
     baseline = _rss_now()
     start = time.perf_counter()

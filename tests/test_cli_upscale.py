@@ -410,7 +410,9 @@ def test_weights_file_alone_picks_its_own_model(tmp_path: Path) -> None:
     assert main(["upscale", str(src), "--weights", str(weights), "-o", str(out), "-q"]) == 0
     written = np.asarray(Image.open(out / "a_x2.png"))
     assert written.shape == (18, 22, 3)  # the file's x2 EDSR, not the default x4 bicubic
-    expected = Upscaler(load_weights(weights), UpscaleOptions(device="cpu"))(read_image(src))
+    expected = Upscaler(load_weights(weights), options=UpscaleOptions(device="cpu"))(
+        read_image(src)
+    )
     diff = np.abs(written.astype(int) - np.round(expected.rgb.permute(1, 2, 0).numpy() * 255))
     assert diff.max() <= 1
     # Naming the architecture as well is allowed (and checked).

@@ -143,7 +143,7 @@ def test_the_model_and_its_state_dict_are_untouched() -> None:
     with torch.inference_mode():
         fast_network(model)(x[None])
         fast_network(model, dtype=torch.bfloat16)(x[None])
-    Upscaler(model, UpscaleOptions(device="cpu", precision="fp32"))(x)
+    Upscaler(model, options=UpscaleOptions(device="cpu", precision="fp32"))(x)
     after = model.state_dict()
     assert list(after) == list(before)
     for key, value in before.items():
@@ -197,19 +197,24 @@ def test_upscaler_runs_the_fused_path_and_precision_fp32_is_exact(native_bf16: b
     model = _tiny("srresnet")
     x = _rand(3, 24, 20)
     reference = Upscaler(
-        model, UpscaleOptions(device="cpu", precision="fp32", optimize=False, tile=16, overlap=8)
+        model,
+        options=UpscaleOptions(device="cpu", precision="fp32", optimize=False, tile=16, overlap=8),
     )
     assert reference.network is model
     assert reference.execution_path == "eager fp32"
     eager = reference(x)
-    exact = Upscaler(model, UpscaleOptions(device="cpu", precision="fp32", tile=16, overlap=8))
+    exact = Upscaler(
+        model, options=UpscaleOptions(device="cpu", precision="fp32", tile=16, overlap=8)
+    )
     assert isinstance(exact.network, FastNetwork)
     assert exact.network.dtype == torch.float32
     assert exact.autocast_dtype is None
     assert exact.execution_path == "fused fp32"
     assert float((exact(x) - eager).abs().max()) < 1e-5
     # auto: the exact path without native bf16; the verified bf16 path with it.
-    auto = Upscaler(model, UpscaleOptions(device="cpu", precision="auto", tile=16, overlap=8))
+    auto = Upscaler(
+        model, options=UpscaleOptions(device="cpu", precision="auto", tile=16, overlap=8)
+    )
     assert isinstance(auto.network, FastNetwork)
     dtype = torch.bfloat16 if native_bf16 else torch.float32
     assert auto.network.dtype == dtype
@@ -222,12 +227,13 @@ def test_upscaler_runs_the_fused_path_and_precision_fp32_is_exact(native_bf16: b
 def test_auto_picks_bf16_only_for_verified_models_on_native_bf16(native_bf16: bool) -> None:
     verified = [_tiny(name) for name in BF16_VERIFIED]
     for model in verified:
-        up = Upscaler(model, UpscaleOptions(device="cpu"))
+        up = Upscaler(model, options=UpscaleOptions(device="cpu"))
         expected = torch.bfloat16 if native_bf16 else None
         assert up.autocast_dtype == expected, describe_network(model).architecture
         assert up.execution_path == ("fused bf16" if native_bf16 else "fused fp32")
         assert (
-            Upscaler(model, UpscaleOptions(device="cpu", precision="fp32")).autocast_dtype is None
+            Upscaler(model, options=UpscaleOptions(device="cpu", precision="fp32")).autocast_dtype
+            is None
         )
     unverified = [
         _tiny("edsr"),  # EDSR (256 wide, residual scaling) was not measured
@@ -236,7 +242,7 @@ def test_auto_picks_bf16_only_for_verified_models_on_native_bf16(native_bf16: bo
     ]
     unverified += [_tiny(name) for name in TINY if name not in BF16_VERIFIED]
     for model in unverified:
-        assert Upscaler(model, UpscaleOptions(device="cpu")).autocast_dtype is None
+        assert Upscaler(model, options=UpscaleOptions(device="cpu")).autocast_dtype is None
 
 
 def _kernel_cpu_flags() -> set[str] | None:
@@ -311,7 +317,7 @@ def _set5_psnr(net: nn.Module, scale: int, root: Path) -> tuple[float, list[torc
 @pytest.mark.parametrize("name", ["srresnet-x4", "edsr-baseline-x4"])
 def test_auto_path_costs_at_most_0_02_db_on_set5(name: str, data_root: Path) -> None:
     model = load_model(name)
-    up = Upscaler(model, UpscaleOptions(device="cpu", precision="auto"))
+    up = Upscaler(model, options=UpscaleOptions(device="cpu", precision="auto"))
     assert isinstance(up.network, FastNetwork)
     reference, ref_out = _set5_psnr(model, up.scale, data_root)
     score, out = _set5_psnr(up.network, up.scale, data_root)

@@ -132,7 +132,7 @@ def test_an_output_blend_runs_on_the_fast_path_and_cannot_be_saved(tmp_path: Pat
     x = torch.rand(1, 3, 12, 10, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = blend(x).clamp(0, 1)
-    upscaler = Upscaler(blend, UpscaleOptions(device="cpu", precision="fp32", tile=None))
+    upscaler = Upscaler(blend, options=UpscaleOptions(device="cpu", precision="fp32", tile=None))
     assert "fused" in upscaler.execution_path
     torch.testing.assert_close(upscaler(x), expected, rtol=0, atol=1e-5)
     with pytest.raises(SuperresError, match="does not record the arguments"):

@@ -80,7 +80,7 @@ def upscale(
         raise SuperresError(
             f"model must be a registered name or an nn.Module, got {type(model).__name__}"
         )
-    upscaler = Upscaler(net, options)
+    upscaler = Upscaler(net, options=options)
     if isinstance(image, Image.Image):
         return image_to_pil(upscaler(image_from_pil(image)), image.mode)
     if isinstance(image, np.ndarray):

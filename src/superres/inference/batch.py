@@ -287,7 +287,8 @@ def upscale_files(
         model, weights=weights, scale=scale, realism=realism, realism_space=realism_space
     )
     device = env.device(str(options.device)) if env is not None else options.device
-    upscaler = Upscaler(net, replace(options, device=device, progress=options.progress and main))
+    run_with = replace(options, device=device, progress=options.progress and main)
+    upscaler = Upscaler(net, options=run_with)
     if main:
         logger.info("running on %s: %s", upscaler.device, upscaler.execution_path)
     jobs = plan_jobs(

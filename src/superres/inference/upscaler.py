@@ -48,7 +48,7 @@ from superres.errors import InvalidImageError, InvalidNetworkError, SuperresErro
 from superres.imaging.backprojection import backproject as _backproject
 from superres.imaging.color import rgb2ycbcr, ycbcr2rgb
 from superres.imaging.resize import imresize
-from superres.inference.device import resolve_device, resolve_precision
+from superres.inference.device import PrecisionError, resolve_device, resolve_precision
 from superres.inference.fast import FastNetwork, fast_network
 from superres.inference.options import TileArg, UpscaleOptions
 from superres.inference.tiling import InvalidTilingError, plan_tiles, run_tiled
@@ -170,7 +170,7 @@ class Upscaler:
         DeviceError, PrecisionError, SuperresError: bad device, precision, model or options.
     """
 
-    def __init__(self, model: nn.Module, options: UpscaleOptions | None = None) -> None:
+    def __init__(self, model: nn.Module, *, options: UpscaleOptions | None = None) -> None:
         options = UpscaleOptions() if options is None else options
         if not isinstance(options, UpscaleOptions):
             raise SuperresError(
@@ -183,6 +183,11 @@ class Upscaler:
         self.size_multiple = described.size_multiple
         self.device = resolve_device(options.device)
         self.autocast_dtype = resolve_precision(options.precision, self.device, model=model)
+        if self._precision_name not in described.precisions:
+            raise PrecisionError(
+                f"{type(model).__name__} runs in {', '.join(described.precisions)}, not "
+                f"{self._precision_name}; pass precision='fp32'"
+            )
         self.tile = self._round_tile(options.tile)
         self.model = model.to(self.device).eval()
         param = next(self.model.parameters(), None)
@@ -193,11 +198,15 @@ class Upscaler:
         self._auto_tile: int | None = None
 
     @property
+    def _precision_name(self) -> str:
+        """``"fp32"``, ``"bf16"`` or ``"fp16"``: what the network computes in."""
+        names = {torch.bfloat16: "bf16", torch.float16: "fp16"}
+        return "fp32" if self.autocast_dtype is None else names[self.autocast_dtype]
+
+    @property
     def execution_path(self) -> str:
         """How the network runs: ``"fused bf16"``, ``"channels_last fp32"``, ``"eager fp32"``..."""
-        net = self.network
-        names = {torch.bfloat16: "bf16", torch.float16: "fp16"}
-        dtype = "fp32" if self.autocast_dtype is None else names[self.autocast_dtype]
+        net, dtype = self.network, self._precision_name
         if isinstance(net, FastNetwork):
             return f"{'fused' if net.fused else 'channels_last'} {dtype}"
         return f"{'autocast' if self.autocast_dtype is not None else 'eager'} {dtype}"
