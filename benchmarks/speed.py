@@ -66,8 +66,9 @@ from superres.data.datasets import BenchmarkSet
 from superres.evaluation.protocol import super_resolve
 from superres.inference.device import describe_machine
 from superres.inference.fast import FastNetwork, fast_network
+from superres.inference.options import DEFAULT_OVERLAP, UpscaleOptions
 from superres.inference.tiling import run_tiled
-from superres.inference.upscaler import DEFAULT_OVERLAP, Upscaler
+from superres.inference.upscaler import Upscaler
 from superres.io.files import atomic_write_text
 from superres.metrics.fidelity import psnr
 from superres.models.flops import count_macs
@@ -304,7 +305,7 @@ def build_path(
     if name == "fast_bf16":
         return fast_network(model, dtype=torch.bfloat16), ""
     if name == "default":
-        upscaler = Upscaler(model, device="cpu", precision="auto")
+        upscaler = Upscaler(model, options=UpscaleOptions(device="cpu", precision="auto"))
         return upscaler.network, upscaler.execution_path
     raise SystemExit(f"unknown path {name!r}; use some of {', '.join(INFERENCE_PATHS)}")
 
@@ -330,13 +331,14 @@ class Row:
 
 @dataclass
 class Quality:
-    """Quality cost of one path on Set5 against the eager fp32 output."""
+    """Quality cost of one path on Set5 against the eager fp32 output (also speed_gpu.py's)."""
 
     model: str
     path: str
-    max_abs_diff: float
-    psnr_y: float
-    psnr_y_change: float
+    max_abs_diff: float = math.nan
+    psnr_y: float = math.nan
+    psnr_y_change: float = math.nan
+    note: str = ""  # why it was not measured
 
 
 def _set5_pairs(scale: int, root: str | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -421,7 +423,7 @@ def bench_model(name: str, args: argparse.Namespace) -> tuple[list[Row], list[Qu
                 x = torch.rand(1, channels, h, w, generator=torch.Generator().manual_seed(0))
                 tile = args.large_tile
                 if tiled and tile == "auto":
-                    tile = Upscaler(model, device="cpu").tile_size() or h
+                    tile = Upscaler(model, options=UpscaleOptions(device="cpu")).tile_size() or h
 
                 def once(
                     run: Runner = run, x: torch.Tensor = x, tiled: bool = tiled, tile: object = tile
@@ -468,7 +470,9 @@ def bench_model(name: str, args: argparse.Namespace) -> tuple[list[Row], list[Qu
             if pairs:
                 with torch.inference_mode(mode=path not in ("jit", "onednn_graph")):
                     worst, score = _quality(run, model, pairs, reference)
-                quality = Quality(name, path, worst, score, score - ref_psnr)
+                quality = Quality(
+                    name, path, max_abs_diff=worst, psnr_y=score, psnr_y_change=score - ref_psnr
+                )
                 qualities.append(quality)
                 print(
                     f"  {name} {path}: Set5 max|diff| {worst:.2e}, PSNR-Y {score:.4f} "
@@ -496,7 +500,7 @@ def _tile_sweep(name: str, model: nn.Module, args: argparse.Namespace) -> list[R
     macs = _tiled_macs(model, channels, h, w, scale)
     rows = []
     for tile in args.tiles:
-        upscaler = Upscaler(model, device="cpu", tile=tile)  # pyright: ignore[reportArgumentType]
+        upscaler = Upscaler(model, options=UpscaleOptions(device="cpu", tile=tile))  # pyright: ignore[reportArgumentType]
         used = upscaler.tile_size()
         with peak_rss_growth() as peak:
             upscaler(x)

@@ -54,6 +54,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from speed import Quality
 from superres.data.datasets import BenchmarkSet
 from superres.evaluation.protocol import super_resolve
 from superres.inference.device import describe_machine
@@ -88,16 +89,6 @@ class Row:
     setup_s: float = math.nan
     note: str = ""
     times_ms: list[float] = field(default_factory=list)
-
-
-@dataclass
-class Quality:
-    model: str
-    path: str
-    psnr_y: float = math.nan
-    psnr_y_change: float = math.nan
-    max_abs_diff: float = math.nan
-    note: str = ""
 
 
 @dataclass
@@ -290,7 +281,9 @@ def set5_quality(run: Runner, s: Subject, path: str, device: torch.device) -> Qu
         worst = max(
             float((a - b).abs().max()) for a, b in zip(outputs, s.set5_reference, strict=True)
         )
-    return Quality(s.name, path, score, score - s.set5_psnr, worst)
+    return Quality(
+        s.name, path, max_abs_diff=worst, psnr_y=score, psnr_y_change=score - s.set5_psnr
+    )
 
 
 # --- the run --------------------------------------------------------------------------------------

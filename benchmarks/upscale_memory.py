@@ -62,7 +62,7 @@ def run_one(model_key: str, scale: int, height: int, width: int, tile: str, writ
     """Upscale once in this process; return the measurements."""
     import torch
 
-    from superres.inference import Upscaler
+    from superres.inference import UpscaleOptions, Upscaler
     from superres.io.image import quantize_image, write_array
     from superres.models import create_model
 
@@ -71,7 +71,7 @@ def run_one(model_key: str, scale: int, height: int, width: int, tile: str, writ
     net = create_model(str(spec.pop("name")), scale=scale, **spec)
     image = synthetic_image(height, width)
     tile_arg = None if tile == "0" else ("auto" if tile == "auto" else int(tile))
-    upscaler = Upscaler(net, device="cpu", tile=tile_arg)  # type: ignore[arg-type]
+    upscaler = Upscaler(net, options=UpscaleOptions(device="cpu", tile=tile_arg))  # type: ignore[arg-type]
     used_tile = upscaler.tile_size()
     baseline = _rss_now()
     start = time.perf_counter()

@@ -400,7 +400,7 @@ def _small_edsr_file(folder: Path) -> Path:
 
 
 def test_weights_file_alone_picks_its_own_model(tmp_path: Path) -> None:
-    from superres.inference import Upscaler
+    from superres.inference import UpscaleOptions, Upscaler
     from superres.models.weights import load_weights
 
     weights = _small_edsr_file(tmp_path)
@@ -410,7 +410,9 @@ def test_weights_file_alone_picks_its_own_model(tmp_path: Path) -> None:
     assert main(["upscale", str(src), "--weights", str(weights), "-o", str(out), "-q"]) == 0
     written = np.asarray(Image.open(out / "a_x2.png"))
     assert written.shape == (18, 22, 3)  # the file's x2 EDSR, not the default x4 bicubic
-    expected = Upscaler(load_weights(weights), device="cpu")(read_image(src))
+    expected = Upscaler(load_weights(weights), options=UpscaleOptions(device="cpu"))(
+        read_image(src)
+    )
     diff = np.abs(written.astype(int) - np.round(expected.rgb.permute(1, 2, 0).numpy() * 255))
     assert diff.max() <= 1
     # Naming the architecture as well is allowed (and checked).
@@ -478,23 +480,24 @@ def test_each_bad_input_is_a_named_error_before_any_output(tmp_path: Path) -> No
         UnknownModelError,
         UnsupportedScaleError,
     )
-    from superres.inference.batch import InputNotFoundError, OutputPathError, upscale_files
+    from superres.inference.batch import upscale_files
+    from superres.inference.jobs import InputNotFoundError, OutputPathError
 
     weights = _small_edsr_file(tmp_path)
     src = _write_rgb(tmp_path / "a.png")
     with pytest.raises(InputNotFoundError, match="does not exist"):
-        upscale_files([str(tmp_path / "nope.png")], progress=False)
+        upscale_files([str(tmp_path / "nope.png")])
     with pytest.raises(UnknownModelError, match="srresnet"):
-        upscale_files([str(src)], model="srresnt", progress=False)
+        upscale_files([str(src)], model="srresnt")
     with pytest.raises(IncompatibleWeightsError, match="srcnn"):
-        upscale_files([str(src)], model="srcnn", weights=weights, progress=False)
+        upscale_files([str(src)], model="srcnn", weights=weights)
     with pytest.raises(UnsupportedScaleError, match="scale 8"):
-        upscale_files([str(src)], model="srcnn", scale=8, progress=False)
+        upscale_files([str(src)], model="srcnn", scale=8)
     with pytest.raises(OutputPathError, match="create it first"):
-        upscale_files([str(src)], output=tmp_path / "missing" / "a.png", progress=False)
+        upscale_files([str(src)], output=tmp_path / "missing" / "a.png")
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    report = upscale_files([str(bad)], progress=False)
+    report = upscale_files([str(bad)])
     assert [name for name, _ in report.failed] == [str(bad)]
     assert "cannot read image" in report.failed[0][1]
     assert issubclass(ImageReadError, SuperresError)

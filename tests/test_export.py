@@ -17,6 +17,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import tiny_model
 from superres.cli import main
 from superres.errors import SuperresError
 from superres.imaging import imresize
@@ -31,7 +32,8 @@ from superres.inference.export import (
 )
 from superres.io.files import current_umask
 from superres.io.image import read_image
-from superres.models import create_model, get_model_spec, list_models, save_weights
+from superres.models import get_model_spec, list_models, save_weights
+from superres.models.descriptor import describe_network
 from superres.models.weights import WEIGHTS, load_model
 
 onnx = pytest.importorskip("onnx")
@@ -39,19 +41,9 @@ ort = pytest.importorskip("onnxruntime")
 
 ATOL = 1e-4
 
-# Tiny widths so each export takes about a second; an architecture missing here is exported with
-# its default widths (slower, but covered).
-TINY: dict[str, dict[str, object]] = {
-    "srcnn": {"num_features": (8, 4)},
-    "srresnet": {"num_features": 8, "num_blocks": 2},
-    "edsr": {"num_features": 8, "num_blocks": 2},
-    "edsr-baseline": {"num_features": 8, "num_blocks": 2},
-    "rrdbnet": {"num_features": 8, "num_blocks": 1, "num_grow_ch": 4},
-}
-
 
 def _tiny(name: str, scale: int) -> nn.Module:
-    return create_model(name, scale=scale, **TINY.get(name, {})).eval()
+    return tiny_model(name, scale=scale).eval()
 
 
 def _edge_scales(name: str) -> list[int]:
@@ -136,7 +128,7 @@ TINY_CASES = [(name, scale) for name in list_models() for scale in _edge_scales(
 @pytest.mark.parametrize(("name", "scale"), TINY_CASES)
 def test_every_registered_architecture_exports(tmp_path: Path, name: str, scale: int) -> None:
     model = _tiny(name, scale)
-    channels = int(getattr(model, "in_channels"))  # noqa: B009  (nn.Module.__getattr__ is untyped)
+    channels = describe_network(model).in_channels
     path = export_onnx(model, tmp_path / f"{name}.onnx")
     assert _files(tmp_path) == [f"{name}.onnx"]  # no temporary file left beside it
     proto = onnx.load(str(path))

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 import superres.models as models
+from helpers import TINY, tiny_model
 from superres.errors import (
     ConfigError,
     IncompatibleWeightsError,
@@ -36,14 +37,6 @@ from superres.models import (
 )
 from superres.models.vgg import VGG19_LAYERS, vgg19_layer_index
 
-# Tiny widths so each forward/backward takes milliseconds on a CPU.
-TINY: dict[str, dict[str, object]] = {
-    "srcnn": {"num_features": (8, 4)},
-    "srresnet": {"num_features": 8, "num_blocks": 2},
-    "edsr": {"num_features": 8, "num_blocks": 2},
-    "edsr-baseline": {"num_features": 8, "num_blocks": 2},
-    "rrdbnet": {"num_features": 8, "num_blocks": 1, "num_grow_ch": 4},
-}
 # Scales tried for models that accept any positive integer (``ModelSpec.scales is None``).
 ANY_SCALE = (2, 3, 4)
 
@@ -57,7 +50,7 @@ CASES = [(name, scale) for name in list_models() for scale in _scales(name)]
 
 
 def _tiny(name: str, scale: int, **extra: object) -> nn.Module:
-    return create_model(name, scale=scale, **{**TINY.get(name, {}), **extra})
+    return tiny_model(name, scale=scale, **extra)
 
 
 def _num_params(model: nn.Module) -> int:

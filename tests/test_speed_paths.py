@@ -17,34 +17,28 @@ from PIL import Image
 from torch import nn
 
 import superres.inference.fast as fast
+import superres.inference.fusion as fusion
 import superres.inference.upscaler as upscaler_module
+from helpers import TINY, tiny_model
 from superres.cli import main
 from superres.data.datasets import BenchmarkSet
 from superres.evaluation.protocol import super_resolve
-from superres.inference import Upscaler
+from superres.inference import UpscaleOptions, Upscaler
 from superres.inference.fast import (
     BF16_MAX_PSNR_COST,
     BF16_VERIFIED,
     FastNetwork,
-    FusedConv2d,
-    PixelShuffleNHWC,
     cpu_has_native_bf16,
     fast_network,
 )
+from superres.inference.fusion import FusedConv2d, PixelShuffleNHWC
 from superres.metrics.fidelity import psnr
 from superres.models import create_model, get_model_spec, list_models, save_weights
+from superres.models.descriptor import describe_network
 from superres.models.flops import count_macs, macs_per_output_megapixel
 from superres.models.weights import load_model
 from superres.training.trainer import training_autocast_dtype
 
-# Tiny widths: each model builds and runs in milliseconds.
-TINY: dict[str, dict[str, object]] = {
-    "srcnn": {"num_features": (8, 4)},
-    "srresnet": {"num_features": 8, "num_blocks": 2},
-    "edsr": {"num_features": 8, "num_blocks": 2},
-    "edsr-baseline": {"num_features": 8, "num_blocks": 2},
-    "rrdbnet": {"num_features": 8, "num_blocks": 1, "num_grow_ch": 4},
-}
 CASES = [
     (name, scale) for name in list_models() for scale in (get_model_spec(name).scales or (2, 3, 4))
 ]
@@ -52,7 +46,7 @@ CASES = [
 
 def _tiny(name: str, scale: int = 4, **extra: object) -> nn.Module:
     torch.manual_seed(0)
-    model = create_model(name, scale=scale, **{**TINY.get(name, {}), **extra}).eval()
+    model = tiny_model(name, scale=scale, **extra).eval()
     # Batch norm with non-trivial statistics, so folding it is really tested.
     generator = torch.Generator().manual_seed(1)
     for m in model.modules():
@@ -102,7 +96,7 @@ def test_exact_path_equals_eager(name: str, scale: int, in_channels: int) -> Non
             True,
             id="onednn-fused",
             marks=pytest.mark.skipif(
-                not fast._ONEDNN_BF16,  # pyright: ignore[reportPrivateUsage]
+                not fusion._ONEDNN_BF16,  # pyright: ignore[reportPrivateUsage]
                 reason="oneDNN has no bf16 convolution on this CPU (it needs AVX512-BW or newer)",
             ),
         ),
@@ -114,9 +108,9 @@ def test_bf16_path_is_close_to_fp32(
 ) -> None:
     # Both ways a fused convolution runs in bf16: one oneDNN call where this CPU has the kernel,
     # the same ops one by one (every CPU, the fallback elsewhere).
-    monkeypatch.setattr(fast, "_ONEDNN_BF16", onednn_bf16)
+    monkeypatch.setattr(fusion, "_ONEDNN_BF16", onednn_bf16)
     model = _tiny(name)
-    x = _rand(1, int(getattr(model, "in_channels")), 12, 10)  # noqa: B009 - typed as Tensor
+    x = _rand(1, describe_network(model).in_channels, 12, 10)
     with torch.inference_mode():
         expected = model(x)
         out = fast_network(model, dtype=torch.bfloat16)(x)
@@ -149,7 +143,7 @@ def test_the_model_and_its_state_dict_are_untouched() -> None:
     with torch.inference_mode():
         fast_network(model)(x[None])
         fast_network(model, dtype=torch.bfloat16)(x[None])
-    Upscaler(model, device="cpu", precision="fp32")(x)
+    Upscaler(model, options=UpscaleOptions(device="cpu", precision="fp32"))(x)
     after = model.state_dict()
     assert list(after) == list(before)
     for key, value in before.items():
@@ -161,15 +155,19 @@ def test_the_model_and_its_state_dict_are_untouched() -> None:
     create_model("srresnet", scale=4, **TINY["srresnet"]).load_state_dict(after)
 
 
+class _OneConv(nn.Module):
+    """A x1 RGB network of one 3x3 convolution; subclasses give the forward pass."""
+
+    scale = 1
+    in_channels = 3
+
+    def __init__(self, *, out_channels: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, out_channels, 3, padding=1)
+
+
 def test_untraceable_model_runs_as_it_is_in_channels_last() -> None:
-    class Branchy(nn.Module):
-        scale = 1
-        in_channels = 3
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(3, 3, 3, padding=1)
-
+    class Branchy(_OneConv):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if float(x.mean()) > 0.5:  # data-dependent control flow: torch.fx cannot trace it
                 return self.conv(x)
@@ -198,18 +196,25 @@ def test_flops_counts_convolutions_analytically() -> None:
 def test_upscaler_runs_the_fused_path_and_precision_fp32_is_exact(native_bf16: bool) -> None:
     model = _tiny("srresnet")
     x = _rand(3, 24, 20)
-    reference = Upscaler(model, device="cpu", precision="fp32", optimize=False, tile=16, overlap=8)
+    reference = Upscaler(
+        model,
+        options=UpscaleOptions(device="cpu", precision="fp32", optimize=False, tile=16, overlap=8),
+    )
     assert reference.network is model
     assert reference.execution_path == "eager fp32"
     eager = reference(x)
-    exact = Upscaler(model, device="cpu", precision="fp32", tile=16, overlap=8)
+    exact = Upscaler(
+        model, options=UpscaleOptions(device="cpu", precision="fp32", tile=16, overlap=8)
+    )
     assert isinstance(exact.network, FastNetwork)
     assert exact.network.dtype == torch.float32
     assert exact.autocast_dtype is None
     assert exact.execution_path == "fused fp32"
     assert float((exact(x) - eager).abs().max()) < 1e-5
     # auto: the exact path without native bf16; the verified bf16 path with it.
-    auto = Upscaler(model, device="cpu", precision="auto", tile=16, overlap=8)
+    auto = Upscaler(
+        model, options=UpscaleOptions(device="cpu", precision="auto", tile=16, overlap=8)
+    )
     assert isinstance(auto.network, FastNetwork)
     dtype = torch.bfloat16 if native_bf16 else torch.float32
     assert auto.network.dtype == dtype
@@ -222,11 +227,14 @@ def test_upscaler_runs_the_fused_path_and_precision_fp32_is_exact(native_bf16: b
 def test_auto_picks_bf16_only_for_verified_models_on_native_bf16(native_bf16: bool) -> None:
     verified = [_tiny(name) for name in BF16_VERIFIED]
     for model in verified:
-        up = Upscaler(model, device="cpu")
+        up = Upscaler(model, options=UpscaleOptions(device="cpu"))
         expected = torch.bfloat16 if native_bf16 else None
-        assert up.autocast_dtype == expected, vars(model)["arch_name"]
+        assert up.autocast_dtype == expected, describe_network(model).architecture
         assert up.execution_path == ("fused bf16" if native_bf16 else "fused fp32")
-        assert Upscaler(model, device="cpu", precision="fp32").autocast_dtype is None
+        assert (
+            Upscaler(model, options=UpscaleOptions(device="cpu", precision="fp32")).autocast_dtype
+            is None
+        )
     unverified = [
         _tiny("edsr"),  # EDSR (256 wide, residual scaling) was not measured
         _tiny("srresnet", num_blocks=17),  # deeper than the verified 16 blocks
@@ -234,7 +242,7 @@ def test_auto_picks_bf16_only_for_verified_models_on_native_bf16(native_bf16: bo
     ]
     unverified += [_tiny(name) for name in TINY if name not in BF16_VERIFIED]
     for model in unverified:
-        assert Upscaler(model, device="cpu").autocast_dtype is None
+        assert Upscaler(model, options=UpscaleOptions(device="cpu")).autocast_dtype is None
 
 
 def _kernel_cpu_flags() -> set[str] | None:
@@ -309,7 +317,7 @@ def _set5_psnr(net: nn.Module, scale: int, root: Path) -> tuple[float, list[torc
 @pytest.mark.parametrize("name", ["srresnet-x4", "edsr-baseline-x4"])
 def test_auto_path_costs_at_most_0_02_db_on_set5(name: str, data_root: Path) -> None:
     model = load_model(name)
-    up = Upscaler(model, device="cpu", precision="auto")
+    up = Upscaler(model, options=UpscaleOptions(device="cpu", precision="auto"))
     assert isinstance(up.network, FastNetwork)
     reference, ref_out = _set5_psnr(model, up.scale, data_root)
     score, out = _set5_psnr(up.network, up.scale, data_root)
@@ -336,9 +344,9 @@ def test_bf16_allowlist_costs_at_most_0_02_db_on_set5(
     architecture: str, weights: str, data_root: Path
 ) -> None:
     model = load_model(weights)
-    assert vars(model)["arch_name"] == architecture
+    assert describe_network(model).architecture == architecture
     assert fast.bf16_verified(model)
-    scale = int(getattr(model, "scale"))  # noqa: B009 - nn.Module types attributes as Tensor
+    scale = describe_network(model).scale
     reference, _ = _set5_psnr(model, scale, data_root)
     score, _ = _set5_psnr(fast_network(model, dtype=torch.bfloat16), scale, data_root)
     # The bound, on whatever CPU this is. The change itself depends on the CPU's bf16 kernels
@@ -350,13 +358,9 @@ def test_bf16_allowlist_costs_at_most_0_02_db_on_set5(
 
 
 def test_broadcast_residual_is_added_after_the_convolution() -> None:
-    class Shift(nn.Module):
-        scale = 1
-        in_channels = 3
-
+    class Shift(_OneConv):
         def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            super().__init__(out_channels=4)
             self.offset = nn.Parameter(torch.randn(1, 4, 1, 1))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:

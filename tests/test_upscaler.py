@@ -14,12 +14,14 @@ import superres
 from superres.errors import InvalidImageError, SuperresError
 from superres.imaging import imresize
 from superres.imaging.backprojection import reconstruction_error
-from superres.inference import TileMemoryError, Upscaler, load_model
+from superres.inference import TileMemoryError, UpscaleOptions, Upscaler, load_model
 from superres.inference.device import PrecisionError
+from superres.inference.options import TileArg
 from superres.inference.tiling import InvalidTilingError, plan_tiles
 from superres.inference.upscaler import estimate_activation_bytes
 from superres.io import ImageData, read_image, write_image
 from superres.models import create_model
+from superres.models.descriptor import describe_network
 
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -33,9 +35,11 @@ def _image(rgb: torch.Tensor, alpha: torch.Tensor | None = None, **kw: object) -
 
 
 @pytest.mark.parametrize("tile", [None, 16, "auto"])
-def test_bicubic_upscaler_is_matlab_bicubic_tiled_or_not(tile: int | str | None) -> None:
+def test_bicubic_upscaler_is_matlab_bicubic_tiled_or_not(tile: TileArg) -> None:
     x = _rand(3, 37, 53)
-    up = Upscaler(create_model("bicubic", scale=3), device="cpu", tile=tile, overlap=8)  # type: ignore[arg-type]
+    up = Upscaler(
+        create_model("bicubic", scale=3), options=UpscaleOptions(device="cpu", tile=tile, overlap=8)
+    )
     out = up(x)
     expected = imresize(x, scale=3.0).clamp(0, 1)
     assert out.shape == (3, 111, 159)
@@ -52,7 +56,7 @@ def test_premultiplied_alpha_keeps_junk_colour_out_of_visible_edges() -> None:
     junk[:, :, w // 2 :] = torch.tensor([0.0, 1.0, 0.0])[:, None, None]  # green under alpha 0
     black = red.clone()
     black[:, :, w // 2 :] = 0.0
-    up = Upscaler(create_model("bicubic", scale=4), device="cpu", tile=None)
+    up = Upscaler(create_model("bicubic", scale=4), options=UpscaleOptions(device="cpu", tile=None))
     with_junk = up(_image(junk, alpha, mode="RGBA"))
     with_black = up(_image(black, alpha, mode="RGBA"))
     assert with_junk.alpha is not None
@@ -70,7 +74,7 @@ def test_premultiplied_alpha_keeps_junk_colour_out_of_visible_edges() -> None:
 
 def test_opaque_alpha_is_kept_and_not_premultiplied() -> None:
     x = _rand(3, 8, 8)
-    up = Upscaler(create_model("bicubic", scale=2), device="cpu")
+    up = Upscaler(create_model("bicubic", scale=2), options=UpscaleOptions(device="cpu"))
     out = up(_image(x, torch.ones(1, 8, 8), mode="RGBA"))
     assert out.alpha is not None
     assert torch.allclose(out.alpha, torch.ones(1, 16, 16), atol=1e-6)
@@ -83,7 +87,7 @@ def test_gray_stays_gray_for_rgb_and_y_models() -> None:
         create_model("srresnet", scale=2, num_features=8, num_blocks=1),
         create_model("srcnn", scale=2, num_features=(8, 4)),  # in_channels = 1: runs on Y
     ):
-        up = Upscaler(model, device="cpu")
+        up = Upscaler(model, options=UpscaleOptions(device="cpu"))
         out = up(_image(gray.expand(3, -1, -1), grayscale=True, mode="L"))
         assert out.grayscale
         assert torch.equal(out.rgb[0], out.rgb[1])
@@ -95,7 +99,7 @@ def test_gray_stays_gray_for_rgb_and_y_models() -> None:
 def test_y_model_on_colour_upscales_luma_with_the_model_and_chroma_with_bicubic() -> None:
     x = _rand(3, 10, 12)
     bicubic_y = create_model("bicubic", scale=2, in_channels=1)
-    out = Upscaler(bicubic_y, device="cpu")(x)
+    out = Upscaler(bicubic_y, options=UpscaleOptions(device="cpu"))(x)
     # Bicubic on Y and on chroma is bicubic on RGB (the transform is affine).
     assert float((out - imresize(x, scale=2.0).clamp(0, 1)).abs().max()) < 1e-5
 
@@ -107,7 +111,7 @@ def test_sixteen_bit_precision_is_kept(tmp_path: Path) -> None:
         src, torch.from_numpy(values.transpose(2, 0, 1).astype(np.float32) / 65535), bit_depth=16
     )
     image = read_image(src)
-    out = Upscaler(create_model("bicubic", scale=2), device="cpu")(image)
+    out = Upscaler(create_model("bicubic", scale=2), options=UpscaleOptions(device="cpu"))(image)
     assert out.bit_depth == 16
     on_8bit_grid = torch.round(out.rgb * 255) / 255
     assert float((out.rgb - on_8bit_grid).abs().max()) > 1e-4  # finer than 8 bits
@@ -126,7 +130,9 @@ def test_outscale_gives_any_final_size(
     size: tuple[int, int], outscale: float, expected: tuple[int, int]
 ) -> None:
     x = _rand(3, *size)
-    up = Upscaler(create_model("bicubic", scale=4), device="cpu", outscale=outscale)
+    up = Upscaler(
+        create_model("bicubic", scale=4), options=UpscaleOptions(device="cpu", outscale=outscale)
+    )
     assert up.output_size(*size) == expected
     assert up(x).shape == (3, *expected)
     rgba = up(_image(x, _rand(1, *size, seed=1), mode="RGBA"))
@@ -138,31 +144,33 @@ def test_backprojection_reduces_the_reconstruction_error() -> None:
     torch.manual_seed(0)
     lq = imresize(_rand(3, 64, 64), scale=0.5)
     net = create_model("srresnet", scale=2, num_features=8, num_blocks=1)
-    before = Upscaler(net, device="cpu")(lq)
-    after = Upscaler(net, device="cpu", backproject=3)(lq)
+    before = Upscaler(net, options=UpscaleOptions(device="cpu"))(lq)
+    after = Upscaler(net, options=UpscaleOptions(device="cpu", backproject=3))(lq)
     assert reconstruction_error(after, lq) < 0.5 * reconstruction_error(before, lq)
 
 
 def test_precision_rules() -> None:
     net = create_model("bicubic", scale=2)
     with pytest.raises(PrecisionError, match="CUDA"):
-        Upscaler(net, device="cpu", precision="fp16")
+        Upscaler(net, options=UpscaleOptions(device="cpu", precision="fp16"))
     with pytest.raises(PrecisionError, match="unknown precision"):
-        Upscaler(net, device="cpu", precision="fp8")
-    assert Upscaler(net, device="cpu").autocast_dtype is None  # auto on CPU: fp32
+        Upscaler(net, options=UpscaleOptions(device="cpu", precision="fp8"))
+    assert (
+        Upscaler(net, options=UpscaleOptions(device="cpu")).autocast_dtype is None
+    )  # auto on CPU: fp32
     small = create_model("srresnet", scale=2, num_features=8, num_blocks=1)
     x = _rand(3, 16, 16)
-    fp32 = Upscaler(small, device="cpu")(x)
-    bf16 = Upscaler(small, device="cpu", precision="bf16")(x)
+    fp32 = Upscaler(small, options=UpscaleOptions(device="cpu"))(x)
+    bf16 = Upscaler(small, options=UpscaleOptions(device="cpu", precision="bf16"))(x)
     assert float((bf16 - fp32).abs().max()) < 0.05
 
 
 def test_bad_options_are_named_errors() -> None:
     net = create_model("bicubic", scale=2)
     with pytest.raises(InvalidTilingError, match="larger than the overlap"):
-        Upscaler(net, tile=16, overlap=16)
+        Upscaler(net, options=UpscaleOptions(tile=16, overlap=16))
     with pytest.raises(SuperresError, match="outscale"):
-        Upscaler(net, outscale=-1)
+        Upscaler(net, options=UpscaleOptions(outscale=-1))
     with pytest.raises(SuperresError, match="scale"):
         Upscaler(nn.Conv2d(3, 3, 3))
     with pytest.raises(InvalidImageError, match="float"):
@@ -174,9 +182,34 @@ def test_bad_options_are_named_errors() -> None:
         Upscaler(net)(holes)
 
 
+def test_a_network_that_narrows_its_precisions_refuses_the_others() -> None:
+    class Fp32Only(nn.Module):
+        scale = 1
+        supported_precisions = ("fp32",)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    assert describe_network(Fp32Only()).precisions == ("fp32",)
+    with pytest.raises(PrecisionError, match="runs in fp32, not bf16"):
+        Upscaler(Fp32Only(), options=UpscaleOptions(device="cpu", precision="bf16"))
+    assert Upscaler(Fp32Only(), options=UpscaleOptions(device="cpu", precision="fp32"))
+
+
+def test_options_are_checked_when_made_and_normalised() -> None:
+    assert UpscaleOptions(tile=0).tile is None
+    assert UpscaleOptions(outscale=3).outscale == 3.0
+    with pytest.raises(SuperresError, match="batch_size"):
+        UpscaleOptions(batch_size=0)
+    with pytest.raises(SuperresError, match="backproject_step"):
+        UpscaleOptions(backproject_step=1.5)
+    with pytest.raises(SuperresError, match="UpscaleOptions"):
+        Upscaler(create_model("bicubic", scale=2), options={"tile": 0})  # type: ignore[arg-type]
+
+
 def test_auto_tile_follows_the_memory_budget(native_bf16: bool) -> None:
     net = create_model("srresnet", scale=4, num_features=16, num_blocks=1)
-    up = Upscaler(net, device="cpu")
+    up = Upscaler(net, options=UpscaleOptions(device="cpu"))
     # auto precision: bf16 activations (2 bytes) where the CPU has native bf16, fp32 (4) elsewhere
     assert up.autocast_dtype == (torch.bfloat16 if native_bf16 else None)
     element = 2 if native_bf16 else 4
@@ -186,13 +219,17 @@ def test_auto_tile_follows_the_memory_budget(native_bf16: bool) -> None:
     assert up.tile_size() == pytest.approx((2**30 / per_pixel) ** 0.5, abs=8)
     # overlap / 4 = 10 px covers this network's receptive field (about 9.5 input pixels), so the
     # tiled output equals the untiled one; the tiles are balanced below the 96-pixel maximum.
-    small = Upscaler(net, device="cpu", tile_memory=96 * 96 * int(per_pixel), overlap=40)
+    small = Upscaler(
+        net, options=UpscaleOptions(device="cpu", tile_memory=96 * 96 * int(per_pixel), overlap=40)
+    )
     assert small.tile_size() == 96
     x = _rand(3, 150, 90)
     # In bf16 a tile's convolutions may sum in another order than the whole image's, which can
     # flip the rounding of an 8-bit-mantissa activation: up to a few bf16 steps (2**-8) remain.
     atol = 2**-6 if native_bf16 else 1e-5
-    assert torch.allclose(small(x), Upscaler(net, device="cpu", tile=None)(x), atol=atol)
+    assert torch.allclose(
+        small(x), Upscaler(net, options=UpscaleOptions(device="cpu", tile=None))(x), atol=atol
+    )
 
 
 class _OutOfMemoryAbove32(nn.Module):
@@ -207,11 +244,11 @@ class _OutOfMemoryAbove32(nn.Module):
 
 def test_out_of_memory_halves_auto_tiles_and_explains_fixed_ones() -> None:
     x = _rand(3, 100, 70)
-    up = Upscaler(_OutOfMemoryAbove32(), device="cpu", overlap=8)
+    up = Upscaler(_OutOfMemoryAbove32(), options=UpscaleOptions(device="cpu", overlap=8))
     assert torch.allclose(up(x), x)
     assert up.tile_size() == 32
     with pytest.raises(TileMemoryError, match="smaller --tile"):
-        Upscaler(_OutOfMemoryAbove32(), device="cpu", tile=64, overlap=8)(x)
+        Upscaler(_OutOfMemoryAbove32(), options=UpscaleOptions(device="cpu", tile=64, overlap=8))(x)
 
 
 # --- superres.upscale ----------------------------------------------------------------------------
@@ -305,10 +342,10 @@ def test_tiled_upscaler_equals_untiled_with_a_real_network() -> None:
     torch.manual_seed(0)
     net = create_model("edsr-baseline", scale=2, num_features=16, num_blocks=2).eval()
     image = _rand(3, 70, 230, seed=3)
-    whole = Upscaler(net, device="cpu", tile=None)(image)
-    tiled_upscaler = Upscaler(net, device="cpu", tile=64)
+    whole = Upscaler(net, options=UpscaleOptions(device="cpu", tile=None))(image)
+    tiled_upscaler = Upscaler(net, options=UpscaleOptions(device="cpu", tile=64))
     tiled = tiled_upscaler(image)
-    assert tiled_upscaler.overlap == 32
+    assert tiled_upscaler.options.overlap == 32
     assert len(plan_tiles(70, 230, 64, 32).xs) >= 3
     assert float(whole.std()) > 0.05  # a real, non-constant output
     diff = float((tiled - whole).abs().max())

@@ -25,6 +25,7 @@ from torch import nn
 
 import superres
 import superres.models.weights as weights_module
+from helpers import TINY
 from superres import assets
 from superres.assets import Asset
 from superres.cli import main
@@ -51,7 +52,6 @@ from superres.models.weights import (
     save_weights,
 )
 from superres.registry import Registry
-from test_models import TINY
 
 DIV2K_MEAN = torch.tensor([0.4488, 0.4371, 0.4040])
 

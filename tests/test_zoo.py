@@ -125,14 +125,14 @@ def test_each_gan_model_blends_in_its_measured_space() -> None:
 
 
 def test_an_output_blend_runs_on_the_fast_path_and_cannot_be_saved(tmp_path: Path) -> None:
-    from superres.inference.upscaler import Upscaler
+    from superres.inference import UpscaleOptions, Upscaler
     from superres.models.weights import save_weights
 
     blend = load_model("srgan-x4", realism=0.4, realism_space="pixels")
     x = torch.rand(1, 3, 12, 10, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = blend(x).clamp(0, 1)
-    upscaler = Upscaler(blend, device="cpu", precision="fp32", tile=None)
+    upscaler = Upscaler(blend, options=UpscaleOptions(device="cpu", precision="fp32", tile=None))
     assert "fused" in upscaler.execution_path
     torch.testing.assert_close(upscaler(x), expected, rtol=0, atol=1e-5)
     with pytest.raises(SuperresError, match="does not record the arguments"):

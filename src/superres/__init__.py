@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from superres._version import __version__
 from superres.imaging import imresize
-from superres.inference import Upscaler, upscale
+from superres.inference import UpscaleOptions, Upscaler, upscale
 from superres.io import read_image, write_image
 from superres.models import create_model, list_models, load_weights, save_weights
 from superres.models.weights import load_model
 
 __all__ = [
+    "UpscaleOptions",
     "Upscaler",
     "__version__",
     "create_model",

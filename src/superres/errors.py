@@ -166,3 +166,8 @@ class MissingWeightsError(SuperresError, ValueError):
 
 class ConfigError(SuperresError, ValueError):
     """A configuration file or override is invalid (unknown key, wrong type, bad value)."""
+
+
+class InvalidNetworkError(SuperresError, ValueError):
+    """An object given as an SR network does not keep the contract (a module with an integer
+    ``scale``, positive ``in_channels`` and ``size_multiple``)."""

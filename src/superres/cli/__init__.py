@@ -648,26 +648,30 @@ def _tile_arg(text: str) -> int | str:
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
     from superres.inference.batch import upscale_files
+    from superres.inference.options import UpscaleOptions
 
+    options = UpscaleOptions(
+        device=args.device,
+        precision=args.precision,
+        tile=args.tile or None,
+        overlap=args.overlap,
+        outscale=args.outscale,
+        backproject=args.backproject,
+        progress=not args.quiet,
+    )
     report = upscale_files(
         args.inputs,
         output=args.output,
         model=args.model,
         weights=args.weights,
         scale=args.scale,
-        outscale=args.outscale,
-        device=args.device,
-        precision=args.precision,
-        tile=args.tile or None,
-        overlap=args.overlap,
-        backproject=args.backproject,
+        options=options,
         realism=args.realism,
         realism_space=args.realism_space,
         fmt=args.format,
         recursive=args.recursive,
         skip_existing=args.skip_existing,
         max_pixels=_max_pixels(args.max_pixels),
-        progress=not args.quiet,
     )
     if not report.main_process:  # torchrun: rank 0 reports for everyone (and exits 1)
         return 0

@@ -31,6 +31,7 @@ from superres.evaluation.protocol import (
 )
 from superres.io.files import atomic_write, atomic_write_text
 from superres.models import MODELS
+from superres.models.descriptor import describe_network
 from superres.models.weights import WEIGHTS, load_model, load_weights
 
 logger = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ class BenchmarkModels:
             model = load_weights(path, map_location=map_location)
             label = self._label_for(Path(path))
             self._loaded[label] = model
-            self._fixed[label] = int(getattr(model, "scale"))  # noqa: B009 - typed Tensor | Module
+            self._fixed[label] = describe_network(model).scale
             self._add(label, str(path))
 
     def _add(self, label: str, source: str) -> None:

@@ -40,6 +40,7 @@ from superres.imaging.resize import imresize
 from superres.inference.fast import fast_network
 from superres.metrics.fidelity import psnr, ssim
 from superres.models import Bicubic
+from superres.models.descriptor import describe_network
 
 __all__ = [
     "PROTOCOLS",
@@ -79,7 +80,7 @@ def prepare_network(model: nn.Module, device: torch.device, *, fused: bool) -> n
 
 
 def _takes_y(model: nn.Module) -> bool:
-    return isinstance(model, Bicubic) or getattr(model, "in_channels", 3) == 1
+    return isinstance(model, Bicubic) or describe_network(model).in_channels == 1
 
 
 def super_resolve(

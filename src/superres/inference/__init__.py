@@ -2,14 +2,16 @@
 
 from superres.inference.api import upscale
 from superres.inference.device import PRECISIONS, resolve_device, resolve_precision
+from superres.inference.options import DEFAULT_OVERLAP, UpscaleOptions
 from superres.inference.tiling import plan_tiles, run_tiled
-from superres.inference.upscaler import DEFAULT_OVERLAP, TileMemoryError, Upscaler
+from superres.inference.upscaler import TileMemoryError, Upscaler
 from superres.models.weights import load_model
 
 __all__ = [
     "DEFAULT_OVERLAP",
     "PRECISIONS",
     "TileMemoryError",
+    "UpscaleOptions",
     "Upscaler",
     "load_model",
     "plan_tiles",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -11,9 +12,11 @@ from PIL import Image
 from torch import nn
 
 from superres.errors import InvalidImageError, SuperresError
-from superres.inference.upscaler import DEFAULT_OVERLAP, TileArg, Upscaler
+from superres.inference.options import UpscaleOptions
+from superres.inference.upscaler import Upscaler
 from superres.io.arrays import image_from_numpy, image_from_pil, image_to_numpy, image_to_pil
 from superres.io.image import ImageData
+from superres.models.descriptor import describe_network
 from superres.models.weights import default_model, load_model
 
 __all__ = ["upscale"]
@@ -27,13 +30,7 @@ def upscale(
     model: str | nn.Module | None = None,
     weights: str | Path | None = None,
     scale: int | None = None,
-    device: str | torch.device = "auto",
-    precision: str = "auto",
-    tile: TileArg = "auto",
-    overlap: int = DEFAULT_OVERLAP,
-    outscale: float | None = None,
-    backproject: int = 0,
-    progress: bool = False,
+    options: UpscaleOptions | None = None,
 ) -> ImageT:
     """Upscale an image held in memory; returns the same kind of object.
 
@@ -50,8 +47,8 @@ def upscale(
         weights: a weights file (it rebuilds its own model; ``model``, if a name, is checked
             against it).
         scale: the network's scale for a model name (default: the model's or the file's).
-        device, precision, tile, overlap, outscale, backproject, progress: see
-            :class:`~superres.inference.Upscaler`.
+        options: how to run it (:class:`~superres.inference.options.UpscaleOptions`); with
+            the shipped default at a scale no model ships, its ``outscale`` is set to ``scale``.
 
     Example::
 
@@ -59,13 +56,15 @@ def upscale(
         import superres
         big = superres.upscale(Image.open("photo.png"))  # the shipped x4 default
         smooth = superres.upscale(Image.open("photo.png"), model="bicubic", scale=4)
+        tiled = superres.upscale(image, options=superres.UpscaleOptions(tile=256))
     """
+    options = UpscaleOptions() if options is None else options
     if isinstance(model, nn.Module):
         if weights is not None:
             raise SuperresError(
                 "weights= needs a model name; load a state dict into your module yourself"
             )
-        net_scale = getattr(model, "scale", None)
+        net_scale = describe_network(model).scale
         if scale is not None and scale != net_scale:
             raise SuperresError(
                 f"scale={scale} was given, but the module upscales by {net_scale}; drop scale= "
@@ -74,22 +73,14 @@ def upscale(
         net = model
     elif model is None or isinstance(model, str):
         if model is None and weights is None:  # what `superres upscale` runs without --model
-            model, scale, outscale = default_model(scale, outscale)
+            model, scale, outscale = default_model(scale, options.outscale)
+            options = replace(options, outscale=outscale)
         net = load_model(model, weights=weights, scale=scale)
     else:
         raise SuperresError(
             f"model must be a registered name or an nn.Module, got {type(model).__name__}"
         )
-    upscaler = Upscaler(
-        net,
-        device=device,
-        precision=precision,
-        tile=tile,
-        overlap=overlap,
-        outscale=outscale,
-        backproject=backproject,
-        progress=progress,
-    )
+    upscaler = Upscaler(net, options=options)
     if isinstance(image, Image.Image):
         return image_to_pil(upscaler(image_from_pil(image)), image.mode)
     if isinstance(image, np.ndarray):

@@ -38,18 +38,19 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from superres.errors import SuperresError
+from superres.errors import InvalidNetworkError, SuperresError
 from superres.io.files import current_umask
 from superres.models import SRCNN, Bicubic
+from superres.models.descriptor import NetworkDescriptor, describe_network
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -180,27 +181,20 @@ def _graph_module(net: nn.Module) -> nn.Module:
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def _describe(model: nn.Module) -> tuple[int, int]:
-    """``(scale, in_channels)`` of a superres model, or a clear error."""
-    scale = getattr(model, "scale", None)
-    channels = getattr(model, "in_channels", None)
-    if not isinstance(scale, int) or not isinstance(channels, int):
+def _describe(model: nn.Module) -> NetworkDescriptor:
+    """The model's descriptor; a module without the SR-network contract cannot be exported."""
+    try:
+        return describe_network(model)
+    except InvalidNetworkError as exc:
         raise OnnxExportError(
-            f"cannot export a {type(model).__name__}: it has no integer `scale` and "
-            "`in_channels` attributes; pass a superres model (superres.load_model, "
-            "superres.create_model or load_weights)"
-        )
-    return scale, channels
+            f"cannot export a {type(model).__name__}: {exc}; pass a superres model "
+            "(superres.load_model, superres.create_model or load_weights)"
+        ) from None
 
 
 def _cpu_fp32_copy(model: nn.Module) -> nn.Module:
     """A float32 CPU copy in eval mode: the caller's model keeps its device, dtype and mode."""
     return copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
-
-
-def _size_multiple(model: nn.Module) -> int:
-    multiple = getattr(model, "size_multiple", 1)
-    return multiple if isinstance(multiple, int) and multiple > 0 else 1
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -261,21 +255,20 @@ def onnx_metadata(model: nn.Module, *, name: str | None = None) -> dict[str, str
     """
     from superres._version import __version__
 
-    scale, channels = _describe(model)
-    arch = str(vars(model).get("arch_name", type(model).__name__.lower()))
-    out_channels = getattr(model, "out_channels", channels)
+    described = _describe(model)
+    scale, channels = described.scale, described.in_channels
+    arch = described.architecture or type(model).__name__.lower()
     colour = {3: "RGB", 1: "Y (BT.601 luma, [16/255, 235/255]) or gray"}.get(
         channels, f"{channels} channels"
     )
-    config = vars(model).get("config")
     return {
         "model_name": name or arch,
         "architecture": arch,
         "scale": str(scale),
         "in_channels": str(channels),
-        "out_channels": str(out_channels),
-        "size_multiple": str(_size_multiple(model)),
-        "config": json.dumps(config, default=str) if isinstance(config, Mapping) else "{}",
+        "out_channels": str(described.out_channels),
+        "size_multiple": str(described.size_multiple),
+        "config": json.dumps(dict(described.config or {}), default=str),
         "input": f"float32 NCHW {colour} in [0, 1]; N, H and W are dynamic",
         "output": f"float32 NCHW, H*{scale} x W*{scale}, not clamped: clip to [0, 1]",
         "superres_version": __version__,
@@ -283,6 +276,22 @@ def onnx_metadata(model: nn.Module, *, name: str | None = None) -> dict[str, str
 
 
 # --- the exporters --------------------------------------------------------------------------------
+
+
+def _torch_onnx_export(
+    graph: nn.Module, example: torch.Tensor, file: Path, *, opset: int, dynamo: bool, **options: Any
+) -> None:
+    """``torch.onnx.export`` with our one ``input`` and one ``output`` name."""
+    torch.onnx.export(
+        graph,
+        (example,),
+        str(file),
+        dynamo=dynamo,
+        input_names=["input"],
+        output_names=["output"],
+        opset_version=opset,
+        **options,
+    )
 
 
 def _export_torchscript(
@@ -296,14 +305,12 @@ def _export_torchscript(
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.onnx")
         # Replicate padding exports as reversed slices, which its constant folding skips: harmless.
         warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
-        torch.onnx.export(
+        _torch_onnx_export(
             graph,
-            (example,),
-            str(file),
+            example,
+            file,
+            opset=opset,
             dynamo=False,
-            input_names=["input"],
-            output_names=["output"],
-            opset_version=opset,
             dynamic_axes={"input": axes, "output": out_axes} if dynamic else None,
             do_constant_folding=True,
         )
@@ -337,14 +344,12 @@ def _export_dynamo(
         shapes = ({0: Dim("batch"), 2: Dim("height"), 3: Dim("width")},)
     with _quiet_loggers("onnxscript", "onnx_ir", "torch.onnx"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning, message=".*treespec")  # torch's
-        torch.onnx.export(
+        _torch_onnx_export(
             graph,
-            (example,),
-            str(file),
+            example,
+            file,
+            opset=opset,
             dynamo=True,
-            input_names=["input"],
-            output_names=["output"],
-            opset_version=opset,
             dynamic_shapes=shapes,
             external_data=False,  # one self-contained file
             verbose=False,
@@ -362,8 +367,8 @@ def verification_inputs(
     One tensor per ``(H, W)`` in ``sizes`` (rounded up to the model's ``size_multiple``), with
     batch sizes 1, 2, 1, 2, ... so the dynamic batch axis is exercised too. Seeded.
     """
-    _, channels = _describe(model)
-    multiple = _size_multiple(model)
+    described = _describe(model)
+    channels, multiple = described.in_channels, described.size_multiple
     generator = torch.Generator().manual_seed(seed)
     return [
         torch.rand(
@@ -501,38 +506,20 @@ def export_onnx(
         raise OnnxExportError(f"unknown exporter {exporter!r}; use one of {', '.join(EXPORTERS)}")
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < 1:
         raise OnnxExportError(f"opset must be a positive integer, got {opset!r}")
-    try:
-        import onnx
-    except ImportError as exc:
-        raise _missing("onnx", "ONNX export", exc) from None
-    scale, channels = _describe(model)
-    multiple = _size_multiple(model)
-    h, w = (_round_up(max(1, int(n)), multiple) for n in example_size)
+    described = _describe(model)
+    h, w = (_round_up(max(1, int(n)), described.size_multiple) for n in example_size)
     net = _cpu_fp32_copy(model)
-    graph = _graph_module(net).eval()
-    example = torch.rand(1, channels, h, w, generator=torch.Generator().manual_seed(0))
-    run = _export_torchscript if exporter == "torchscript" else _export_dynamo
-
+    example = torch.rand(1, described.in_channels, h, w, generator=torch.Generator().manual_seed(0))
     with _temporary_beside(target) as tmp:
-        try:
-            with torch.no_grad():
-                run(graph, example, tmp, opset=opset, dynamic=dynamic)
-            proto = onnx.load(str(tmp))
-            onnx.helper.set_model_props(proto, onnx_metadata(model, name=name))
-            proto.doc_string = (
-                f"superres {name or vars(model).get('arch_name', type(model).__name__)}: "
-                f"x{scale} super-resolution; input float32 NCHW in [0, 1]"
-            )
-            onnx.checker.check_model(proto)
-            onnx.save(proto, str(tmp))
-        except SuperresError:
-            raise
-        except Exception as exc:  # the exporters raise many types; name the model and the fix
-            raise OnnxExportError(
-                f"the {exporter} exporter failed on {type(model).__name__} x{scale} "
-                f"({type(exc).__name__}: {str(exc)[:500]}); try the other --exporter or "
-                "another --opset"
-            ) from exc
+        _export_to(
+            tmp,
+            net,
+            example,
+            metadata=onnx_metadata(model, name=name),
+            exporter=exporter,
+            opset=opset,
+            dynamic=dynamic,
+        )
         if verify:
             inputs = verification_inputs(model) if dynamic else verification_inputs(model, [(h, w)])
             worst = _max_difference(tmp, net, inputs)
@@ -549,3 +536,40 @@ def export_onnx(
         tmp.chmod(0o666 & ~current_umask())  # mkstemp's 0600, not what a plain open() gives
         os.replace(tmp, target)
     return target
+
+
+def _export_to(
+    file: Path,
+    net: nn.Module,
+    example: torch.Tensor,
+    *,
+    metadata: dict[str, str],
+    exporter: str,
+    opset: int,
+    dynamic: bool,
+) -> None:
+    """Export ``net`` (a float32 CPU copy) to ``file`` with ``metadata``, checked by onnx."""
+    try:
+        import onnx
+    except ImportError as exc:
+        raise _missing("onnx", "ONNX export", exc) from None
+    run = _export_torchscript if exporter == "torchscript" else _export_dynamo
+    try:
+        with torch.no_grad():
+            run(_graph_module(net).eval(), example, file, opset=opset, dynamic=dynamic)
+        proto = onnx.load(str(file))
+        onnx.helper.set_model_props(proto, metadata)
+        proto.doc_string = (
+            f"superres {metadata['model_name']}: x{metadata['scale']} super-resolution; input "
+            "float32 NCHW in [0, 1]"
+        )
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(file))
+    except SuperresError:
+        raise
+    except Exception as exc:  # the exporters raise many types; name the model and the fix
+        raise OnnxExportError(
+            f"the {exporter} exporter failed on {type(net).__name__} x{metadata['scale']} "
+            f"({type(exc).__name__}: {str(exc)[:500]}); try the other --exporter or "
+            "another --opset"
+        ) from exc

@@ -38,36 +38,32 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Literal, overload
+from typing import overload
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from superres.errors import InvalidImageError, SuperresError
+from superres.errors import InvalidImageError, InvalidNetworkError, SuperresError
 from superres.imaging.backprojection import backproject as _backproject
 from superres.imaging.color import rgb2ycbcr, ycbcr2rgb
 from superres.imaging.resize import imresize
-from superres.inference.device import resolve_device, resolve_precision
+from superres.inference.device import PrecisionError, resolve_device, resolve_precision
 from superres.inference.fast import FastNetwork, fast_network
+from superres.inference.options import TileArg, UpscaleOptions
 from superres.inference.tiling import InvalidTilingError, plan_tiles, run_tiled
 from superres.io.image import ImageData
+from superres.models.descriptor import NetworkDescriptor, describe_network
 
 __all__ = [
     "ALPHA_EPSILON",
     "CPU_TILE_MEMORY",
-    "DEFAULT_OVERLAP",
     "TileMemoryError",
     "Upscaler",
     "estimate_activation_bytes",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Default overlap between tiles (input pixels). The outer quarter (8 px) of each side is
-#: discarded and the middle half cross-faded, which makes tiled output identical to untiled output
-#: for networks whose receptive-field radius is <= 8 px and seamless for the rest.
-DEFAULT_OVERLAP = 32
 
 #: Per-tile activation budget on CPU (and MPS) for ``tile="auto"``, in bytes. 1 GiB keeps a
 #: 64-feature x4 network at ~300 px tiles, where CPU throughput has long saturated.
@@ -89,8 +85,6 @@ _MIN_AUTO_TILE = 64
 _MAX_AUTO_TILE = 2048
 # Tiles with at least this many tiles get their own progress bar when progress=True.
 _TILE_BAR_MIN = 4
-
-TileArg = int | Literal["auto"] | None
 
 
 class TileMemoryError(SuperresError, MemoryError):
@@ -141,28 +135,15 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     )
 
 
-def _check_model(model: object) -> tuple[int, int, int]:
-    """``(scale, in_channels, size_multiple)`` of an SR model, or a clear error."""
-    if not isinstance(model, nn.Module):
-        raise SuperresError(
-            f"Upscaler needs a torch.nn.Module, got {type(model).__name__}; build one with "
-            "superres.create_model(...) or superres.models.weights.load_model(...)"
+def _check_model(model: object) -> NetworkDescriptor:
+    """The descriptor of an SR model the Upscaler can run (RGB or Y), or a clear error."""
+    described = describe_network(model)
+    if described.in_channels not in (1, 3):
+        raise InvalidNetworkError(
+            f"the model takes {described.in_channels} channels; the Upscaler runs RGB (3) or Y (1) "
+            "models"
         )
-    scale = getattr(model, "scale", None)
-    in_channels = getattr(model, "in_channels", 3)
-    multiple = getattr(model, "size_multiple", 1)
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise SuperresError(
-            f"the model {type(model).__name__} has no integer `scale` attribute (got "
-            f"{scale!r}); superres models carry one, set model.scale = N for others"
-        )
-    if in_channels not in (1, 3):
-        raise SuperresError(
-            f"the model takes {in_channels} channels; the Upscaler runs RGB (3) or Y (1) models"
-        )
-    if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
-        raise SuperresError(f"the model's size_multiple must be a positive int, got {multiple!r}")
-    return scale, in_channels, multiple
+    return described
 
 
 class Upscaler:
@@ -172,32 +153,16 @@ class Upscaler:
         model: an SR network with ``scale``, ``in_channels`` (1 or 3) and optionally
             ``size_multiple`` attributes, as every superres model has. It is moved to ``device``
             and put in eval mode (in place, as ``nn.Module.to`` does).
-        device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda:1"``, ... or a
-            ``torch.device``.
-        precision: ``"auto"`` (fp16 autocast on CUDA; on the CPU bf16 for model families
-            verified to lose at most 0.02 dB on CPUs with native bf16, else fp32; fp32 on MPS),
-            ``"fp32"`` (on the CPU the exact fast path: equal to eager fp32 to 1e-5), ``"bf16"``
-            (CUDA, or CPU when asked) or ``"fp16"`` (CUDA only). See
-            :func:`~superres.inference.device.resolve_precision`.
-        tile: tile size in input pixels; ``"auto"`` picks the largest tile whose activations fit
-            the memory budget; ``None`` or 0 runs the whole image at once. Rounded down to a
-            multiple of the model's ``size_multiple``.
-        overlap: pixels shared by neighbouring tiles (see :mod:`superres.inference.tiling`);
-            tiled equals untiled when ``overlap / 4`` covers the network's receptive field.
-        batch_size: tiles per forward pass.
-        outscale: final size factor (any positive float): the output is
-            ``(round(H * outscale), round(W * outscale))``, reached from the network's output by
-            MATLAB bicubic (rounded half up). ``None``: the network's scale.
-        backproject: iterations of back-projection against the input (0: off).
-        backproject_step: its step size in (0, 1].
-        progress: show a tqdm bar for images with several tiles.
-        tile_memory: activation budget in bytes for ``tile="auto"``; default
-            :data:`CPU_TILE_MEMORY` on CPU/MPS, half the free memory on CUDA.
-        optimize: on the CPU, run the network rewritten by
-            :func:`~superres.inference.fast.fast_network` (the default); ``False`` runs the module
-            as it is (eager, NCHW), e.g. to compare.
+        options: how to run it (device, precision, tiling, outscale, back-projection, ...):
+            an :class:`~superres.inference.options.UpscaleOptions`; default ``UpscaleOptions()``.
+
+    Example::
+
+        up = Upscaler(model, options=UpscaleOptions(tile=256, precision="fp32"))
 
     Attributes:
+        options: the options it runs with. scale, in_channels, size_multiple: the model's.
+        device: the resolved device. tile: ``options.tile`` rounded to the size multiple.
         network: the module that actually runs (the model itself, or its :class:`FastNetwork`).
         autocast_dtype: the reduced precision in use (bfloat16/float16), ``None`` for float32.
 
@@ -205,106 +170,74 @@ class Upscaler:
         DeviceError, PrecisionError, SuperresError: bad device, precision, model or options.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        *,
-        device: str | torch.device = "auto",
-        precision: str = "auto",
-        tile: TileArg = "auto",
-        overlap: int = DEFAULT_OVERLAP,
-        batch_size: int = 1,
-        outscale: float | None = None,
-        backproject: int = 0,
-        backproject_step: float = 1.0,
-        progress: bool = False,
-        tile_memory: int | None = None,
-        optimize: bool = True,
-    ) -> None:
-        self.scale, self.in_channels, self.size_multiple = _check_model(model)
-        self.device = resolve_device(device)
-        self.autocast_dtype = resolve_precision(precision, self.device, model=model)
-        self.tile = self._check_tile(tile)
-        self.overlap = self._check_int("overlap", overlap, 0)
-        if isinstance(self.tile, int) and self.tile <= self.overlap:
-            raise InvalidTilingError(
-                f"tile ({self.tile} px) must be larger than the overlap ({self.overlap} px); use "
-                "a larger --tile or a smaller --overlap"
-            )
-        self.batch_size = self._check_int("batch_size", batch_size, 1)
-        self.backproject = self._check_int("backproject", backproject, 0)
-        if not (
-            isinstance(backproject_step, int | float)
-            and math.isfinite(backproject_step)
-            and 0 < backproject_step <= 1
-        ):
-            raise SuperresError(f"backproject_step must be in (0, 1], got {backproject_step!r}")
-        self.backproject_step = float(backproject_step)
-        if outscale is not None and not (
-            isinstance(outscale, int | float)
-            and not isinstance(outscale, bool)
-            and math.isfinite(outscale)
-            and outscale > 0
-        ):
+    def __init__(self, model: nn.Module, *, options: UpscaleOptions | None = None) -> None:
+        options = UpscaleOptions() if options is None else options
+        if not isinstance(options, UpscaleOptions):
             raise SuperresError(
-                f"outscale must be a positive, finite number (e.g. 3.5), got {outscale!r}; leave "
-                "it out to keep the network's own scale"
+                f"options must be an UpscaleOptions, got {type(options).__name__}; e.g. "
+                "Upscaler(model, options=UpscaleOptions(tile=256))"
             )
-        self.outscale = None if outscale is None else float(outscale)
-        if tile_memory is not None:
-            self._check_int("tile_memory", tile_memory, 1)
-        self.tile_memory = tile_memory
-        self.progress = progress
+        described = _check_model(model)
+        self.options = options
+        self.scale, self.in_channels = described.scale, described.in_channels
+        self.size_multiple = described.size_multiple
+        self.device = resolve_device(options.device)
+        self.autocast_dtype = resolve_precision(options.precision, self.device, model=model)
+        if self._precision_name not in described.precisions:
+            raise PrecisionError(
+                f"{type(model).__name__} runs in {', '.join(described.precisions)}, not "
+                f"{self._precision_name}; pass precision='fp32'"
+            )
+        self.tile = self._round_tile(options.tile)
         self.model = model.to(self.device).eval()
         param = next(self.model.parameters(), None)
         self._param_dtype = param.dtype if param is not None else torch.float32
         self.network: nn.Module = self.model
-        if optimize and self.device.type == "cpu":
+        if options.optimize and self.device.type == "cpu":
             self.network = fast_network(self.model, dtype=self.autocast_dtype or torch.float32)
         self._auto_tile: int | None = None
 
     @property
+    def _precision_name(self) -> str:
+        """``"fp32"``, ``"bf16"`` or ``"fp16"``: what the network computes in."""
+        names = {torch.bfloat16: "bf16", torch.float16: "fp16"}
+        return "fp32" if self.autocast_dtype is None else names[self.autocast_dtype]
+
+    @property
     def execution_path(self) -> str:
         """How the network runs: ``"fused bf16"``, ``"channels_last fp32"``, ``"eager fp32"``..."""
-        net = self.network
-        names = {torch.bfloat16: "bf16", torch.float16: "fp16"}
-        dtype = "fp32" if self.autocast_dtype is None else names[self.autocast_dtype]
+        net, dtype = self.network, self._precision_name
         if isinstance(net, FastNetwork):
             return f"{'fused' if net.fused else 'channels_last'} {dtype}"
         return f"{'autocast' if self.autocast_dtype is not None else 'eager'} {dtype}"
 
     # --- options ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _check_int(name: str, value: object, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise SuperresError(f"{name} must be an integer >= {minimum}, got {value!r}")
-        return value
-
-    def _check_tile(self, tile: object) -> int | Literal["auto"] | None:
-        if tile == "auto" or tile is None:
-            return tile  # type: ignore[return-value]  # narrowed by the comparison
-        if isinstance(tile, bool) or not isinstance(tile, int) or tile < 0:
-            raise SuperresError(
-                f"tile must be a positive number of pixels, 'auto', or 0/None (off); got {tile!r}"
-            )
-        if tile == 0:
-            return None
+    def _round_tile(self, tile: TileArg) -> TileArg:
+        """A tile size rounded down to the model's size multiple."""
+        if not isinstance(tile, int):
+            return tile
         rounded = tile - tile % self.size_multiple
         if rounded < self.size_multiple:
             raise SuperresError(
                 f"tile {tile} is smaller than the model's size multiple {self.size_multiple}"
             )
+        if rounded <= self.options.overlap:
+            raise InvalidTilingError(
+                f"tile ({rounded} px, rounded to the model's size multiple) must be larger "
+                f"than the overlap ({self.options.overlap} px); use a larger --tile or a "
+                "smaller --overlap"
+            )
         return rounded
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """The final ``(H, W)`` for an ``height x width`` input."""
-        if self.outscale is None:
+        if self.options.outscale is None:
             return height * self.scale, width * self.scale
         # Half up (not Python's half-to-even round): 9 x 3.5 -> 32, like 10 x 3.5 -> 35.
         return (
-            max(1, math.floor(height * self.outscale + 0.5)),
-            max(1, math.floor(width * self.outscale + 0.5)),
+            max(1, math.floor(height * self.options.outscale + 0.5)),
+            max(1, math.floor(width * self.options.outscale + 0.5)),
         )
 
     def tile_size(self) -> int | None:
@@ -316,8 +249,8 @@ class Upscaler:
         return self._auto_tile
 
     def _memory_budget(self) -> int:
-        if self.tile_memory is not None:
-            return self.tile_memory
+        if self.options.tile_memory is not None:
+            return self.options.tile_memory
         if self.device.type == "cuda":
             free, _total = torch.cuda.mem_get_info(self.device)
             return int(free * CUDA_MEMORY_FRACTION)
@@ -332,9 +265,9 @@ class Upscaler:
                 size_multiple=self.size_multiple,
             )
         budget = self._memory_budget()
-        side = math.sqrt(budget / max(per_pixel * self.batch_size, 1e-9))
+        side = math.sqrt(budget / max(per_pixel * self.options.batch_size, 1e-9))
         step = math.lcm(8, self.size_multiple)
-        low = math.ceil(max(_MIN_AUTO_TILE, 2 * self.overlap + step) / step) * step
+        low = math.ceil(max(_MIN_AUTO_TILE, 2 * self.options.overlap + step) / step) * step
         tile = max(low, min(_MAX_AUTO_TILE, int(side) // step * step))
         logger.debug(
             "auto tile: %.0f bytes/pixel, budget %.0f MiB -> %d px",
@@ -357,8 +290,8 @@ class Upscaler:
 
     def _run_tiles(self, x: torch.Tensor, tile: int | None) -> torch.Tensor:
         height, width = int(x.shape[-2]), int(x.shape[-1])
-        count = len(plan_tiles(height, width, tile, self.overlap))
-        disable = not self.progress or count < _TILE_BAR_MIN
+        count = len(plan_tiles(height, width, tile, self.options.overlap))
+        disable = not self.options.progress or count < _TILE_BAR_MIN
         with tqdm(total=count, desc="tiles", unit="tile", leave=False, disable=disable) as bar:
 
             def advance(done: int) -> None:
@@ -369,9 +302,9 @@ class Upscaler:
                 x,
                 scale=self.scale,
                 tile=tile,
-                overlap=self.overlap,
+                overlap=self.options.overlap,
                 size_multiple=self.size_multiple,
-                batch_size=self.batch_size,
+                batch_size=self.options.batch_size,
                 on_tile=advance,
             )
 
@@ -392,7 +325,7 @@ class Upscaler:
                 current = tile if tile is not None else max(int(x.shape[-2]), int(x.shape[-1]))
                 step = math.lcm(8, self.size_multiple)
                 smaller = current // 2 // step * step
-                if self.tile == "auto" and smaller > self.overlap and smaller >= step:
+                if self.tile == "auto" and smaller > self.options.overlap and smaller >= step:
                     logger.warning(
                         "out of memory with %d px tiles; retrying with %d px", current, smaller
                     )
@@ -501,9 +434,12 @@ class Upscaler:
                     )
             if tuple(out.shape[-2:]) != target:
                 out = imresize(out, output_shape=target)
-            if self.backproject:
+            if self.options.backproject:
                 out = _backproject(
-                    out, colour, iterations=self.backproject, step=self.backproject_step
+                    out,
+                    colour,
+                    iterations=self.options.backproject,
+                    step=self.options.backproject_step,
                 )
             alpha_out = None
             if alpha is not None:

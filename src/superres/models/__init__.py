@@ -16,6 +16,7 @@ from torch import nn
 
 from superres.errors import SuperresError, UnknownModelError, UnsupportedScaleError
 from superres.models.bicubic import Bicubic
+from superres.models.descriptor import describe_network, record_network
 from superres.models.discriminator import PatchDiscriminator, VGGStyleDiscriminator
 from superres.models.edsr import EDSR, edsr_baseline
 from superres.models.rrdbnet import RRDBNet
@@ -127,11 +128,12 @@ def create_model(name: str, *, scale: int = 4, **kwargs: object) -> nn.Module:
             f"model {spec.name!r}: {exc}; valid arguments: {valid}"
         ) from None
     model = spec.builder(scale=scale, **kwargs)
-    vars(model)["arch_name"] = spec.name
-    if "config" not in vars(model):  # a builder without @records_config: its bound arguments
+    config = None
+    if describe_network(model).config is None:  # a builder without @records_config: its arguments
         bound = signature.bind(scale=scale, **kwargs)
         bound.apply_defaults()
-        vars(model)["config"] = dict(bound.arguments)
+        config = dict(bound.arguments)
+    record_network(model, architecture=spec.name, config=config)
     return model
 
 

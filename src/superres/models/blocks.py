@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from superres.errors import ConfigError, UnsupportedScaleError
+from superres.models.descriptor import record_network
 
 
 def conv(
@@ -59,8 +60,8 @@ def records_config(arch_name: str) -> Callable[[ModuleT], ModuleT]:
     ``create_model(model.arch_name, **model.config)`` rebuilds the same network whether the model
     was built by name or directly (``SRResNet(num_blocks=5)``). :func:`superres.create_model`
     overwrites ``arch_name`` with the name it was called with (``"edsr-baseline"`` builds an
-    :class:`~superres.models.EDSR`). Read them with ``vars(model)["config"]``: ``nn.Module``'s
-    typed ``__getattr__`` hides plain attributes from type checkers.
+    :class:`~superres.models.EDSR`). Read them typed with
+    :func:`~superres.models.descriptor.describe_network`.
 
     A subclass that adds constructor arguments must be decorated too; the outermost ``__init__``
     runs last, so its arguments win.
@@ -77,9 +78,7 @@ def records_config(arch_name: str) -> Callable[[ModuleT], ModuleT]:
             bound.apply_defaults()
             arguments = dict(bound.arguments)
             arguments.pop(next(iter(signature.parameters)))  # ``self``
-            # Plain attributes, not nn.Module state: they never enter the state dict.
-            vars(self)["config"] = arguments
-            vars(self)["arch_name"] = arch_name
+            record_network(self, architecture=arch_name, config=arguments)
 
         setattr(cls, "__init__", __init__)  # noqa: B010 - assigning a method is what we mean
         return cls

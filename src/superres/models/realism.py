@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from superres.errors import IncompatibleWeightsError, SuperresError
+from superres.models.descriptor import describe_network, record_network
 
 __all__ = [
     "REALISM_SPACES",
@@ -74,9 +75,8 @@ class OutputBlend(nn.Module):
 
     def __init__(self, smooth: nn.Module, textured: nn.Module, realism: float) -> None:
         super().__init__()
-        shape = [
-            (getattr(m, "scale", None), getattr(m, "in_channels", 3)) for m in (smooth, textured)
-        ]
+        smooth_net, textured_net = describe_network(smooth), describe_network(textured)
+        shape = [(d.scale, d.in_channels) for d in (smooth_net, textured_net)]
         if shape[0] != shape[1]:
             raise IncompatibleWeightsError(
                 f"cannot blend the outputs of networks of different scales or channels {shape}; "
@@ -85,15 +85,11 @@ class OutputBlend(nn.Module):
         self.smooth = smooth
         self.textured = textured
         self.realism = _check_realism(realism)
-        self.scale = getattr(textured, "scale", 1)
-        self.in_channels = getattr(textured, "in_channels", 3)
-        self.size_multiple = math.lcm(
-            int(getattr(smooth, "size_multiple", 1)), int(getattr(textured, "size_multiple", 1))
-        )
+        self.scale = textured_net.scale
+        self.in_channels = textured_net.in_channels
+        self.size_multiple = math.lcm(smooth_net.size_multiple, textured_net.size_multiple)
         # The architecture (both networks share it) selects the verified bf16 path; no "config".
-        arch = vars(textured).get("arch_name")
-        if arch is not None:
-            self.arch_name = arch
+        record_network(self, architecture=textured_net.architecture)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.lerp(self.smooth(x), self.textured(x), self.realism)

@@ -36,6 +36,7 @@ from superres.models.catalog import (
     pretrained_path,
     register_pretrained,
 )
+from superres.models.descriptor import describe_network
 from superres.models.realism import (
     REALISM_SPACES,
     OutputBlend,
@@ -161,7 +162,7 @@ def _load_file(
     net = load_weights(weights, map_location=map_location, scale=scale)
     if model is not None:
         wanted = WEIGHTS.get(model).architecture if model in WEIGHTS else model
-        found = str(vars(net).get("arch_name"))
+        found = str(describe_network(net).architecture)
         if wanted.lower() != found and _family(wanted) is not _family(found):
             raise IncompatibleWeightsError(
                 f"weights file {str(weights)!r} holds a {found} model, not {model!r}; leave "
@@ -181,7 +182,7 @@ def _load_pretrained(
         )
     path = pretrained_path(entry)
     net = load_weights(path, map_location=map_location, scale=entry.scale)
-    found = vars(net).get("arch_name")
+    found = describe_network(net).architecture
     if found != entry.architecture:
         raise IncompatibleWeightsError(
             f"pretrained model {entry.name!r}: {path} holds a {found} model, but the catalog "

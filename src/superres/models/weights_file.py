@@ -50,6 +50,7 @@ from superres.errors import (
 from superres.io.files import atomic_write
 from superres.models.checkpoint import unwrap_state_dict
 from superres.models.convert import convert_state_dict
+from superres.models.descriptor import describe_network, record_network
 
 __all__ = [
     "FORMAT",
@@ -166,16 +167,16 @@ def _file_metadata(
     """The string metadata of the file: the reserved keys, then the caller's own."""
     from superres._version import __version__
 
-    config = vars(model).get("config")
-    arch = vars(model).get("arch_name")
-    if not isinstance(config, dict) or not isinstance(arch, str):
+    described = describe_network(model)
+    config, arch = described.config, described.architecture
+    if config is None or arch is None:
         raise SuperresError(
             f"cannot save a {type(model).__name__}: it does not record the arguments it was "
             "built with, so the file could not rebuild it; build it with superres.create_model() "
             "or a superres model class"
         )
     try:
-        kwargs_json = json.dumps(config, sort_keys=True, allow_nan=False)
+        kwargs_json = json.dumps(dict(config), sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise SuperresError(
             f"cannot save {arch}: its constructor arguments {config!r} are not JSON ({exc})"
@@ -185,8 +186,8 @@ def _file_metadata(
         "format": FORMAT,
         "architecture": arch,
         "kwargs": kwargs_json,
-        "scale": str(config.get("scale", getattr(model, "scale", ""))),
-        "in_channels": str(config.get("in_channels", getattr(model, "in_channels", ""))),
+        "scale": str(config.get("scale", described.scale)),
+        "in_channels": str(config.get("in_channels", described.in_channels)),
         "dtype": ",".join(sorted(_STORAGE_DTYPES.get(d, str(d)) for d in storage)) or "none",
         "superres_version": __version__,
     }
@@ -378,7 +379,7 @@ def _load_state(
 ) -> None:
     """``load_state_dict(strict=True)`` with errors that name the keys and both shapes."""
     expected = model.state_dict()
-    what = f"{source} ({layout} layout) does not fit {vars(model).get('arch_name')}"
+    what = f"{source} ({layout} layout) does not fit {describe_network(model).architecture}"
     for key, tensor in expected.items():
         if key in state and tuple(state[key].shape) != tuple(tensor.shape):
             raise IncompatibleWeightsError(
@@ -416,9 +417,9 @@ def load_weights(
             record one (plain SRCNN state dicts).
 
     Returns:
-        The model in eval mode, with ``arch_name``/``config`` (see :func:`save_weights`) and
-        ``weights_metadata`` (the file's metadata, or ``{"layout": ...}`` for other formats) in
-        its ``vars()``.
+        The model in eval mode; its :func:`~superres.models.descriptor.describe_network` holds
+        ``architecture``/``config`` (see :func:`save_weights`) and ``weights_metadata`` (the
+        file's metadata, or ``{"layout": ...}`` for other formats).
 
     Raises:
         WeightsNotFoundError: no such file. WeightsReadError: empty, truncated or corrupt.
@@ -450,5 +451,5 @@ def load_weights(
         )
     model = _build(arch, kwargs, source)
     _load_state(model, state, source, layout)
-    vars(model)["weights_metadata"] = info
+    record_network(model, weights_metadata=info)
     return model.to(map_location).eval()

@@ -67,6 +67,7 @@ from superres.inference.device import resolve_device
 from superres.io.image import read_image
 from superres.losses import LOSSES, build_loss
 from superres.models import DISCRIMINATORS, create_model, load_weights, save_weights
+from superres.models.descriptor import describe_network
 from superres.training.checkpoint import (
     STATE_FILE,
     WEIGHTS_BEST,
@@ -522,9 +523,10 @@ class Trainer:
                 "stage first (its run folder holds weights_last.safetensors) or fix the path"
             )
         source = load_weights(path)
-        if vars(source).get("arch_name") != vars(self.net_g).get("arch_name"):
+        found = describe_network(source).architecture
+        if found != describe_network(self.net_g).architecture:
             raise ConfigError(
-                f"train.pretrained {path} holds a {vars(source).get('arch_name')} model, but the "
+                f"train.pretrained {path} holds a {found} model, but the "
                 f"recipe trains {self.recipe.model.name}"
             )
         try:
