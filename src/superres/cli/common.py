@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from superres.errors import SuperresError
@@ -19,9 +20,9 @@ BENCHMARK_ROOT_HELP = (
 )
 
 
-def add_quiet(parser: argparse.ArgumentParser, help: str = "no info messages") -> None:
-    """``-q/--quiet``: what the command stops printing is its ``help``."""
-    parser.add_argument("-q", "--quiet", action="store_true", help=help)
+def add_quiet(parser: argparse.ArgumentParser, text: str = "no info messages") -> None:
+    """``-q/--quiet``; ``text``, its help, says what the command stops printing."""
+    parser.add_argument("-q", "--quiet", action="store_true", help=text)
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:
@@ -34,11 +35,13 @@ def add_device(parser: argparse.ArgumentParser) -> None:
     add_quiet(parser, "no progress bar or info messages")
 
 
-def add_data_root(parser: argparse.ArgumentParser, help: str = BENCHMARK_ROOT_HELP) -> None:
-    parser.add_argument("--data-root", type=Path, default=None, help=help)
+def add_data_root(parser: argparse.ArgumentParser, text: str = BENCHMARK_ROOT_HELP) -> None:
+    """``--data-root``; ``text`` is its help (what the command looks for there)."""
+    parser.add_argument("--data-root", type=Path, default=None, help=text)
 
 
 def add_download(parser: argparse.ArgumentParser) -> None:
+    """``--download``: let the command fetch the pinned files it needs."""
     parser.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
 
 
@@ -60,7 +63,7 @@ def check_output_parent(path: Path, flag: str) -> None:
         )
 
 
-def require_rows(models: list[str], weights: list[Path], message: str) -> None:
+def require_rows(models: Sequence[str], weights: Sequence[object], message: str) -> None:
     """``--models`` and ``--weights`` may each be empty, not both."""
     if not models and not weights:
         raise SuperresError(message)

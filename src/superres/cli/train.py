@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     tr.add_argument(
         "--resume",
-        default="never",
+        default=RunOptions.resume,
         help="auto: continue the run folder's last checkpoint if there is one; a state file "
         "path; never (default): refuse to touch a folder that holds a run. A resumed run may "
         "change train.total_iters and the log/checkpoint/validation cadence, nothing else",
@@ -59,7 +59,7 @@ def _add_system_options(tr: argparse.ArgumentParser) -> None:
     """How the run computes (kept out of the recipe: they do not change the result)."""
     tr.add_argument(
         "--precision",
-        default="auto",
+        default=RunOptions.precision,
         choices=PRECISIONS,
         help="autocast: auto = bf16 (or fp16) on GPUs, bf16 on CPUs with native bf16, else fp32",
     )
@@ -71,7 +71,7 @@ def _add_system_options(tr: argparse.ArgumentParser) -> None:
     )
     tr.add_argument(
         "--memory-format",
-        default="auto",
+        default=RunOptions.memory_format,
         choices=("auto", *MEMORY_FORMATS),
         help="the networks' layout (auto: channels_last on CUDA, the faster one measured on a CPU)",
     )
