@@ -135,6 +135,15 @@ def _write_rgb(path: Path, h: int = 6, w: int = 7, seed: int = 0) -> Path:
     return path
 
 
+def _image_folder(parent: Path, *names: str, seeded: bool = False) -> Path:
+    """``parent/in`` holding an RGB image per name (all alike, or each seeded by its position)."""
+    folder = parent / "in"
+    folder.mkdir()
+    for i, name in enumerate(names):
+        _write_rgb(folder / name, seed=i if seeded else 0)
+    return folder
+
+
 def _files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
@@ -169,10 +178,7 @@ def test_grayscale_jpeg_gives_a_gray_png(tmp_path: Path) -> None:
 def test_folder_input_with_a_warning_for_non_images(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    src = tmp_path / "in"
-    src.mkdir()
-    for name in ("b.png", "a.jpg", "c.bmp"):
-        _write_rgb(src / name)
+    src = _image_folder(tmp_path, "b.png", "a.jpg", "c.bmp")
     (src / "notes.txt").write_text("not an image")
     (src / "sub").mkdir()
     _write_rgb(src / "sub" / "d.png")
@@ -214,9 +220,7 @@ def test_folder_input_with_a_warning_for_non_images(
 def test_folder_input_needs_an_output_folder_outside_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = tmp_path / "in"
-    src.mkdir()
-    _write_rgb(src / "a.png")
+    src = _image_folder(tmp_path, "a.png")
     assert main(["upscale", "--model", "bicubic", str(src), "-q"]) == 1
     assert "needs -o" in capsys.readouterr().err
     assert main(["upscale", "--model", "bicubic", str(src), "-o", str(src), "-q"]) == 1
@@ -234,10 +238,7 @@ def test_glob_is_expanded_by_us(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_skip_existing_resumes_without_rewriting(tmp_path: Path) -> None:
-    src = tmp_path / "in"
-    src.mkdir()
-    for i in range(3):
-        _write_rgb(src / f"{i}.png", seed=i)
+    src = _image_folder(tmp_path, "0.png", "1.png", "2.png", seeded=True)
     out = tmp_path / "out"
     out.mkdir()
     args = [
@@ -267,11 +268,8 @@ def test_skip_existing_resumes_without_rewriting(tmp_path: Path) -> None:
 def test_unreadable_file_fails_the_run_but_not_the_batch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = tmp_path / "in"
-    src.mkdir()
-    _write_rgb(src / "a.png")
+    src = _image_folder(tmp_path, "a.png", "c.png")
     (src / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    _write_rgb(src / "c.png")
     out = tmp_path / "out"
     out.mkdir()
     assert (

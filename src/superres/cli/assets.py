@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from superres.assets import (
     ASSETS,
@@ -13,6 +12,7 @@ from superres.assets import (
     get_asset,
     list_assets,
 )
+from superres.cli.common import add_data_root
 from superres.errors import UnknownAssetError
 
 
@@ -30,10 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="assets_command")
     listing = actions.add_parser("list", help="list the assets and where they are (default)")
     listing.add_argument("pattern", nargs="?", default=None, help="glob, e.g. 'lpips/*'")
-    listing.add_argument("--data-root", type=Path, default=None, help="data root to look in")
+    add_data_root(listing, "data root to look in")
     get = actions.add_parser("get", help="download assets that are not here")
     get.add_argument("names", nargs="+", metavar="NAME", help="asset names or globs")
-    get.add_argument("--data-root", type=Path, default=None, help="data root to look in")
+    add_data_root(get, "data root to look in")
     get.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from superres.data.catalog import list_image_files
-from superres.errors import ImageTooSmallError, InvalidImageError, SuperresError
+from superres.errors import ConfigError, ImageTooSmallError, InvalidImageError, SuperresError
 from superres.io.image import read_image
 from superres.metrics.fidelity import ms_ssim, mse, psnr, rmse, ssim
 from superres.metrics.niqe import NiqeParams, load_niqe_params, niqe
@@ -83,6 +83,10 @@ def prepare_options(
 
     The files are assets of :mod:`superres.assets`; nothing is downloaded unless ``download``.
     """
+    if crop_border < 0:
+        raise ConfigError(
+            f"--crop-border must be >= 0 (crop_border={crop_border}); 0 scores the whole image"
+        )
     options = MetricOptions(crop_border=crop_border, y_channel=y_channel, lpips_net=lpips_net)
     try:
         options.niqe_params = load_niqe_params(niqe_params, data_root=data_root, download=download)

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from superres.errors import ImageWriteError, SuperresError
+from superres.errors import ConfigError, ImageWriteError, SuperresError
 from superres.inference.jobs import (
     IMAGE_EXTENSIONS,
     InputNotFoundError,
@@ -137,6 +137,15 @@ def _upscale_one(job: Job, upscaler: Upscaler, *, max_pixels: int | None, qualit
     logger.info("wrote %s (%dx%d)", dst, pixels.shape[1], pixels.shape[0])
 
 
+def _check_max_pixels(max_pixels: int | None) -> None:
+    """``max_pixels`` is a positive pixel count, or ``None`` for no limit."""
+    if max_pixels is not None and max_pixels < 1:
+        raise ConfigError(
+            f"max_pixels must be a positive number of pixels or None (no limit), got "
+            f"{max_pixels} (command line: --max-pixels must be >= 0, 0 for no limit)"
+        )
+
+
 def run_jobs(
     jobs: Sequence[Job],
     upscaler: Upscaler,
@@ -151,6 +160,7 @@ def run_jobs(
     Only :class:`~superres.errors.SuperresError` counts as a per-image failure (unreadable or
     corrupt file, too large, out of memory, unwritable); anything else is a bug and propagates.
     """
+    _check_max_pixels(max_pixels)
     report = BatchReport(total=len(jobs))
     bar = tqdm(jobs, desc="upscale", unit="img", disable=not progress or len(jobs) < 2)
     with logging_redirect_tqdm(), bar:
@@ -274,6 +284,7 @@ def upscale_files(
     from superres.models.weights import default_model, load_model
 
     options = UpscaleOptions() if options is None else options
+    _check_max_pixels(max_pixels)  # before the model loads
     env = DistributedEnv.from_env()
     main = env is None or env.rank == 0
     found = collect_inputs(inputs, recursive=recursive)

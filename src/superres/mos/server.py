@@ -52,7 +52,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
-from superres.errors import SuperresError
+from superres.errors import ConfigError, SuperresError
 from superres.mos.page import PAGE
 from superres.mos.study import connection, now_utc, open_study, rater_order
 
@@ -323,6 +323,10 @@ def serve(
     log_level: str = "info",
 ) -> None:
     """Serve the study ``db_path`` with uvicorn until interrupted (Ctrl+C)."""
+    if not 0 <= port <= 65535:
+        raise ConfigError(
+            f"--port must be in 0..65535, got {port}; 0 picks a free port, e.g. --port 8001"
+        )
     import uvicorn
 
     app = create_app(db_path)

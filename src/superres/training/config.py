@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import math
 import re
 import types
 import typing
@@ -196,6 +197,19 @@ class RunOptions:
     compile: bool = False
     memory_format: Literal["auto", "channels_last", "contiguous"] = "auto"
     download: bool = False
+
+    def __post_init__(self) -> None:
+        if self.num_workers < 0:
+            raise ConfigError(
+                f"--workers must be 0 or more (num_workers={self.num_workers}); 0 loads the data "
+                "in the training process"
+            )
+        limit = self.time_limit
+        if limit is not None and not (math.isfinite(limit) and limit > 0):
+            raise ConfigError(
+                f"--time-limit must be a positive number of seconds (time_limit={limit}); leave "
+                "it out (None) to train to train.total_iters"
+            )
 
 
 # --- dict -> dataclass ---------------------------------------------------------------------------
