@@ -71,8 +71,9 @@ from superres.inference.tiling import run_tiled
 from superres.inference.upscaler import Upscaler
 from superres.io.files import atomic_write_text
 from superres.metrics.fidelity import psnr
+from superres.models.catalog import WEIGHTS
 from superres.models.flops import count_macs
-from superres.models.weights import WEIGHTS, load_model
+from superres.models.weights import load_model
 
 INFERENCE_PATHS = (
     "eager",

@@ -28,7 +28,8 @@ from superres.evaluation.figures import comparison_figure, select_crop
 from superres.imaging.quantize import quantize, to_integer
 from superres.imaging.resize import imresize
 from superres.metrics.fidelity import psnr
-from superres.models.weights import WEIGHTS, load_model
+from superres.models.catalog import WEIGHTS
+from superres.models.weights import load_model
 
 LOG = logging.getLogger("comparison_figure")
 MAX_BYTES = 1_500_000

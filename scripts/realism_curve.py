@@ -27,7 +27,9 @@ from superres.evaluation.protocol import super_resolve
 from superres.io.files import atomic_write, atomic_write_text
 from superres.metrics.fidelity import psnr
 from superres.metrics.niqe import niqe
-from superres.models.weights import REALISM_SPACES, WEIGHTS, load_model
+from superres.models.catalog import WEIGHTS
+from superres.models.realism import REALISM_SPACES
+from superres.models.weights import load_model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

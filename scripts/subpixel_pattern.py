@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from superres.data.datasets import BenchmarkSet
 from superres.evaluation.protocol import super_resolve
 from superres.inference.fast import fast_network
-from superres.models.weights import load_model, load_weights
+from superres.models.weights import load_model
+from superres.models.weights_file import load_weights
 
 
 def phase_means(image: torch.Tensor, scale: int) -> torch.Tensor:

@@ -95,7 +95,7 @@ def hardware() -> str:
 
 
 def shipped_file(name: str) -> Path:
-    from superres.models.weights import get_pretrained, pretrained_path
+    from superres.models.catalog import get_pretrained, pretrained_path
 
     return pretrained_path(get_pretrained(name))
 
@@ -212,7 +212,7 @@ def score(
     """``{row: {dataset: {metric: value}}}`` for the candidate, the shipped model (and a GAN's
     parent), one report on this device."""
     from superres.evaluation.report import build_report
-    from superres.models.weights import get_pretrained
+    from superres.models.catalog import get_pretrained
 
     entry = get_pretrained(job.shipped)
     models = [job.shipped] + ([job.parent] if job.parent else [])
@@ -241,7 +241,8 @@ def lattice(model_or_file: str | Path, data_root: Path | None) -> float:
     """The largest static sub-pixel pattern on Set5 (8-bit levels, scripts/subpixel_pattern.py)."""
     from superres.data.datasets import BenchmarkSet
     from superres.evaluation.protocol import super_resolve
-    from superres.models.weights import load_model, load_weights
+    from superres.models.weights import load_model
+    from superres.models.weights_file import load_weights
 
     model = (
         load_weights(model_or_file)

@@ -390,7 +390,7 @@ def test_tile_argument_is_validated(capsys: pytest.CaptureFixture[str]) -> None:
 
 def _small_edsr_file(folder: Path) -> Path:
     from superres.models import create_model
-    from superres.models.weights import save_weights
+    from superres.models.weights_file import save_weights
 
     torch.manual_seed(0)
     net = create_model("edsr-baseline", scale=2, num_features=8, num_blocks=1)
@@ -399,7 +399,7 @@ def _small_edsr_file(folder: Path) -> Path:
 
 def test_weights_file_alone_picks_its_own_model(tmp_path: Path) -> None:
     from superres.inference import UpscaleOptions, Upscaler
-    from superres.models.weights import load_weights
+    from superres.models.weights_file import load_weights
 
     weights = _small_edsr_file(tmp_path)
     src = _write_rgb(tmp_path / "a.png", 9, 11)

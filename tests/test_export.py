@@ -33,8 +33,9 @@ from superres.inference.export import (
 from superres.io.files import current_umask
 from superres.io.image import read_image
 from superres.models import get_model_spec, list_models, save_weights
+from superres.models.catalog import WEIGHTS
 from superres.models.descriptor import describe_network
-from superres.models.weights import WEIGHTS, load_model
+from superres.models.weights import load_model
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

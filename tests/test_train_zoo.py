@@ -84,7 +84,7 @@ def test_one_sitting_on_the_cpu(
     assert srgan["lattice"] is not None
     assert "NIQE" in srgan["reason"]
     # each run started from the shipped weights (its stored recipe says so)
-    from superres.models.weights import read_metadata
+    from superres.models.weights_file import read_metadata
 
     for job, name in (("srcnn_x4", "srcnn-x4"), ("srgan_x4", "srgan-x4")):
         recipe = read_metadata(tmp_path / "runs" / job / "weights_last.safetensors")["recipe_yaml"]

@@ -42,15 +42,10 @@ from superres.errors import (
 )
 from superres.io.hub import ChecksumMismatchError
 from superres.models import EDSR, SRResNet, create_model, get_model_spec, list_models
+from superres.models.catalog import PretrainedWeights
 from superres.models.convert import convert_state_dict
-from superres.models.weights import (
-    FORMAT,
-    PretrainedWeights,
-    load_model,
-    load_weights,
-    read_metadata,
-    save_weights,
-)
+from superres.models.weights import load_model
+from superres.models.weights_file import FORMAT, load_weights, read_metadata, save_weights
 from superres.registry import Registry
 
 DIV2K_MEAN = torch.tensor([0.4488, 0.4371, 0.4040])

@@ -13,16 +13,16 @@ import pytest
 import torch
 
 from superres.errors import SuperresError
-from superres.models.weights import (
+from superres.models.catalog import (
     DEFAULT_MODEL,
     PACKAGE_WEIGHTS_DIR,
     WEIGHTS,
-    RealismSpace,
     get_pretrained,
-    load_model,
     pretrained_path,
-    read_metadata,
 )
+from superres.models.realism import RealismSpace
+from superres.models.weights import load_model
+from superres.models.weights_file import read_metadata
 
 NAMES = list(WEIGHTS)
 #: What the model-zoo issue asks to ship (the RRDB models are the 6-block variant, named so).
@@ -126,7 +126,7 @@ def test_each_gan_model_blends_in_its_measured_space() -> None:
 
 def test_an_output_blend_runs_on_the_fast_path_and_cannot_be_saved(tmp_path: Path) -> None:
     from superres.inference import UpscaleOptions, Upscaler
-    from superres.models.weights import save_weights
+    from superres.models.weights_file import save_weights
 
     blend = load_model("srgan-x4", realism=0.4, realism_space="pixels")
     x = torch.rand(1, 3, 12, 10, generator=torch.Generator().manual_seed(2))

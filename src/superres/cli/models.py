@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from superres.models import get_model_spec, list_models
-from superres.models.weights import DEFAULT_MODELS, WEIGHTS
+from superres.models.catalog import DEFAULT_MODELS, WEIGHTS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

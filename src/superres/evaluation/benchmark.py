@@ -31,8 +31,10 @@ from superres.evaluation.protocol import (
 )
 from superres.io.files import atomic_write, atomic_write_text
 from superres.models import MODELS
+from superres.models.catalog import WEIGHTS
 from superres.models.descriptor import describe_network
-from superres.models.weights import WEIGHTS, load_model, load_weights
+from superres.models.weights import load_model
+from superres.models.weights_file import load_weights
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,9 @@ from superres.inference.options import UpscaleOptions
 from superres.inference.upscaler import Upscaler
 from superres.io.arrays import image_from_numpy, image_from_pil, image_to_numpy, image_to_pil
 from superres.io.image import ImageData
+from superres.models.catalog import default_model
 from superres.models.descriptor import describe_network
-from superres.models.weights import default_model, load_model
+from superres.models.weights import load_model
 
 __all__ = ["upscale"]
 

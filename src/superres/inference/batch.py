@@ -52,7 +52,7 @@ from superres.io.image import (
 from superres.io.samples import SAMPLE_PREFIX, load_sample
 
 if TYPE_CHECKING:
-    from superres.models.weights import RealismSpace
+    from superres.models.realism import RealismSpace
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -281,7 +281,8 @@ def upscale_files(
         SuperresError: problems found before any image is processed (inputs, model, weights,
             scale, device, outputs). Per-image failures are in ``report.failed`` instead.
     """
-    from superres.models.weights import default_model, load_model
+    from superres.models.catalog import default_model
+    from superres.models.weights import load_model
 
     options = UpscaleOptions() if options is None else options
     _check_max_pixels(max_pixels)  # before the model loads

@@ -271,7 +271,7 @@ class _Method:
 def _resolve_models(names: Sequence[str]) -> tuple[list[tuple[str, int | None]], int]:
     """Canonical labels with their fixed scale (None: any), and the study's scale."""
     from superres.models import MODELS
-    from superres.models.weights import WEIGHTS
+    from superres.models.catalog import WEIGHTS
 
     if not names:
         raise StudyError("no models given: pass --models NAME ... (e.g. --models srgan-x4)")
