@@ -12,6 +12,7 @@ import json
 import math
 import re
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +72,14 @@ def template(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _client(study: Path) -> TestClient:
+    """A client of the study's app, as a browser on this machine reaches it."""
+    return TestClient(create_app(study), base_url="http://127.0.0.1:8000")
+
+
 @pytest.fixture
 def client(study: Path) -> TestClient:
-    return TestClient(create_app(study))
+    return _client(study)
 
 
 def _ratings(path: Path) -> dict[tuple[str, str], int]:
@@ -91,10 +97,14 @@ def _items_by_method(path: Path) -> dict[str, list[str]]:
     return out
 
 
-def _register(client: TestClient, rater: str) -> dict:
-    response = client.post("/api/raters", json={"rater_id": rater})
+def _register(client: TestClient, rater: str | None) -> dict:
+    """Register (or resume) ``rater``; the client then sends the token it was issued."""
+    response = client.post("/api/raters", json={} if rater is None else {"rater_id": rater})
     assert response.status_code in (200, 201), response.text
-    return response.json()
+    progress = response.json()
+    if "token" in progress:
+        client.headers["Authorization"] = f"Bearer {progress['token']}"
+    return progress
 
 
 # --- creating -------------------------------------------------------------------------------------
@@ -114,7 +124,7 @@ def test_create_stores_every_version_of_every_image(template: Path, tiny_root: P
         rows = conn.execute("SELECT item_id, image, method, width, height, png FROM items")
         items = rows.fetchall()
     assert len({i[0] for i in items}) == len(items)
-    assert all(re.fullmatch(r"[0-9a-f]{16}", i[0]) for i in items)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i[0]) for i in items)  # 128 bits
     for _, image, method, width, height, png in items:
         decoded = PIL.Image.open(io.BytesIO(png))
         assert decoded.format == "PNG"
@@ -129,17 +139,32 @@ def test_create_stores_every_version_of_every_image(template: Path, tiny_root: P
     assert not list(template.parent.glob(".*tmp*")), "temporary files left behind"
 
 
-def test_create_is_reproducible_from_its_seed(template: Path, tiny_root: Path, tmp_path: Path):
+def test_the_seed_gives_the_pixels_and_orders_but_never_the_ids(
+    template: Path, tiny_root: Path, tmp_path: Path
+):
     again = tmp_path / "again.db"
     create_study(again, [MODEL], "set5", root=tiny_root, seed=7, device="cpu", limit=2)
-    query = "SELECT item_id, image, method, png FROM items ORDER BY item_id"
+    query = "SELECT image, method, item_id, png FROM items"
     with sqlite3.connect(template) as a, sqlite3.connect(again) as b:
-        first = {r[0]: r[1:] for r in a.execute(query)}
-        second = {r[0]: r[1:] for r in b.execute(query)}
-    # The first two images, under the ids (and with the pixels) the full study gave them.
+        first = {(r[0], r[1]): r[2:] for r in a.execute(query)}
+        second = {(r[0], r[1]): r[2:] for r in b.execute(query)}
+    # The first two images with the pixels the full study gave them, under fresh ids: knowing
+    # the seed (or brute-forcing it) maps no id to its image or method.
     assert len(second) == 2 * 3
-    assert all(first[i] == second[i] for i in second)
+    assert all(first[key][1] == second[key][1] for key in second)
+    assert not {first[key][0] for key in second} & {second[key][0] for key in second}
     assert open_study(again).images == IMAGES[:2]
+
+
+def test_every_version_of_an_image_has_the_same_byte_size(template: Path) -> None:
+    with sqlite3.connect(template) as conn:
+        rows = conn.execute("SELECT image, method, length(png) FROM items").fetchall()
+    sizes: dict[str, set[int]] = {}
+    for image, _, size in rows:
+        sizes.setdefault(image, set()).add(size)
+    # One size per image (the HR, the model's and bicubic's versions alike), and one per mode.
+    assert all(len(s) == 1 for s in sizes.values()), sizes
+    assert len({s for image, (s,) in sizes.items() if image != "img_gray"}) == 1
 
 
 def test_create_refuses_to_overwrite(study: Path, tiny_root: Path, capsys) -> None:
@@ -248,9 +273,7 @@ def test_rate_everything_roundtrip(client: TestClient, study: Path) -> None:
 def test_rater_never_sees_a_method_or_image_name(client: TestClient) -> None:
     seen = [client.get("/").text]
     images: list[bytes] = []
-    for body in ({"rater_id": "bob"}, {}):
-        response = client.post("/api/raters", json=body)
-        seen.append(response.text)
+    seen.extend(json.dumps(_register(client, rater)) for rater in (None, "bob"))
     progress = client.get("/api/raters/bob").json()
     seen.append(json.dumps(progress))
     for score in (1, 5, 3):
@@ -348,7 +371,7 @@ def test_duplicate_posts_are_idempotent_and_a_new_score_overwrites(
 
 
 def test_reload_resumes_at_the_next_unrated_item(study: Path) -> None:
-    client = TestClient(create_app(study))
+    client = _client(study)
     progress = _register(client, "fay")
     seen = []
     for score in (2, 4, 5):
@@ -357,8 +380,9 @@ def test_reload_resumes_at_the_next_unrated_item(study: Path) -> None:
             "/api/ratings", json={"rater_id": "fay", "item_id": seen[-1], "score": score}
         ).json()
     expected_next = progress["item"]["item_id"]
-    # "Reload": a new server process on the same file; the rater comes back by name.
-    again = TestClient(create_app(study))
+    # "Reload": a new server process on the same file; the rater comes back with its token.
+    again = _client(study)
+    again.headers["Authorization"] = client.headers["Authorization"]
     resumed = again.get("/api/raters/fay").json()
     assert (resumed["done"], resumed["total"]) == (3, 12)
     assert resumed["item"]["item_id"] == expected_next
@@ -379,6 +403,92 @@ def test_new_rater_gets_an_id(client: TestClient) -> None:
     for response in (client.post("/api/raters", json={}), client.post("/api/raters")):
         assert response.status_code == 201
         assert re.fullmatch(r"rater-[0-9a-f]{6}", response.json()["rater_id"])
+        assert len(response.json()["token"]) >= 43  # 256 bits, URL-safe base64
+
+
+def test_a_rater_reaches_only_their_own_ratings(client: TestClient, study: Path) -> None:
+    ann = _register(client, "ann")
+    ann_auth = {"Authorization": f"Bearer {ann['token']}"}
+    item = ann["item"]
+    bob = client.post("/api/raters", json={"rater_id": "bob"}).json()
+    bob_auth = {"Authorization": f"Bearer {bob['token']}"}
+    client.headers.pop("Authorization")
+    rating = {"rater_id": "ann", "item_id": item["item_id"], "score": 4}
+    # No token: refused everywhere but the page and registration.
+    for response in (
+        client.get("/api/raters/ann"),
+        client.post("/api/ratings", json=rating),
+        client.get(item["image_url"]),
+        client.get("/api/raters/ann", headers={"Authorization": "Basic YW5uOg=="}),
+    ):
+        assert response.status_code == 401, response.text
+        assert "Authorization: Bearer" in response.json()["error"]
+    # Another rater's token: cannot read ann's progress, rate as ann, or take over her name.
+    assert client.get("/api/raters/ann", headers=bob_auth).status_code == 403
+    assert client.post("/api/ratings", json=rating, headers=bob_auth).status_code == 403
+    taken = client.post("/api/raters", json={"rater_id": "ann"}, headers=bob_auth)
+    assert taken.status_code == 403
+    assert "taken" in taken.json()["error"]
+    assert client.post("/api/raters", json={"rater_id": "ann"}).status_code == 403
+    bogus = {"Authorization": "Bearer " + "x" * 43}
+    assert client.get(item["image_url"], headers=bogus).status_code == 403
+    assert _ratings(study) == {}
+    # Her own token: everything works, and resuming issues no new token.
+    assert client.post("/api/ratings", json=rating, headers=ann_auth).status_code == 201
+    resumed = client.post("/api/raters", json={"rater_id": "ann"}, headers=ann_auth)
+    assert (resumed.status_code, "token" in resumed.json()) == (200, False)
+    assert client.get(item["image_url"], headers=bob_auth).status_code == 200
+    assert _ratings(study) == {("ann", item["item_id"]): 4}
+    with sqlite3.connect(study) as conn:
+        stored = dict(conn.execute("SELECT rater_id, token_sha256 FROM raters"))
+    assert ann["token"] not in stored.values()  # only its SHA-256 is kept
+    assert len(stored["ann"]) == 64
+
+
+def test_other_hosts_and_long_bodies_are_refused(study: Path) -> None:
+    app = create_app(study)
+    for base in ("http://evil.example", "http://127.0.0.1.evil.example:8000", "http://testserver"):
+        response = TestClient(app, base_url=base).get("/")
+        assert response.status_code == 400, base
+        assert "127.0.0.1" in response.json()["error"]
+    for base in ("http://localhost:8000", "http://[::1]:8000", "http://127.0.0.1"):
+        assert TestClient(app, base_url=base).get("/").status_code == 200, base
+    assert TestClient(create_app(study, hosts=("*",))).get("/").status_code == 200
+    client = _client(study)
+    huge = client.post("/api/raters", content=b"{" + b" " * 5000 + b"}")
+    assert huge.status_code == 413
+    assert "4096 bytes" in huge.json()["error"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"rater_id": "'
+        for _ in range(100):
+            yield b"a" * 100
+
+    assert client.post("/api/raters", content=chunks()).status_code == 413
+    with sqlite3.connect(study) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM raters").fetchone() == (0,)
+
+
+def test_a_study_of_the_first_format_is_served_and_its_raters_claimed(study: Path) -> None:
+    with sqlite3.connect(study) as conn:  # as superres-mos/1 wrote it: raters without tokens
+        conn.executescript(
+            """
+            UPDATE meta SET value = 'superres-mos/1' WHERE key = 'format';
+            CREATE TABLE old_raters (rater_id TEXT PRIMARY KEY, created_at TEXT NOT NULL);
+            INSERT INTO old_raters VALUES ('old', 't');
+            DROP TABLE raters;
+            ALTER TABLE old_raters RENAME TO raters;
+            """
+        )
+    client = _client(study)
+    claimed = client.post("/api/raters", json={"rater_id": "old"})
+    assert (claimed.status_code, claimed.json()["created"]) == (200, False)
+    token = claimed.json()["token"]
+    # Claimed once: from now on the name needs that token.
+    assert client.post("/api/raters", json={"rater_id": "old"}).status_code == 403
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/raters/old", headers=auth).status_code == 200
+    assert open_study(study).format == "superres-mos/1"
 
 
 # --- statistics and results -----------------------------------------------------------------------
@@ -402,6 +512,11 @@ def test_mean_ci_against_a_hand_computation() -> None:
     assert ci.half_width == pytest.approx(3.182446305284 * math.sqrt(2 / 3) / 2)
     assert (ci.low, ci.high) == pytest.approx((4 - 1.2992283, 4 + 1.2992283))
     assert mean_ci([2, 2]).half_width == 0.0
+    clipped = mean_ci([5, 5, 4], bounds=(1, 5))
+    assert clipped.high == 5.0
+    assert clipped.low == pytest.approx(clipped.mean - clipped.half_width)
+    assert mean_ci([1, 1, 2], bounds=(1, 5)).low == 1.0
+    assert math.isnan(mean_ci([5], bounds=(1, 5)).high)
     assert math.isnan(mean_ci([5]).half_width)
     assert mean_ci([]).n == 0
 
@@ -418,7 +533,8 @@ def test_results_from_hand_made_ratings(study: Path, tmp_path: Path, capsys) -> 
         ("r2", items["hr"][0], 5),
     ]
     with sqlite3.connect(study) as conn:
-        conn.executemany("INSERT INTO raters VALUES (?, 't')", [("r1",), ("r2",), ("r3",)])
+        rows = [("r1",), ("r2",), ("r3",)]
+        conn.executemany("INSERT INTO raters (rater_id, created_at) VALUES (?, 't')", rows)
         conn.executemany("INSERT INTO ratings VALUES (?, ?, ?, 't', 't')", ratings)
     results = compute_results(study)
     assert (results.ratings, results.raters, results.images, results.items) == (7, 2, 4, 12)
@@ -433,7 +549,9 @@ def test_results_from_hand_made_ratings(study: Path, tmp_path: Path, capsys) -> 
     assert by["hr"].mos == 5.0
     assert by["hr"].ci_half_width is None  # one rating: no interval
     table = format_markdown(results)
-    assert f"| {MODEL} | 4.00 | [2.70, 5.30] (±1.30) | 0.82 | 4 | 2 |" in table
+    # The interval's upper end is clipped to the scale: a MOS cannot exceed 5.
+    assert by[MODEL].ci_high == 5.0
+    assert f"| {MODEL} | 4.00 | [2.70, 5.00] (±1.30) | 0.82 | 4 | 2 |" in table
     assert "| hr (original) | 5.00 | – | – | 1 | 1 |" in table
 
     paths = write_results(results, tmp_path / "out")

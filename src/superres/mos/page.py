@@ -77,11 +77,12 @@ PAGE = """<!doctype html>
 </main>
 <script>
 "use strict";
-const state = { rater: null, item: null, busy: true, history: [] };
+const state = { rater: null, token: null, item: null, busy: true, history: [], imageUrl: null };
 const $ = (id) => document.getElementById(id);
 
 async function api(method, url, body) {
   const init = { method, headers: { Accept: "application/json" } };
+  if (state.token) { init.headers.Authorization = `Bearer ${state.token}`; }
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -149,21 +150,39 @@ function showItem(item, previousScore) {
     setBusy(false);
     setState("ready");
   };
-  img.onerror = () => {
+  const failed = () => {
     $("rate-error").textContent = "The image could not be loaded; reload the page to retry.";
   };
-  img.src = item.image_url;
+  img.onerror = failed;
+  img.dataset.item = item.item_id;
   $("image").replaceWith(img);
+  // Fetched with the rater's token (an <img src> cannot send it), shown from a blob URL.
+  fetch(item.image_url, { headers: { Authorization: `Bearer ${state.token}` } })
+    .then((response) => (response.ok ? response.blob() : Promise.reject(response.status)))
+    .then((blob) => {
+      if (state.imageUrl) { URL.revokeObjectURL(state.imageUrl); }
+      state.imageUrl = URL.createObjectURL(blob);
+      img.src = state.imageUrl;
+    })
+    .catch(failed);
   window.scrollTo(0, 0);
 }
 
 async function start(raterId) {
   $("start-error").textContent = "";
+  state.token = null;
+  if (raterId) {
+    try { state.token = localStorage.getItem(`mos-token:${raterId}`); } catch (e) { }
+  }
   try {
     const p = await api("POST", "/api/raters", raterId ? { rater_id: raterId } : {});
     state.rater = p.rater_id;
+    if (p.token) { state.token = p.token; }
     state.history = [];
-    try { localStorage.setItem("mos-rater", p.rater_id); } catch (e) { /* private mode */ }
+    try {
+      localStorage.setItem("mos-rater", p.rater_id);
+      localStorage.setItem(`mos-token:${p.rater_id}`, state.token);
+    } catch (e) { /* private mode: this tab keeps the token until it is closed */ }
     const url = new URL(window.location.href);
     url.searchParams.set("rater", p.rater_id);
     window.history.replaceState(null, "", url);  // a reload resumes this rater

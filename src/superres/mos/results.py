@@ -88,7 +88,7 @@ def compute_results(path: str | os.PathLike[str]) -> StudyResults:
         who[method].add(rater)
     methods = []
     for method in info.methods:
-        ci = mean_ci(scores[method])
+        ci = mean_ci(scores[method], bounds=(1.0, 5.0))
         methods.append(
             MethodResult(
                 method=method,
@@ -162,9 +162,17 @@ def _plot_png(results: StudyResults) -> bytes:
     ax = fig.add_subplot()
     xs = range(len(methods))
     heights = [m.mos if m.mos is not None else 0.0 for m in methods]
-    errors = [m.ci_half_width if m.ci_half_width is not None else 0.0 for m in methods]
+    # Asymmetric bars: the interval's ends, clipped to the 1..5 scale, not mean ± half width.
+    below = [
+        m.mos - m.ci_low if m.mos is not None and m.ci_low is not None else 0.0 for m in methods
+    ]
+    above = [
+        m.ci_high - m.mos if m.mos is not None and m.ci_high is not None else 0.0 for m in methods
+    ]
     colours = ["#4c72b0" if m.kind == "model" else "#a0a0a0" for m in methods]
-    ax.bar(xs, heights, yerr=errors, capsize=6, color=colours, edgecolor="black", linewidth=0.6)
+    ax.bar(
+        xs, heights, yerr=[below, above], capsize=6, color=colours, edgecolor="black", linewidth=0.6
+    )
     for x, m in zip(xs, methods, strict=True):
         text = "no ratings" if m.mos is None else f"{m.mos:.2f}"
         ax.text(x, 0.1, text, ha="center", va="bottom", fontsize=9, color="white")

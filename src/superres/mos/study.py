@@ -5,16 +5,18 @@ Adversarial Network", CVPR 2017, section 3.4): every image of a benchmark set is
 method's version, the HR original and bicubic upscaling included as anchors, one image at a time
 and in random order; raters score each on a 1 (bad) to 5 (excellent) scale and never learn which
 method made it. All versions of an image have the HR size (the mod-cropped HR, ``scale`` times the
-LR), so size gives nothing away.
+LR) and the same file size (PNG without compression), and item ids are 128 random bits from
+:mod:`secrets`, unrelated to the seed, so neither size nor name gives anything away.
 
 **Why the images live inside the database (BLOB column) and not in a folder beside it**: the
 study is then one file that can be copied, archived or mailed whole; creating it is one atomic
 rename (a half-written study can never be mistaken for a finished one); images and their item
 ids cannot drift apart (a moved or renamed folder, an edited PNG); and the server needs nothing
-but the file. Set14 at x4 with three models and the two anchors is ~20 MB, well within what
+but the file. Set14 at x4 with three models and the two anchors is ~60 MB, well within what
 SQLite stores comfortably.
 
-Schema (``format = superres-mos/1``)::
+Schema (``format = superres-mos/2``; ``/1`` studies lack the raters' tokens, which the server
+adds, and have seeded item ids and compressed PNGs)::
 
     meta     (key TEXT PRIMARY KEY, value TEXT)                  format, dataset, scale, seed, ...
     methods  (method TEXT PRIMARY KEY, kind TEXT, position INT)  kind: model | bicubic | hr
@@ -22,7 +24,8 @@ Schema (``format = superres-mos/1``)::
               lq_source TEXT)                                    the dataset's images (file stems)
     items    (item_id TEXT PRIMARY KEY, image TEXT, method TEXT, width INT, height INT, png BLOB)
              one (image, method) pair; item_id is random hex, the only name a rater sees
-    raters   (rater_id TEXT PRIMARY KEY, created_at TEXT)
+    raters   (rater_id TEXT PRIMARY KEY, created_at TEXT, token_sha256 TEXT)
+             token_sha256: SHA-256 of the token the server issued the rater
     ratings  (rater_id TEXT, item_id TEXT, score INT CHECK 1..5, created_at TEXT, updated_at TEXT,
               PRIMARY KEY (rater_id, item_id))                   one rating per rater and item
 
@@ -60,6 +63,7 @@ __all__ = [
     "BICUBIC_METHOD",
     "FORMAT",
     "HR_METHOD",
+    "LEGACY_FORMAT",
     "StudyError",
     "StudyExistsError",
     "StudyInfo",
@@ -72,7 +76,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "superres-mos/1"
+FORMAT = "superres-mos/2"
+#: Studies written before raters had tokens and item ids were secret; still opened and served.
+LEGACY_FORMAT = "superres-mos/1"
 #: Method labels of the two anchors every study has.
 HR_METHOD = "hr"
 BICUBIC_METHOD = "bicubic"
@@ -105,8 +111,9 @@ CREATE TABLE items (
     UNIQUE (image, method)
 );
 CREATE TABLE raters (
-    rater_id   TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL
+    rater_id     TEXT PRIMARY KEY,
+    created_at   TEXT NOT NULL,
+    token_sha256 TEXT UNIQUE
 );
 CREATE TABLE ratings (
     rater_id   TEXT NOT NULL REFERENCES raters (rater_id),
@@ -188,7 +195,8 @@ class StudyInfo:
         path: the database file.
         dataset: catalog name of the benchmark set (``"set14"``).
         scale: the upscaling factor of every method.
-        seed: the study's seed (item ids; with the rater id, each rater's order).
+        seed: the study's seed: with the rater id, each rater's order.
+        format: :data:`FORMAT`, or :data:`LEGACY_FORMAT` for a study of an older superres.
         methods: method labels in table order: the models as given, then ``bicubic``, ``hr``.
         kinds: ``{method: "model" | "bicubic" | "hr"}``.
         images: the dataset image names (file stems), in dataset order.
@@ -199,6 +207,7 @@ class StudyInfo:
     dataset: str
     scale: int
     seed: int
+    format: str
     methods: tuple[str, ...]
     kinds: dict[str, str]
     images: tuple[str, ...]
@@ -225,7 +234,7 @@ def open_study(path: str | os.PathLike[str]) -> StudyInfo:
                 f"{str(p)!r} is not a MOS study database ({exc}); pass the file that "
                 "`superres mos create` wrote"
             ) from exc
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in (FORMAT, LEGACY_FORMAT):
         raise StudyError(
             f"{str(p)!r} has format {meta.get('format')!r}, expected {FORMAT!r}; it was not "
             "written by `superres mos create` (or by a newer superres: upgrade)"
@@ -235,6 +244,7 @@ def open_study(path: str | os.PathLike[str]) -> StudyInfo:
         dataset=meta["dataset"],
         scale=int(meta["scale"]),
         seed=int(meta["seed"]),
+        format=meta["format"],
         methods=tuple(m for m, _ in methods),
         kinds=dict(methods),
         images=tuple(images),
@@ -311,19 +321,19 @@ def _encode_png(rgb: torch.Tensor, *, grayscale: bool) -> bytes:
     hwc = quantize_image(rgb, grayscale=grayscale)
     image = PIL.Image.fromarray(hwc[..., 0] if grayscale else hwc)
     buf = io.BytesIO()
-    image.save(buf, "PNG", compress_level=6)
+    # Uncompressed: the byte size then depends on the image's size alone, never on its content
+    # (compressed, a smooth bicubic image is ~25% smaller than the HR and names its method).
+    image.save(buf, "PNG", compress_level=0)
     return buf.getvalue()
 
 
-def _item_ids(rng: random.Random, count: int) -> list[str]:
-    ids: set[str] = set()
-    out: list[str] = []
-    while len(out) < count:
-        candidate = f"{rng.getrandbits(64):016x}"
-        if candidate not in ids:
-            ids.add(candidate)
-            out.append(candidate)
-    return out
+def _item_ids(count: int) -> list[str]:
+    """``count`` distinct ids of 128 bits from :mod:`secrets`: nothing, not even the study's
+    seed, maps an id to its image or method."""
+    ids: dict[str, None] = {}
+    while len(ids) < count:
+        ids[secrets.token_hex(16)] = None
+    return list(ids)
 
 
 def _publish(tmp: Path, out: Path) -> None:
@@ -365,7 +375,7 @@ def create_study(
     Every (image, method) pair becomes an item: each model's output on the dataset's LR image
     (official LR files where the dataset ships them, else MATLAB bicubic of the mod-cropped HR),
     plus the bicubic upscaling and the HR original as anchors, stored as 8-bit PNG (gray images
-    as gray). Item ids are random hex from ``seed``.
+    as gray). Item ids are 128 random bits each (:mod:`secrets`).
 
     Args:
         out: the database to create; its folder must exist and the file must not.
@@ -375,8 +385,8 @@ def create_study(
         dataset: catalog name (``"set14"``).
         root: data root (default: ``SUPERRES_DATA``, else the user cache).
         limit: use only the first ``limit`` images of the dataset (sorted by name).
-        seed: seed of the item ids and, with each rater id, of the raters' orders; default: a
-            random seed, stored in the study.
+        seed: with each rater id, the seed of the raters' orders; default: a random seed,
+            stored in the study.
         device: where the models run (``"auto"``, ``"cpu"``, ``"cuda:0"``, ...).
         progress: show a progress bar.
 
@@ -406,7 +416,6 @@ def create_study(
         images=bench,
         count=count,
         scale=scale,
-        seed=seed,
         progress=progress,
     )
     info = open_study(out_path)
@@ -430,14 +439,11 @@ def _write_study(
     images: Sequence[BenchmarkImage],
     count: int,
     scale: int,
-    seed: int,
     progress: bool,
 ) -> None:
     """Write the study of the first ``count`` of ``images`` to a temporary file, then publish it
     as ``out_path`` (never replacing a file there)."""
-    rng = random.Random(seed)
-    # Drawn in creation order: a study of the first N images gets the same ids as the full one.
-    ids = iter(_item_ids(rng, count * len(methods)))
+    ids = iter(_item_ids(count * len(methods)))
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
@@ -480,7 +486,7 @@ def _check_study_args(out_path: Path, *, limit: int | None, seed: int | None) ->
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise StudyError(f"--limit must be a positive number of images, got {limit!r}")
     if seed is None:
-        return secrets.randbits(31)
+        return secrets.randbits(63)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise StudyError(f"--seed must be an integer >= 0, got {seed!r}")
     return seed
