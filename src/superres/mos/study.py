@@ -12,7 +12,7 @@ LR) and the same file size (PNG without compression), and item ids are 128 rando
 study is then one file that can be copied, archived or mailed whole; creating it is one atomic
 rename (a half-written study can never be mistaken for a finished one); images and their item
 ids cannot drift apart (a moved or renamed folder, an edited PNG); and the server needs nothing
-but the file. Set14 at x4 with three models and the two anchors is ~60 MB, well within what
+but the file. Set14 at x4 with three models and the two anchors is ~46 MB, well within what
 SQLite stores comfortably.
 
 Schema (``format = superres-mos/2``; ``/1`` studies lack the raters' tokens, which the server
