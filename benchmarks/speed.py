@@ -64,7 +64,6 @@ from torch import nn
 
 from superres.data.datasets import BenchmarkSet
 from superres.evaluation.protocol import super_resolve
-from superres.inference.device import describe_machine
 from superres.inference.fast import FastNetwork, fast_network
 from superres.inference.options import DEFAULT_OVERLAP, UpscaleOptions
 from superres.inference.tiling import run_tiled
@@ -74,6 +73,7 @@ from superres.metrics.fidelity import psnr
 from superres.models.catalog import WEIGHTS
 from superres.models.flops import count_macs
 from superres.models.weights import load_model
+from superres.runtime import describe_machine
 
 INFERENCE_PATHS = (
     "eager",

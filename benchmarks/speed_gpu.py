@@ -57,12 +57,12 @@ from torch import nn
 from speed import Quality
 from superres.data.datasets import BenchmarkSet
 from superres.evaluation.protocol import super_resolve
-from superres.inference.device import describe_machine
 from superres.io.files import atomic_write_text
 from superres.metrics.fidelity import psnr
 from superres.models.catalog import WEIGHTS
 from superres.models.flops import count_macs
 from superres.models.weights import load_model
+from superres.runtime import describe_machine
 
 PATHS = ("fp32", "tf32", "bf16", "fp16", "bf16_cl", "fp16_cl", "compile", "cuda_graph")
 CUDA_ONLY = ("tf32", "fp16", "fp16_cl", "compile", "cuda_graph")

@@ -55,9 +55,9 @@ import yaml
 from torch import nn
 
 from speed import conv3x3_ceiling, peak_rss_growth
-from superres.inference.device import describe_machine, resolve_device
 from superres.io.files import atomic_write_text
 from superres.models.flops import count_macs
+from superres.runtime import describe_machine, resolve_device
 from superres.training.config import RunOptions, recipe_from_dict
 from superres.training.ema import unwrap_model
 from superres.training.trainer import Trainer

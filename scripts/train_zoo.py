@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from superres.data.datasets import BenchmarkSet
     from superres.errors import SuperresError
-    from superres.inference.device import resolve_device
+    from superres.runtime import resolve_device
 
     begin = time.monotonic()
     budget = args.budget_minutes * 60

@@ -14,11 +14,10 @@ from types import ModuleType
 
 import pytest
 
-import superres.inference.fast as fast
+import superres.runtime as runtime
 from superres import assets
 from superres.assets import Asset
 from superres.errors import UnknownAssetError
-from superres.inference.device import describe_machine
 from superres.registry import Registry
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -27,20 +26,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """The suite's first lines say what it runs on, so a failure names its CPU kind."""
     del config
-    return [f"machine: {describe_machine()}"]
+    return [f"machine: {runtime.describe_machine()}"]
 
 
 @pytest.fixture(params=[False, True], ids=["emulated-bf16", "native-bf16"])
 def native_bf16(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Run the test as on a CPU without native bf16 and as on one with it, whatever this CPU is.
 
-    :func:`superres.inference.fast.cpu_has_native_bf16` is the one detection every CPU choice
+    :func:`superres.runtime.cpu_has_native_bf16` is the one detection every CPU choice
     asks (the Upscaler's and the trainer's ``auto`` precision, and through them the tile
     planner's memory model); answering it both ways runs both branches on any machine. Where
     the answer is "native" but the CPU emulates bf16, the bf16 kernels are slow but correct.
     """
     answer = bool(request.param)
-    monkeypatch.setattr(fast, "cpu_has_native_bf16", lambda: answer)
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: answer)
     return answer
 
 

@@ -28,7 +28,6 @@ from superres.inference.fast import (
     BF16_MAX_PSNR_COST,
     BF16_VERIFIED,
     FastNetwork,
-    cpu_has_native_bf16,
     fast_network,
 )
 from superres.inference.fusion import FusedConv2d, PixelShuffleNHWC
@@ -37,7 +36,7 @@ from superres.models import create_model, get_model_spec, list_models, save_weig
 from superres.models.descriptor import describe_network
 from superres.models.flops import count_macs, macs_per_output_megapixel
 from superres.models.weights import load_model
-from superres.training.trainer import training_autocast_dtype
+from superres.runtime import cpu_has_native_bf16, resolve_precision
 
 CASES = [
     (name, scale) for name in list_models() for scale in (get_model_spec(name).scales or (2, 3, 4))
@@ -295,9 +294,10 @@ def test_cli_upscale_runs_the_fast_path(
 
 def test_trainer_auto_precision_on_cpu_follows_native_bf16(native_bf16: bool) -> None:
     cpu = torch.device("cpu")
-    assert training_autocast_dtype("auto", cpu) == (torch.bfloat16 if native_bf16 else None)
-    assert training_autocast_dtype("fp32", cpu) is None
-    assert training_autocast_dtype("bf16", cpu) == torch.bfloat16
+    auto = resolve_precision("auto", cpu, training=True)
+    assert auto == (torch.bfloat16 if native_bf16 else None)
+    assert resolve_precision("fp32", cpu, training=True) is None
+    assert resolve_precision("bf16", cpu, training=True) == torch.bfloat16
 
 
 # --- quality on Set5 ------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from superres.inference.batch import DistributedEnv, DistributedEnvError
 from superres.inference.jobs import Job, Source, shard
+from superres.runtime import DistributedEnv, DistributedEnvError
 
 
 def _jobs(n: int) -> list[Job]:

@@ -15,13 +15,13 @@ from superres.errors import InvalidImageError, SuperresError
 from superres.imaging import imresize
 from superres.imaging.backprojection import reconstruction_error
 from superres.inference import TileMemoryError, UpscaleOptions, Upscaler, load_model
-from superres.inference.device import PrecisionError
 from superres.inference.options import TileArg
 from superres.inference.tiling import InvalidTilingError, plan_tiles
 from superres.inference.upscaler import estimate_activation_bytes
 from superres.io import ImageData, read_image, write_image
 from superres.models import create_model
 from superres.models.descriptor import describe_network
+from superres.runtime import PrecisionError
 
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:

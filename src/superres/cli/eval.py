@@ -23,7 +23,7 @@ from superres.evaluation.benchmark import (
     write_json,
 )
 from superres.evaluation.protocol import PROTOCOLS
-from superres.inference import resolve_device
+from superres.runtime import resolve_device
 
 logger = logging.getLogger("superres")
 

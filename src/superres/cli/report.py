@@ -22,7 +22,7 @@ from superres.evaluation.report import (
     format_report_markdown,
     write_report,
 )
-from superres.inference import resolve_device
+from superres.runtime import resolve_device
 
 logger = logging.getLogger("superres")
 

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from superres.cli.common import add_data_root, add_device, add_download
-from superres.inference.device import PRECISIONS
+from superres.runtime import PRECISIONS
 from superres.training.config import RunOptions, load_recipe
 from superres.training.trainer import MEMORY_FORMATS, train
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from superres.cli.common import add_device
 from superres.inference.batch import BatchReport, upscale_files
-from superres.inference.device import PRECISIONS
 from superres.inference.options import DEFAULT_OVERLAP, UpscaleOptions
 from superres.io.image import DEFAULT_MAX_PIXELS, SUPPORTED_EXTENSIONS
 from superres.models.realism import REALISM_SPACES
+from superres.runtime import PRECISIONS
 
 logger = logging.getLogger("superres")
 

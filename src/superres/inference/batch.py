@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -50,6 +48,7 @@ from superres.io.image import (
     write_array,
 )
 from superres.io.samples import SAMPLE_PREFIX, load_sample
+from superres.runtime import DistributedEnv, DistributedEnvError
 
 if TYPE_CHECKING:
     from superres.models.realism import RealismSpace
@@ -94,10 +93,6 @@ class BatchReport:
         self.written += other.written
         self.skipped += other.skipped
         self.failed += other.failed
-
-
-class DistributedEnvError(SuperresError, ValueError):
-    """``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` from the launcher are malformed."""
 
 
 # --- running --------------------------------------------------------------------------------------
@@ -185,61 +180,20 @@ def run_jobs(
 # --- torchrun -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DistributedEnv:
-    """``torchrun``'s ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``."""
+def _gather(env: DistributedEnv, report: BatchReport) -> BatchReport:
+    """Every rank's report merged (on every rank), after a barrier; leaves the group."""
+    import torch.distributed as dist
 
-    rank: int
-    world_size: int
-    local_rank: int
-
-    @classmethod
-    def from_env(cls) -> DistributedEnv | None:
-        """The launcher's environment, or ``None`` outside ``torchrun`` (or with one process)."""
-        try:
-            world = int(os.environ.get("WORLD_SIZE", "1"))
-            rank = int(os.environ.get("RANK", "0"))
-            local = int(os.environ.get("LOCAL_RANK", str(rank)))
-        except ValueError as exc:
-            raise DistributedEnvError(f"bad torchrun environment: {exc}") from None
-        if world <= 1:
-            return None
-        if not 0 <= rank < world:
-            raise DistributedEnvError(f"bad torchrun environment: RANK={rank}, WORLD_SIZE={world}")
-        return cls(rank, world, local)
-
-    def device(self, requested: str) -> str:
-        """``auto``/``cuda`` -> ``cuda:LOCAL_RANK`` when CUDA is there (``auto``: else CPU)."""
-        if requested in ("auto", "cuda"):
-            if torch.cuda.is_available():
-                return f"cuda:{self.local_rank % torch.cuda.device_count()}"
-            return "cpu" if requested == "auto" else requested
-        return requested
-
-    def init(self, device: torch.device) -> None:
-        """Join the process group: NCCL for CUDA devices, Gloo otherwise."""
-        import torch.distributed as dist
-
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        if not dist.is_initialized():
-            dist.init_process_group(backend=backend, timeout=_DISTRIBUTED_TIMEOUT)
-
-    def gather(self, report: BatchReport) -> BatchReport:
-        """Every rank's report merged (on every rank), after a barrier; leaves the group."""
-        import torch.distributed as dist
-
-        reports: list[BatchReport | None] = [None] * self.world_size
-        dist.all_gather_object(reports, report)
-        dist.barrier()
-        dist.destroy_process_group()
-        merged = BatchReport(total=sum(r.total for r in reports if r is not None))
-        for r in reports:
-            if r is not None:
-                merged.merge(r)
-        merged.main_process = self.rank == 0
-        return merged
+    reports: list[BatchReport | None] = [None] * env.world_size
+    dist.all_gather_object(reports, report)
+    dist.barrier()
+    dist.destroy_process_group()
+    merged = BatchReport(total=sum(r.total for r in reports if r is not None))
+    for r in reports:
+        if r is not None:
+            merged.merge(r)
+    merged.main_process = env.is_main
+    return merged
 
 
 # --- all of it ------------------------------------------------------------------------------------
@@ -307,7 +261,7 @@ def upscale_files(
         found.sources, output=output, tag=output_tag(upscaler.scale, options.outscale), fmt=fmt
     )
     if env is not None:
-        env.init(upscaler.device)
+        env.init(upscaler.device, timeout=_DISTRIBUTED_TIMEOUT)
         mine = shard(jobs, env.rank, env.world_size)
         logger.info(
             "rank %d of %d: %d of %d image(s)", env.rank, env.world_size, len(mine), len(jobs)
@@ -322,7 +276,7 @@ def upscale_files(
         quality=quality,
         progress=upscaler.options.progress,
     )
-    return report if env is None else env.gather(report)
+    return report if env is None else _gather(env, report)
 
 
 def _log_input_notes(found: InputSet) -> None:

@@ -14,19 +14,17 @@ is not modified: its parameters, state dict, hooks and training behaviour stay a
 rewritten copy is for inference (eval mode, no gradients). A model that ``torch.fx`` cannot trace
 runs as it is, in channels_last (and bfloat16 autocast when asked).
 
-Which precision ``auto`` picks on a CPU is decided here too (:func:`auto_cpu_dtype`): bfloat16
-only on CPUs with native bfloat16 arithmetic (AVX512-BF16 or AMX; elsewhere oneDNN emulates it and
-it is several times *slower* than float32) and only for models whose bfloat16 output was verified
-to cost at most :data:`BF16_MAX_PSNR_COST` dB of PSNR-Y on Set5 (:data:`BF16_VERIFIED`).
+Which models ``precision="auto"`` may run in bfloat16 on a CPU is recorded here
+(:func:`bf16_verified`): those whose bfloat16 output was verified to cost at most
+:data:`BF16_MAX_PSNR_COST` dB of PSNR-Y on Set5 (:data:`BF16_VERIFIED`), and then only on CPUs
+with native bfloat16 arithmetic (:func:`superres.runtime.resolve_precision`).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -36,7 +34,6 @@ from superres.inference.fusion import (
     ROW_SPLIT_MAX_OUT,
     FusedConv2d,
     PixelShuffleNHWC,
-    mkldnn_bf16_supported,
     rewrite,
 )
 from superres.models.descriptor import describe_network
@@ -48,9 +45,7 @@ __all__ = [
     "FastNetwork",
     "FusedConv2d",
     "PixelShuffleNHWC",
-    "auto_cpu_dtype",
     "bf16_verified",
-    "cpu_has_native_bf16",
     "fast_network",
 ]
 
@@ -103,19 +98,6 @@ BF16_VERIFIED: dict[str, Bf16Verification] = {
 }
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16).
-
-    Without it oneDNN emulates bfloat16 convolutions, several times slower than float32 (measured
-    8x slower on an AVX2-only AMD EPYC), so bfloat16 is never the fast choice there.
-    """
-    try:
-        caps: Mapping[str, Any] = torch.cpu.get_capabilities()
-    except (AttributeError, RuntimeError):  # a torch without the query: assume not
-        return False
-    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16")) and mkldnn_bf16_supported()
-
-
 def bf16_verified(model: nn.Module) -> bool:
     """Whether ``model`` belongs to a family in :data:`BF16_VERIFIED` (architecture and depth)."""
     try:
@@ -129,13 +111,6 @@ def bf16_verified(model: nn.Module) -> bool:
         return True
     blocks = (described.config or {}).get("num_blocks")
     return isinstance(blocks, int) and blocks <= entry.max_blocks
-
-
-def auto_cpu_dtype(model: nn.Module) -> torch.dtype:
-    """The dtype ``precision="auto"`` runs ``model`` in on this CPU: bfloat16 or float32."""
-    if cpu_has_native_bf16() and bf16_verified(model):
-        return torch.bfloat16
-    return torch.float32
 
 
 class FastNetwork(nn.Module):

@@ -33,12 +33,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from superres.imaging.resize import imresize
+from superres.runtime import mkldnn_bf16_supported
 
 __all__ = [
     "ROW_SPLIT_MAX_OUT",
     "FusedConv2d",
     "PixelShuffleNHWC",
-    "mkldnn_bf16_supported",
     "rewrite",
 ]
 
@@ -59,17 +59,10 @@ def _mkldnn_pointwise() -> Any:
         return None
 
 
-def mkldnn_bf16_supported() -> bool:
-    """Whether this PyTorch's oneDNN runs bfloat16 convolutions on this CPU."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 _POINTWISE = _mkldnn_pointwise()
 # oneDNN refuses bfloat16 convolutions on CPUs without AVX512-BW/VL/DQ or AVX-NE-CONVERT; there the
-# fused module runs its ops one by one (and bfloat16 is slow anyway: see cpu_has_native_bf16).
+# fused module runs its ops one by one (and bfloat16 is slow anyway: see cpu_has_native_bf16 in
+# superres.runtime).
 _ONEDNN_BF16 = _POINTWISE is not None and mkldnn_bf16_supported()
 
 

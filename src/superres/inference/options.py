@@ -54,7 +54,7 @@ class UpscaleOptions:
             verified to lose at most 0.02 dB on CPUs with native bf16, else fp32; fp32 on MPS),
             ``"fp32"`` (on the CPU the exact fast path: equal to eager fp32 to 1e-5), ``"bf16"``
             (CUDA, or CPU when asked) or ``"fp16"`` (CUDA only). See
-            :func:`~superres.inference.device.resolve_precision`.
+            :func:`~superres.runtime.resolve_precision`.
         tile: tile size in input pixels; ``"auto"`` picks the largest tile whose activations fit
             the memory budget; ``None`` or 0 (stored as ``None``) runs the whole image at once.
             The Upscaler rounds it down to a multiple of the model's ``size_multiple``.

@@ -48,12 +48,12 @@ from superres.errors import InvalidImageError, InvalidNetworkError, SuperresErro
 from superres.imaging.backprojection import backproject as _backproject
 from superres.imaging.color import rgb2ycbcr, ycbcr2rgb
 from superres.imaging.resize import imresize
-from superres.inference.device import PrecisionError, resolve_device, resolve_precision
-from superres.inference.fast import FastNetwork, fast_network
+from superres.inference.fast import FastNetwork, bf16_verified, fast_network
 from superres.inference.options import TileArg, UpscaleOptions
 from superres.inference.tiling import InvalidTilingError, plan_tiles, run_tiled
 from superres.io.image import ImageData
 from superres.models.descriptor import NetworkDescriptor, describe_network
+from superres.runtime import PrecisionError, precision_name, resolve_device, resolve_precision
 
 __all__ = [
     "ALPHA_EPSILON",
@@ -182,11 +182,13 @@ class Upscaler:
         self.scale, self.in_channels = described.scale, described.in_channels
         self.size_multiple = described.size_multiple
         self.device = resolve_device(options.device)
-        self.autocast_dtype = resolve_precision(options.precision, self.device, model=model)
-        if self._precision_name not in described.precisions:
+        self.autocast_dtype = resolve_precision(
+            options.precision, self.device, bf16_verified=bf16_verified(model)
+        )
+        if precision_name(self.autocast_dtype) not in described.precisions:
             raise PrecisionError(
                 f"{type(model).__name__} runs in {', '.join(described.precisions)}, not "
-                f"{self._precision_name}; pass precision='fp32'"
+                f"{precision_name(self.autocast_dtype)}; pass precision='fp32'"
             )
         self.tile = self._round_tile(options.tile)
         self.model = model.to(self.device).eval()
@@ -198,15 +200,9 @@ class Upscaler:
         self._auto_tile: int | None = None
 
     @property
-    def _precision_name(self) -> str:
-        """``"fp32"``, ``"bf16"`` or ``"fp16"``: what the network computes in."""
-        names = {torch.bfloat16: "bf16", torch.float16: "fp16"}
-        return "fp32" if self.autocast_dtype is None else names[self.autocast_dtype]
-
-    @property
     def execution_path(self) -> str:
         """How the network runs: ``"fused bf16"``, ``"channels_last fp32"``, ``"eager fp32"``..."""
-        net, dtype = self.network, self._precision_name
+        net, dtype = self.network, precision_name(self.autocast_dtype)
         if isinstance(net, FastNetwork):
             return f"{'fused' if net.fused else 'channels_last'} {dtype}"
         return f"{'autocast' if self.autocast_dtype is not None else 'eager'} {dtype}"

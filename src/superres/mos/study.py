@@ -499,8 +499,8 @@ def _study_methods(labels: Sequence[str], scale: int, device: str | torch.device
     on a CPU, rounded half-up to 8 bit), so raters see exactly the images the report scores.
     """
     from superres.evaluation.protocol import prepare_network
-    from superres.inference import resolve_device
     from superres.models.weights import load_model
+    from superres.runtime import resolve_device
 
     kinds = [(label, "model") for label in labels] + [(BICUBIC_METHOD, "bicubic")]
     models = [(label, kind, load_model(label, scale=scale)) for label, kind in kinds]

@@ -34,10 +34,8 @@ import copy
 import inspect
 import logging
 import math
-import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +61,11 @@ from superres.evaluation.protocol import (
     set_mean,
     super_resolve,
 )
-from superres.inference.device import resolve_device
 from superres.io.image import read_image
 from superres.losses import LOSSES, build_loss
 from superres.models import DISCRIMINATORS, create_model, load_weights, save_weights
 from superres.models.descriptor import describe_network
+from superres.runtime import DistributedEnv, resolve_device, resolve_precision
 from superres.training.checkpoint import (
     STATE_FILE,
     WEIGHTS_BEST,
@@ -99,57 +97,6 @@ _PIXEL_LOSSES = ("mse", "l1", "charbonnier", "ssim", "ms_ssim", "mix", "tv")
 
 
 # --- the edge: process group, device, precision ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device_name: str) -> DistInfo:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return DistInfo()
-    rank = int(os.environ["RANK"])
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
-        if use_cuda:
-            torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank)
-
-
-def training_autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for training: ``auto`` is bf16 on GPUs that have it, fp16 on other GPUs
-    (with a gradient scaler); on the CPU bf16 where the CPU computes it natively (AVX512-BF16 or
-    AMX, where it is about twice as fast; parameters, optimizer state and losses stay float32) and
-    fp32 elsewhere (emulated bf16 is several times slower). ``benchmarks/train_speed.py``
-    times both and (``--curve N``) compares their loss curves."""
-    if precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise ConfigError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
-    if precision == "fp32":
-        return None
-    if device.type == "cuda":
-        if precision == "auto":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        if precision == "bf16" and not torch.cuda.is_bf16_supported():
-            raise ConfigError(f"{device} has no bfloat16; use --precision fp16 or fp32")
-        return torch.bfloat16 if precision == "bf16" else torch.float16
-    if precision == "auto":
-        from superres.inference.fast import cpu_has_native_bf16
-
-        return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None
-    if precision == "fp16" or device.type != "cpu":
-        raise ConfigError(f"precision {precision} is not supported on {device}; use fp32")
-    return torch.bfloat16
 
 
 #: ``memory_format`` choices of :class:`~superres.training.config.RunOptions`.
@@ -273,15 +220,16 @@ class Trainer:
     ) -> None:
         self.recipe = recipe
         self.options = options
-        self.dist = init_distributed(options.device)
-        device = resolve_device(options.device)
-        if self.dist.world_size > 1 and device.type == "cuda":
-            device = torch.device("cuda", self.dist.local_rank)
+        env = DistributedEnv.from_env()
+        device = resolve_device(env.device(options.device) if env else options.device)
+        if env is not None:
+            env.init(device)
+        self.dist = env or DistributedEnv()
         self.device = device
         if device.type == "cuda":
             # Fixed patch sizes: let cuDNN pick the fastest kernels once.
             torch.backends.cudnn.benchmark = True
-        self.amp_dtype = training_autocast_dtype(options.precision, device)
+        self.amp_dtype = resolve_precision(options.precision, device, training=True)
         self.scaler = torch.amp.GradScaler(
             device.type, enabled=self.amp_dtype == torch.float16 and device.type == "cuda"
         )
@@ -888,13 +836,10 @@ def train(recipe: Recipe, options: RunOptions) -> dict[str, float]:
 
 __all__ = [
     "MEMORY_FORMATS",
-    "DistInfo",
     "Trainer",
     "fastest_memory_format",
     "find_resume",
-    "init_distributed",
     "loss_kwargs_for_run",
     "resolve_train_files",
     "train",
-    "training_autocast_dtype",
 ]
