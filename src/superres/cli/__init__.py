@@ -1,7 +1,8 @@
 """The ``superres`` command: parse arguments, call the library, turn errors into exit codes.
 
-Each command is one module of this package with ``add_parser(subparsers)`` and
-``run(args) -> int``; this module assembles them. Exit codes: 0 success; 1 a
+Each command is one module of this package with ``TEXT`` (its help texts, a
+:class:`~superres.cli.common.CommandText`), ``add_arguments(parser)`` and ``run(args) -> int``;
+this module assembles them. Exit codes: 0 success; 1 a
 :class:`~superres.errors.SuperresError` (message on stderr names the problem and the fix);
 2 bad command-line usage; 130 interrupted.
 """
@@ -29,6 +30,7 @@ from superres.cli import (
     upscale,
 )
 from superres.cli import eval as eval_
+from superres.cli.common import add_command
 from superres.errors import SuperresError
 
 #: Every command's module, in the order ``superres --help`` lists them.
@@ -55,8 +57,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"superres {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in _COMMANDS.values():
-        command.add_parser(sub)
+    for name, command in _COMMANDS.items():
+        command.add_arguments(add_command(sub, name, command.TEXT))
     return parser
 
 

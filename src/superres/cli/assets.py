@@ -12,21 +12,20 @@ from superres.assets import (
     get_asset,
     list_assets,
 )
-from superres.cli.common import add_data_root
+from superres.cli.common import CommandText, add_data_root
 from superres.errors import UnknownAssetError
 
+TEXT = CommandText(
+    help="list the pinned files (weights, metric models) and download them",
+    description="""Every file superres needs but does not compute: the zoo's weights, the ImageNet
+    trunks, the LPIPS heads, the NIQE and Ma models. `list` shows where each one is (package, data
+    root, download cache, torch's hub cache) and its sha256; `get` downloads missing ones, verified
+    against that sha256. Nothing else downloads unless a command is given --download.""",
+)
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``superres assets [list|get]``."""
-    parser = sub.add_parser(
-        "assets",
-        help="list the pinned files (weights, metric models) and download them",
-        description="Every file superres needs but does not compute: the zoo's weights, the "
-        "ImageNet trunks, the LPIPS heads, the NIQE and Ma models. `list` shows where each one "
-        "is (package, data root, download cache, torch's hub cache) and its sha256; `get` "
-        "downloads missing ones, verified against that sha256. Nothing else downloads unless "
-        "a command is given --download.",
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``list`` (the default) and ``get``."""
     actions = parser.add_subparsers(dest="assets_command")
     listing = actions.add_parser("list", help="list the assets and where they are (default)")
     listing.add_argument("pattern", nargs="?", default=None, help="glob, e.g. 'lpips/*'")

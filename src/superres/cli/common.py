@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from superres.errors import SuperresError
@@ -18,6 +19,36 @@ DOWNLOAD_HELP = (
 BENCHMARK_ROOT_HELP = (
     "folder holding Set5/, Set14/, ... (default: $SUPERRES_DATA, else the user cache)"
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandText:
+    """What ``--help`` says about one command, kept beside the command's code.
+
+    ``help`` is its line in the parent's list of commands; ``description`` the paragraph above its
+    options, re-wrapped to the terminal (so it may be written across lines); ``epilog`` the text
+    below them. ``raw`` keeps the line breaks of both as written, for an epilog laid out by hand.
+    """
+
+    help: str
+    description: str | None = None
+    epilog: str | None = None
+    raw: bool = False
+
+
+def add_command(
+    sub: argparse._SubParsersAction, name: str, text: CommandText
+) -> argparse.ArgumentParser:
+    """Register the command ``name`` with its texts; the caller adds its arguments."""
+    return sub.add_parser(
+        name,
+        help=text.help,
+        description=text.description,
+        epilog=text.epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter
+        if text.raw
+        else argparse.HelpFormatter,
+    )
 
 
 def add_quiet(parser: argparse.ArgumentParser, text: str = "no info messages") -> None:
@@ -67,3 +98,27 @@ def require_rows(models: Sequence[str], weights: Sequence[object], message: str)
     """``--models`` and ``--weights`` may each be empty, not both."""
     if not models and not weights:
         raise SuperresError(message)
+
+
+def add_weights_args(parser: argparse.ArgumentParser, *, model: str, weights: str) -> None:
+    """``--model NAME`` and ``--weights FILE`` of the commands that load one network.
+
+    ``model`` and ``weights`` are their help texts: what each command does when one is left out.
+    """
+    parser.add_argument("--model", default=None, help=model)
+    parser.add_argument("--weights", type=Path, default=None, help=weights)
+
+
+def add_rows_args(parser: argparse.ArgumentParser, *, models: str, weights: str) -> None:
+    """``--models NAME ...`` and ``--weights FILE ...``: every name or file is one row of a table.
+
+    ``models`` and ``weights`` are their help texts; :func:`require_rows` checks that the two
+    together name at least one row.
+    """
+    parser.add_argument("--models", nargs="+", default=[], metavar="NAME", help=models)
+    parser.add_argument("--weights", nargs="+", type=Path, default=[], metavar="FILE", help=weights)
+
+
+def add_output_json(parser: argparse.ArgumentParser, text: str) -> None:
+    """``--output-json FILE``; ``text`` says what the command writes there."""
+    parser.add_argument("--output-json", type=Path, default=None, help=text)

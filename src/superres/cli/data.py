@@ -7,7 +7,7 @@ import inspect
 import logging
 from pathlib import Path
 
-from superres.cli.common import add_quiet
+from superres.cli.common import CommandText, add_command, add_quiet
 from superres.data.prepare import extract_subimages
 from superres.errors import SuperresError
 
@@ -25,17 +25,20 @@ _OPTIONS = {
 _DEFAULTS = inspect.signature(extract_subimages).parameters
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``superres data extract-subimages``."""
-    data = sub.add_parser("data", help="prepare datasets (extract-subimages)")
+TEXT = CommandText(help="prepare datasets (extract-subimages)")
+
+_EXTRACT = CommandText(
+    help="cut large images into overlapping square PNG sub-images (as for DIV2K)",
+    description="""Cut every image of INPUT into overlapping CROP_SIZE squares written to OUTPUT as
+    STEM_s001.png, STEM_s002.png, ... (BasicSR's extract_subimages). Files are written atomically
+    and existing ones are skipped, so a rerun continues a stopped run.""",
+)
+
+
+def add_arguments(data: argparse.ArgumentParser) -> None:
+    """``extract-subimages`` and its options, each a keyword of ``extract_subimages``."""
     actions = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
-    ex = actions.add_parser(
-        "extract-subimages",
-        help="cut large images into overlapping square PNG sub-images (as for DIV2K)",
-        description="Cut every image of INPUT into overlapping CROP_SIZE squares written to "
-        "OUTPUT as STEM_s001.png, STEM_s002.png, ... (BasicSR's extract_subimages). Files are "
-        "written atomically and existing ones are skipped, so a rerun continues a stopped run.",
-    )
+    ex = add_command(actions, "extract-subimages", _EXTRACT)
     ex.add_argument("input", type=Path, metavar="INPUT", help="folder of images")
     ex.add_argument("output", type=Path, metavar="OUTPUT", help="output folder (created)")
     for keyword, text in _OPTIONS.items():

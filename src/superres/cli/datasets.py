@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from superres.cli.common import add_data_root
+from superres.cli.common import CommandText, add_data_root
 from superres.data.catalog import (
     get_dataset_info,
     list_datasets,
@@ -12,10 +12,11 @@ from superres.data.catalog import (
     resolve_data_root,
 )
 
+TEXT = CommandText(help="list the known datasets and whether they are present")
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``superres datasets``."""
-    ds = sub.add_parser("datasets", help="list the known datasets and whether they are present")
+
+def add_arguments(ds: argparse.ArgumentParser) -> None:
+    """Only where to look."""
     add_data_root(ds, "data root to look in")
 
 

@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 
 from superres.cli.common import (
+    CommandText,
     add_data_root,
     add_device,
     add_eager,
+    add_output_json,
+    add_rows_args,
     check_output_parent,
     require_rows,
 )
@@ -41,30 +44,21 @@ example:
   superres eval --models bicubic --weights netG_epoch_4_100.pth --datasets set5"""
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``superres eval``."""
-    ev = sub.add_parser(
-        "eval",
-        help="benchmark models on datasets (PSNR/SSIM on Y)",
-        description="Evaluate models on benchmark sets with the field's protocol and print a "
-        "Markdown table of PSNR (dB) / SSIM on Y, border of `scale` pixels cropped.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_EPILOG,
-    )
-    ev.add_argument(
-        "--models",
-        nargs="+",
-        default=[],
-        metavar="NAME",
-        help="parameter-free (bicubic) or pretrained model names",
-    )
-    ev.add_argument(
-        "--weights",
-        nargs="+",
-        type=Path,
-        default=[],
-        metavar="FILE",
-        help="weights files, each evaluated as its own row named by the file stem",
+TEXT = CommandText(
+    help="benchmark models on datasets (PSNR/SSIM on Y)",
+    description="Evaluate models on benchmark sets with the field's protocol and print a "
+    "Markdown table of PSNR (dB) / SSIM on Y, border of `scale` pixels cropped.",
+    epilog=_EPILOG,
+    raw=True,
+)
+
+
+def add_arguments(ev: argparse.ArgumentParser) -> None:
+    """The table's rows and columns, the protocol and the files to write."""
+    add_rows_args(
+        ev,
+        models="parameter-free (bicubic) or pretrained model names",
+        weights="weights files, each evaluated as its own row named by the file stem",
     )
     ev.add_argument(
         "--datasets",
@@ -93,7 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also print each shipped model beside its published counterpart's PSNR",
     )
-    ev.add_argument("--output-json", type=Path, help="write per-set and per-image scores as JSON")
+    add_output_json(ev, "write per-set and per-image scores as JSON")
     ev.add_argument(
         "--output-csv",
         type=Path,

@@ -6,35 +6,30 @@ import argparse
 import logging
 from pathlib import Path
 
-from superres.cli.common import add_quiet
+from superres.cli.common import CommandText, add_quiet, add_weights_args
 from superres.inference.export import DEFAULT_OPSET, EXPORTERS, check_onnx_output, export_onnx
 from superres.models.weights import load_model
 
 logger = logging.getLogger("superres")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``superres export``."""
-    ex = sub.add_parser(
-        "export",
-        help="export a model to ONNX for onnxruntime, TensorRT, OpenVINO, ... (verified)",
-        description="Write the model as one ONNX file: input `input`, float32 NCHW RGB (Y for "
-        "srcnn) in [0, 1], output `output` of H*scale x W*scale, not clamped; batch, height and "
-        "width are dynamic; the model name, scale and channels are in its metadata. Before the "
-        "file is written, onnxruntime runs it on random inputs of two sizes and must match "
-        "PyTorch within 1e-4; otherwise nothing is written. Needs pip install 'superres[onnx]'.",
-        epilog="example: superres export --model srresnet-x4 --onnx srresnet-x4.onnx",
-    )
-    ex.add_argument(
-        "--model",
-        default=None,
-        help="pretrained model name (e.g. srresnet-x4) or bicubic; with --weights, only a check",
-    )
-    ex.add_argument(
-        "--weights",
-        type=Path,
-        default=None,
-        help="weights file (.safetensors/.pth) to export; it says which model it holds",
+TEXT = CommandText(
+    help="export a model to ONNX for onnxruntime, TensorRT, OpenVINO, ... (verified)",
+    description="""Write the model as one ONNX file: input `input`, float32 NCHW RGB (Y for srcnn)
+    in [0, 1], output `output` of H*scale x W*scale, not clamped; batch, height and width are
+    dynamic; the model name, scale and channels are in its metadata. Before the file is written,
+    onnxruntime runs it on random inputs of two sizes and must match PyTorch within 1e-4; otherwise
+    nothing is written. Needs pip install 'superres[onnx]'.""",
+    epilog="example: superres export --model srresnet-x4 --onnx srresnet-x4.onnx",
+)
+
+
+def add_arguments(ex: argparse.ArgumentParser) -> None:
+    """The network, the file and how it is written."""
+    add_weights_args(
+        ex,
+        model="pretrained model name (e.g. srresnet-x4) or bicubic; with --weights, only a check",
+        weights="weights file (.safetensors/.pth) to export; it says which model it holds",
     )
     ex.add_argument(
         "--onnx",

@@ -7,7 +7,13 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from superres.cli.common import add_data_root, add_download, check_output_parent
+from superres.cli.common import (
+    CommandText,
+    add_data_root,
+    add_download,
+    add_output_json,
+    check_output_parent,
+)
 from superres.errors import SuperresError
 from superres.evaluation.image_metrics import (
     METRIC_INFO,
@@ -21,18 +27,18 @@ from superres.evaluation.image_metrics import (
 from superres.io.files import atomic_write_text
 from superres.metrics.lpips import LPIPS_NETS
 
+TEXT = CommandText(
+    help="score an image or folder (against a reference) with every applicable metric",
+    description="""Print every metric that applies: with a REFERENCE, MSE, RMSE, PSNR, SSIM,
+    MS-SSIM (on Y in float, 0-255 scale, unless --rgb) and LPIPS (RGB in [0, 1]); always NIQE and,
+    when its model file is available, Ma (NRQM) and the Perceptual Index. Two folders are matched by
+    file name without extension; a folder prints one row per file and the mean. A metric whose
+    files are unavailable is listed as skipped, with why.""",
+)
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``superres metrics``."""
-    me = sub.add_parser(
-        "metrics",
-        help="score an image or folder (against a reference) with every applicable metric",
-        description="Print every metric that applies: with a REFERENCE, MSE, RMSE, PSNR, SSIM, "
-        "MS-SSIM (on Y in float, 0-255 scale, unless --rgb) and LPIPS (RGB in [0, 1]); always "
-        "NIQE and, when its model file is available, Ma (NRQM) and the Perceptual Index. Two "
-        "folders are matched by file name without extension; a folder prints one row per file "
-        "and the mean. A metric whose files are unavailable is listed as skipped, with why.",
-    )
+
+def add_arguments(me: argparse.ArgumentParser) -> None:
+    """The images, the scoring options and the files the metrics need."""
     me.add_argument("image", type=Path, metavar="IMAGE", help="image file or folder to score")
     me.add_argument(
         "reference",
@@ -68,7 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     me.add_argument("--ma-model", default=None, help="Ma (NRQM) model file")
     add_data_root(me, "data root whose niqe/ and weights/ folders hold the metrics' files")
     add_download(me)
-    me.add_argument("--output-json", type=Path, default=None, help="write every score as JSON")
+    add_output_json(me, "write every score as JSON")
 
 
 def run(args: argparse.Namespace) -> int:

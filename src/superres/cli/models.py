@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from superres.cli.common import CommandText
 from superres.models import get_model_spec, list_models
 from superres.models.catalog import DEFAULT_MODELS, WEIGHTS
 
+TEXT = CommandText(help="list the registered models")
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``superres models``."""
-    sub.add_parser("models", help="list the registered models")
+
+def add_arguments(_: argparse.ArgumentParser) -> None:
+    """The listing takes no options."""
 
 
 def run(_: argparse.Namespace) -> int:

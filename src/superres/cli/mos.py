@@ -7,39 +7,53 @@ import logging
 import sys
 from pathlib import Path
 
-from superres.cli.common import add_data_root, add_device, add_quiet
+from superres.cli.common import CommandText, add_command, add_data_root, add_device, add_quiet
 from superres.errors import SuperresError
 from superres.mos import compute_results, create_study, format_markdown, write_results
 
 logger = logging.getLogger("superres")
 
-_STUDY_HELP = "study file from `mos create`"
+
+TEXT = CommandText(
+    help="blind mean-opinion-score study: create it, serve it to raters, compute the MOS",
+    description="""A rating study in the SRGAN paper's protocol: every dataset image in every
+    model's version plus the HR original and bicubic, rated 1 (bad) to 5 (excellent) by raters
+    who never see which method made an image.""",
+)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``superres mos create|serve|results``."""
-    mos = sub.add_parser(
-        "mos",
-        help="blind mean-opinion-score study: create it, serve it to raters, compute the MOS",
-        description="A rating study in the SRGAN paper's protocol: every dataset image in every "
-        "model's version plus the HR original and bicubic, rated 1 (bad) to 5 (excellent) by "
-        "raters who never see which method made an image.",
-    )
+def add_arguments(mos: argparse.ArgumentParser) -> None:
+    """``create``, ``serve`` and ``results``."""
     actions = mos.add_subparsers(dest="mos_command", required=True, metavar="MOS_COMMAND")
     _add_create(actions)
     _add_serve(actions)
     _add_results(actions)
 
 
+_CREATE = CommandText(
+    help="render a dataset with every model (+ HR and bicubic) into a new study file",
+    description="""Render every image of DATASET with every model, plus the HR original and
+    bicubic, and store them as PNG inside the new SQLite study file --out, with tables for raters
+    and ratings. An existing file is never overwritten; the file appears only when complete.""",
+)
+
+_SERVE = CommandText(
+    help="serve the rating page for a study (FastAPI + uvicorn; pip install 'superres[mos]')",
+    description="""Serve the rating page: a rater enters a name (or gets an id) and rates one image
+    at a time with the keys 1-5. Ratings are saved as they are given; the same name resumes where
+    it stopped.""",
+)
+
+_RESULTS = CommandText(
+    help="MOS per method with 95%% confidence intervals (table, CSV, JSON, plot)",
+    description="""Print the MOS of every method with its 95% Student-t confidence interval and
+    the numbers of ratings and raters, and write mos.md, mos.csv, mos.json and mos.png into
+    --out.""",
+)
+
+
 def _add_create(actions: argparse._SubParsersAction) -> None:
-    cr = actions.add_parser(
-        "create",
-        help="render a dataset with every model (+ HR and bicubic) into a new study file",
-        description="Render every image of DATASET with every model, plus the HR original and "
-        "bicubic, and store them as PNG inside the new SQLite study file --out, with tables for "
-        "raters and ratings. An existing file is never overwritten; the file appears only when "
-        "complete.",
-    )
+    cr = add_command(actions, "create", _CREATE)
     cr.add_argument(
         "--models",
         nargs="+",
@@ -69,15 +83,17 @@ def _add_create(actions: argparse._SubParsersAction) -> None:
     add_device(cr)
 
 
+def _add_study_command(
+    actions: argparse._SubParsersAction, name: str, text: CommandText
+) -> argparse.ArgumentParser:
+    """A sub-command that works on an existing study file, its first argument."""
+    parser = add_command(actions, name, text)
+    parser.add_argument("study", type=Path, metavar="STUDY", help="study file from `mos create`")
+    return parser
+
+
 def _add_serve(actions: argparse._SubParsersAction) -> None:
-    sv = actions.add_parser(
-        "serve",
-        help="serve the rating page for a study (FastAPI + uvicorn; pip install 'superres[mos]')",
-        description="Serve the rating page: a rater enters a name (or gets an id) and rates one "
-        "image at a time with the keys 1-5. Ratings are saved as they are given; the same name "
-        "resumes where it stopped.",
-    )
-    sv.add_argument("study", type=Path, metavar="STUDY", help=_STUDY_HELP)
+    sv = _add_study_command(actions, "serve", _SERVE)
     sv.add_argument(
         "--host",
         default="127.0.0.1",
@@ -89,14 +105,7 @@ def _add_serve(actions: argparse._SubParsersAction) -> None:
 
 
 def _add_results(actions: argparse._SubParsersAction) -> None:
-    rs = actions.add_parser(
-        "results",
-        help="MOS per method with 95%% confidence intervals (table, CSV, JSON, plot)",
-        description="Print the MOS of every method with its 95% Student-t confidence interval "
-        "and the numbers of ratings and raters, and write mos.md, mos.csv, mos.json and mos.png "
-        "into --out.",
-    )
-    rs.add_argument("study", type=Path, metavar="STUDY", help=_STUDY_HELP)
+    rs = _add_study_command(actions, "results", _RESULTS)
     rs.add_argument(
         "--out",
         type=Path,

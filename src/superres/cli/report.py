@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 from superres.cli.common import (
+    CommandText,
     add_data_root,
     add_device,
     add_download,
     add_eager,
+    add_rows_args,
     check_output_parent,
     require_rows,
 )
@@ -30,18 +32,18 @@ logger = logging.getLogger("superres")
 _DEFAULTS = inspect.signature(build_report).parameters
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``superres report``."""
-    rp = sub.add_parser(
-        "report",
-        help="benchmark report: metric tables, crop figures, perception-distortion plot",
-        description="Run MODELS on DATASETS and write into the new folder OUT: report.md (a "
-        "table per dataset: PSNR/SSIM/MS-SSIM/RMSE on Y, NIQE, LPIPS, published PSNR), "
-        "scores.csv, per_image.csv, report.json, crop figures (HR, bicubic and every model, "
-        "zoomed on the most textured region of seeded images) and perception_distortion.png.",
-    )
-    rp.add_argument("--models", nargs="+", default=[], metavar="NAME", help="model names")
-    rp.add_argument("--weights", nargs="+", default=[], metavar="FILE", help="weights files")
+TEXT = CommandText(
+    help="benchmark report: metric tables, crop figures, perception-distortion plot",
+    description="""Run MODELS on DATASETS and write into the new folder OUT: report.md (a table
+    per dataset: PSNR/SSIM/MS-SSIM/RMSE on Y, NIQE, LPIPS, published PSNR), scores.csv,
+    per_image.csv, report.json, crop figures (HR, bicubic and every model, zoomed on the most
+    textured region of seeded images) and perception_distortion.png.""",
+)
+
+
+def add_arguments(rp: argparse.ArgumentParser) -> None:
+    """The table's rows and datasets, the figures, the metrics left out."""
+    add_rows_args(rp, models="model names", weights="weights files")
     rp.add_argument("--datasets", nargs="+", required=True, help="e.g. set5 set14 bsd100")
     scale, crops, seed = (_DEFAULTS[name].default for name in ("scale", "crops", "seed"))
     rp.add_argument("--scale", type=int, default=scale, help=f"upscaling factor (default: {scale})")

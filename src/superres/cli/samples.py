@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from superres.cli.common import CommandText
 from superres.io.samples import SAMPLES
 
+TEXT = CommandText(help="list the bundled sample images")
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``superres samples``."""
-    sub.add_parser("samples", help="list the bundled sample images")
+
+def add_arguments(_: argparse.ArgumentParser) -> None:
+    """The listing takes no options."""
 
 
 def run(_: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from superres.cli.common import add_data_root, add_device, add_download
+from superres.cli.common import CommandText, add_data_root, add_device, add_download
 from superres.runtime import PRECISIONS
 from superres.training.config import RunOptions, load_recipe
 from superres.training.trainer import MEMORY_FORMATS, train
@@ -14,14 +14,15 @@ from superres.training.trainer import MEMORY_FORMATS, train
 logger = logging.getLogger("superres")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``superres train``."""
-    tr = sub.add_parser(
-        "train",
-        help="train a model from a recipe YAML (resumable; torchrun for several GPUs)",
-        description="Train from one recipe (configs/*.yaml). Launch with `torchrun "
-        "--nproc_per_node N -m superres train ...` for DDP (data.batch_size is the global batch).",
-    )
+TEXT = CommandText(
+    help="train a model from a recipe YAML (resumable; torchrun for several GPUs)",
+    description="""Train from one recipe (configs/*.yaml). Launch with `torchrun --nproc_per_node N
+    -m superres train ...` for DDP (data.batch_size is the global batch).""",
+)
+
+
+def add_arguments(tr: argparse.ArgumentParser) -> None:
+    """The recipe and its overrides, the run folder, then how the run computes."""
     tr.add_argument("config", type=Path, help="recipe YAML, e.g. configs/srresnet_x4.yaml")
     tr.add_argument(
         "--set",

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
-from superres.cli.common import add_device
+from superres.cli.common import CommandText, add_device, add_weights_args
 from superres.inference.batch import BatchReport, upscale_files
 from superres.inference.options import DEFAULT_OVERLAP, UpscaleOptions
 from superres.io.image import DEFAULT_MAX_PIXELS, SUPPORTED_EXTENSIONS
@@ -55,16 +54,17 @@ def tile_arg(text: str) -> int | str:
     return value
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``superres upscale``."""
-    up = sub.add_parser(
-        "upscale",
-        help="upscale image files, folders or glob patterns (or a sample: sample:astronaut)",
-        description="Upscale images with any size (tiled, bounded memory), 8/16-bit, gray or "
-        "RGBA; bit depth, grayscale and alpha are preserved.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_EPILOG,
-    )
+TEXT = CommandText(
+    help="upscale image files, folders or glob patterns (or a sample: sample:astronaut)",
+    description="Upscale images with any size (tiled, bounded memory), 8/16-bit, gray or "
+    "RGBA; bit depth, grayscale and alpha are preserved.",
+    epilog=_EPILOG,
+    raw=True,
+)
+
+
+def add_arguments(up: argparse.ArgumentParser) -> None:
+    """The inputs and outputs, then the option groups below."""
     up.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, globs")
     up.add_argument(
         "-o",
@@ -79,17 +79,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _add_model_options(up: argparse.ArgumentParser) -> None:
     """Which network, at which scale."""
-    up.add_argument(
-        "--model",
-        default=None,
-        help="registered or pretrained model name (default: the model the --weights file "
+    add_weights_args(
+        up,
+        model="registered or pretrained model name (default: the model the --weights file "
         "describes, else the shipped edsr-baseline-x4; srresnet-x2 with --scale 2)",
-    )
-    up.add_argument(
-        "--weights",
-        type=Path,
-        default=None,
-        help="weights file (.safetensors/.pth); it says which model it holds, so --model is "
+        weights="weights file (.safetensors/.pth); it says which model it holds, so --model is "
         "only needed as a check",
     )
     up.add_argument(
