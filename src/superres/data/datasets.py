@@ -54,8 +54,8 @@ def bicubic_downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
         raise InvalidImageError(
             f"HR size {tuple(hr.shape[-2:])} is not a multiple of scale {scale}; mod_crop it first"
         )
-    lr = imresize(to_integer(hr), scale=1.0 / scale)
-    return lr.to(torch.float32) / 255.0
+    lq = imresize(to_integer(hr), scale=1.0 / scale)
+    return lq.to(torch.float32) / 255.0
 
 
 @dataclass(frozen=True)
@@ -151,13 +151,13 @@ class BenchmarkSet(Sequence[BenchmarkImage]):
                 f"LR_bicubic_x{self.scale}/ and LR_bicubic/X{self.scale}/); use lq_source='auto'"
             )
         else:
-            lq = self._generated_lr(hr_path, hr)
+            lq = self._generated_lq(hr_path, hr)
             source = "generated"
         return BenchmarkImage(
             name=hr_path.stem, hr=hr, lq=lq, grayscale=decoded.grayscale, lq_source=source
         )
 
-    def _generated_lr(self, hr_path: Path, hr: torch.Tensor) -> torch.Tensor:
+    def _generated_lq(self, hr_path: Path, hr: torch.Tensor) -> torch.Tensor:
         if not self.cache:
             return bicubic_downscale(hr, self.scale)
         return cached_bicubic_downscale(hr_path, hr, self.scale, bucket=self.info.folder)

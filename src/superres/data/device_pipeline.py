@@ -1,13 +1,13 @@
 """Training batches made where the network trains: the whole set as uint8 tensors, batched crops.
 
-The DataLoader path (:func:`superres.data.training.build_train_loader`) builds every item in a
+The DataLoader path (:func:`superres.data.sampling.build_train_loader`) builds every item in a
 Python worker: crop, flip, convert, collate, copy. On a GPU that bounds a step at a few hundred
 items per second however fast the network is. :class:`DeviceBatches` keeps the prepared images
 of a :class:`~superres.data.training.TrainDataset` (or ``PairedDataset``) in memory cache — the
 mod-cropped HR and its MATLAB-exact LR of the *whole* image, ``uint8`` — in one flat buffer per
 resolution, on the training device, and makes a batch with two gathers:
 
-1. which items: the same :class:`~superres.data.training.ResumableSampler` order as the loader
+1. which items: the same :class:`~superres.data.sampling.ResumableSampler` order as the loader
    (a permutation per ``(seed, epoch)``, strided over ranks, ``repeat`` visits per image);
 2. each item's crop corner and flips: a pure function of ``(seed, epoch, item index)`` — a
    counter-based hash (SplitMix64, vectorised in NumPy), not a stateful generator, so an item's
@@ -38,7 +38,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from superres.data.training import PatchDataset, ResumableSampler, mix_seed
+from superres.data.sampling import ResumableSampler, mix_seed
+from superres.data.training import PatchDataset
 from superres.errors import SuperresError
 from superres.imaging.color import rgb_to_y
 

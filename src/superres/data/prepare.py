@@ -182,21 +182,7 @@ def extract_subimages(
         SubimageError: some images could not be read or written (listed); all the others were
             processed, so a rerun after fixing them only does the rest.
     """
-    for name, value, low in (
-        ("crop_size", crop_size, 1),
-        ("step", step, 1),
-        ("workers", workers, 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if isinstance(thresh_size, bool) or not isinstance(thresh_size, int) or thresh_size < 0:
-        raise ValueError(f"thresh_size must be an integer >= 0, got {thresh_size!r}")
-    if (
-        isinstance(compression, bool)
-        or not isinstance(compression, int)
-        or not 0 <= compression <= 9
-    ):
-        raise ValueError(f"compression must be a PNG zlib level 0..9, got {compression!r}")
+    _check_options(crop_size, step, thresh_size, workers, compression)
     src = Path(input_dir).expanduser()
     dst = Path(output_dir).expanduser()
     files = _check_input_dir(src)
@@ -207,13 +193,42 @@ def extract_subimages(
         )
     dst.mkdir(parents=True, exist_ok=True)
     jobs = [_Job(p, dst, crop_size, step, thresh_size, compression) for p in files]
+    results = _run(jobs, workers)
+    return _report(results, src=src, dst=dst, crop_size=crop_size)
+
+
+def _check_options(
+    crop_size: object, step: object, thresh_size: object, workers: object, compression: object
+) -> None:
+    """Refuse bad sizes, worker counts and PNG levels before any file is touched."""
+    for name, value, low in (
+        ("crop_size", crop_size, 1),
+        ("step", step, 1),
+        ("workers", workers, 1),
+        ("thresh_size", thresh_size, 0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if (
+        isinstance(compression, bool)
+        or not isinstance(compression, int)
+        or not 0 <= compression <= 9
+    ):
+        raise ValueError(f"compression must be a PNG zlib level 0..9, got {compression!r}")
+
+
+def _run(jobs: list[_Job], workers: int) -> list[_Result]:
+    """Process every job, in order, on ``workers`` threads."""
     if workers == 1 or len(jobs) == 1:
-        results = [_process(job) for job in jobs]
-    else:
-        # Threads, not processes: decoding, PNG encoding and torch release the GIL, and forking a
-        # process that has used torch's OpenMP pool can deadlock (spawning re-imports torch).
-        with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            results = list(pool.map(_process, jobs))
+        return [_process(job) for job in jobs]
+    # Threads, not processes: decoding, PNG encoding and torch release the GIL, and forking a
+    # process that has used torch's OpenMP pool can deadlock (spawning re-imports torch).
+    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        return list(pool.map(_process, jobs))
+
+
+def _report(results: list[_Result], *, src: Path, dst: Path, crop_size: int) -> int:
+    """Log what was done; raise :class:`SubimageError` listing the failed images; the count."""
     written = sum(r.written for r in results)
     existing = sum(r.existing for r in results)
     small = [r.name for r in results if r.too_small]
@@ -231,12 +246,12 @@ def extract_subimages(
         dst,
         written,
         existing,
-        len(files),
+        len(results),
     )
     if failed:
         lines = "".join(f"\n  {name}: {error}" for name, error in failed)
         raise SubimageError(
-            f"{len(failed)} of {len(files)} image(s) failed ({written} sub-images written, "
+            f"{len(failed)} of {len(results)} image(s) failed ({written} sub-images written, "
             f"{existing} already present); fix or remove them and rerun:{lines}"
         )
     return written

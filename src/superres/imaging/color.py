@@ -126,6 +126,27 @@ def _apply_tensor(
 _NO_SHIFT = np.zeros(3, dtype=np.float64)
 
 
+def _convert(
+    image: np.ndarray | torch.Tensor,
+    name: str,
+    what: str,
+    matrix: np.ndarray,
+    pre: np.ndarray,
+    post: np.ndarray,
+) -> np.ndarray | torch.Tensor:
+    """``matrix @ (x - pre) + post`` on a numpy array or a tensor, checked as ``name`` does."""
+    if isinstance(image, torch.Tensor):
+        _check_tensor(image, name, what)
+        return _apply_tensor(image, matrix, pre, post)
+    if isinstance(image, np.ndarray):
+        peak = _check_numpy(image, name, what)
+        return _apply_numpy(image, matrix, pre, post, peak)
+    raise InvalidImageError(
+        f"{name} got a {type(image).__name__}; expected a numpy array (..., 3) or a torch "
+        "tensor (N, 3, H, W). Convert first, e.g. np.asarray(pil_image)."
+    )
+
+
 @overload
 def rgb2ycbcr(image: np.ndarray, *, y_only: bool = False) -> np.ndarray: ...
 
@@ -155,18 +176,9 @@ def rgb2ycbcr(
         InvalidImageError: not 3 channels, an unsupported dtype, or not an array/tensor.
     """
     rows = slice(0, 1) if y_only else slice(0, 3)
-    matrix, offset = _A[rows], _B[rows]
-    if isinstance(image, torch.Tensor):
-        _check_tensor(image, "rgb2ycbcr", "RGB")
-        return _apply_tensor(image, matrix, _NO_SHIFT, offset)
-    if isinstance(image, np.ndarray):
-        peak = _check_numpy(image, "rgb2ycbcr", "RGB")
-        out = _apply_numpy(image, matrix, _NO_SHIFT, offset, peak)
-        return out[..., 0] if y_only else out
-    raise InvalidImageError(
-        f"rgb2ycbcr got a {type(image).__name__}; expected a numpy array (..., 3) or a torch "
-        "tensor (N, 3, H, W). Convert first, e.g. np.asarray(pil_image)."
-    )
+    out = _convert(image, "rgb2ycbcr", "RGB", _A[rows], _NO_SHIFT, _B[rows])
+    # numpy keeps the channel axis last; Y alone drops it, as MATLAB's (H, W) luma.
+    return out[..., 0] if y_only and isinstance(out, np.ndarray) else out
 
 
 @overload
@@ -193,16 +205,7 @@ def ycbcr2rgb(image: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     Raises:
         InvalidImageError: not 3 channels, an unsupported dtype, or not an array/tensor.
     """
-    if isinstance(image, torch.Tensor):
-        _check_tensor(image, "ycbcr2rgb", "YCbCr")
-        return _apply_tensor(image, _A_INV, _B, _NO_SHIFT)
-    if isinstance(image, np.ndarray):
-        peak = _check_numpy(image, "ycbcr2rgb", "YCbCr")
-        return _apply_numpy(image, _A_INV, _B, _NO_SHIFT, peak)
-    raise InvalidImageError(
-        f"ycbcr2rgb got a {type(image).__name__}; expected a numpy array (..., 3) or a torch "
-        "tensor (N, 3, H, W). Convert first, e.g. np.asarray(pil_image)."
-    )
+    return _convert(image, "ycbcr2rgb", "YCbCr", _A_INV, _B, _NO_SHIFT)
 
 
 @overload

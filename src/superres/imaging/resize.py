@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Literal, overload
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
@@ -101,6 +101,9 @@ KERNELS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]] = {
 #: How :func:`imresize` reads beyond the image border.
 Edge = Literal["replicate", "mirror"]
 EDGES: tuple[str, ...] = ("replicate", "mirror")
+
+#: An image as :func:`imresize` takes it and gives it back: a numpy array or a torch tensor.
+ImageT = TypeVar("ImageT", np.ndarray, torch.Tensor)
 
 
 @functools.lru_cache(maxsize=256)
@@ -325,39 +328,15 @@ def _order(scales: tuple[float, float]) -> list[int]:
 # --- public ---------------------------------------------------------------------------------------
 
 
-@overload
 def imresize(
-    image: np.ndarray,
+    image: ImageT,
     scale: float | tuple[float, float] | None = None,
     output_shape: tuple[int, int] | None = None,
     kernel: str = "bicubic",
     *,
     antialiasing: bool = True,
     edge: Edge = "replicate",
-) -> np.ndarray: ...
-
-
-@overload
-def imresize(
-    image: torch.Tensor,
-    scale: float | tuple[float, float] | None = None,
-    output_shape: tuple[int, int] | None = None,
-    kernel: str = "bicubic",
-    *,
-    antialiasing: bool = True,
-    edge: Edge = "replicate",
-) -> torch.Tensor: ...
-
-
-def imresize(
-    image: np.ndarray | torch.Tensor,
-    scale: float | tuple[float, float] | None = None,
-    output_shape: tuple[int, int] | None = None,
-    kernel: str = "bicubic",
-    *,
-    antialiasing: bool = True,
-    edge: Edge = "replicate",
-) -> np.ndarray | torch.Tensor:
+) -> ImageT:
     """Resize like MATLAB's ``imresize`` (pre-R2017 edge handling), bit-exact for 8-bit images.
 
     Args:

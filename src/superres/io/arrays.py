@@ -22,7 +22,8 @@ import torch
 from PIL import Image
 
 from superres.errors import ImageReadError, InvalidImageError
-from superres.io.image import ImageData, _from_pillow, _to_float_chw, quantize_image
+from superres.io.image_read import ImageData, _from_pillow, _to_float_chw
+from superres.io.image_write import quantize_image
 
 __all__ = [
     "ArrayLayout",

@@ -180,16 +180,12 @@ def fetch(
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     dest = folder / _filename_for(source, filename)
     if dest.is_file():
-        if expected is not None:
-            actual = sha256_file(dest)
-            if actual != expected:
-                raise ChecksumMismatchError(
-                    str(dest),
-                    expected,
-                    actual,
-                    f"The cached file is corrupt or not the one published at {source}; delete "
-                    f"{dest} to download it again, or replace it with the right file.",
-                )
+        _verify(
+            dest,
+            expected,
+            f"The cached file is corrupt or not the one published at {source}; delete {dest} to "
+            "download it again, or replace it with the right file.",
+        )
         logger.debug("using cached %s", dest)
         return dest
 
@@ -217,17 +213,23 @@ def _local(path: Path, expected: str | None) -> Path:
             f"{str(path)!r} {what}; expected an existing file. Check the path, or pass the "
             "http(s) URL of the file to download it."
         )
-    if expected is not None:
-        actual = sha256_file(path)
-        if actual != expected:
-            raise ChecksumMismatchError(
-                str(path),
-                expected,
-                actual,
-                "The file is corrupt, truncated or a different file; download it again, or pass "
-                "sha256=None if you deliberately use another file.",
-            )
+    _verify(
+        path,
+        expected,
+        "The file is corrupt, truncated or a different file; download it again, or pass "
+        "sha256=None if you deliberately use another file.",
+    )
     return path
+
+
+def _verify(path: Path, expected: str | None, advice: str) -> None:
+    """Raise :class:`ChecksumMismatchError` (ending with ``advice``) unless ``path`` hashes to
+    ``expected``; an unpinned file (``expected=None``) is not read."""
+    if expected is None:
+        return
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ChecksumMismatchError(str(path), expected, actual, advice)
 
 
 def _download(

@@ -35,20 +35,24 @@ def check_choice(value: str, choices: tuple[str, ...], what: str, owner: str) ->
     return value
 
 
+def _batch_problem(t: torch.Tensor) -> str | None:
+    """Why ``t`` is not a floating-point ``(N, C, H, W)`` batch, with the fix; None if it is."""
+    if t.ndim != 4:
+        return f"has shape {tuple(t.shape)}; expected (N, C, H, W). Add a batch axis with t[None]."
+    if not t.is_floating_point():
+        return (
+            f"has dtype {t.dtype}; expected floating point in [0, 1]. Convert with t.float() / 255."
+        )
+    return None
+
+
 def check_pair(owner: str, sr: torch.Tensor, gt: torch.Tensor) -> None:
     """Both ``(N, C, H, W)`` floating-point tensors of one shape (no data-dependent checks, so no
     host synchronisation)."""
     for label, t in (("sr", sr), ("gt", gt)):
-        if t.ndim != 4:
-            raise InvalidImageError(
-                f"{owner}: {label} has shape {tuple(t.shape)}; expected (N, C, H, W). Add a batch "
-                "axis with t[None]."
-            )
-        if not t.is_floating_point():
-            raise InvalidImageError(
-                f"{owner}: {label} has dtype {t.dtype}; expected floating point in [0, 1]. Convert "
-                "with t.float() / 255."
-            )
+        problem = _batch_problem(t)
+        if problem is not None:
+            raise InvalidImageError(f"{owner}: {label} {problem}")
     if sr.shape != gt.shape:
         raise InvalidImageError(
             f"{owner}: sr and gt shapes differ: {tuple(sr.shape)} vs {tuple(gt.shape)}; expected "
@@ -61,6 +65,11 @@ class BaseLoss(nn.Module):
 
     ``loss_weight`` multiplies the returned value, so a training config can write
     ``loss_pix = l1(sr, gt)`` and ``total = sum(losses)`` with the weights kept beside each loss.
+
+    Args:
+        loss_weight: multiplies the reduced value.
+        reduction: ``"mean"`` (over every element), ``"sum"`` or ``"none"`` (what each loss
+            returns per element or per image; see :mod:`superres.losses`).
     """
 
     def __init__(self, *, loss_weight: float = 1.0, reduction: str = "mean") -> None:

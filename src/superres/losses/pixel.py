@@ -17,39 +17,38 @@ from superres.losses.base import BaseLoss, check_pair
 __all__ = ["CharbonnierLoss", "L1Loss", "MSELoss", "SubpixelPatternLoss"]
 
 
-class MSELoss(BaseLoss):
+class _ErrorLoss(BaseLoss):
+    """A penalty of the error ``sr - gt`` at every element, reduced by ``reduction``."""
+
+    def _penalty(self, error: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        check_pair(type(self).__name__, sr, gt)
+        return self._reduce(self._penalty(sr - gt))
+
+
+class MSELoss(_ErrorLoss):
     """Mean squared error ``(sr - gt)^2``: the PSNR-oriented loss of SRCNN and SRResNet.
 
-    Args:
-        loss_weight: multiplies the reduced value.
-        reduction: ``"mean"`` (over every element), ``"sum"`` or ``"none"`` (``(N, C, H, W)``).
+    Takes ``loss_weight`` and ``reduction`` only, as :class:`~superres.losses.base.BaseLoss`.
     """
 
-    def __init__(self, *, loss_weight: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(loss_weight=loss_weight, reduction=reduction)
-
-    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-        check_pair(type(self).__name__, sr, gt)
-        return self._reduce((sr - gt).square())
+    def _penalty(self, error: torch.Tensor) -> torch.Tensor:
+        return error.square()
 
 
-class L1Loss(BaseLoss):
+class L1Loss(_ErrorLoss):
     """Mean absolute error ``|sr - gt|``: EDSR's and ESRGAN's pixel loss (sharper than L2).
 
-    Args:
-        loss_weight: multiplies the reduced value.
-        reduction: ``"mean"`` (over every element), ``"sum"`` or ``"none"`` (``(N, C, H, W)``).
+    Takes ``loss_weight`` and ``reduction`` only, as :class:`~superres.losses.base.BaseLoss`.
     """
 
-    def __init__(self, *, loss_weight: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(loss_weight=loss_weight, reduction=reduction)
-
-    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-        check_pair(type(self).__name__, sr, gt)
-        return self._reduce((sr - gt).abs())
+    def _penalty(self, error: torch.Tensor) -> torch.Tensor:
+        return error.abs()
 
 
-class CharbonnierLoss(BaseLoss):
+class CharbonnierLoss(_ErrorLoss):
     """Charbonnier penalty ``sqrt((sr - gt)^2 + eps^2)``, a differentiable L1.
 
     Lai et al., "Deep Laplacian Pyramid Networks for Fast and Accurate Super-Resolution" (LapSRN),
@@ -74,9 +73,8 @@ class CharbonnierLoss(BaseLoss):
             raise ConfigError(f"CharbonnierLoss: eps must be a positive number; got {eps!r}.")
         self.eps = float(eps)
 
-    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-        check_pair(type(self).__name__, sr, gt)
-        return self._reduce(torch.sqrt((sr - gt).square() + self.eps**2))
+    def _penalty(self, error: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(error.square() + self.eps**2)
 
     def extra_repr(self) -> str:
         return f"eps={self.eps:g}, {super().extra_repr()}"

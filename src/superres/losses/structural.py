@@ -160,7 +160,31 @@ def _min_side(owner: str, h: int, w: int, window_size: int, padding: str, hint: 
         )
 
 
-class SSIMLoss(BaseLoss):
+class _WindowedLoss(BaseLoss):
+    """A loss of one value per image from Gaussian-window statistics.
+
+    The statistics run in float32 (float64 inputs stay float64) with autocast disabled; see the
+    module docstring.
+    """
+
+    def _check_size(self, h: int, w: int) -> None:
+        """Refuse images too small for the windows, naming the options that would fit."""
+        raise NotImplementedError
+
+    def _per_image(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss ``(N,)`` of ``x`` against ``y``, both in the working dtype."""
+        raise NotImplementedError
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        check_pair(type(self).__name__, sr, gt)
+        self._check_size(sr.shape[-2], sr.shape[-1])
+        dtype = _working_dtype(sr)
+        with torch.autocast(sr.device.type, enabled=False):
+            per_image = self._per_image(sr.to(dtype), gt.to(dtype))
+        return self._reduce(per_image)
+
+
+class SSIMLoss(_WindowedLoss):
     """``1 - SSIM(sr, gt)`` (Wang, Bovik, Sheikh and Simoncelli, IEEE TIP 2004).
 
     SSIM per channel with a ``window_size`` Gaussian window, averaged over the map and channels;
@@ -197,17 +221,13 @@ class SSIMLoss(BaseLoss):
         self.data_range = _check_data_range("SSIMLoss", data_range)
         self.padding = check_choice(padding, PADDINGS, "padding", "SSIMLoss")
 
-    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-        owner = type(self).__name__
-        check_pair(owner, sr, gt)
-        _min_side(owner, sr.shape[-2], sr.shape[-1], self.window_size, self.padding)
-        dtype = _working_dtype(sr)
-        with torch.autocast(sr.device.type, enabled=False):
-            x, y = sr.to(dtype), gt.to(dtype)
-            g = gaussian_window(self.window_size, self.sigma, dtype=dtype, device=x.device)
-            luminance, cs = _luminance_cs(x, y, g, self.data_range, self.padding)
-            per_image = (luminance * cs).mean(dim=(1, 2, 3))
-        return self._reduce(1.0 - per_image)
+    def _check_size(self, h: int, w: int) -> None:
+        _min_side(type(self).__name__, h, w, self.window_size, self.padding)
+
+    def _per_image(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        g = gaussian_window(self.window_size, self.sigma, dtype=x.dtype, device=x.device)
+        luminance, cs = _luminance_cs(x, y, g, self.data_range, self.padding)
+        return 1.0 - (luminance * cs).mean(dim=(1, 2, 3))
 
     def extra_repr(self) -> str:
         return (
@@ -216,7 +236,7 @@ class SSIMLoss(BaseLoss):
         )
 
 
-class MSSSIMLoss(BaseLoss):
+class MSSSIMLoss(_WindowedLoss):
     """``1 - MS-SSIM(sr, gt)`` (Wang, Simoncelli and Bovik, Asilomar 2003), as the metric has it.
 
     ``MS-SSIM = prod_{j < M} relu(cs_j)^{w_j} * relu(ssim_M)^{w_M}`` per channel, averaged over
@@ -303,26 +323,23 @@ class MSSSIMLoss(BaseLoss):
             f"= {self.min_side} px; got {h}x{w}. {advice}"
         )
 
-    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-        check_pair(type(self).__name__, sr, gt)
-        h, w = sr.shape[-2], sr.shape[-1]
+    def _check_size(self, h: int, w: int) -> None:
         if min(h, w) < self.min_side:
             raise self._too_small(h, w)
-        dtype = _working_dtype(sr)
-        with torch.autocast(sr.device.type, enabled=False):
-            x, y = sr.to(dtype), gt.to(dtype)
-            g = gaussian_window(self.window_size, self.sigma, dtype=dtype, device=x.device)
-            terms = []  # per scale, (N, C): cs means, then the coarsest scale's SSIM means
-            for scale in range(self.num_scales):
-                luminance, cs = _luminance_cs(x, y, g, self.data_range, "valid")
-                if scale == self.num_scales - 1:
-                    terms.append((luminance * cs).mean(dim=(-2, -1)))
-                else:
-                    terms.append(cs.mean(dim=(-2, -1)))
-                    x, y = ms_ssim_downsample(x), ms_ssim_downsample(y)
-            exponents = torch.tensor(self.weights, dtype=dtype, device=sr.device).view(-1, 1, 1)
-            per_image = _clamped_pow(torch.stack(terms), exponents).prod(dim=0).mean(dim=-1)
-        return self._reduce(1.0 - per_image)
+
+    def _per_image(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        dtype, device = x.dtype, x.device
+        g = gaussian_window(self.window_size, self.sigma, dtype=dtype, device=device)
+        terms = []  # per scale, (N, C): cs means, then the coarsest scale's SSIM means
+        for scale in range(self.num_scales):
+            luminance, cs = _luminance_cs(x, y, g, self.data_range, "valid")
+            if scale == self.num_scales - 1:
+                terms.append((luminance * cs).mean(dim=(-2, -1)))
+            else:
+                terms.append(cs.mean(dim=(-2, -1)))
+                x, y = ms_ssim_downsample(x), ms_ssim_downsample(y)
+        exponents = torch.tensor(self.weights, dtype=dtype, device=device).view(-1, 1, 1)
+        return 1.0 - _clamped_pow(torch.stack(terms), exponents).prod(dim=0).mean(dim=-1)
 
     def extra_repr(self) -> str:
         return (
@@ -331,7 +348,7 @@ class MSSSIMLoss(BaseLoss):
         )
 
 
-class MixLoss(BaseLoss):
+class MixLoss(_WindowedLoss):
     """Zhao et al.'s mix: ``alpha (1 - MS-SSIM) + (1 - alpha) G_{sigma_M} * |sr - gt|``.
 
     Zhao, Gallo, Frosio and Kautz, "Loss Functions for Image Restoration with Neural Networks",
@@ -389,35 +406,25 @@ class MixLoss(BaseLoss):
         self.data_range = _check_data_range("MixLoss", data_range)
         self.padding = check_choice(padding, PADDINGS, "padding", "MixLoss")
 
-    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-        owner = type(self).__name__
-        check_pair(owner, sr, gt)
-        _min_side(
-            owner,
-            sr.shape[-2],
-            sr.shape[-1],
-            self.window_size,
-            self.padding,
-            hint="Use larger patches, padding='same', or smaller sigmas.",
+    def _check_size(self, h: int, w: int) -> None:
+        hint = "Use larger patches, padding='same', or smaller sigmas."
+        _min_side(type(self).__name__, h, w, self.window_size, self.padding, hint=hint)
+
+    def _per_image(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        g = torch.stack(
+            [
+                gaussian_window(self.window_size, s, dtype=x.dtype, device=x.device)
+                for s in self.sigmas
+            ]
         )
-        dtype = _working_dtype(sr)
-        c = sr.shape[1]
-        with torch.autocast(sr.device.type, enabled=False):
-            x, y = sr.to(dtype), gt.to(dtype)
-            g = torch.stack(
-                [
-                    gaussian_window(self.window_size, s, dtype=dtype, device=x.device)
-                    for s in self.sigmas
-                ]
-            )
-            luminance, cs = _luminance_cs(x, y, g, self.data_range, self.padding)
-            m = len(self.sigmas)
-            cs = cs.unflatten(1, (m, c))  # (N, M, C, H', W')
-            ms_ssim = luminance[:, (m - 1) * c :] * cs.prod(dim=1)
-            l1 = _filter((x - y).abs() / self.data_range, g[-1], self.padding)
-            per_pixel = self.alpha * (1.0 - ms_ssim) + (1.0 - self.alpha) * l1
-            per_image = per_pixel.mean(dim=(1, 2, 3))
-        return self._reduce(per_image)
+        luminance, cs = _luminance_cs(x, y, g, self.data_range, self.padding)
+        m = len(self.sigmas)
+        cs = cs.unflatten(1, (m, c))  # (N, M, C, H', W')
+        ms_ssim = luminance[:, (m - 1) * c :] * cs.prod(dim=1)
+        l1 = _filter((x - y).abs() / self.data_range, g[-1], self.padding)
+        per_pixel = self.alpha * (1.0 - ms_ssim) + (1.0 - self.alpha) * l1
+        return per_pixel.mean(dim=(1, 2, 3))
 
     def extra_repr(self) -> str:
         return (
