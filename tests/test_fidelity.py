@@ -456,14 +456,6 @@ BAD_NUMPY_PAIRS = {
 }
 
 
-@pytest.mark.parametrize("case", BAD_NUMPY_PAIRS)
-@pytest.mark.parametrize("fn", ALL)
-def test_bad_numpy_inputs_raise(fn: Metric, case: str) -> None:
-    sr, gt = BAD_NUMPY_PAIRS[case]
-    with pytest.raises(InvalidImageError, match="expected"):
-        fn(sr, gt)
-
-
 BAD_TENSOR_PAIRS = {
     "shape mismatch": (torch.zeros(1, 3, 16, 16), torch.zeros(2, 3, 16, 16)),
     "nan": (torch.full((1, 3, 16, 16), math.nan), torch.zeros(1, 3, 16, 16)),
@@ -473,10 +465,16 @@ BAD_TENSOR_PAIRS = {
 }
 
 
-@pytest.mark.parametrize("case", BAD_TENSOR_PAIRS)
+BAD_PAIRS = {
+    **{f"numpy {case}": pair for case, pair in BAD_NUMPY_PAIRS.items()},
+    **{f"tensor {case}": pair for case, pair in BAD_TENSOR_PAIRS.items()},
+}
+
+
+@pytest.mark.parametrize("case", BAD_PAIRS)
 @pytest.mark.parametrize("fn", ALL)
-def test_bad_tensor_inputs_raise(fn: Metric, case: str) -> None:
-    sr, gt = BAD_TENSOR_PAIRS[case]
+def test_bad_inputs_raise(fn: Metric, case: str) -> None:
+    sr, gt = BAD_PAIRS[case]
     with pytest.raises(InvalidImageError, match="expected"):
         fn(sr, gt)
 

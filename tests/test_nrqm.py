@@ -1,4 +1,4 @@
-"""Ma et al.'s metric and PIRM's Perceptual Index (superres.metrics.nrqm).
+"""Ma et al.'s metric and PIRM's Perceptual Index (superres.metrics.nrqm, superres.metrics.pi).
 
 Test design.
 
@@ -50,6 +50,8 @@ from superres.metrics import (
     ma_features,
     ma_score,
     nrqm,
+    nrqm_blocks,
+    nrqm_pyramid,
     perceptual_index,
 )
 from superres.metrics.niqe import niqe
@@ -370,7 +372,7 @@ def _ref_normalize(bands: Any) -> list[np.ndarray]:
 
 def _ref_gsm(gray: np.ndarray) -> np.ndarray:
     """global_gsm.m on top of the library's steerable pyramid (checked by the golden test)."""
-    pyramid = nrqm._steerable_pyramid(gray)
+    pyramid = nrqm_pyramid.steerable_pyramid(gray)
     sub = _ref_normalize(pyramid.bands)
     f = [_ref_ggd(b) for b in sub]
     f += [_ref_ggd(np.concatenate([sub[i].ravel(), sub[i + 6].ravel()])) for i in range(6)]
@@ -405,7 +407,7 @@ def test_features_match_loop_references_on_real_images(
     im1 = gray / 255.0
     im2 = _ref_gauss_half(im1)
     im3 = _ref_gauss_half(im2)
-    np.testing.assert_allclose(nrqm._gaussian_half(im1), im2, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(nrqm_blocks.gaussian_half(im1), im2, rtol=1e-13, atol=1e-15)
     want_dct = [v for im in (im1, im2, im3) for v in _ref_block_dct(im)]
     np.testing.assert_allclose(got.dct, want_dct, rtol=1e-10, atol=0)
     want_svd = np.concatenate([_ref_svd(im) for im in (im1, im2, im3)])
@@ -418,7 +420,7 @@ def test_features_match_loop_references_on_real_images(
 
 def test_ggd_shape_table_search_equals_brute_force() -> None:
     rng = np.random.default_rng(3)
-    r = nrqm._GGD_R
+    r = nrqm_blocks._GGD_R
     rho = np.concatenate(
         [
             rng.uniform(r[-1], r[0], 2000),
@@ -427,11 +429,11 @@ def test_ggd_shape_table_search_equals_brute_force() -> None:
             [r[0] * 10, 1e30, r[-1] / 2, 0.0, math.nan],  # beyond both ends, NaN
         ]
     )
-    got = nrqm._nearest_ggd_index(rho)
+    got = nrqm_blocks._nearest_ggd_index(rho)
     with np.errstate(invalid="ignore"):
         want = [0 if math.isnan(v) else int(np.argmin(np.abs(v - r))) for v in rho]
     np.testing.assert_array_equal(got, want)
-    grid = nrqm._GGD_G
+    grid = nrqm_blocks._GGD_G
     assert grid.size == 9971
     assert grid[0] == 0.03
     assert grid[-1] == 10.0
@@ -441,7 +443,7 @@ def test_ggd_shape_table_search_equals_brute_force() -> None:
 def test_ggd_shape_recovers_known_distributions() -> None:
     rng = np.random.default_rng(0)
     x = np.stack([rng.standard_normal(200_000), rng.laplace(size=200_000)])
-    gauss, laplace = nrqm._ggd_shape(x)
+    gauss, laplace = nrqm_blocks.ggd_shape(x)
     assert gauss == pytest.approx(2.0, abs=0.05)
     assert laplace == pytest.approx(1.0, abs=0.05)
 
@@ -450,7 +452,7 @@ def test_mirror_imresize_matches_matlab_contributions() -> None:
     """The R2017a+ enlargement against MATLAB's contributions() written out per output pixel."""
     rng = np.random.default_rng(1)
     x = rng.random((7, 9))
-    got = nrqm._imresize_up(x, (13, 20), "mirror")
+    got = imresize(x, output_shape=(13, 20), edge="mirror")
 
     def cubic(t: float) -> float:
         t = abs(t)
@@ -473,16 +475,17 @@ def test_mirror_imresize_matches_matlab_contributions() -> None:
     want = axis_matrix(7, 13) @ x @ axis_matrix(9, 20).T
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
     # Only the first/last output rows and columns see the border rule.
-    repl = nrqm._imresize_up(x, (13, 20), "replicate")
-    np.testing.assert_array_equal(repl, imresize(x, output_shape=(13, 20)))
+    repl = imresize(x, output_shape=(13, 20), edge="replicate")
     np.testing.assert_allclose(repl[2:-2, 2:-2], got[2:-2, 2:-2], rtol=1e-12)
-    np.testing.assert_array_equal(nrqm._imresize_up(x, (7, 9), "mirror"), x)
+    # The finer scale's bands are resized to their own size: MATLAB returns them unchanged.
+    np.testing.assert_array_equal(imresize(x, output_shape=(7, 9), edge="mirror"), x)
+    np.testing.assert_array_equal(imresize(x, output_shape=(7, 9)), x)
 
 
 def test_point_op_interpolates_and_extrapolates_linearly() -> None:
     lut = np.array([0.0, 1.0, 4.0, 9.0])  # at x = 10, 12, 14, 16
     v = np.array([10.0, 11.0, 13.5, 16.0, 9.0, 18.0])
-    got = nrqm._point_op(v, lut, 10.0, 2.0)
+    got = nrqm_pyramid._point_op(v, lut, 10.0, 2.0)
     np.testing.assert_allclose(got, [0.0, 0.5, 3.25, 9.0, -0.5, 14.0])
 
 
@@ -664,7 +667,7 @@ def test_missing_model_raises_before_any_feature_is_computed(
     def fail(*args: object) -> None:
         raise AssertionError("features computed without a model")
 
-    monkeypatch.setattr(nrqm, "_features_gray", fail)
+    monkeypatch.setattr(nrqm, "features_of_luma", fail)
     with pytest.raises(AssetNotFoundError, match=MA_MODEL.filename) as info:
         ma_score(sample, model=tmp_path / "nope.mat")
     message = str(info.value)

@@ -3,12 +3,14 @@
 Every function takes ``(sr, gt)`` as either
 
 * two numpy arrays ``(H, W)`` or ``(H, W, C)`` (the file layout) of dtype uint8, uint16 or float,
-  and returns a Python ``float``, computed in float64 (the exact reference path used for
-  benchmark tables); or
+  and returns a Python ``float``, computed in float64 on the CPU; or
 * two floating-point torch tensors ``(N, C, H, W)``, returning a tensor of shape ``(N,)`` with one
-  value per image (``(C, H, W)`` gives a 0-d tensor), computed with ``conv2d`` on the inputs'
-  device and dtype (float16/bfloat16 in float32), differentiable with respect to both inputs, so
-  SSIM and MS-SSIM can serve as training losses.
+  value per image (``(C, H, W)`` gives a 0-d tensor), computed on the inputs' device and dtype
+  (float16/bfloat16 in float32), differentiable with respect to both inputs, so SSIM and MS-SSIM
+  can serve as training losses.
+
+Both run the same code (``conv2d`` filtering; arrays become float64 tensors once checked and
+cropped), so a float64 tensor and the same array give the same number.
 
 Shared keyword arguments:
 
@@ -63,7 +65,7 @@ import torch
 import torch.nn.functional as F
 
 from superres.errors import ImageTooSmallError, InvalidImageError
-from superres.imaging.color import rgb_to_y
+from superres.metrics.fidelity_inputs import check_options, prepare_numpy, prepare_tensor
 
 __all__ = [
     "MS_SSIM_WEIGHTS",
@@ -88,9 +90,6 @@ _SIGMA = 1.5
 _K1 = 0.01
 _K2 = 0.03
 
-# uint8/uint16 arrays default to their full integer range; floats to [0, 1].
-_INTEGER_RANGES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
-
 
 def _gaussian_window() -> np.ndarray:
     """The normalised 1-D Gaussian (11 taps, sigma 1.5) in float64.
@@ -106,195 +105,10 @@ def _gaussian_window() -> np.ndarray:
 _GAUSSIAN = _gaussian_window()
 
 
-# --- input checks and preparation -----------------------------------------------------------------
+# --- the numeric cores, on (N, C, H, W) tensors ---------------------------------------------------
 
 
-def _check_options(name: str, crop_border: int, data_range: float | None) -> None:
-    if isinstance(crop_border, bool) or not isinstance(crop_border, int | np.integer):
-        raise InvalidImageError(
-            f"{name}: crop_border must be a non-negative int; got {crop_border!r}. "
-            "Pass the number of border pixels to drop, e.g. crop_border=scale."
-        )
-    if crop_border < 0:
-        raise InvalidImageError(
-            f"{name}: crop_border must be >= 0; got {crop_border}. Use 0 to keep the whole image."
-        )
-    if data_range is not None and (
-        isinstance(data_range, bool)
-        or not isinstance(data_range, int | float | np.integer | np.floating)
-        or not math.isfinite(float(data_range))
-        or float(data_range) <= 0
-    ):
-        raise InvalidImageError(
-            f"{name}: data_range must be a positive finite number; got {data_range!r}. Use the "
-            "value span of the images (255 for 8-bit values, 1.0 for [0, 1]) or None for the "
-            "dtype's default."
-        )
-
-
-def _crop_bounds(name: str, shape: tuple[int, int], crop_border: int) -> None:
-    h, w = shape
-    if h - 2 * crop_border < 1 or w - 2 * crop_border < 1:
-        raise InvalidImageError(
-            f"{name}: crop_border={crop_border} removes the whole {h}x{w} image (2 x "
-            f"{crop_border} >= a side). Use crop_border < {(min(h, w) + 1) // 2}."
-        )
-
-
-def _y_channel_error(name: str, shape: tuple[int, ...], layout: str) -> InvalidImageError:
-    return InvalidImageError(
-        f"{name}: y_channel=True needs RGB images {layout}; got shape {shape}. Pass "
-        "y_channel=False for gray or multi-channel images (the metric then covers every channel)."
-    )
-
-
-def _prepare_numpy(
-    name: str,
-    sr: np.ndarray,
-    gt: np.ndarray,
-    crop_border: int,
-    y_channel: bool,
-    data_range: float | None,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Validate two arrays; return float64 ``(C, H, W)`` copies and the metric's data range."""
-    for label, a in (("sr", sr), ("gt", gt)):
-        if a.ndim not in (2, 3):
-            raise InvalidImageError(
-                f"{name}: {label} has shape {tuple(a.shape)}; expected a numpy image (H, W) or "
-                "(H, W, C). Score a batch one image at a time, e.g. batch[i]."
-            )
-        if a.dtype not in _INTEGER_RANGES and a.dtype.kind != "f":
-            raise InvalidImageError(
-                f"{name}: {label} has dtype {a.dtype}; expected uint8, uint16 or floating point. "
-                "Convert first, e.g. image.astype(np.float64) with data_range set."
-            )
-    if sr.shape != gt.shape:
-        raise InvalidImageError(
-            f"{name}: sr and gt shapes differ: {tuple(sr.shape)} vs {tuple(gt.shape)}; expected "
-            "identical shapes. Mod-crop the HR image to a multiple of the scale so the SR output "
-            "matches it."
-        )
-    kinds = {a.dtype if a.dtype in _INTEGER_RANGES else "float" for a in (sr, gt)}
-    if len(kinds) != 1:
-        raise InvalidImageError(
-            f"{name}: sr is {sr.dtype} but gt is {gt.dtype}; expected the same integer class or "
-            "both floating point, so that one data range applies. Convert one of them first."
-        )
-    for label, a in (("sr", sr), ("gt", gt)):
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            raise InvalidImageError(
-                f"{name}: {label} contains NaN or infinite values; expected finite pixels. "
-                "Check the model output (e.g. a diverged network) before scoring."
-            )
-    in_range = float(data_range) if data_range is not None else _INTEGER_RANGES.get(sr.dtype, 1.0)
-    _crop_bounds(name, (sr.shape[0], sr.shape[1]), crop_border)
-
-    def prep(a: np.ndarray) -> np.ndarray:
-        h, w = a.shape[0], a.shape[1]
-        a = a[crop_border : h - crop_border, crop_border : w - crop_border].astype(np.float64)
-        if y_channel:
-            # Float, unrounded Y on the 0-255 scale (rgb_to_y keeps the [0, 1] scale for floats).
-            return (255.0 * rgb_to_y(a / in_range))[None]
-        return a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)
-
-    if y_channel and (sr.ndim != 3 or sr.shape[-1] != 3):
-        raise _y_channel_error(name, tuple(sr.shape), "(H, W, 3)")
-    return prep(sr), prep(gt), 255.0 if y_channel else in_range
-
-
-def _prepare_tensor(
-    name: str,
-    sr: torch.Tensor,
-    gt: torch.Tensor,
-    crop_border: int,
-    y_channel: bool,
-    data_range: float | None,
-) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Validate two tensors; return cropped ``(N, C, H, W)`` tensors and the metric's data range.
-
-    Unbatched ``(C, H, W)`` inputs come back with ``N = 1``; the caller squeezes the result.
-    """
-    for label, t in (("sr", sr), ("gt", gt)):
-        if t.ndim not in (3, 4):
-            raise InvalidImageError(
-                f"{name}: {label} has shape {tuple(t.shape)}; expected a tensor (N, C, H, W) or "
-                "(C, H, W). Add a batch axis with t[None] or a channel axis with t[:, None]."
-            )
-        if not t.is_floating_point():
-            raise InvalidImageError(
-                f"{name}: {label} has dtype {t.dtype}; expected a floating-point tensor. Convert "
-                "first, e.g. t.float() / 255 for 8-bit values (data range 1.0)."
-            )
-    if sr.shape != gt.shape:
-        raise InvalidImageError(
-            f"{name}: sr and gt shapes differ: {tuple(sr.shape)} vs {tuple(gt.shape)}; expected "
-            "identical shapes. Mod-crop the HR image to a multiple of the scale so the SR output "
-            "matches it."
-        )
-    if sr.device != gt.device:
-        raise InvalidImageError(
-            f"{name}: sr is on {sr.device} but gt is on {gt.device}; expected one device. Move "
-            "one of them with .to(other.device)."
-        )
-    for label, t in (("sr", sr), ("gt", gt)):
-        # One host sync per call; a NaN score would otherwise be silently averaged into a table.
-        if not bool(torch.isfinite(t).all()):
-            raise InvalidImageError(
-                f"{name}: {label} contains NaN or infinite values; expected finite pixels. "
-                "Check the model output (e.g. a diverged network) before scoring."
-            )
-    dtype = torch.promote_types(sr.dtype, gt.dtype)
-    if dtype in (torch.float16, torch.bfloat16):
-        # Variances on [0, 1] are ~1e-3 wide, below half precision's resolution near 1.
-        dtype = torch.float32
-    x = sr.to(dtype)
-    y = gt.to(dtype)
-    if x.ndim == 3:
-        x, y = x[None], y[None]
-    h, w = int(x.shape[-2]), int(x.shape[-1])
-    _crop_bounds(name, (h, w), crop_border)
-    x = x[..., crop_border : h - crop_border, crop_border : w - crop_border]
-    y = y[..., crop_border : h - crop_border, crop_border : w - crop_border]
-    in_range = float(data_range) if data_range is not None else 1.0
-    if y_channel:
-        if x.shape[1] != 3:
-            raise _y_channel_error(name, tuple(sr.shape), "(N, 3, H, W)")
-        x = 255.0 * rgb_to_y(x / in_range)
-        y = 255.0 * rgb_to_y(y / in_range)
-        return x, y, 255.0
-    return x, y, in_range
-
-
-# --- the numeric cores: numpy (C, H, W) float64 and torch (N, C, H, W) ---------------------------
-
-
-def _filter_numpy(x: np.ndarray) -> np.ndarray:
-    """Gaussian-weighted local means by 'valid' filtering: ``(..., H, W) -> (..., H-10, W-10)``."""
-    n = SSIM_WINDOW_SIZE
-    w_out = x.shape[-1] - n + 1
-    rows = _GAUSSIAN[0] * x[..., 0:w_out]
-    for k in range(1, n):  # 11 shifted adds: exact 'valid' correlation, no n-fold copy
-        rows += _GAUSSIAN[k] * x[..., k : k + w_out]
-    h_out = x.shape[-2] - n + 1
-    out = _GAUSSIAN[0] * rows[..., 0:h_out, :]
-    for k in range(1, n):
-        out += _GAUSSIAN[k] * rows[..., k : k + h_out, :]
-    return out
-
-
-def _ssim_maps_numpy(x: np.ndarray, y: np.ndarray, L: float) -> tuple[np.ndarray, np.ndarray]:
-    """SSIM and contrast-structure maps ``(C, H-10, W-10)`` of float64 ``(C, H, W)`` inputs."""
-    c1, c2 = (_K1 * L) ** 2, (_K2 * L) ** 2
-    mu_x, mu_y, e_xx, e_yy, e_xy = _filter_numpy(np.stack([x, y, x * x, y * y, x * y]))
-    var_x = e_xx - mu_x * mu_x  # population (biased) variances, as ssim_index.m
-    var_y = e_yy - mu_y * mu_y
-    cov = e_xy - mu_x * mu_y
-    cs = (2 * cov + c2) / (var_x + var_y + c2)
-    luminance = (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1)
-    return luminance * cs, cs
-
-
-def _filter_tensor(x: torch.Tensor) -> torch.Tensor:
+def _filter(x: torch.Tensor) -> torch.Tensor:
     """'valid' separable Gaussian filtering per channel: ``(B, C, H, W) -> (B, C, H-10, W-10)``."""
     b, c, h, w = x.shape
     n = b * c
@@ -307,13 +121,11 @@ def _filter_tensor(x: torch.Tensor) -> torch.Tensor:
     return out.view(b, c, out.shape[-2], out.shape[-1])
 
 
-def _ssim_maps_tensor(
-    x: torch.Tensor, y: torch.Tensor, L: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _ssim_maps(x: torch.Tensor, y: torch.Tensor, L: float) -> tuple[torch.Tensor, torch.Tensor]:
     """SSIM and contrast-structure maps ``(N, C, H-10, W-10)`` of ``(N, C, H, W)`` inputs."""
     c1, c2 = (_K1 * L) ** 2, (_K2 * L) ** 2
     n = x.shape[0]
-    stats = _filter_tensor(torch.cat([x, y, x * x, y * y, x * y], dim=0))
+    stats = _filter(torch.cat([x, y, x * x, y * y, x * y], dim=0))
     mu_x, mu_y, e_xx, e_yy, e_xy = stats.split(n, dim=0)
     var_x = e_xx - mu_x * mu_x
     var_y = e_yy - mu_y * mu_y
@@ -323,39 +135,21 @@ def _ssim_maps_tensor(
     return luminance * cs, cs
 
 
-def _mse_numpy(x: np.ndarray, y: np.ndarray, L: float) -> float:
-    return float(np.mean((x - y) ** 2))
-
-
-def _mse_tensor(x: torch.Tensor, y: torch.Tensor, L: float) -> torch.Tensor:
+def _mse_core(x: torch.Tensor, y: torch.Tensor, L: float) -> torch.Tensor:
     return (x - y).square().mean(dim=(1, 2, 3))
 
 
-def _rmse_numpy(x: np.ndarray, y: np.ndarray, L: float) -> float:
-    return math.sqrt(_mse_numpy(x, y, L))
+def _rmse_core(x: torch.Tensor, y: torch.Tensor, L: float) -> torch.Tensor:
+    return _mse_core(x, y, L).sqrt()
 
 
-def _rmse_tensor(x: torch.Tensor, y: torch.Tensor, L: float) -> torch.Tensor:
-    return _mse_tensor(x, y, L).sqrt()
-
-
-def _psnr_numpy(x: np.ndarray, y: np.ndarray, L: float) -> float:
-    err = _mse_numpy(x, y, L)
-    return math.inf if err == 0 else 10.0 * math.log10(L * L / err)
-
-
-def _psnr_tensor(x: torch.Tensor, y: torch.Tensor, L: float) -> torch.Tensor:
+def _psnr_core(x: torch.Tensor, y: torch.Tensor, L: float) -> torch.Tensor:
     # L^2 / 0 = inf and log10(inf) = inf: identical images score torch.inf without a branch.
-    return 10.0 * torch.log10((L * L) / _mse_tensor(x, y, L))
+    return 10.0 * torch.log10((L * L) / _mse_core(x, y, L))
 
 
-def _ssim_numpy(x: np.ndarray, y: np.ndarray, L: float) -> float:
-    ssim_map, _ = _ssim_maps_numpy(x, y, L)
-    return float(ssim_map.mean(axis=(-2, -1)).mean())  # per channel, then over channels
-
-
-def _ssim_tensor(x: torch.Tensor, y: torch.Tensor, L: float) -> torch.Tensor:
-    ssim_map, _ = _ssim_maps_tensor(x, y, L)
+def _ssim_core(x: torch.Tensor, y: torch.Tensor, L: float) -> torch.Tensor:
+    ssim_map, _ = _ssim_maps(x, y, L)
     return ssim_map.mean(dim=(-2, -1)).mean(dim=-1)
 
 
@@ -381,29 +175,6 @@ def ms_ssim_downsample(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, kernel_size=2, padding=[x.shape[-2] % 2, x.shape[-1] % 2])
 
 
-def _pool_numpy(x: np.ndarray) -> np.ndarray:
-    """:func:`ms_ssim_downsample` of a ``(C, H, W)`` float64 array."""
-    c, h, w = x.shape
-    ph, pw = h % 2, w % 2
-    x = np.pad(x, ((0, 0), (ph, ph), (pw, pw)))
-    oh, ow = (h + 2 * ph - 2) // 2 + 1, (w + 2 * pw - 2) // 2 + 1
-    return x[:, : 2 * oh, : 2 * ow].reshape(c, oh, 2, ow, 2).mean(axis=(2, 4))
-
-
-def _ms_ssim_numpy(x: np.ndarray, y: np.ndarray, L: float, weights: tuple[float, ...]) -> float:
-    terms = []  # per scale, a (C,) vector: cs means, then the last scale's SSIM means
-    for scale in range(len(weights)):
-        ssim_map, cs_map = _ssim_maps_numpy(x, y, L)
-        if scale == len(weights) - 1:
-            terms.append(ssim_map.mean(axis=(-2, -1)))
-        else:
-            terms.append(cs_map.mean(axis=(-2, -1)))
-            x, y = _pool_numpy(x), _pool_numpy(y)
-    base = np.maximum(np.stack(terms), 0.0)  # ReLU: a negative base has no real fractional power
-    per_channel = np.prod(base ** np.asarray(weights, dtype=np.float64)[:, None], axis=0)
-    return float(per_channel.mean())
-
-
 def _clamped_pow(base: torch.Tensor, exponent: torch.Tensor) -> torch.Tensor:
     """``relu(base) ** exponent`` with a zero (not NaN) gradient where ``base <= 0``.
 
@@ -416,12 +187,12 @@ def _clamped_pow(base: torch.Tensor, exponent: torch.Tensor) -> torch.Tensor:
     return torch.where(positive, base.clamp(min=tiny) ** exponent, torch.zeros_like(base))
 
 
-def _ms_ssim_tensor(
+def _ms_ssim_core(
     x: torch.Tensor, y: torch.Tensor, L: float, weights: tuple[float, ...]
 ) -> torch.Tensor:
     terms = []  # per scale, an (N, C) tensor
     for scale in range(len(weights)):
-        ssim_map, cs_map = _ssim_maps_tensor(x, y, L)
+        ssim_map, cs_map = _ssim_maps(x, y, L)
         if scale == len(weights) - 1:
             terms.append(ssim_map.mean(dim=(-2, -1)))
         else:
@@ -434,8 +205,7 @@ def _ms_ssim_tensor(
 
 # --- dispatch -------------------------------------------------------------------------------------
 
-_NumpyCore = Callable[[np.ndarray, np.ndarray, float], float]
-_TensorCore = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+_Core = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 
 def _evaluate(
@@ -445,29 +215,34 @@ def _evaluate(
     crop_border: int,
     y_channel: bool,
     data_range: float | None,
-    numpy_core: _NumpyCore,
-    tensor_core: _TensorCore,
+    core: _Core,
     min_side: int = 1,
     too_small: Callable[[int, int], str] | None = None,
 ) -> float | torch.Tensor:
-    """Validate, crop, convert to Y if asked, check the size, then run the matching core."""
-    _check_options(name, crop_border, data_range)
+    """Validate, crop, convert to Y if asked, check the size, then run ``core``.
+
+    Arrays run through the same tensor code as tensors, in float64 on the CPU, so the numbers a
+    table reports and the ones a training loop logs come from one implementation.
+    """
+    check_options(name, crop_border, data_range)
     if isinstance(sr, torch.Tensor) and isinstance(gt, torch.Tensor):
-        x, y, L = _prepare_tensor(name, sr, gt, crop_border, y_channel, data_range)
-        if min(x.shape[-2], x.shape[-1]) < min_side:
-            raise _too_small(name, x.shape[-2], x.shape[-1], crop_border, min_side, too_small)
-        out = tensor_core(x, y, L)
-        out = out[0] if sr.ndim == 3 else out
-        return out.to(sr.dtype) if sr.dtype in (torch.float16, torch.bfloat16) else out
-    if isinstance(sr, np.ndarray) and isinstance(gt, np.ndarray):
-        xa, ya, L = _prepare_numpy(name, sr, gt, crop_border, y_channel, data_range)
-        if min(xa.shape[-2], xa.shape[-1]) < min_side:
-            raise _too_small(name, xa.shape[-2], xa.shape[-1], crop_border, min_side, too_small)
-        return numpy_core(xa, ya, L)
-    raise InvalidImageError(
-        f"{name}: got sr of type {type(sr).__name__} and gt of type {type(gt).__name__}; expected "
-        "two numpy arrays or two torch tensors. Convert one, e.g. torch.from_numpy(array)."
-    )
+        x, y, L = prepare_tensor(name, sr, gt, crop_border, y_channel, data_range)
+    elif isinstance(sr, np.ndarray) and isinstance(gt, np.ndarray):
+        xa, ya, L = prepare_numpy(name, sr, gt, crop_border, y_channel, data_range)
+        x, y = torch.from_numpy(xa)[None], torch.from_numpy(ya)[None]
+    else:
+        raise InvalidImageError(
+            f"{name}: got sr of type {type(sr).__name__} and gt of type {type(gt).__name__}; "
+            "expected two numpy arrays or two torch tensors. Convert one, e.g. "
+            "torch.from_numpy(array)."
+        )
+    if min(x.shape[-2], x.shape[-1]) < min_side:
+        raise _too_small(name, x.shape[-2], x.shape[-1], crop_border, min_side, too_small)
+    out = core(x, y, L)
+    if not isinstance(sr, torch.Tensor):
+        return float(out[0])
+    out = out[0] if sr.ndim == 3 else out
+    return out.to(sr.dtype) if sr.dtype in (torch.float16, torch.bfloat16) else out
 
 
 def _too_small(
@@ -529,7 +304,7 @@ def mse(
         InvalidImageError: mismatched shapes or types, NaN/inf, an unsupported dtype, a bad
             ``crop_border``/``data_range``, or ``y_channel`` on non-RGB images.
     """
-    return _evaluate("mse", sr, gt, crop_border, y_channel, data_range, _mse_numpy, _mse_tensor)
+    return _evaluate("mse", sr, gt, crop_border, y_channel, data_range, _mse_core)
 
 
 @overload
@@ -567,7 +342,7 @@ def rmse(
     Raises:
         InvalidImageError: as :func:`mse`.
     """
-    return _evaluate("rmse", sr, gt, crop_border, y_channel, data_range, _rmse_numpy, _rmse_tensor)
+    return _evaluate("rmse", sr, gt, crop_border, y_channel, data_range, _rmse_core)
 
 
 @overload
@@ -608,7 +383,7 @@ def psnr(
     Raises:
         InvalidImageError: as :func:`mse`.
     """
-    return _evaluate("psnr", sr, gt, crop_border, y_channel, data_range, _psnr_numpy, _psnr_tensor)
+    return _evaluate("psnr", sr, gt, crop_border, y_channel, data_range, _psnr_core)
 
 
 @overload
@@ -659,8 +434,7 @@ def ssim(
         crop_border,
         y_channel,
         data_range,
-        _ssim_numpy,
-        _ssim_tensor,
+        _ssim_core,
         min_side=SSIM_WINDOW_SIZE,
     )
 
@@ -724,11 +498,8 @@ def ms_ssim(
         )
     min_side = ms_ssim_min_side(SSIM_WINDOW_SIZE, len(w))
 
-    def numpy_core(x: np.ndarray, y: np.ndarray, L: float) -> float:
-        return _ms_ssim_numpy(x, y, L, w)
-
-    def tensor_core(x: torch.Tensor, y: torch.Tensor, L: float) -> torch.Tensor:
-        return _ms_ssim_tensor(x, y, L, w)
+    def core(x: torch.Tensor, y: torch.Tensor, L: float) -> torch.Tensor:
+        return _ms_ssim_core(x, y, L, w)
 
     def hint(height: int, width: int) -> str:
         side = min(height, width)
@@ -752,8 +523,7 @@ def ms_ssim(
         crop_border,
         y_channel,
         data_range,
-        numpy_core,
-        tensor_core,
+        core,
         min_side=min_side,
         too_small=hint,
     )

@@ -64,6 +64,7 @@ from superres.assets import asset_path
 from superres.errors import ImageTooSmallError, InvalidAssetError
 from superres.imaging.resize import EDGES, Edge, imresize
 from superres.metrics.luma import as_output, check_crop_border, lumas_255
+from superres.metrics.matlab import pinv
 
 __all__ = [
     "NIQE_BLOCK_SIZE",
@@ -248,14 +249,6 @@ def _block_features(blocks: np.ndarray) -> np.ndarray:
     return np.stack(features, axis=1)
 
 
-def _pinv_matlab(a: np.ndarray) -> np.ndarray:
-    """MATLAB ``pinv``: singular values <= max(size) * norm * eps count as zero."""
-    u, s, vt = np.linalg.svd(a)
-    tol = max(a.shape) * (s[0] if s.size else 0.0) * np.finfo(np.float64).eps
-    keep = s > tol
-    return (vt[keep].T / s[keep]) @ u[:, keep].T
-
-
 def _niqe_gray(gray: np.ndarray, params: NiqeParams, resize_edge: Edge = "mirror") -> float:
     """``computequality.m`` on a float64 ``(H, W)`` gray image on the 0-255 scale."""
     size = NIQE_BLOCK_SIZE
@@ -283,7 +276,7 @@ def _niqe_gray(gray: np.ndarray, params: NiqeParams, resize_edge: Edge = "mirror
     diff = params.mu - mu
     if not np.isfinite(diff).all() or not np.isfinite(cov).all():
         return math.nan
-    quality = diff @ _pinv_matlab((params.cov + cov) / 2) @ diff
+    quality = diff @ pinv((params.cov + cov) / 2) @ diff
     return math.sqrt(max(float(quality), 0.0))
 
 
