@@ -131,9 +131,18 @@ def _check_rater_id(rater_id: str) -> str:
     return rater_id
 
 
-def token_digest(token: str) -> str:
+def _token_digest(token: str) -> str:
     """What the study stores of a rater's token: its SHA-256, hex."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _token_matches(digest: str | None, token: str | None) -> bool:
+    """Whether ``token`` is the one whose digest the study stores (None never matches)."""
+    return (
+        digest is not None
+        and token is not None
+        and secrets.compare_digest(digest, _token_digest(token))
+    )
 
 
 def _bearer_token(request: Request) -> str | None:
@@ -187,24 +196,24 @@ class _Study:
         return item
 
     def rater_exists(self, conn: sqlite3.Connection, rater_id: str) -> bool:
-        return self._digest(conn, rater_id) is not None
+        return self.stored_digest(conn, rater_id) is not None
 
     @staticmethod
-    def _digest(conn: sqlite3.Connection, rater_id: str) -> tuple[str | None] | None:
+    def stored_digest(conn: sqlite3.Connection, rater_id: str) -> tuple[str | None] | None:
         """``(token digest,)`` of the rater (digest None: a rater of an old study), or None."""
         query = "SELECT token_sha256 FROM raters WHERE rater_id = ?"
         return conn.execute(query, (rater_id,)).fetchone()
 
     def authorize(self, conn: sqlite3.Connection, rater_id: str, token: str) -> None:
         """Pass when ``token`` is ``rater_id``'s; else 404 (no such rater) or 403 (not theirs)."""
-        row = self._digest(conn, rater_id)
+        row = self.stored_digest(conn, rater_id)
         if row is None:
             raise ApiError(
                 404,
                 f"unknown rater {rater_id[:80]!r}; register first (POST /api/raters, or enter "
                 "the name on the start page)",
             )
-        if row[0] is None or not secrets.compare_digest(row[0], token_digest(token)):
+        if not _token_matches(row[0], token):
             raise ApiError(
                 403, f"this token is not rater {rater_id[:80]!r}'s; a rater sees only their own"
             )
@@ -212,7 +221,7 @@ class _Study:
     def authorize_any(self, conn: sqlite3.Connection, token: str) -> None:
         """Pass when ``token`` belongs to some rater of the study (the images' rule), else 403."""
         query = "SELECT 1 FROM raters WHERE token_sha256 = ?"
-        if conn.execute(query, (token_digest(token),)).fetchone() is None:
+        if conn.execute(query, (_token_digest(token),)).fetchone() is None:
             raise ApiError(403, f"unknown rater token: {_TOKEN_HELP}")
 
     def progress(self, conn: sqlite3.Connection, rater_id: str) -> dict[str, Any]:
@@ -287,9 +296,9 @@ def _register_rater(
             rater_id = f"rater-{secrets.token_hex(3)}"
     else:
         rater_id = _check_rater_id(wanted)
-    row = study._digest(conn, rater_id)
+    row = study.stored_digest(conn, rater_id)
     if row is not None and row[0] is not None:
-        if token is None or not secrets.compare_digest(row[0], token_digest(token)):
+        if not _token_matches(row[0], token):
             raise ApiError(
                 403,
                 f"rater id {rater_id[:80]!r} is taken: resume in the browser that started it, "
@@ -300,12 +309,12 @@ def _register_rater(
     if row is None:
         conn.execute(
             "INSERT INTO raters (rater_id, created_at, token_sha256) VALUES (?, ?, ?)",
-            (rater_id, now_utc(), token_digest(issued)),
+            (rater_id, now_utc(), _token_digest(issued)),
         )
     else:
         conn.execute(
             "UPDATE raters SET token_sha256 = ? WHERE rater_id = ?",
-            (token_digest(issued), rater_id),
+            (_token_digest(issued), rater_id),
         )
     return rater_id, issued, row is None
 
