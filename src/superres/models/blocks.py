@@ -106,25 +106,39 @@ def check_positive(name: str, value: object) -> int:
     return value
 
 
-def check_io(
-    model: str,
-    supported: tuple[int, ...],
-    scale: object,
-    in_channels: object,
-    out_channels: object,
-    *,
-    check_channels: Callable[[str, object], int] = check_positive,
-) -> tuple[int, int, int]:
-    """The checked ``(scale, in_channels, out_channels)`` of an SR network, when it is built.
+class SRNetwork(nn.Module):
+    """The base of the SR networks: the scale and channel counts, checked when the model is built.
 
-    ``out_channels`` ``None`` means ``in_channels``; ``check_channels`` checks each channel count
-    (default: a positive ``int``).
+    Args:
+        name: the architecture's name in messages (``"EDSR"``).
+        scales: the scales it supports; another raises :class:`UnsupportedScaleError`.
+        io: ``(scale, in_channels, out_channels)`` as the constructor got them;
+            ``out_channels`` ``None`` means ``in_channels``.
+        check_channels: checks each channel count (default: a positive ``int``).
+
+    Sets ``scale``, ``in_channels``, ``out_channels`` and ``size_multiple`` (1: any input size),
+    the attributes :func:`~superres.models.descriptor.describe_network` reads.
     """
-    return (
-        check_scale_supported(model, scale, supported),
-        check_channels("in_channels", in_channels),
-        check_channels("out_channels", in_channels if out_channels is None else out_channels),
-    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        scales: tuple[int, ...],
+        io: tuple[object, object, object],
+        check_channels: Callable[[str, object], int] = check_positive,
+    ) -> None:
+        super().__init__()
+        scale, in_channels, out_channels = io
+        self.scale = check_scale_supported(name, scale, scales)
+        self.in_channels = check_channels("in_channels", in_channels)
+        self.out_channels = check_channels(
+            "out_channels", in_channels if out_channels is None else out_channels
+        )
+        self.size_multiple = 1
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, in_channels={self.in_channels}"
 
 
 class PixelShuffleUpsampler(nn.Sequential):
@@ -200,7 +214,7 @@ def default_init_weights(
 
 __all__ = [
     "PixelShuffleUpsampler",
-    "check_io",
+    "SRNetwork",
     "check_positive",
     "check_scale_supported",
     "conv",

@@ -32,7 +32,7 @@ from torch import nn
 from superres.errors import ConfigError
 from superres.models.blocks import (
     PixelShuffleUpsampler,
-    check_io,
+    SRNetwork,
     check_positive,
     conv,
     records_config,
@@ -81,7 +81,7 @@ class ResBlock(nn.Module):
 
 
 @records_config("edsr")
-class EDSR(nn.Module):
+class EDSR(SRNetwork):
     """Enhanced Deep Super-Resolution network (Lim et al., CVPRW 2017); defaults are full EDSR.
 
     Args:
@@ -110,11 +110,12 @@ class EDSR(nn.Module):
         res_scale: float = 0.1,
         img_range: float = 1.0,
     ) -> None:
-        super().__init__()
-        self.scale, self.in_channels, self.out_channels = check_io(
-            "EDSR", SUPPORTED_SCALES, scale, in_channels, out_channels, check_channels=_rgb_or_gray
+        super().__init__(
+            name="EDSR",
+            scales=SUPPORTED_SCALES,
+            io=(scale, in_channels, out_channels),
+            check_channels=_rgb_or_gray,
         )
-        self.size_multiple = 1
         num_features = check_positive("num_features", num_features)
         num_blocks = check_positive("num_blocks", num_blocks)
         if isinstance(img_range, bool) or not isinstance(img_range, int | float) or img_range <= 0:
@@ -144,9 +145,6 @@ class EDSR(nn.Module):
         if self.img_range != 1.0:
             x = x / self.img_range
         return self.add_mean(x)
-
-    def extra_repr(self) -> str:
-        return f"scale={self.scale}, in_channels={self.in_channels}"
 
 
 def edsr_baseline(

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from superres.models.blocks import (
-    check_io,
+    SRNetwork,
     check_positive,
     conv,
     default_init_weights,
@@ -88,7 +88,7 @@ class RRDB(nn.Module):
 
 
 @records_config("rrdbnet")
-class RRDBNet(nn.Module):
+class RRDBNet(SRNetwork):
     """ESRGAN's generator (Wang et al., ECCVW 2018).
 
     Args:
@@ -113,11 +113,9 @@ class RRDBNet(nn.Module):
         num_blocks: int = 23,
         num_grow_ch: int = 32,
     ) -> None:
-        super().__init__()
-        self.scale, self.in_channels, self.out_channels = check_io(
-            "RRDBNet", SUPPORTED_SCALES, scale, in_channels, out_channels
+        super().__init__(
+            name="RRDBNet", scales=SUPPORTED_SCALES, io=(scale, in_channels, out_channels)
         )
-        self.size_multiple = 1
         num_features = check_positive("num_features", num_features)
         num_blocks = check_positive("num_blocks", num_blocks)
         num_grow_ch = check_positive("num_grow_ch", num_grow_ch)
@@ -143,9 +141,6 @@ class RRDBNet(nn.Module):
             up = F.interpolate(feat, scale_factor=2.0, mode="nearest")
             feat = self.lrelu(self.get_submodule(f"conv_up{i}")(up))
         return self.conv_last(self.lrelu(self.conv_hr(feat)))
-
-    def extra_repr(self) -> str:
-        return f"scale={self.scale}, in_channels={self.in_channels}"
 
 
 __all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock"]

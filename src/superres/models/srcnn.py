@@ -23,13 +23,13 @@ from torch import nn
 
 from superres.errors import ConfigError
 from superres.imaging.resize import imresize
-from superres.models.blocks import check_io, check_positive, conv, records_config
+from superres.models.blocks import SRNetwork, check_positive, conv, records_config
 
 SUPPORTED_SCALES = (2, 3, 4)
 
 
 @records_config("srcnn")
-class SRCNN(nn.Module):
+class SRCNN(SRNetwork):
     """Super-Resolution Convolutional Neural Network (Dong et al., 2014/2016).
 
     Args:
@@ -52,11 +52,9 @@ class SRCNN(nn.Module):
         kernel_sizes: tuple[int, int, int] = (9, 5, 5),
         num_features: tuple[int, int] = (64, 32),
     ) -> None:
-        super().__init__()
-        self.scale, self.in_channels, self.out_channels = check_io(
-            "SRCNN", SUPPORTED_SCALES, scale, in_channels, out_channels
+        super().__init__(
+            name="SRCNN", scales=SUPPORTED_SCALES, io=(scale, in_channels, out_channels)
         )
-        self.size_multiple = 1
         if len(kernel_sizes) != 3:
             raise ConfigError(
                 f"SRCNN kernel_sizes needs 3 values (f1, f2, f3), got {kernel_sizes!r}"
@@ -79,9 +77,6 @@ class SRCNN(nn.Module):
         x = self.relu(self.conv1(x))
         x = self.relu(self.conv2(x))
         return self.conv3(x)
-
-    def extra_repr(self) -> str:
-        return f"scale={self.scale}, in_channels={self.in_channels}"
 
 
 __all__ = ["SRCNN"]

@@ -36,7 +36,7 @@ from torch import nn
 from superres.errors import ConfigError
 from superres.models.blocks import (
     PixelShuffleUpsampler,
-    check_io,
+    SRNetwork,
     check_positive,
     conv,
     records_config,
@@ -68,7 +68,7 @@ class ResidualBlock(nn.Module):
 
 
 @records_config("srresnet")
-class SRResNet(nn.Module):
+class SRResNet(SRNetwork):
     """Super-Resolution Residual Network (Ledig et al., CVPR 2017).
 
     Args:
@@ -104,11 +104,9 @@ class SRResNet(nn.Module):
         body_tail: Literal["batchnorm", "prelu"] = "batchnorm",
         output_activation: Literal["none", "tanh"] = "none",
     ) -> None:
-        super().__init__()
-        self.scale, self.in_channels, self.out_channels = check_io(
-            "SRResNet", SUPPORTED_SCALES, scale, in_channels, out_channels
+        super().__init__(
+            name="SRResNet", scales=SUPPORTED_SCALES, io=(scale, in_channels, out_channels)
         )
-        self.size_multiple = 1
         num_features = check_positive("num_features", num_features)
         num_blocks = check_positive("num_blocks", num_blocks)
         if body_tail not in BODY_TAILS:
@@ -151,9 +149,6 @@ class SRResNet(nn.Module):
         if self.output_activation == "tanh":
             return (torch.tanh(out) + 1) / 2
         return out
-
-    def extra_repr(self) -> str:
-        return f"scale={self.scale}, in_channels={self.in_channels}"
 
 
 __all__ = ["ResidualBlock", "SRResNet"]
