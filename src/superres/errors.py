@@ -21,32 +21,35 @@ class SuperresError(Exception):
 # --- images and files -----------------------------------------------------------------------------
 
 
-class ImageReadError(SuperresError, OSError):
-    """A file could not be read as an image (missing, empty, truncated, corrupt, not an image)."""
+class ImageFileError(SuperresError, OSError):
+    """An image file could not be read or written; ``path`` and ``reason`` say which and why."""
+
+    #: What was being done to the file, in the message ("read" or "write").
+    action = "use"
 
     def __init__(self, path: object, reason: str) -> None:
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"cannot read image {self.path!r}: {reason}")
+        super().__init__(str(self))
 
     def __str__(self) -> str:  # OSError would otherwise format its own errno-style message
-        return f"cannot read image {self.path!r}: {self.reason}"
+        return f"cannot {self.action} image {self.path!r}: {self.reason}"
+
+
+class ImageReadError(ImageFileError):
+    """A file could not be read as an image (missing, empty, truncated, corrupt, not an image)."""
+
+    action = "read"
 
 
 class ImageTooLargeError(ImageReadError):
     """The image exceeds the pixel limit (a guard against decompression bombs)."""
 
 
-class ImageWriteError(SuperresError, OSError):
+class ImageWriteError(ImageFileError):
     """An image could not be written (bad extension, missing folder, unsupported mode/depth)."""
 
-    def __init__(self, path: object, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"cannot write image {self.path!r}: {reason}")
-
-    def __str__(self) -> str:
-        return f"cannot write image {self.path!r}: {self.reason}"
+    action = "write"
 
 
 # --- array and tensor inputs ----------------------------------------------------------------------

@@ -27,11 +27,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from superres.errors import ConfigError, ImageWriteError, SuperresError
 from superres.inference.jobs import (
-    IMAGE_EXTENSIONS,
-    InputNotFoundError,
     InputSet,
     Job,
-    OutputPathError,
     Source,
     collect_inputs,
     output_tag,
@@ -48,28 +45,12 @@ from superres.io.image import (
     write_array,
 )
 from superres.io.samples import SAMPLE_PREFIX, load_sample
-from superres.runtime import DistributedEnv, DistributedEnvError
+from superres.runtime import DistributedEnv
 
 if TYPE_CHECKING:
     from superres.models.realism import RealismSpace
 
-__all__ = [
-    "IMAGE_EXTENSIONS",
-    "BatchReport",
-    "DistributedEnv",
-    "DistributedEnvError",
-    "InputNotFoundError",
-    "InputSet",
-    "Job",
-    "OutputPathError",
-    "Source",
-    "collect_inputs",
-    "output_tag",
-    "plan_jobs",
-    "run_jobs",
-    "shard",
-    "upscale_files",
-]
+__all__ = ["BatchReport", "run_jobs", "upscale_files"]
 
 logger = logging.getLogger(__name__)
 
