@@ -165,6 +165,15 @@ class _OneConv(nn.Module):
         self.conv = nn.Conv2d(3, out_channels, 3, padding=1)
 
 
+def _assert_same_output(model: nn.Module, x: torch.Tensor, *, fused: int) -> None:
+    """``fast_network(model)`` fuses ``fused`` convolutions and computes what ``model`` does."""
+    net = fast_network(model)
+    assert isinstance(net, FastNetwork)
+    assert net.fused == fused
+    with torch.inference_mode():
+        assert float((net(x) - model(x)).abs().max()) < 1e-6
+
+
 def test_untraceable_model_runs_as_it_is_in_channels_last() -> None:
     class Branchy(_OneConv):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -174,11 +183,7 @@ def test_untraceable_model_runs_as_it_is_in_channels_last() -> None:
 
     model = Branchy().eval()
     x = _rand(1, 3, 8, 8)
-    net = fast_network(model)
-    assert isinstance(net, FastNetwork)
-    assert net.fused == 0
-    with torch.inference_mode():
-        assert float((net(x) - model(x)).abs().max()) < 1e-6
+    _assert_same_output(model, x, fused=0)
 
 
 def test_flops_counts_convolutions_analytically() -> None:
@@ -368,8 +373,4 @@ def test_broadcast_residual_is_added_after_the_convolution() -> None:
 
     model = Shift().eval()
     x = _rand(2, 3, 9, 8)
-    net = fast_network(model)
-    assert isinstance(net, FastNetwork)
-    assert net.fused == 1
-    with torch.inference_mode():
-        assert float((net(x) - model(x)).abs().max()) < 1e-6
+    _assert_same_output(model, x, fused=1)
