@@ -379,14 +379,14 @@ for _arch, _file, _bytes, _sha, _what, _users in (
         Asset(
             name=f"imagenet/{_arch}",
             filename=_file,
+            urls=(f"https://download.pytorch.org/models/{_file}",),
             summary=_what,
             needed_by=_users,
             licence=_TORCHVISION,
+            option="--lpips-trunk" if _arch != "vgg19" else "loss.weights in the recipe",
             sha256=_sha,
             size=_bytes,
-            urls=(f"https://download.pytorch.org/models/{_file}",),
             torch_hub=True,
-            option="--lpips-trunk" if _arch != "vgg19" else "loss.weights in the recipe",
         )
     )
 

@@ -219,13 +219,12 @@ def build_train_loader(
     check_positive_int("batch_size", batch_size)
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
-    pin = bool(pin_memory) and torch.cuda.is_available()
     return _EpochSyncedLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
-        pin_memory=pin,
+        pin_memory=bool(pin_memory) and torch.cuda.is_available(),
         drop_last=drop_last,
         persistent_workers=False,
         worker_init_fn=_seed_worker if num_workers > 0 else None,

@@ -405,7 +405,6 @@ def create_study(
     # Everything that can fail on a typo fails here, before any image is computed.
     resolved, scale = _resolve_models(models)
     bench = BenchmarkSet(dataset, scale, root=root, cache=False)
-    count = len(bench) if limit is None else min(limit, len(bench))
     labels = [label for label, _ in resolved]
     methods = _study_methods(labels, scale, device)
     meta = _study_meta(dataset=bench.info.name, scale=scale, seed=seed, models=labels, limit=limit)
@@ -414,7 +413,7 @@ def create_study(
         meta=meta,
         methods=methods,
         images=bench,
-        count=count,
+        count=len(bench) if limit is None else min(limit, len(bench)),
         scale=scale,
         progress=progress,
     )
