@@ -23,18 +23,12 @@ from superres.errors import ConfigError, ImageTooSmallError, InvalidImageError, 
 from superres.io.image import read_image
 from superres.metrics.fidelity import ms_ssim, mse, psnr, rmse, ssim
 from superres.metrics.niqe import NiqeParams, load_niqe_params, niqe
+from superres.metrics.table import IMAGE_METRICS, metric_spec
 
-#: Metric name -> (unit or range, True when higher is better).
+#: Metric name -> (unit or range, True when higher is better), in column order: a view of
+#: :data:`superres.metrics.table.METRIC_TABLE`.
 METRIC_INFO: dict[str, tuple[str, bool]] = {
-    "mse": ("0-255 scale", False),
-    "rmse": ("0-255 scale", False),
-    "psnr": ("dB", True),
-    "ssim": ("0-1", True),
-    "ms_ssim": ("0-1", True),
-    "lpips": ("distance, 0 = identical", False),
-    "niqe": ("lower is more natural", False),
-    "ma": ("0-10, higher is better", True),
-    "pi": ("lower is better", False),
+    name: (metric_spec(name).unit, metric_spec(name).higher_better) for name in IMAGE_METRICS
 }
 
 
