@@ -46,6 +46,7 @@ from superres.evaluation.protocol import prepare_network, set_mean, super_resolv
 from superres.evaluation.published import published_psnr
 from superres.io.files import atomic_write, atomic_write_text, current_umask
 from superres.metrics.fidelity import ms_ssim, psnr, rmse, ssim
+from superres.metrics.fidelity_inputs import FidelityOptions
 from superres.metrics.table import REPORT_METRICS, metric_spec
 from superres.models import Bicubic
 
@@ -336,7 +337,7 @@ class _Scorer:
         """The output and its scores (metric name -> value, ``None``: not measured)."""
         sr = super_resolve(model, pair.lq, self.scale, device=self.device)[None]
         hr = pair.hr.to(torch.float64)[None]
-        kwargs = {"crop_border": self.scale, "y_channel": True}
+        kwargs: FidelityOptions = {"crop_border": self.scale, "y_channel": True}
         out: dict[str, float | None] = {
             "psnr_y": float(psnr(sr, hr, **kwargs)[0]),
             "ssim_y": float(ssim(sr, hr, **kwargs)[0]),
