@@ -513,3 +513,20 @@ def test_low_precision_tensors_are_computed_in_float32() -> None:
     got = ssim(_t(sr, torch.bfloat16), _t(gt, torch.bfloat16))
     assert got.dtype == torch.bfloat16
     assert got.item() == pytest.approx(ref, abs=1e-2)  # bfloat16 inputs hold ~3 digits
+
+
+@pytest.mark.parametrize("metric", [mse, rmse, psnr, ssim, ms_ssim], ids=lambda m: m.__name__)
+def test_a_misspelt_option_is_an_error_naming_the_metric(metric: Callable[..., Any]) -> None:
+    a = np.zeros((16, 16), dtype=np.uint8)
+    with pytest.raises(TypeError, match=rf"{metric.__name__}\(\) got an unexpected keyword "):
+        metric(a, a, crop_boder=2)
+
+
+def test_arrays_give_floats_and_tensors_give_one_value_per_image() -> None:
+    a = np.random.default_rng(0).random((12, 12, 3))
+    t = torch.from_numpy(a).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
+    value: float = psnr(a, a * 0.5, y_channel=True)
+    per_image: torch.Tensor = psnr(t, t * 0.5, y_channel=True)
+    assert isinstance(value, float)
+    assert per_image.shape == (2,)
+    assert per_image[0].item() == pytest.approx(value, abs=1e-9)

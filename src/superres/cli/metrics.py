@@ -16,7 +16,6 @@ from superres.cli.common import (
 )
 from superres.errors import SuperresError
 from superres.evaluation.image_metrics import (
-    METRIC_INFO,
     ImageMetrics,
     MetricOptions,
     mean_scores,
@@ -26,6 +25,7 @@ from superres.evaluation.image_metrics import (
 )
 from superres.io.files import atomic_write_text
 from superres.metrics.lpips import LPIPS_NETS
+from superres.metrics.table import IMAGE_METRICS
 
 TEXT = CommandText(
     help="score an image or folder (against a reference) with every applicable metric",
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         download=args.download,
     )
     results = score_pairs(pairs, options)
-    names = [m for m in METRIC_INFO if any(m in r.scores for r in results)]
+    names = [m for m in IMAGE_METRICS if any(m in r.scores for r in results)]
     skipped = {m: why for r in results for m, why in r.skipped.items()}
     if not names:
         reasons = "; ".join(f"{metric}: {why}" for metric, why in skipped.items())

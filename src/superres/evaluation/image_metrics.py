@@ -22,19 +22,14 @@ from superres.data.catalog import list_image_files
 from superres.errors import ConfigError, ImageTooSmallError, InvalidImageError, SuperresError
 from superres.io.image import read_image
 from superres.metrics.fidelity import ms_ssim, mse, psnr, rmse, ssim
+from superres.metrics.fidelity_inputs import FidelityOptions
 from superres.metrics.niqe import NiqeParams, load_niqe_params, niqe
+from superres.metrics.table import IMAGE_METRICS, metric_spec
 
-#: Metric name -> (unit or range, True when higher is better).
+#: Metric name -> (unit or range, True when higher is better), in column order: a view of
+#: :data:`superres.metrics.table.METRIC_TABLE`.
 METRIC_INFO: dict[str, tuple[str, bool]] = {
-    "mse": ("0-255 scale", False),
-    "rmse": ("0-255 scale", False),
-    "psnr": ("dB", True),
-    "ssim": ("0-1", True),
-    "ms_ssim": ("0-1", True),
-    "lpips": ("distance, 0 = identical", False),
-    "niqe": ("lower is more natural", False),
-    "ma": ("0-10, higher is better", True),
-    "pi": ("lower is better", False),
+    name: (metric_spec(name).unit, metric_spec(name).higher_better) for name in IMAGE_METRICS
 }
 
 
@@ -143,18 +138,19 @@ def score_pair(
                 f"{tuple(reference.shape[-2:])}; full-reference metrics need images of one size "
                 "(mod-crop the reference to the scale, or compare the right files)"
             )
-        if options.y_channel:
-            kwargs: dict[str, object] = {"crop_border": border, "y_channel": True}
-            a, b = image, reference
-        else:
-            kwargs = {"crop_border": border, "data_range": 255.0}
-            a, b = image * 255.0, reference * 255.0
-        result.scores["mse"] = float(mse(a, b, **kwargs)[0])  # type: ignore[arg-type]
-        result.scores["rmse"] = float(rmse(a, b, **kwargs)[0])  # type: ignore[arg-type]
-        result.scores["psnr"] = float(psnr(a, b, **kwargs)[0])  # type: ignore[arg-type]
-        result.scores["ssim"] = float(ssim(a, b, **kwargs)[0])  # type: ignore[arg-type]
+        # Y in [0, 1] (scored on 0-255 by y_channel), or RGB scaled to 0-255 here.
+        kwargs = FidelityOptions(
+            crop_border=border,
+            y_channel=options.y_channel,
+            data_range=None if options.y_channel else 255.0,
+        )
+        a, b = (image, reference) if options.y_channel else (image * 255.0, reference * 255.0)
+        result.scores["mse"] = float(mse(a, b, **kwargs)[0])
+        result.scores["rmse"] = float(rmse(a, b, **kwargs)[0])
+        result.scores["psnr"] = float(psnr(a, b, **kwargs)[0])
+        result.scores["ssim"] = float(ssim(a, b, **kwargs)[0])
         try:
-            result.scores["ms_ssim"] = float(ms_ssim(a, b, **kwargs)[0])  # type: ignore[arg-type]
+            result.scores["ms_ssim"] = float(ms_ssim(a, b, **kwargs)[0])
         except ImageTooSmallError as exc:
             result.skipped["ms_ssim"] = _reason("ms_ssim", exc).split(".")[0]
         if options.lpips is not None:

@@ -46,28 +46,15 @@ from superres.evaluation.protocol import prepare_network, set_mean, super_resolv
 from superres.evaluation.published import published_psnr
 from superres.io.files import atomic_write, atomic_write_text, current_umask
 from superres.metrics.fidelity import ms_ssim, psnr, rmse, ssim
+from superres.metrics.fidelity_inputs import FidelityOptions
+from superres.metrics.table import REPORT_METRICS, metric_spec
 from superres.models import Bicubic
 
 logger = logging.getLogger(__name__)
 
-#: Metric names in table order, with their direction (True: higher is better).
-METRICS: dict[str, bool] = {
-    "psnr_y": True,
-    "ssim_y": True,
-    "ms_ssim_y": True,
-    "rmse_y": False,
-    "niqe": False,
-    "lpips": False,
-}
-_HEADERS = {
-    "psnr_y": "PSNR-Y (dB)",
-    "ssim_y": "SSIM-Y",
-    "ms_ssim_y": "MS-SSIM-Y",
-    "rmse_y": "RMSE-Y",
-    "niqe": "NIQE",
-    "lpips": "LPIPS",
-}
-_DIGITS = {"psnr_y": 2, "ssim_y": 4, "ms_ssim_y": 4, "rmse_y": 2, "niqe": 3, "lpips": 4}
+#: The report's metric names in column order, with their direction (True: higher is better): a
+#: view of :data:`superres.metrics.table.METRIC_TABLE`.
+METRICS: dict[str, bool] = {name: metric_spec(name).higher_better for name in REPORT_METRICS}
 HR_ROW = "HR"
 
 #: ``(sr, hr) -> distance`` on float ``(1, 3, H, W)`` RGB in [0, 1], border already cropped.
@@ -83,7 +70,11 @@ class ReportOutputError(SuperresError):
 
 @dataclass(frozen=True)
 class _Scores:
-    """One score per metric; ``None``: not measured."""
+    """One score per metric of ``REPORT_METRICS``, in its order; ``None``: not measured.
+
+    Fields, not a mapping, so that pyright knows them; ``tests/test_report.py`` holds them to
+    the table.
+    """
 
     psnr_y: float | None = None
     ssim_y: float | None = None
@@ -264,8 +255,8 @@ def build_report(
     total = sum(len(b) for b in sets) * len(built)
     with tqdm(total=total, desc="report", unit="img", disable=not progress or None) as bar:
         scored = [_score_dataset(bench, built, score, chosen, bar) for bench in sets]
-    metrics = ["psnr_y", "ssim_y", "ms_ssim_y", "rmse_y"]
-    metrics += [name for name, fn in (("niqe", niqe_fn), ("lpips", lpips_fn)) if fn is not None]
+    left_out = {name for name, fn in (("niqe", niqe_fn), ("lpips", lpips_fn)) if fn is None}
+    metrics = [name for name in REPORT_METRICS if name not in left_out]
     return Report(
         models=list(rows.labels),
         datasets=[b.info.name for b in sets],
@@ -346,7 +337,7 @@ class _Scorer:
         """The output and its scores (metric name -> value, ``None``: not measured)."""
         sr = super_resolve(model, pair.lq, self.scale, device=self.device)[None]
         hr = pair.hr.to(torch.float64)[None]
-        kwargs = {"crop_border": self.scale, "y_channel": True}
+        kwargs: FidelityOptions = {"crop_border": self.scale, "y_channel": True}
         out: dict[str, float | None] = {
             "psnr_y": float(psnr(sr, hr, **kwargs)[0]),
             "ssim_y": float(ssim(sr, hr, **kwargs)[0]),
@@ -408,7 +399,7 @@ def _score_dataset(
     rows = []
     for name in ([HR_ROW] if score.niqe is not None else []) + list(built):
         images = per_model[name]
-        means = {m: _mean([getattr(i, m) for i in images]) for m in METRICS}
+        means = {m: _mean([getattr(i, m) for i in images]) for m in REPORT_METRICS}
         rows.append(ReportRow(name, dataset, scale, len(images), **means))
     return _DatasetScores(rows=rows, per_image=per_image, crops=crops)
 
@@ -423,7 +414,7 @@ def _panel_line(image: ReportImage) -> str:
 
 
 def _fmt(value: float | None, metric: str) -> str:
-    return "-" if value is None else f"{value:.{_DIGITS[metric]}f}"
+    return "-" if value is None else f"{value:.{metric_spec(metric).digits}f}"
 
 
 def format_report_markdown(report: Report) -> str:
@@ -445,7 +436,7 @@ def format_report_markdown(report: Report) -> str:
     for dataset in report.datasets:
         folder = get_dataset_info(dataset).folder
         lines += [f"## {folder}", ""]
-        header = ["Model", *(_HEADERS[m] for m in report.metrics), "published PSNR-Y"]
+        header = ["Model", *(metric_spec(m).header for m in report.metrics), "published PSNR-Y"]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|---|" + "---:|" * len(report.metrics) + "---|")
         names = [HR_ROW, *report.models] if "niqe" in report.metrics else report.models
@@ -515,7 +506,7 @@ def perception_distortion_plot(report: Report, path: str | os.PathLike[str]) -> 
             if metric == "niqe" and hr is not None and hr.niqe is not None:
                 ax.axvline(hr.niqe, color="0.4", linestyle="--", linewidth=1)
                 ax.annotate("HR", (hr.niqe, ax.get_ylim()[0]), fontsize=7, color="0.3")
-            ax.set_xlabel(f"{_HEADERS[metric]} (lower: better perceptual quality)")
+            ax.set_xlabel(f"{metric_spec(metric).header} (lower: better perceptual quality)")
             ax.set_ylabel("PSNR-Y (dB)")
             ax.set_title(f"{get_dataset_info(dataset).folder}, x{report.scale}", fontsize=10)
             ax.grid(alpha=0.3)

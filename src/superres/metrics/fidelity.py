@@ -58,14 +58,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import overload
+from typing import Unpack
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from superres.errors import ImageTooSmallError, InvalidImageError
-from superres.metrics.fidelity_inputs import check_options, prepare_numpy, prepare_tensor
+from superres.metrics.fidelity_inputs import (
+    FidelityOptions,
+    prepare_numpy,
+    prepare_tensor,
+    read_options,
+)
+from superres.metrics.kinds import Image, Score, full_reference
 
 __all__ = [
     "MS_SSIM_WEIGHTS",
@@ -210,21 +216,20 @@ _Core = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 def _evaluate(
     name: str,
-    sr: np.ndarray | torch.Tensor,
-    gt: np.ndarray | torch.Tensor,
-    crop_border: int,
-    y_channel: bool,
-    data_range: float | None,
+    sr: Image,
+    gt: Image,
     core: _Core,
+    options: FidelityOptions,
+    *,
     min_side: int = 1,
     too_small: Callable[[int, int], str] | None = None,
-) -> float | torch.Tensor:
+) -> Score:
     """Validate, crop, convert to Y if asked, check the size, then run ``core``.
 
     Arrays run through the same tensor code as tensors, in float64 on the CPU, so the numbers a
     table reports and the ones a training loop logs come from one implementation.
     """
-    check_options(name, crop_border, data_range)
+    crop_border, y_channel, data_range = read_options(name, options)
     if isinstance(sr, torch.Tensor) and isinstance(gt, torch.Tensor):
         x, y, L = prepare_tensor(name, sr, gt, crop_border, y_channel, data_range)
     elif isinstance(sr, np.ndarray) and isinstance(gt, np.ndarray):
@@ -267,36 +272,8 @@ def _too_small(
 # --- public API -----------------------------------------------------------------------------------
 
 
-@overload
-def mse(
-    sr: np.ndarray,
-    gt: np.ndarray,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-) -> float: ...
-
-
-@overload
-def mse(
-    sr: torch.Tensor,
-    gt: torch.Tensor,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-) -> torch.Tensor: ...
-
-
-def mse(
-    sr: np.ndarray | torch.Tensor,
-    gt: np.ndarray | torch.Tensor,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-) -> float | torch.Tensor:
+@full_reference
+def mse(sr: Image, gt: Image, **options: Unpack[FidelityOptions]) -> Score:
     """Mean squared error over every pixel and channel, in squared units of the images' scale
     (of the 0-255 scale with ``y_channel``). See the module docstring for inputs and options.
 
@@ -304,77 +281,21 @@ def mse(
         InvalidImageError: mismatched shapes or types, NaN/inf, an unsupported dtype, a bad
             ``crop_border``/``data_range``, or ``y_channel`` on non-RGB images.
     """
-    return _evaluate("mse", sr, gt, crop_border, y_channel, data_range, _mse_core)
+    return _evaluate("mse", sr, gt, _mse_core, options)
 
 
-@overload
-def rmse(
-    sr: np.ndarray,
-    gt: np.ndarray,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-) -> float: ...
-
-
-@overload
-def rmse(
-    sr: torch.Tensor,
-    gt: torch.Tensor,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-) -> torch.Tensor: ...
-
-
-def rmse(
-    sr: np.ndarray | torch.Tensor,
-    gt: np.ndarray | torch.Tensor,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-) -> float | torch.Tensor:
+@full_reference
+def rmse(sr: Image, gt: Image, **options: Unpack[FidelityOptions]) -> Score:
     """Root mean squared error, ``sqrt(mse)``, in the images' units (0-255 with ``y_channel``).
 
     Raises:
         InvalidImageError: as :func:`mse`.
     """
-    return _evaluate("rmse", sr, gt, crop_border, y_channel, data_range, _rmse_core)
+    return _evaluate("rmse", sr, gt, _rmse_core, options)
 
 
-@overload
-def psnr(
-    sr: np.ndarray,
-    gt: np.ndarray,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-) -> float: ...
-
-
-@overload
-def psnr(
-    sr: torch.Tensor,
-    gt: torch.Tensor,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-) -> torch.Tensor: ...
-
-
-def psnr(
-    sr: np.ndarray | torch.Tensor,
-    gt: np.ndarray | torch.Tensor,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-) -> float | torch.Tensor:
+@full_reference
+def psnr(sr: Image, gt: Image, **options: Unpack[FidelityOptions]) -> Score:
     """Peak signal-to-noise ratio in dB: ``10 log10(data_range**2 / mse)``.
 
     Identical images give ``math.inf`` (numpy) or ``torch.inf`` (tensors). With ``y_channel`` the
@@ -383,39 +304,11 @@ def psnr(
     Raises:
         InvalidImageError: as :func:`mse`.
     """
-    return _evaluate("psnr", sr, gt, crop_border, y_channel, data_range, _psnr_core)
+    return _evaluate("psnr", sr, gt, _psnr_core, options)
 
 
-@overload
-def ssim(
-    sr: np.ndarray,
-    gt: np.ndarray,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-) -> float: ...
-
-
-@overload
-def ssim(
-    sr: torch.Tensor,
-    gt: torch.Tensor,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-) -> torch.Tensor: ...
-
-
-def ssim(
-    sr: np.ndarray | torch.Tensor,
-    gt: np.ndarray | torch.Tensor,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-) -> float | torch.Tensor:
+@full_reference
+def ssim(sr: Image, gt: Image, **options: Unpack[FidelityOptions]) -> Score:
     """Structural similarity (Wang et al. 2004, MATLAB ``ssim_index.m``), unitless, at most 1.
 
     11x11 Gaussian window (sigma 1.5), ``K1 = 0.01``, ``K2 = 0.03``, ``L = data_range`` (255
@@ -427,51 +320,17 @@ def ssim(
         ImageTooSmallError: a side shorter than 11 pixels after cropping.
         InvalidImageError: as :func:`mse`.
     """
-    return _evaluate(
-        "ssim",
-        sr,
-        gt,
-        crop_border,
-        y_channel,
-        data_range,
-        _ssim_core,
-        min_side=SSIM_WINDOW_SIZE,
-    )
+    return _evaluate("ssim", sr, gt, _ssim_core, options, min_side=SSIM_WINDOW_SIZE)
 
 
-@overload
+@full_reference
 def ms_ssim(
-    sr: np.ndarray,
-    gt: np.ndarray,
+    sr: Image,
+    gt: Image,
     *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
     weights: Sequence[float] = MS_SSIM_WEIGHTS,
-) -> float: ...
-
-
-@overload
-def ms_ssim(
-    sr: torch.Tensor,
-    gt: torch.Tensor,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-    weights: Sequence[float] = MS_SSIM_WEIGHTS,
-) -> torch.Tensor: ...
-
-
-def ms_ssim(
-    sr: np.ndarray | torch.Tensor,
-    gt: np.ndarray | torch.Tensor,
-    *,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    data_range: float | None = None,
-    weights: Sequence[float] = MS_SSIM_WEIGHTS,
-) -> float | torch.Tensor:
+    **options: Unpack[FidelityOptions],
+) -> Score:
     """Multi-scale SSIM (Wang, Simoncelli and Bovik 2003), unitless, in [0, 1].
 
     ``MS-SSIM = prod_{j < M} relu(cs_j) ** w_j * relu(ssim_M) ** w_M`` per channel, then averaged
@@ -516,14 +375,4 @@ def ms_ssim(
             f"({SSIM_WINDOW_SIZE} - 1) * 2**{len(w) - 1} + 1 = {min_side}. {scales}"
         )
 
-    return _evaluate(
-        "ms_ssim",
-        sr,
-        gt,
-        crop_border,
-        y_channel,
-        data_range,
-        core,
-        min_side=min_side,
-        too_small=hint,
-    )
+    return _evaluate("ms_ssim", sr, gt, core, options, min_side=min_side, too_small=hint)

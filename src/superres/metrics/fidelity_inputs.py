@@ -8,6 +8,7 @@ refuses the same inputs with the same messages.
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -15,10 +16,37 @@ import torch
 from superres.errors import InvalidImageError
 from superres.imaging.color import rgb_to_y
 
-__all__ = ["check_options", "prepare_numpy", "prepare_tensor"]
+__all__ = ["FidelityOptions", "check_options", "prepare_numpy", "prepare_tensor", "read_options"]
 
 # uint8/uint16 arrays default to their full integer range; floats to [0, 1].
 _INTEGER_RANGES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+class FidelityOptions(TypedDict, total=False):
+    """The keyword arguments every fidelity metric takes, and their defaults."""
+
+    crop_border: int  # pixels removed from every side before anything else; 0
+    y_channel: bool  # score the BT.601 luma of RGB inputs instead of every channel; False
+    data_range: float | None  # the inputs' value span; None: by dtype (255, 65535, 1.0)
+
+
+def read_options(name: str, options: FidelityOptions) -> tuple[int, bool, float | None]:
+    """``(crop_border, y_channel, data_range)`` of a metric's keyword arguments, checked.
+
+    Raises:
+        TypeError: a keyword no fidelity metric takes (as Python's own for a misspelt one).
+        InvalidImageError: a bad ``crop_border`` or ``data_range``.
+    """
+    for key in options:
+        if key not in FidelityOptions.__optional_keys__:
+            raise TypeError(
+                f"{name}() got an unexpected keyword argument {key!r}; it takes crop_border, "
+                "y_channel and data_range"
+            )
+    crop_border = options.get("crop_border", 0)
+    data_range = options.get("data_range")
+    check_options(name, crop_border, data_range)
+    return crop_border, options.get("y_channel", False), data_range
 
 
 def check_options(name: str, crop_border: int, data_range: float | None) -> None:

@@ -43,12 +43,14 @@ naming it, where it was looked for and the command that gets it.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Concatenate, ParamSpec, Self
 
 import torch
 from torch import nn
@@ -69,6 +71,8 @@ from superres.models.vgg import VGG16Features
 __all__ = ["LPIPS", "LPIPS_NETS", "LPIPS_TRUNKS", "LPIPS_VERSIONS", "lpips"]
 
 logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
 
 #: Trunk names, as ``lpips.LPIPS(net=...)``.
 LPIPS_NETS: tuple[str, ...] = ("alex", "vgg", "squeeze")
@@ -274,60 +278,54 @@ def _unit_normalize(f: torch.Tensor) -> torch.Tensor:
     return f / (torch.sqrt(torch.sum(f**2, dim=1, keepdim=True)) + _EPS)
 
 
+def _with_options_of(
+    cls: Callable[P, LPIPS],
+) -> Callable[
+    [Callable[..., torch.Tensor]],
+    Callable[Concatenate[torch.Tensor, torch.Tensor, P], torch.Tensor],
+]:
+    """Type a function ``(a, b, **options)`` as taking exactly the keyword arguments of ``cls``."""
+
+    def typed(
+        fn: Callable[..., torch.Tensor],
+    ) -> Callable[Concatenate[torch.Tensor, torch.Tensor, P], torch.Tensor]:
+        return fn
+
+    return typed
+
+
 @functools.lru_cache(maxsize=4)
 def _cached(
-    net: str,
-    version: str,
-    heads: str | None,
-    trunk_weights: str | None,
-    root: str,
-    download: bool,
-    device: torch.device,
-    dtype: torch.dtype,
+    options: tuple[tuple[str, Any], ...], device: torch.device, dtype: torch.dtype
 ) -> LPIPS:
-    model = LPIPS(
-        net=net,
-        version=version,
-        heads=heads,
-        trunk_weights=trunk_weights,
-        data_root=root,
-        download=download,
-    )
-    return model.to(device=device, dtype=dtype)
+    return LPIPS(**dict(options)).to(device=device, dtype=dtype)
 
 
-def lpips(
-    a: torch.Tensor,
-    b: torch.Tensor,
-    *,
-    net: str = "alex",
-    version: str = "0.1",
-    heads: str | os.PathLike[str] | None = None,
-    trunk_weights: str | os.PathLike[str] | None = None,
-    data_root: str | os.PathLike[str] | None = None,
-    download: bool = False,
-) -> torch.Tensor:
+_LPIPS_ARGUMENTS = inspect.signature(LPIPS)
+
+
+@_with_options_of(LPIPS)
+def lpips(a: torch.Tensor, b: torch.Tensor, **options: object) -> torch.Tensor:
     """LPIPS distance of each image pair: ``(N, 3, H, W)`` RGB in [0, 1] twice -> ``(N,)``.
 
-    Runs on ``a``'s device and dtype with a cached :class:`LPIPS` (built on the first call for
-    these arguments, device and dtype; the weight files are located once). Differentiable in
-    both inputs. See :class:`LPIPS` for the arguments and errors, and the module docstring for
-    the method and where the weights come from.
+    Takes the keyword arguments of :class:`LPIPS` (``net``, ``version``, ``heads``,
+    ``trunk_weights``, ``data_root``, ``download``). Runs on ``a``'s device and dtype with a
+    cached :class:`LPIPS` (built on the first call for these arguments, device and dtype; the
+    weight files are located once). Differentiable in both inputs. See :class:`LPIPS` for the
+    arguments and errors, and the module docstring for the method and where the weights come
+    from.
 
     Example::
 
         d = lpips(sr, gt, net="alex")  # sr, gt: float (N, 3, H, W) RGB in [0, 1]
     """
-    _check_choice(net, version)
+    bound = _LPIPS_ARGUMENTS.bind(**options)  # a misspelt keyword is a TypeError here
+    bound.apply_defaults()
+    given = bound.arguments
+    _check_choice(str(given["net"]), str(given["version"]))
+    given["data_root"] = str(resolve_data_root(given["data_root"]))
+    for name in ("heads", "trunk_weights"):
+        if given[name] is not None:
+            given[name] = os.fspath(given[name])
     a, b = _as_batch(a, "a"), _as_batch(b, "b")
-    model = _cached(
-        net,
-        version,
-        None if heads is None else os.fspath(heads),
-        None if trunk_weights is None else os.fspath(trunk_weights),
-        str(resolve_data_root(data_root)),
-        download,
-        a.device,
-        a.dtype,
-    )
-    return model(a, b)
+    return _cached(tuple(given.items()), a.device, a.dtype)(a, b)

@@ -15,13 +15,19 @@ take it (the PIRM protocol hands them the Y channel).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
 from superres.errors import InvalidImageError
 from superres.imaging.color import rgb2ycbcr
 
-__all__ = ["as_output", "check_crop_border", "luma_255", "lumas_255"]
+__all__ = ["SizeCheck", "as_output", "check_crop_border", "checked_lumas", "luma_255", "lumas_255"]
+
+#: ``check(luma, crop_border, name)``: raises ``ImageTooSmallError`` (naming ``name``) when a
+#: metric cannot score the shaved luma plane.
+SizeCheck = Callable[[np.ndarray, int, str], None]
 
 
 def check_crop_border(crop_border: object, name: str) -> int:
@@ -97,6 +103,25 @@ def lumas_255(image: np.ndarray | torch.Tensor, crop_border: int, name: str) -> 
         f"{name} got a {type(image).__name__}; expected a numpy array (H, W[, C]) or a torch "
         "tensor (N, C, H, W). Convert first, e.g. np.asarray(pil_image) / 255."
     )
+
+
+def checked_lumas(
+    image: np.ndarray | torch.Tensor, crop_border: int, name: str, *checks: SizeCheck
+) -> list[np.ndarray]:
+    """What every no-reference metric starts with: ``crop_border`` checked, the shaved 8-bit
+    lumas of :func:`lumas_255`, each one passing every size check, before any model file is
+    read or any feature computed.
+
+    Raises:
+        ValueError: a bad ``crop_border``.
+        InvalidImageError, ImageTooSmallError: as :func:`lumas_255` and the checks.
+    """
+    check_crop_border(crop_border, name)
+    lumas = lumas_255(image, crop_border, name)
+    for luma in lumas:
+        for check in checks:
+            check(luma, crop_border, name)
+    return lumas
 
 
 def as_output(values: list[float], image: np.ndarray | torch.Tensor) -> float | torch.Tensor:

@@ -55,20 +55,20 @@ import math
 import os
 import warnings
 from dataclasses import dataclass
-from typing import overload
 
 import numpy as np
-import torch
 
 from superres.assets import asset_path
 from superres.errors import ImageTooSmallError, InvalidAssetError
 from superres.imaging.resize import EDGES, Edge, imresize
-from superres.metrics.luma import as_output, check_crop_border, lumas_255
+from superres.metrics.kinds import Image, Score, single_image
+from superres.metrics.luma import as_output, checked_lumas
 from superres.metrics.matlab import pinv
 
 __all__ = [
     "NIQE_BLOCK_SIZE",
     "NiqeParams",
+    "check_niqe_size",
     "load_niqe_params",
     "niqe",
 ]
@@ -283,44 +283,26 @@ def _niqe_gray(gray: np.ndarray, params: NiqeParams, resize_edge: Edge = "mirror
 # --- inputs ---------------------------------------------------------------------------------------
 
 
-def _check_size(gray: np.ndarray, crop_border: int) -> None:
+def check_niqe_size(gray: np.ndarray, crop_border: int, name: str) -> None:
+    """NIQE's size rule, a :data:`~superres.metrics.luma.SizeCheck`: one block on each side."""
     h, w = gray.shape
     if h < NIQE_BLOCK_SIZE or w < NIQE_BLOCK_SIZE:
         raise ImageTooSmallError(
-            f"niqe: needs at least {NIQE_BLOCK_SIZE}x{NIQE_BLOCK_SIZE} pixels after "
+            f"{name}: needs at least {NIQE_BLOCK_SIZE}x{NIQE_BLOCK_SIZE} pixels after "
             f"crop_border={crop_border}; got {h}x{w}. NIQE fits its statistics on "
             f"{NIQE_BLOCK_SIZE}x{NIQE_BLOCK_SIZE} blocks; score a larger image or use a smaller "
             "crop_border."
         )
 
 
-@overload
+@single_image
 def niqe(
-    image: np.ndarray,
+    image: Image,
     *,
     crop_border: int = 0,
     params: str | os.PathLike[str] | NiqeParams | None = None,
     resize_edge: Edge = "mirror",
-) -> float: ...
-
-
-@overload
-def niqe(
-    image: torch.Tensor,
-    *,
-    crop_border: int = 0,
-    params: str | os.PathLike[str] | NiqeParams | None = None,
-    resize_edge: Edge = "mirror",
-) -> torch.Tensor: ...
-
-
-def niqe(
-    image: np.ndarray | torch.Tensor,
-    *,
-    crop_border: int = 0,
-    params: str | os.PathLike[str] | NiqeParams | None = None,
-    resize_edge: Edge = "mirror",
-) -> float | torch.Tensor:
+) -> Score:
     """NIQE of an image (no reference needed); lower means more natural-looking.
 
     Args:
@@ -348,13 +330,10 @@ def niqe(
         ImageTooSmallError: fewer than 96 pixels on a side after ``crop_border``.
         AssetNotFoundError, InvalidAssetError: the parameter file is not here or invalid.
     """
-    check_crop_border(crop_border, "niqe")
     if resize_edge not in EDGES:
         raise ValueError(
             f"niqe: resize_edge must be one of {', '.join(EDGES)}; got {resize_edge!r}"
         )
-    lumas = lumas_255(image, crop_border, "niqe")
-    for luma in lumas:
-        _check_size(luma, crop_border)
+    lumas = checked_lumas(image, crop_border, "niqe", check_niqe_size)
     model = load_niqe_params(params)
     return as_output([_niqe_gray(luma, model, resize_edge) for luma in lumas], image)

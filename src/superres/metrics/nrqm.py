@@ -100,14 +100,13 @@ from __future__ import annotations
 
 import math
 import os
-from typing import overload
 
 import numpy as np
-import torch
 
 from superres.errors import ImageTooSmallError, InvalidImageError
 from superres.imaging.resize import Edge
-from superres.metrics.luma import as_output, check_crop_border, luma_255, lumas_255
+from superres.metrics.kinds import Image, Score, single_image
+from superres.metrics.luma import as_output, check_crop_border, checked_lumas, luma_255
 from superres.metrics.nrqm_blocks import block_dct_features, gaussian_half, patch_singular_values
 from superres.metrics.nrqm_model import (
     MA_FEATURE_SIZES,
@@ -232,33 +231,14 @@ def ma_features(
     return features
 
 
-@overload
+@single_image
 def ma_score(
-    image: np.ndarray,
+    image: Image,
     *,
     crop_border: int = 0,
     model: str | os.PathLike[str] | MaModel | None = None,
     imresize_border: ImresizeBorder = "replicate",
-) -> float: ...
-
-
-@overload
-def ma_score(
-    image: torch.Tensor,
-    *,
-    crop_border: int = 0,
-    model: str | os.PathLike[str] | MaModel | None = None,
-    imresize_border: ImresizeBorder = "replicate",
-) -> torch.Tensor: ...
-
-
-def ma_score(
-    image: np.ndarray | torch.Tensor,
-    *,
-    crop_border: int = 0,
-    model: str | os.PathLike[str] | MaModel | None = None,
-    imresize_border: ImresizeBorder = "replicate",
-) -> float | torch.Tensor:
+) -> Score:
     """Ma et al.'s score of an SR image (no reference needed); higher is better (about 0-10).
 
     Args:
@@ -282,11 +262,8 @@ def ma_score(
         AssetNotFoundError, InvalidAssetError: the model file is not here or invalid (checked
             before any feature is computed). No score is ever computed without the trained model.
     """
-    check_crop_border(crop_border, "ma_score")
     border = check_imresize_border(imresize_border)
-    grays = lumas_255(image, crop_border, "ma_score")
-    for gray in grays:
-        check_ma_size(gray, crop_border, "ma_score")
+    grays = checked_lumas(image, crop_border, "ma_score", check_ma_size)
     trained = load_ma_model(model)
     values = []
     for gray in grays:

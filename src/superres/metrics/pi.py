@@ -11,47 +11,26 @@ from __future__ import annotations
 
 import math
 import os
-from typing import overload
 
 import numpy as np
-import torch
 
-from superres.errors import ImageTooSmallError
-from superres.metrics.luma import as_output, check_crop_border, lumas_255
-from superres.metrics.niqe import NIQE_BLOCK_SIZE, load_niqe_params, niqe
+from superres.metrics.kinds import Image, Score, single_image
+from superres.metrics.luma import as_output, checked_lumas
+from superres.metrics.niqe import check_niqe_size, load_niqe_params, niqe
 from superres.metrics.nrqm import check_ma_size, features_of_luma
 from superres.metrics.nrqm_model import MaModel, load_ma_model
 
 __all__ = ["perceptual_index"]
 
 
-@overload
+@single_image
 def perceptual_index(
-    image: np.ndarray,
+    image: Image,
     *,
     crop_border: int = 0,
     ma_model: str | os.PathLike[str] | MaModel | None = None,
     niqe_params: str | os.PathLike[str] | None = None,
-) -> float: ...
-
-
-@overload
-def perceptual_index(
-    image: torch.Tensor,
-    *,
-    crop_border: int = 0,
-    ma_model: str | os.PathLike[str] | MaModel | None = None,
-    niqe_params: str | os.PathLike[str] | None = None,
-) -> torch.Tensor: ...
-
-
-def perceptual_index(
-    image: np.ndarray | torch.Tensor,
-    *,
-    crop_border: int = 0,
-    ma_model: str | os.PathLike[str] | MaModel | None = None,
-    niqe_params: str | os.PathLike[str] | None = None,
-) -> float | torch.Tensor:
+) -> Score:
     """PIRM 2018's Perceptual Index ``((10 - Ma) + NIQE) / 2``; lower is better.
 
     Both metrics score the same 8-bit Y (or gray) image after the same ``crop_border`` shave, as
@@ -73,16 +52,7 @@ def perceptual_index(
         AssetNotFoundError, InvalidAssetError: a model file is not here, or invalid.
     """
 
-    check_crop_border(crop_border, "perceptual_index")
-    grays = lumas_255(image, crop_border, "perceptual_index")
-    for gray in grays:
-        check_ma_size(gray, crop_border, "perceptual_index")
-        if min(gray.shape) < NIQE_BLOCK_SIZE:
-            raise ImageTooSmallError(
-                f"perceptual_index: NIQE needs at least {NIQE_BLOCK_SIZE}x{NIQE_BLOCK_SIZE} "
-                f"pixels after crop_border={crop_border}; got {gray.shape[0]}x{gray.shape[1]}. "
-                "Score a larger image or use a smaller crop_border."
-            )
+    grays = checked_lumas(image, crop_border, "perceptual_index", check_ma_size, check_niqe_size)
     trained = load_ma_model(ma_model)
     load_niqe_params(niqe_params)  # fail before the features are computed
     values = []
