@@ -132,15 +132,17 @@ def test_official_lr_equals_generated(data_root: Path) -> None:
 
 
 def _make_root(tmp_path: Path) -> Path:
-    """A Set5 of three smooth RGB images and a gray ramp; odd sizes exercise mod-crop."""
+    """A Set5 (its five names) of four smooth RGB images and a gray ramp; odd sizes exercise
+    mod-crop."""
     rng = np.random.default_rng(0)
     hr_dir = tmp_path / "root" / "Set5" / "HR"
     hr_dir.mkdir(parents=True)
-    for i in range(3):  # random 6x6 colours, bicubic-enlarged: smooth, so bicubic does well
+    for name in ("baby", "bird", "butterfly", "head"):
+        # random 6x6 colours, bicubic-enlarged: smooth, so bicubic does well
         coarse = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
-        coarse.resize((45, 50), Image.Resampling.BICUBIC).save(hr_dir / f"im{i}.png")
+        coarse.resize((45, 50), Image.Resampling.BICUBIC).save(hr_dir / f"{name}.png")
     ramp = (np.add.outer(np.arange(40), np.arange(42)) * 3).astype(np.uint8)
-    Image.fromarray(ramp, mode="L").save(hr_dir / "gray.png")
+    Image.fromarray(ramp, mode="L").save(hr_dir / "woman.png")
     return tmp_path / "root"
 
 
@@ -153,11 +155,11 @@ def test_eval_writes_table_json_and_csv(tmp_path: Path, capsys: pytest.CaptureFi
     doc = json.loads(js.read_text())
     assert doc["protocol"] == "default"
     assert [(r["model"], r["dataset"], r["scale"], r["images"]) for r in doc["results"]] == [
-        ("bicubic", "set5", 2, 4),
-        ("bicubic", "set5", 4, 4),
+        ("bicubic", "set5", 2, 5),
+        ("bicubic", "set5", 4, 5),
     ]
     assert {"psnr_y", "ssim_y"} <= set(doc["results"][0])
-    assert len(doc["per_image"]) == 8
+    assert len(doc["per_image"]) == 10
     # The set mean is the mean of the per-image scores.
     per = [r["psnr_y"] for r in doc["per_image"] if r["scale"] == 2]
     assert all(20 < p < 80 for p in per)
@@ -165,7 +167,7 @@ def test_eval_writes_table_json_and_csv(tmp_path: Path, capsys: pytest.CaptureFi
     rows = list(csv.DictReader(cs.open()))
     assert [r["scale"] for r in rows] == ["2", "4"]
     per_image_rows = list(csv.DictReader((tmp_path / "out_per_image.csv").open()))
-    assert len(per_image_rows) == 8
+    assert len(per_image_rows) == 10
     assert "| bicubic | x2 |" in capsys.readouterr().out
 
 

@@ -143,6 +143,10 @@ class DatasetNotFoundError(SuperresError, FileNotFoundError):
         return str(self.args[0])
 
 
+class DatasetModifiedError(SuperresError, ValueError):
+    """A benchmark set's HR files differ from its catalog entry (count or names)."""
+
+
 class IncompatibleWeightsError(SuperresError, ValueError):
     """A weight file does not fit the requested architecture, or needs unsafe unpickling."""
 

@@ -86,6 +86,16 @@ def add_eager(parser: argparse.ArgumentParser, fused: str) -> None:
     )
 
 
+def add_allow_modified(parser: argparse.ArgumentParser) -> None:
+    """``--allow-modified``: score benchmark sets whose files differ from the catalog's."""
+    parser.add_argument(
+        "--allow-modified",
+        action="store_true",
+        help="score a benchmark set whose HR image count or names differ from the official "
+        "release (the table shows its image count); by default that is an error",
+    )
+
+
 def check_output_parent(path: Path, flag: str) -> None:
     """Fail before any work when the folder that should receive ``path`` is missing."""
     if not path.parent.is_dir():

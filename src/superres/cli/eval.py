@@ -9,6 +9,7 @@ from pathlib import Path
 
 from superres.cli.common import (
     CommandText,
+    add_allow_modified,
     add_data_root,
     add_device,
     add_eager,
@@ -74,6 +75,7 @@ def add_arguments(ev: argparse.ArgumentParser) -> None:
         help="scales (default: the scales of the weights files, else 4)",
     )
     add_data_root(ev)
+    add_allow_modified(ev)
     add_eager(ev, " of `upscale --precision fp32`, equal within 1e-5 and several times faster")
     ev.add_argument(
         "--protocol",
@@ -120,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         model_factory=rows,
         progress=not args.quiet,
         fused=not args.eager,
+        allow_modified=args.allow_modified,
     )
     sys.stdout.write(format_markdown(report))
     if args.published:

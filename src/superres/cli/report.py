@@ -10,6 +10,7 @@ from pathlib import Path
 
 from superres.cli.common import (
     CommandText,
+    add_allow_modified,
     add_data_root,
     add_device,
     add_download,
@@ -49,6 +50,7 @@ def add_arguments(rp: argparse.ArgumentParser) -> None:
     rp.add_argument("--scale", type=int, default=scale, help=f"upscaling factor (default: {scale})")
     rp.add_argument("--out", type=Path, required=True, help="new folder for the report")
     add_data_root(rp, "benchmark data root")
+    add_allow_modified(rp)
     rp.add_argument(
         "--crops", type=int, default=crops, help=f"number of crop figures (default: {crops})"
     )

@@ -14,13 +14,17 @@ the LR image is generated and cached.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from superres.errors import DatasetNotFoundError, UnknownDatasetError
+from superres.errors import DatasetModifiedError, DatasetNotFoundError, UnknownDatasetError
 from superres.io.files import resolve_data_root
 from superres.registry import Registry
+
+logger = logging.getLogger(__name__)
 
 #: File extensions recognised as images inside dataset folders.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -38,6 +42,8 @@ class DatasetInfo:
         summary: one line description.
         source: where the official release is published (a URL or a repository path).
         citation: the paper that introduced it.
+        stems: the file names (without extension) of the official HR images, sorted; ``None``
+            where only the count is recorded. ``len(stems) == num_images``.
     """
 
     name: str
@@ -47,6 +53,7 @@ class DatasetInfo:
     summary: str
     source: str
     citation: str
+    stems: tuple[str, ...] | None = None
 
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset", UnknownDatasetError)
@@ -93,8 +100,66 @@ _TABLE: tuple[tuple[str, str, str, int, str, str, str], ...] = (
         "Lim et al., CVPRW 2017"),
 )
 # fmt: on
+
+
+def _numbered(pattern: str, first: int, last: int, *, skip: Sequence[int] = ()) -> tuple[str, ...]:
+    """``pattern.format(i)`` for ``i`` in ``first..last`` (inclusive) except ``skip``."""
+    return tuple(pattern.format(i) for i in range(first, last + 1) if i not in skip)
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """The space-separated names in ``text``."""
+    return tuple(text.split())
+
+
+# The HR file stems of each release (read from the official copies; see each row's source).
+# BSD100 and BSD200 are named by BSDS image id. Manga109 and PIRM_valid: count only.
+_STEMS: dict[str, Sequence[str]] = {
+    "set5": ("baby", "bird", "butterfly", "head", "woman"),
+    "set14": _words(
+        "baboon barbara bridge coastguard comic face flowers foreman lenna man monarch pepper "
+        "ppt3 zebra"
+    ),
+    "bsd100": _words(
+        "101085 101087 102061 103070 105025 106024 108005 108070 108082 109053 119082 12084 "
+        "123074 126007 130026 134035 14037 143090 145086 147091 148026 148089 156065 157055 "
+        "159008 160068 16077 163085 167062 167083 170057 175032 175043 182053 189080 19021 196073 "
+        "197017 208001 210088 21077 216081 219090 220075 223061 227092 229036 236037 24077 241004 "
+        "241048 253027 253055 260058 271035 285079 291000 295087 296007 296059 299086 300091 "
+        "302008 304034 304074 306005 3096 33039 351093 361010 37073 376043 38082 38092 385039 "
+        "41033 41069 42012 42049 43074 45096 54082 55073 58060 62096 65033 66053 69015 69020 "
+        "69040 76053 78004 8023 85048 86000 86016 86068 87046 89072 97033"
+    ),
+    "urban100": _numbered("img_{:03d}", 1, 100),
+    "div2k-valid": _numbered("{:04d}", 801, 900),
+    "t91": _numbered("t{}", 1, 66, skip=(41,)) + _numbered("tt{}", 1, 27, skip=(11,)),
+    "bsd200": _words(
+        "100075 100080 100098 103041 104022 105019 105053 106020 106025 108041 108073 109034 "
+        "112082 113009 113016 113044 117054 118020 118035 12003 12074 122048 124084 126039 130034 "
+        "134008 134052 135037 135069 138032 138078 140055 140075 144067 145014 145053 147021 "
+        "147062 15004 15088 151087 153077 153093 155060 156079 157036 159029 159045 159091 16052 "
+        "161062 163014 163062 164074 166081 169012 170054 172032 173036 176019 176035 176039 "
+        "178054 181018 181079 181091 183055 183087 187003 187029 187039 187071 187083 188005 "
+        "188063 188091 189003 189011 196015 198004 198023 198054 20008 202012 207056 209070 2092 "
+        "216041 216053 216066 22013 22090 22093 225017 227040 227046 23025 23080 23084 231015 "
+        "232038 236017 238011 239007 239096 24004 24063 242078 245051 246016 246053 247085 249061 "
+        "249087 25098 253036 254033 254054 260081 26031 268002 27059 271008 271031 274007 277095 "
+        "28075 28096 285036 286092 292066 293029 299091 301007 302003 309004 310007 311068 311081 "
+        "314016 317080 323016 326038 33066 35008 35010 35058 35070 35091 353013 361084 365025 "
+        "365073 368016 368078 370036 372047 374020 374067 376001 376020 385028 388016 41004 41025 "
+        "42044 42078 43070 43083 45077 46076 48055 54005 55067 55075 56028 59078 60079 61060 "
+        "61086 65010 65019 65074 65132 66039 66075 67079 68077 71046 76002 78019 80099 8049 8143 "
+        "87065 90076 92059 94079 95006 97017"
+    ),
+    "general100": _numbered("im_{}", 1, 100),
+    "div2k-train": _numbered("{:04d}", 1, 800),
+    "flickr2k": _numbered("{:06d}", 1, 2650),
+}
 for _row in _TABLE:
-    DATASETS.add(_row[0], DatasetInfo(*_row))
+    _stems = _STEMS.get(_row[0])
+    DATASETS.add(
+        _row[0], DatasetInfo(*_row, stems=None if _stems is None else tuple(sorted(_stems)))
+    )
 
 
 def list_datasets(split: str | None = None) -> list[str]:
@@ -113,6 +178,96 @@ def list_image_files(folder: Path) -> list[Path]:
         p
         for p in folder.iterdir()
         if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
+
+
+#: How many file names an error message lists at most.
+_NAMES_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class HRFilesCheck:
+    """How the HR folder of a catalogued dataset compares with its catalog entry.
+
+    Attributes:
+        folder: the HR folder.
+        files: its image files, sorted by name (what an evaluation scores).
+        expected: the catalog's image count.
+        missing: catalog stems with no file, sorted.
+        extra: names of files whose stem is not in the catalog or repeats one, sorted.
+    """
+
+    folder: Path
+    files: tuple[Path, ...]
+    expected: int
+    missing: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+
+    @property
+    def modified(self) -> bool:
+        """The folder is not the official release: another count, or other names."""
+        return len(self.files) != self.expected or bool(self.missing or self.extra)
+
+
+def check_hr_files(name: str, folder: Path) -> HRFilesCheck:
+    """Compare the image files in ``folder`` with the count and stems of dataset ``name``."""
+    info = DATASETS.get(name)
+    files = tuple(list_image_files(folder))
+    if info.stems is None:
+        return HRFilesCheck(folder=folder, files=files, expected=info.num_images)
+    wanted = set(info.stems)
+    seen: set[str] = set()
+    extra: list[str] = []
+    for path in files:
+        if path.stem not in wanted or path.stem in seen:
+            extra.append(path.name)
+        seen.add(path.stem)
+    missing = tuple(sorted(wanted - seen))
+    return HRFilesCheck(
+        folder=folder, files=files, expected=info.num_images, missing=missing, extra=tuple(extra)
+    )
+
+
+def _some(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_NAMES_SHOWN])
+    more = len(names) - _NAMES_SHOWN
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def benchmark_hr_files(
+    name: str, root: str | os.PathLike[str] | None = None, *, allow_modified: bool = False
+) -> HRFilesCheck:
+    """The HR files of dataset ``name``, checked against the catalog before anything is scored.
+
+    Args:
+        allow_modified: accept a folder whose count or names differ from the catalog's (logged
+            as a warning; the result's ``modified`` says so, for the tables to show).
+
+    Raises:
+        UnknownDatasetError, DatasetNotFoundError: see :func:`dataset_hr_dir`.
+        DatasetModifiedError: the folder holds another number of images, or other names, than
+            the official release, and ``allow_modified`` is false. The message names the folder,
+            both counts, up to five extra and missing names, and the fix.
+    """
+    info = DATASETS.get(name)
+    check = check_hr_files(name, dataset_hr_dir(name, root))
+    if not check.modified:
+        return check
+    what = f"expected {check.expected} HR images, found {len(check.files)}"
+    if check.extra:
+        what += f"; {len(check.extra)} extra: {_some(check.extra)}"
+    if check.missing:
+        what += f"; {len(check.missing)} missing: {_some(check.missing)}"
+    if info.stems is None:
+        what += " (the catalog records the count only)"
+    if allow_modified:
+        logger.warning("scoring a modified %s: %s in %s", info.folder, what, check.folder)
+        return check
+    raise DatasetModifiedError(
+        f"dataset {info.name!r} in {check.folder} differs from the official release: {what}. "
+        f"Fix: restore the set (re-download it from {info.source} and re-extract its HR images "
+        f"into {check.folder}), or pass --allow-modified (allow_modified=True) to score the "
+        "modified set."
     )
 
 

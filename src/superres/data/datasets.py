@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,16 +19,16 @@ from typing import Literal, overload
 
 import torch
 
-from superres.data.catalog import (
-    dataset_hr_dir,
-    get_dataset_info,
-    list_image_files,
-    official_lr_path,
+from superres.data.catalog import benchmark_hr_files, get_dataset_info, official_lr_path
+from superres.errors import (
+    ImageReadError,
+    ImageTooSmallError,
+    InvalidImageError,
+    UnsupportedScaleError,
 )
-from superres.errors import InvalidImageError, UnsupportedScaleError
 from superres.imaging.quantize import to_integer
 from superres.imaging.resize import imresize
-from superres.io.files import user_cache_dir
+from superres.io.files import atomic_write_text, user_cache_dir
 from superres.io.image import read_image, write_image
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,17 @@ LRSource = Literal["auto", "official", "generated"]
 
 #: Bumped whenever LR generation changes, so stale cached LR files are never reused.
 _LR_CACHE_VERSION = "matlab-bicubic-v1"
+
+#: The protocol's SSIM window side (``superres.metrics.fidelity.SSIM_WINDOW_SIZE``; a test keeps
+#: the two equal): a scored HR image must keep that many pixels once ``scale`` px are cropped
+#: from every border.
+_SCORED_WINDOW = 11
+
+
+def min_hr_side(scale: int) -> int:
+    """The smallest HR side the protocol scores at ``scale``: a multiple of ``scale`` that keeps
+    an 11x11 SSIM window after ``scale`` pixels are cropped from each border (20 at x4)."""
+    return scale * math.ceil((2 * scale + _SCORED_WINDOW) / scale)
 
 
 def mod_crop(image: torch.Tensor, scale: int) -> torch.Tensor:
@@ -87,10 +99,16 @@ class BenchmarkSet(Sequence[BenchmarkImage]):
         lq_source: ``"auto"`` uses official LR files where present and generates the rest;
             ``"official"`` requires them; ``"generated"`` ignores them.
         cache: cache generated LR images as PNG under ``<user cache>/lr`` (keyed by the HR file's
-            content hash, so an edited HR never reuses a stale LR).
+            content hash, so an edited HR never reuses a stale LR; see
+            :func:`cached_bicubic_downscale`).
+        allow_modified: accept an HR folder whose image count or names differ from the catalog's
+            (``modified`` is then true, for the tables to say so); by default that is an error.
 
     Raises:
-        UnknownDatasetError, DatasetNotFoundError: see :func:`dataset_hr_dir`.
+        UnknownDatasetError, DatasetNotFoundError, DatasetModifiedError: see
+            :func:`~superres.data.catalog.benchmark_hr_files`; checked here, before any image
+            is read.
+        ImageTooSmallError: (on loading) an HR image smaller than :func:`min_hr_side`.
     """
 
     def __init__(
@@ -101,6 +119,7 @@ class BenchmarkSet(Sequence[BenchmarkImage]):
         root: str | os.PathLike[str] | None = None,
         lq_source: LRSource = "auto",
         cache: bool = True,
+        allow_modified: bool = False,
     ) -> None:
         if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
             raise UnsupportedScaleError(f"scale must be a positive integer, got {scale!r}")
@@ -110,7 +129,10 @@ class BenchmarkSet(Sequence[BenchmarkImage]):
         self.scale = scale
         self.lq_source = lq_source
         self.cache = cache
-        self.files = list_image_files(dataset_hr_dir(name, root))
+        check = benchmark_hr_files(name, root, allow_modified=allow_modified)
+        self.files = list(check.files)
+        #: the HR folder differs from the official release (only with ``allow_modified``)
+        self.modified = check.modified
 
     def __len__(self) -> int:
         return len(self.files)
@@ -133,6 +155,14 @@ class BenchmarkSet(Sequence[BenchmarkImage]):
         if decoded.bit_depth != 8:
             raise InvalidImageError(
                 f"{hr_path}: benchmark HR images must be 8-bit, got {decoded.bit_depth}-bit"
+            )
+        smallest = min_hr_side(self.scale)
+        if min(decoded.rgb.shape[-2:]) < smallest:
+            h, w = decoded.rgb.shape[-2:]
+            raise ImageTooSmallError(
+                f"{hr_path}: HR image is {h}x{w}, but x{self.scale} evaluation needs at least "
+                f"{smallest}x{smallest} pixels (the {self.scale} px border and the "
+                f"{_SCORED_WINDOW}x{_SCORED_WINDOW} SSIM window); remove or replace this file"
             )
         hr = mod_crop(decoded.rgb, self.scale)
         official = None if self.lq_source == "generated" else official_lr_path(hr_path, self.scale)
@@ -170,8 +200,10 @@ def cached_bicubic_downscale(
 
     The exact MATLAB resize is slow (about a second per 0.15-megapixel image), so generated LR
     images are kept as PNG under ``<user cache>/lr/<version>/<bucket>/x<scale>/``, keyed by the HR
-    file's content hash: an edited HR never reuses a stale LR. A cache that cannot be written
-    is logged and skipped.
+    file's content hash: an edited HR never reuses a stale LR. Each PNG has a ``.sha256`` sidecar
+    holding the sha256 of its bytes, both written atomically; a cached file whose bytes do not
+    match it (or that has none, cannot be decoded or has the wrong size) is logged and
+    regenerated, never used. A cache that cannot be written is logged and skipped.
     """
     digest = hashlib.sha256(hr_path.read_bytes()).hexdigest()[:16]
     cached = (
@@ -183,15 +215,44 @@ def cached_bicubic_downscale(
         / f"{hr_path.stem}-{digest}.png"
     )
     expected = (hr.shape[-2] // scale, hr.shape[-1] // scale)
-    if cached.is_file():
-        lq = read_image(cached).rgb
-        if tuple(lq.shape[-2:]) == expected:
-            return lq
-        logger.warning("ignoring cached LR %s: wrong size", cached)
+    lq = _read_cached_lr(cached, expected) if cached.is_file() else None
+    if lq is not None:
+        return lq
     lq = bicubic_downscale(hr, scale)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         write_image(cached, lq)
+        atomic_write_text(_checksum_path(cached), _sha256(cached) + "\n")
     except OSError as exc:  # a read-only cache must not stop the work
         logger.warning("could not cache LR image at %s: %s", cached, exc)
+    return lq
+
+
+def _checksum_path(cached: Path) -> Path:
+    return cached.with_name(cached.name + ".sha256")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read_cached_lr(cached: Path, expected: tuple[int, int]) -> torch.Tensor | None:
+    """The cached LR image, or ``None`` (logged) when it must be regenerated."""
+    try:
+        recorded = _checksum_path(cached).read_text(encoding="utf-8").strip()
+        actual = _sha256(cached)
+    except OSError as exc:  # no sidecar (a cache written before checksums), or unreadable
+        logger.info("regenerating cached LR %s: cannot check it (%s)", cached, exc)
+        return None
+    if actual != recorded:
+        logger.warning("regenerating cached LR %s: its sha256 does not match its record", cached)
+        return None
+    try:
+        lq = read_image(cached).rgb
+    except ImageReadError as exc:
+        logger.warning("regenerating cached LR %s: %s", cached, exc)
+        return None
+    if tuple(lq.shape[-2:]) != expected:
+        logger.warning("regenerating cached LR %s: wrong size", cached)
+        return None
     return lq

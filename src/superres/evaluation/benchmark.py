@@ -53,7 +53,11 @@ class ImageScore:
 
 @dataclass(frozen=True)
 class SetScore:
-    """Mean PSNR-Y (dB) and SSIM-Y of one model on one dataset at one scale."""
+    """Mean PSNR-Y (dB) and SSIM-Y of one model on one dataset at one scale.
+
+    ``modified``: the set's HR folder differs from the official release (scored only with
+    ``allow_modified``); ``images`` is then the count actually scored.
+    """
 
     model: str
     dataset: str
@@ -61,6 +65,7 @@ class SetScore:
     psnr_y: float
     ssim_y: float
     images: int
+    modified: bool = False
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,7 @@ def run_benchmark(
     model_factory: ModelFactory = default_model_factory,
     progress: bool = True,
     fused: bool = True,
+    allow_modified: bool = False,
 ) -> BenchmarkReport:
     """Evaluate every model on every dataset at every scale.
 
@@ -208,6 +214,10 @@ def run_benchmark(
             rewrites it in float32 (the exact path of ``superres upscale --precision fp32``:
             outputs equal to the module's within 1e-5, so scores agree to about 1e-4 dB, at a
             fraction of the time); ``False`` runs the modules as they are.
+        allow_modified: score a set whose HR folder differs from the catalog's release (another
+            image count or other names); its results say ``modified`` and the table shows the
+            count. By default such a set is a :class:`~superres.errors.DatasetModifiedError`,
+            raised before any work.
 
     Returns:
         A :class:`BenchmarkReport` with per-set means and per-image scores.
@@ -226,7 +236,11 @@ def run_benchmark(
             raise UnsupportedScaleError(
                 f"model {name!r} runs at none of the scales {', '.join(map(str, scales))}"
             )
-    sets = [(BenchmarkSet(d, s, root=root), s) for d in datasets for s in scales]
+    sets = [
+        (BenchmarkSet(d, s, root=root, allow_modified=allow_modified), s)
+        for d in datasets
+        for s in scales
+    ]
 
     report = BenchmarkReport(protocol=protocol)
     total = sum(len(bs) * sum((m, s) in built for m in models) for bs, s in sets)
@@ -252,6 +266,7 @@ def run_benchmark(
                         psnr_y=set_mean([v[0] for v in values]),
                         ssim_y=set_mean([v[1] for v in values]),
                         images=len(values),
+                        modified=bench.modified,
                     )
                 )
     return report
@@ -262,7 +277,7 @@ def format_markdown(report: BenchmarkReport, *, digits: tuple[int, int] = (4, 5)
     datasets = list(dict.fromkeys(r.dataset for r in report.results))
     rows = list(dict.fromkeys((r.model, r.scale) for r in report.results))
     cell = {(r.model, r.scale, r.dataset): r for r in report.results}
-    header = ["Model", "Scale", *(get_dataset_info(d).folder for d in datasets)]
+    header = ["Model", "Scale", *(_column(report, d) for d in datasets)]
     lines = [
         f"PSNR (dB) / SSIM on Y, border of `scale` px cropped, protocol: {report.protocol}",
         "",
@@ -277,6 +292,13 @@ def format_markdown(report: BenchmarkReport, *, digits: tuple[int, int] = (4, 5)
             cells.append("-" if r is None else f"{r.psnr_y:.{p}f} / {r.ssim_y:.{q}f}")
         lines.append("| " + " | ".join([model, f"x{scale}", *cells]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _column(report: BenchmarkReport, dataset: str) -> str:
+    """A dataset's column title: its folder, and its image count when the set was modified."""
+    folder = get_dataset_info(dataset).folder
+    modified = [r for r in report.results if r.dataset == dataset and r.modified]
+    return f"{folder} ({modified[0].images} images, modified)" if modified else folder
 
 
 def format_published(report: BenchmarkReport) -> str:
