@@ -147,7 +147,8 @@ def run_jobs(
             try:
                 _upscale_one(job, upscaler, max_pixels=max_pixels, quality=quality)
             except SuperresError as exc:
-                logger.error("%s", exc)
+                if len(jobs) > 1:  # said as it happens; a lone image's failure is the report's
+                    logger.error("%s", exc)
                 report.failed.append((job.source.name, str(exc)))
             else:
                 report.written.append(job.output)

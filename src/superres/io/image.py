@@ -18,6 +18,7 @@ is where both are imported from.
 
 from __future__ import annotations
 
+from superres.io.image_checks import check_image_file as check_image_file
 from superres.io.image_read import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from superres.io.image_read import ImageData as ImageData
 from superres.io.image_read import read_image as read_image
