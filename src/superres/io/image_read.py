@@ -17,7 +17,7 @@ import sys
 import tempfile
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
-from superres.errors import ImageReadError, ImageTooLargeError
+from superres.errors import ImageReadError, ImageTooLargeError, SuperresError
 from superres.io.image_checks import (
     PNG_SIGNATURE,
     check_image_file,
@@ -85,7 +85,10 @@ class ImageData:
 
 
 def read_image(
-    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+    path: str | os.PathLike[str],
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    check_size: Callable[[int, int], None] | None = None,
 ) -> ImageData:
     """Decode an image file into :class:`ImageData` (float32 RGB ``(3, H, W)`` in [0, 1]).
 
@@ -98,6 +101,9 @@ def read_image(
         path: the image file. Its format is detected from the content, not the extension.
         max_pixels: refuse images with more than this many pixels, checked from the header before
             anything is decoded. ``None`` disables our check (Pillow's own limit still applies).
+        check_size: called with ``(height, width)`` from the header before anything is decoded
+            (as stored: before EXIF rotation); what it raises propagates, e.g.
+            :meth:`Upscaler.check_canvas <superres.inference.Upscaler.check_canvas>`.
 
     Raises:
         ImageTooLargeError: more than ``max_pixels`` pixels (or more than Pillow's own limit).
@@ -115,8 +121,8 @@ def read_image(
         # DecompressionBombError, turned into ImageTooLargeError.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            image = _decode(p, max_pixels)
-        except ImageReadError:
+            image = _decode(p, max_pixels, check_size)
+        except SuperresError:  # ours, and what check_size raises
             raise
         except Image.DecompressionBombError as exc:
             raise _bomb_error(p, exc, max_pixels) from exc
@@ -150,9 +156,13 @@ _DECODE_ERRORS = (
 )
 
 
-def _decode(p: Path, max_pixels: int | None) -> ImageData:
+def _decode(
+    p: Path, max_pixels: int | None, check_size: Callable[[int, int], None] | None
+) -> ImageData:
     with Image.open(p) as im:
         _check_pixel_count(p, im.size, max_pixels)
+        if check_size is not None:
+            check_size(im.height, im.width)
         if getattr(im, "is_animated", False):
             logger.warning("%s: animated; only its first frame is read", p)
         if _needs_opencv(p, im):
