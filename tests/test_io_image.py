@@ -492,15 +492,102 @@ def test_truncated_16bit_png(tmp_path: Path) -> None:
         read_image(path)
 
 
-def test_corrupt_bytes(tmp_path: Path) -> None:
-    full = tmp_path / "good.png"
-    Image.fromarray(_rgb8(64, 64)).save(full)
-    data = bytearray(full.read_bytes())
-    data[100:140] = b"\x00" * 40  # inside the compressed pixel data
+def test_truncated_16bit_png_logs_no_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ok, encoded = cv2.imencode(".png", _uint16_not_257_multiples((64, 64, 3)))
+    assert ok
+    path = tmp_path / "cut16.png"
+    path.write_bytes(encoded.tobytes()[: len(encoded) // 2])
+    with pytest.raises(
+        ImageReadError, match=r"cut16\.png.*corrupt PNG: truncated inside chunk IDAT"
+    ):
+        read_image(path)
+    assert [r for r in caplog.records if r.exc_info] == []
+
+
+def test_16bit_stream_error_is_the_message_not_stderr(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Valid CRCs around a broken deflate stream: libpng's own complaint becomes the reason.
+    ok, encoded = cv2.imencode(".png", _uint16_not_257_multiples((32, 32, 3)))
+    assert ok
+    data = bytearray(encoded.tobytes())
+    at = data.index(b"IDAT")
+    length = struct.unpack(">I", data[at - 4 : at])[0]
+    data[at + 10 : at + 30] = b"\x00" * 20
+    data[at + 4 + length : at + 8 + length] = struct.pack(
+        ">I", zlib.crc32(data[at : at + 4 + length])
+    )
+    path = tmp_path / "stream16.png"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match=r"stream16\.png.*16-bit.*libpng"):
+        read_image(path)
+    assert "libpng" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("offset", "flipped", "needle"),
+    [
+        (29, 1, "CRC check failed in chunk IHDR"),  # the IHDR's stored CRC
+        (45, 1, "CRC check failed in chunk IDAT"),
+        (100, 40, "CRC check failed in chunk IDAT"),  # inside the pixel data
+    ],
+)
+def test_corrupt_png_names_the_chunk(
+    tmp_path: Path, offset: int, flipped: int, needle: str
+) -> None:
+    good = tmp_path / "good.png"
+    Image.fromarray(_rgb8(64, 64)).save(good)
+    data = bytearray(good.read_bytes())
+    for i in range(offset, offset + flipped):
+        data[i] ^= 0xFF
     path = tmp_path / "corrupt.png"
     path.write_bytes(bytes(data))
-    with pytest.raises(ImageReadError, match=r"corrupt\.png"):
+    with pytest.raises(ImageReadError, match=rf"corrupt\.png.*corrupt PNG: {needle}"):
         read_image(path)
+
+
+def test_png_header_with_zero_width(tmp_path: Path) -> None:
+    path = tmp_path / "flat.png"
+    path.write_bytes(_png_header_only(0, 10))
+    with pytest.raises(
+        ImageReadError, match=r"flat\.png.*corrupt PNG: the header says 0x10 pixels"
+    ):
+        read_image(path)
+
+
+def test_symlink_loop_and_dangling_symlink(tmp_path: Path) -> None:
+    (tmp_path / "a.png").symlink_to(tmp_path / "b.png")
+    (tmp_path / "b.png").symlink_to(tmp_path / "a.png")
+    with pytest.raises(ImageReadError, match=r"a\.png.*symlink loop"):
+        read_image(tmp_path / "a.png")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(ImageReadError, match=r"gone\.png.*dangling symlink.*nowhere\.png"):
+        read_image(tmp_path / "gone.png")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_fifo_and_device_are_not_opened(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageReadError, match=r"pipe\.png.*not a regular file \(FIFO\)"):
+        read_image(fifo)  # opening it would block until a writer comes
+    if Path("/dev/zero").exists():
+        with pytest.raises(ImageReadError, match=r"/dev/zero.*character device"):
+            read_image("/dev/zero")
+
+
+def test_animated_gif_gives_its_first_frame(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    frames = [Image.new("RGB", (8, 6), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    image = read_image(path)
+    assert image.rgb.shape == (3, 6, 8)
+    assert float(image.rgb[0].mean()) > 0.9  # red: the first frame
+    assert any("animated" in r.getMessage() for r in caplog.records)
 
 
 def test_text_file_named_png(tmp_path: Path) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
@@ -63,7 +65,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``superres`` console script; returns the exit code."""
+    """Entry point of the ``superres`` console script; returns the exit code.
+
+    Every :class:`~superres.errors.SuperresError` becomes one line on stderr and exit code 1;
+    Ctrl-C (``KeyboardInterrupt``) while the command runs, the line ``superres: interrupted`` and
+    130. Run as the program (``argv`` is ``None``), a Ctrl-C after the command has finished is
+    ignored: the exit code stays the command's instead of the silent -SIGINT death the
+    interpreter's shutdown would give.
+    """
     args = _build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
@@ -78,6 +87,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("superres: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if argv is None:
+            _ignore_interrupts()
+
+
+def _ignore_interrupts() -> None:
+    """From now on SIGINT does nothing (the main thread of the program only)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

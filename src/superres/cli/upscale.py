@@ -180,6 +180,11 @@ def run(args: argparse.Namespace) -> int:
     if not report.main_process:  # torchrun: rank 0 reports for everyone (and exits 1)
         return 0
     done = f"{len(report.written)} written, {len(report.skipped)} skipped (existing)"
+    if report.total == 1 and report.failed:  # the one image's problem is the run's one line
+        name, message = report.failed[0]
+        line = message if name in message else f"{name}: {message}"
+        print(f"superres upscale: error: {line}", file=sys.stderr)
+        return 1
     if report.failed:
         lines = "".join(f"\n  {name}: {message}" for name, message in report.failed)
         print(

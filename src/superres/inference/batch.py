@@ -79,15 +79,16 @@ class BatchReport:
 # --- running --------------------------------------------------------------------------------------
 
 
-def _load(source: Source, max_pixels: int | None) -> ImageData:
+def _load(source: Source, max_pixels: int | None, upscaler: Upscaler) -> ImageData:
     if source.path is None:
         return load_sample(source.name[len(SAMPLE_PREFIX) :])
-    return read_image(source.path, max_pixels=max_pixels)
+    # An output that cannot fit in memory is refused from the header, before decoding.
+    return read_image(source.path, max_pixels=max_pixels, check_size=upscaler.check_canvas)
 
 
 def _upscale_one(job: Job, upscaler: Upscaler, *, max_pixels: int | None, quality: int) -> None:
     dst = job.output
-    image = _load(job.source, max_pixels)
+    image = _load(job.source, max_pixels, upscaler)
     suffix = dst.suffix.lower()
     if image.alpha is not None and suffix not in _ALPHA_SUFFIXES:
         raise ImageWriteError(
@@ -147,7 +148,8 @@ def run_jobs(
             try:
                 _upscale_one(job, upscaler, max_pixels=max_pixels, quality=quality)
             except SuperresError as exc:
-                logger.error("%s", exc)
+                if len(jobs) > 1:  # said as it happens; a lone image's failure is the report's
+                    logger.error("%s", exc)
                 report.failed.append((job.source.name, str(exc)))
             else:
                 report.written.append(job.output)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from superres.errors import SuperresError
-from superres.io.image import SUPPORTED_EXTENSIONS
+from superres.io.image import SUPPORTED_EXTENSIONS, check_image_file
 from superres.io.samples import SAMPLE_PREFIX, check_sample
 
 __all__ = [
@@ -136,6 +136,7 @@ def collect_inputs(inputs: Sequence[str], *, recursive: bool = False) -> InputSe
 
     Raises:
         InputNotFoundError: a missing input, a glob matching nothing, a folder without images.
+        ImageReadError: a dangling symlink or a symlink loop.
         SuperresError: an unknown sample name (with close matches).
     """
     found = InputSet()
@@ -166,6 +167,9 @@ def collect_inputs(inputs: Sequence[str], *, recursive: bool = False) -> InputSe
             for e in images:
                 add(Source(str(e), e, root=p, relative=e.relative_to(p)))
         elif p.exists():
+            add(Source(arg, p))
+        elif p.is_symlink():  # dangling, or a loop: refused here, with the reason
+            check_image_file(p)
             add(Source(arg, p))
         elif _has_magic(arg):
             matches = sorted(Path(m) for m in glob.glob(arg, recursive=True))

@@ -25,9 +25,11 @@ large kernels split into rows, channels_last; bfloat16 where ``precision`` resol
 float32 that path equals the eager model to 1e-5; ``optimize=False`` runs the module as it is.
 
 Memory: the output canvas (float32 on the CPU, 4 bytes per channel: 2.3 GB for a 4000 x 3000 RGB
-input at x4) is the one unavoidable allocation; per-tile activations are bounded by the tile size,
-which ``tile="auto"`` derives from a memory budget (:data:`CPU_TILE_MEMORY` on CPU, half the free
-memory on CUDA) and a probe of the network's activation sizes. We accumulate in float32 rather than
+input at x4) is the one unavoidable allocation, so an image whose canvases exceed the machine's
+physical memory is refused before anything is allocated (:class:`CanvasTooLargeError`); per-tile
+activations are bounded by the tile size, which ``tile="auto"`` derives from a memory budget
+(:data:`CPU_TILE_MEMORY` on CPU, half the free memory on CUDA) and a probe of the network's
+activation sizes. We accumulate in float32 rather than
 straight into uint8/uint16 because blending, un-premultiplying, ``outscale`` and back-projection all
 need the unrounded values, and rounding once, at the edge, is the project's contract.
 """
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from typing import overload
@@ -58,6 +61,7 @@ from superres.runtime import PrecisionError, precision_name, resolve_device, res
 __all__ = [
     "ALPHA_EPSILON",
     "CPU_TILE_MEMORY",
+    "CanvasTooLargeError",
     "TileMemoryError",
     "Upscaler",
     "estimate_activation_bytes",
@@ -89,6 +93,19 @@ _TILE_BAR_MIN = 4
 
 class TileMemoryError(SuperresError, MemoryError):
     """A tile did not fit in the device's memory."""
+
+
+class CanvasTooLargeError(SuperresError, MemoryError):
+    """One image's output canvases would not fit in this machine's memory (checked first)."""
+
+
+def memory_limit() -> int | None:
+    """The largest output canvas an image may need, in bytes: this machine's physical memory
+    (``None`` where the platform does not say, and then nothing is refused)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def estimate_activation_bytes(
@@ -234,6 +251,40 @@ class Upscaler:
         return (
             max(1, math.floor(height * self.options.outscale + 0.5)),
             max(1, math.floor(width * self.options.outscale + 0.5)),
+        )
+
+    def canvas_bytes(self, height: int, width: int, *, alpha: bool = False) -> int:
+        """Bytes of the float32 CPU canvases an ``height x width`` image's output needs: the
+        network's output (``scale`` times the input), its resized copy when ``outscale`` gives
+        another size, and the upscaled alpha plane."""
+        net = height * self.scale * width * self.scale
+        out_h, out_w = self.output_size(height, width)
+        final = out_h * out_w
+        return 4 * (3 * net + (3 * final if final != net else 0) + (final if alpha else 0))
+
+    def check_canvas(self, height: int, width: int, *, alpha: bool = False) -> None:
+        """Refuse an ``height x width`` image whose output canvases (:meth:`canvas_bytes`) exceed
+        this machine's memory (:func:`memory_limit`), before anything is allocated. Called on
+        every image; callers that know the size from a file's header can call it before
+        decoding (``read_image(path, check_size=upscaler.check_canvas)``).
+
+        Raises:
+            CanvasTooLargeError: naming the sizes, the gigabytes and the fix.
+        """
+        need, limit = self.canvas_bytes(height, width, alpha=alpha), memory_limit()
+        if limit is None or need <= limit:
+            return
+        out_h, out_w = self.output_size(height, width)
+        net = height * width * self.scale**2
+        if out_h * out_w > net:
+            fix = "use a smaller --outscale"
+        else:
+            fix = "upscale a smaller input (crop or downscale it first) or use a lower --scale"
+            fix += " (x2 needs a quarter of it)" if self.scale > 2 else ""
+        raise CanvasTooLargeError(
+            f"the {width}x{height} input would become a {out_w}x{out_h} output needing "
+            f"{need / 1e9:.1f} GB of float32 canvas, more than this machine's "
+            f"{limit / 1e9:.1f} GB of memory; {fix}"
         )
 
     def tile_size(self) -> int | None:
@@ -409,6 +460,7 @@ class Upscaler:
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(3, H, W)`` colour and ``(1, H, W)`` alpha -> the same at the output size."""
         height, width = int(rgb.shape[-2]), int(rgb.shape[-1])
+        self.check_canvas(height, width, alpha=alpha is not None)
         target = self.output_size(height, width)
         with torch.inference_mode():
             rgb = rgb.to("cpu", torch.float32)

@@ -11,12 +11,14 @@ values map to floats exactly: ``v / 255`` for 8-bit sources, ``v / 65535`` for 1
 Writing picks the format from the extension, clamps and rounds half-up exactly once, and replaces
 the target atomically: a reader sees the old file or the complete new one, never a partial file.
 
-Reading lives in :mod:`superres.io.image_read`, writing in :mod:`superres.io.image_write`; this
-module is where both are imported from.
+Reading lives in :mod:`superres.io.image_read` (what is wrong with a file that is not a readable
+image, in :mod:`superres.io.image_checks`), writing in :mod:`superres.io.image_write`; this module
+is where both are imported from.
 """
 
 from __future__ import annotations
 
+from superres.io.image_checks import check_image_file as check_image_file
 from superres.io.image_read import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from superres.io.image_read import ImageData as ImageData
 from superres.io.image_read import read_image as read_image

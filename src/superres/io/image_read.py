@@ -8,12 +8,16 @@ writing at the source's depth (:mod:`superres.io.image_write`) gives back the ve
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import struct
+import sys
+import tempfile
 import warnings
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +26,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
-from superres.errors import ImageReadError, ImageTooLargeError
+from superres.errors import ImageReadError, ImageTooLargeError, SuperresError
+from superres.io.image_checks import (
+    PNG_SIGNATURE,
+    check_image_file,
+    describe_undecodable,
+    png_chunk,
+    png_problem,
+)
 
 __all__ = ["DEFAULT_MAX_PIXELS", "ImageData", "read_image"]
 
@@ -36,10 +47,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS: int = 300_000_000
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # PNG colour types (IHDR byte 25) that Pillow decodes only as 8-bit when the bit depth is 16:
 # 2 = RGB, 4 = gray + alpha, 6 = RGBA. Type 0 (gray) is fine: Pillow reads it as I;16.
 _PNG_COLOUR_TYPES_NEEDING_OPENCV = frozenset({2, 4, 6})
+
+# The most of a native decoder's stderr output kept for a message.
+_NATIVE_STDERR_LIMIT = 4096
 
 # TIFF tags
 _TIFF_BITS_PER_SAMPLE = 258
@@ -72,74 +85,120 @@ class ImageData:
 
 
 def read_image(
-    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+    path: str | os.PathLike[str],
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    check_size: Callable[[int, int], None] | None = None,
 ) -> ImageData:
     """Decode an image file into :class:`ImageData` (float32 RGB ``(3, H, W)`` in [0, 1]).
 
-    EXIF orientation is applied, so ``rgb`` is upright as a viewer shows it. Multi-frame files
-    (animated GIF/WebP, multi-page TIFF) give their first frame.
+    EXIF orientation is applied, so ``rgb`` is upright as a viewer shows it; unreadable EXIF data
+    is ignored with a warning. Multi-frame files (animated GIF/PNG/WebP, multi-page TIFF) give
+    their first frame, with a warning for animations. Pillow's own warnings about a file (e.g.
+    corrupt EXIF) are logged as one line each, naming the file.
 
     Args:
         path: the image file. Its format is detected from the content, not the extension.
         max_pixels: refuse images with more than this many pixels, checked from the header before
             anything is decoded. ``None`` disables our check (Pillow's own limit still applies).
+        check_size: called with ``(height, width)`` from the header before anything is decoded
+            (as stored: before EXIF rotation); what it raises propagates, e.g.
+            :meth:`Upscaler.check_canvas <superres.inference.Upscaler.check_canvas>`.
 
     Raises:
         ImageTooLargeError: more than ``max_pixels`` pixels (or more than Pillow's own limit).
-        ImageReadError: the file is missing, a directory, empty, truncated, corrupt, not an image,
-            or in a mode we do not support (e.g. 32-bit float "F").
+        ImageReadError: the file is missing, a dangling symlink or a symlink loop, a directory,
+            not a regular file (FIFO, device), empty, truncated, corrupt (e.g. a PNG chunk's CRC),
+            not an image (e.g. an HTML page), or in a mode we do not support (32-bit float "F").
+            Nothing else: whatever Pillow or OpenCV raise on a hostile file becomes this error.
     """
     p = Path(path)
-    _check_readable_file(p)
-    # Pillow warns above MAX_IMAGE_PIXELS (~89 MP) before we can apply our own limit; our limit is
-    # the one that decides (a 100 MP scan is legitimate), so that warning is silenced locally.
-    # Above twice its limit Pillow raises DecompressionBombError, turned into ImageTooLargeError.
-    with warnings.catch_warnings():
+    check_image_file(p)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # Pillow warns above MAX_IMAGE_PIXELS (~89 MP) before we can apply our own limit; ours
+        # decides (a 100 MP scan is legitimate). Above twice its limit Pillow raises
+        # DecompressionBombError, turned into ImageTooLargeError.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            with Image.open(p) as im:
-                _check_pixel_count(p, im.size, max_pixels)
-                if _needs_opencv(p, im):
-                    orientation = _exif_orientation(im)
-                    return _read_with_opencv(p, im.format, orientation)
-                # LOAD_TRUNCATED_IMAGES must stay False (Pillow's default) or a truncated file
-                # would load with a grey bottom instead of raising here.
-                im.load()
-                upright = ImageOps.exif_transpose(im)
-                return _from_pillow(p, upright, im.format)
+            image = _decode(p, max_pixels, check_size)
+        except SuperresError:  # ours, and what check_size raises
+            raise
         except Image.DecompressionBombError as exc:
             raise _bomb_error(p, exc, max_pixels) from exc
         except UnidentifiedImageError as exc:
-            raise ImageReadError(
-                p,
-                f"the content is not an image format Pillow recognises (starts with "
-                f"{_head(p)!r}); check that it is really an image and not, e.g., an HTML error "
-                "page or a partial download",
-            ) from exc
+            raise ImageReadError(p, describe_undecodable(p)) from exc
         except PermissionError as exc:
             raise ImageReadError(
                 p, f"permission denied ({exc.strerror}); check the file's read permissions"
             ) from exc
-        except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
-            if isinstance(exc, ImageReadError):
-                raise
-            # Pillow reports truncation as OSError("image file is truncated ...") or
-            # OSError("Truncated File Read"), corrupt data as OSError/SyntaxError/ValueError.
-            kind = "truncated" if "truncated" in str(exc).lower() else "corrupt"
-            raise ImageReadError(
-                p,
-                f"the file is {kind} ({type(exc).__name__}: {exc}); re-download or re-export it",
-            ) from exc
+        except _DECODE_ERRORS as exc:
+            raise _corrupt_error(p, exc) from exc
+    _log_warnings(p, caught)
+    return image
 
 
-def _check_readable_file(p: Path) -> None:
-    """Raise a specific :class:`ImageReadError` for a missing path, a directory or an empty file."""
-    if not p.exists():
-        raise ImageReadError(p, "no such file; check the path and the current directory")
-    if p.is_dir():
-        raise ImageReadError(p, "it is a directory, not a file; pass an image file inside it")
-    if p.stat().st_size == 0:
-        raise ImageReadError(p, "the file is empty (0 bytes); re-download or re-export it")
+# What Pillow's and OpenCV's decoders raise on truncated or corrupt data. Pillow reports truncation
+# as OSError("image file is truncated ...") or OSError("Truncated File Read"), corrupt data as
+# OSError/SyntaxError/ValueError and, from some plugins' header parsers, the others listed.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    IndexError,
+    KeyError,
+    OverflowError,
+    ZeroDivisionError,
+    cv2.error,
+)
+
+
+def _decode(
+    p: Path, max_pixels: int | None, check_size: Callable[[int, int], None] | None
+) -> ImageData:
+    with Image.open(p) as im:
+        _check_pixel_count(p, im.size, max_pixels)
+        if check_size is not None:
+            check_size(im.height, im.width)
+        if getattr(im, "is_animated", False):
+            logger.warning("%s: animated; only its first frame is read", p)
+        if _needs_opencv(p, im):
+            return _read_with_opencv(p, im.format, _exif_orientation(p, im))
+        # LOAD_TRUNCATED_IMAGES must stay False (Pillow's default) or a truncated file would load
+        # with a grey bottom instead of raising here.
+        im.load()
+        upright = ImageOps.exif_transpose(im)
+        return _from_pillow(p, upright, im.format)
+
+
+def _corrupt_error(p: Path, exc: BaseException) -> ImageReadError:
+    """A decoder's exception as a one-line reason; for PNG, the first broken chunk by name."""
+    problem = png_problem(p) if _head(p, 8) == PNG_SIGNATURE else None
+    if problem is not None:
+        return ImageReadError(p, f"corrupt PNG: {problem}; re-download or re-export it")
+    message = str(exc).strip() or "no details"
+    kind = "truncated" if "truncated" in message.lower() or isinstance(exc, EOFError) else "corrupt"
+    return ImageReadError(
+        p, f"the file is {kind} ({type(exc).__name__}: {message}); re-download or re-export it"
+    )
+
+
+def _log_warnings(p: Path, caught: list[warnings.WarningMessage]) -> None:
+    """Pillow's warnings about the file as one log line each; other warnings as they were."""
+    said: set[str] = set()
+    for w in caught:
+        if issubclass(w.category, UserWarning | RuntimeWarning) and not issubclass(
+            w.category, DeprecationWarning
+        ):
+            text = " ".join(str(w.message).split())
+            if text not in said:
+                said.add(text)
+                logger.warning("%s: %s", p, text)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _check_pixel_count(p: Path, size: tuple[int, int], max_pixels: int | None) -> None:
@@ -188,7 +247,7 @@ def _needs_opencv(p: Path, im: Image.Image) -> bool:
     if im.format == "PNG":
         header = _head(p, 26)
         # signature (8) | IHDR length (4) | b"IHDR" | width (4) | height (4) | depth | colour type
-        if len(header) < 26 or header[:8] != _PNG_SIGNATURE or header[12:16] != b"IHDR":
+        if len(header) < 26 or header[:8] != PNG_SIGNATURE or header[12:16] != b"IHDR":
             return False
         return header[24] == 16 and header[25] in _PNG_COLOUR_TYPES_NEEDING_OPENCV
     if isinstance(im, TiffImagePlugin.TiffImageFile):
@@ -202,13 +261,25 @@ def _needs_opencv(p: Path, im: Image.Image) -> bool:
     return False
 
 
-def _exif_orientation(im: Image.Image) -> int:
+def _exif_orientation(p: Path, im: Image.Image) -> int:
+    """The EXIF orientation (1 to 8; 1 when absent or unreadable) without decoding pixels."""
     try:
-        return int(im.getexif().get(_EXIF_ORIENTATION, 1))
-    except (OSError, SyntaxError, ValueError, struct.error):
-        # Broken EXIF should not make the pixels unreadable; Pillow's exif_transpose also skips it.
-        logger.warning("ignoring unreadable EXIF data", exc_info=True)
+        if im.format == "PNG":
+            # Pillow's PNG getexif() decodes the whole image (at 8 bits) to look for an eXIf
+            # chunk after the pixel data; the chunk walk finds it without decoding anything.
+            raw = png_chunk(p, b"eXIf")
+            if raw is None:
+                return 1
+            exif = Image.Exif()
+            exif.load(b"Exif\x00\x00" + raw)
+        else:
+            exif = im.getexif()
+        value = int(exif.get(_EXIF_ORIENTATION, 1))
+    except (*_DECODE_ERRORS, TypeError) as exc:
+        # Broken EXIF should not make the pixels unreadable; Pillow's exif_transpose skips it too.
+        logger.warning("%s: ignoring unreadable EXIF data (%s)", p, exc)
         return 1
+    return value if 1 <= value <= 8 else 1
 
 
 def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
@@ -231,19 +302,26 @@ def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _read_with_opencv(p: Path, fmt: str | None, orientation: int) -> ImageData:
+    if fmt == "PNG":
+        # libpng reports a broken stream on stderr itself; the chunk walk names it instead.
+        problem = png_problem(p)
+        if problem is not None:
+            raise ImageReadError(p, f"corrupt PNG: {problem}; re-download or re-export it")
     # np.fromfile + imdecode instead of cv2.imread: imread cannot open non-ASCII paths on Windows.
-    try:
-        data = cv2.imdecode(np.fromfile(p, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error as exc:
-        raise ImageReadError(
-            p, f"the 16-bit file is corrupt ({exc}); re-download or re-export it"
-        ) from exc
+    with _native_stderr() as said:
+        try:
+            data = cv2.imdecode(np.fromfile(p, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        except cv2.error as exc:
+            said.append(" ".join(str(exc).split()))
+            data = None
     if data is None or data.dtype != np.uint16 or data.ndim != 3 or data.shape[2] not in (3, 4):
+        detail = "; ".join(said) or "truncated or corrupt file"
         raise ImageReadError(
             p,
-            "the 16-bit colour data could not be decoded (truncated or corrupt file); "
-            "re-download or re-export it",
+            f"the 16-bit colour data could not be decoded ({detail}); re-download or re-export it",
         )
+    for line in said:
+        logger.warning("%s: %s", p, line)
     # IMREAD_UNCHANGED ignores EXIF orientation, so apply the one Pillow read from the header.
     data = _apply_orientation(data, orientation)
     rgb = data[..., 2::-1]  # BGR(A) -> RGB
@@ -253,6 +331,32 @@ def _read_with_opencv(p: Path, fmt: str | None, orientation: int) -> ImageData:
     gray = fmt == "PNG" and alpha_t is not None and _png_colour_type(p) == 4
     mode = "LA;16" if gray else ("RGBA;16" if alpha_t is not None else "RGB;16")
     return ImageData(rgb=rgb_t, alpha=alpha_t, bit_depth=16, grayscale=gray, mode=mode, format=fmt)
+
+
+@contextlib.contextmanager
+def _native_stderr() -> Iterator[list[str]]:
+    """Collect what native decoders (libpng, libtiff) print on file descriptor 2 meanwhile.
+
+    Yields a list that holds those lines, whitespace-collapsed, once the block ends, so the caller
+    turns them into one error or log line each; nothing is captured where fd 2 is not available.
+    """
+    said: list[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, AttributeError, ValueError):
+        yield said
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read(_NATIVE_STDERR_LIMIT).decode("utf-8", "replace")
+            said += [" ".join(line.split()) for line in text.splitlines() if line.strip()]
 
 
 def _png_colour_type(p: Path) -> int:
