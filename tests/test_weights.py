@@ -780,7 +780,7 @@ def test_eval_with_weights_files(tmp_path: Path, capsys: pytest.CaptureFixture[s
     second = tmp_path / "b" / "srcnn_identity.pth"
     torch.save({"params": _identity_srcnn(3).state_dict()}, second)
     report = tmp_path / "r.json"
-    base = ["eval", "--datasets", "set5", "--data-root", str(root), "-q"]
+    base = ["eval", "--datasets", "set5", "--data-root", str(root), "-q", "--allow-modified"]
     # Scales default to the file's; bicubic runs at every scale.
     code = main(
         [*base, "--models", "bicubic", "--weights", str(first), "--output-json", str(report)]

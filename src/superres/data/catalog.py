@@ -266,8 +266,8 @@ def benchmark_hr_files(
     raise DatasetModifiedError(
         f"dataset {info.name!r} in {check.folder} differs from the official release: {what}. "
         f"Fix: restore the set (re-download it from {info.source} and re-extract its HR images "
-        f"into {check.folder}), or pass --allow-modified (allow_modified=True) to score the "
-        "modified set."
+        f"into {check.folder}), or, to score the modified set anyway, pass --allow-modified to "
+        "`superres eval`/`superres report` (allow_modified=True in Python)."
     )
 
 
