@@ -68,7 +68,7 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def template(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("template") / "study.db"
-    create_study(out, [MODEL], "set5", root=tiny_root, seed=7, device="cpu")
+    create_study(out, [MODEL], "set5", root=tiny_root, seed=7, device="cpu", allow_modified=True)
     return out
 
 
@@ -143,7 +143,9 @@ def test_the_seed_gives_the_pixels_and_orders_but_never_the_ids(
     template: Path, tiny_root: Path, tmp_path: Path
 ):
     again = tmp_path / "again.db"
-    create_study(again, [MODEL], "set5", root=tiny_root, seed=7, device="cpu", limit=2)
+    create_study(
+        again, [MODEL], "set5", root=tiny_root, seed=7, device="cpu", limit=2, allow_modified=True
+    )
     query = "SELECT image, method, item_id, png FROM items"
     with sqlite3.connect(template) as a, sqlite3.connect(again) as b:
         first = {(r[0], r[1]): r[2:] for r in a.execute(query)}
@@ -209,14 +211,31 @@ def test_create_writes_atomically(tiny_root: Path, tmp_path: Path, monkeypatch) 
 
     monkeypatch.setattr(study_module, "_encode_png", failing)
     with pytest.raises(OSError, match="disk full"):
-        create_study(tmp_path / "s.db", [MODEL], "set5", root=tiny_root, device="cpu")
+        create_study(
+            tmp_path / "s.db", [MODEL], "set5", root=tiny_root, device="cpu", allow_modified=True
+        )
     assert list(tmp_path.iterdir()) == []  # neither the study nor a temporary file
 
 
 def test_cli_create_and_limit(tiny_root: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "s.db"
     argv = ["mos", "create", "--models", "bicubic", "--dataset", "set5", "--out", str(out)]
-    assert main([*argv, "--data-root", str(tiny_root), "--limit", "1", "--seed", "3", "-q"]) == 0
+    assert (
+        main(
+            [
+                *argv,
+                "--data-root",
+                str(tiny_root),
+                "--limit",
+                "1",
+                "--seed",
+                "3",
+                "-q",
+                "--allow-modified",
+            ]
+        )
+        == 0
+    )
     assert "1 images x 2 methods" in capsys.readouterr().out
     info = open_study(out)
     assert info.methods == ("bicubic", "hr")  # bicubic is the anchor, listed once

@@ -51,7 +51,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in IMAGES:
         write_image(hr_dir / f"{name}.png", torch.rand(3, 32, 32, generator=gen))
     out = tmp_path_factory.mktemp("template") / "study.db"
-    create_study(out, [MODEL], "set5", root=root, seed=11, device="cpu")
+    create_study(out, [MODEL], "set5", root=root, seed=11, device="cpu", allow_modified=True)
     return out  # 4 images x (srcnn-x4, bicubic, hr) = 12 items
 
 

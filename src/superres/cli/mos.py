@@ -7,7 +7,14 @@ import logging
 import sys
 from pathlib import Path
 
-from superres.cli.common import CommandText, add_command, add_data_root, add_device, add_quiet
+from superres.cli.common import (
+    CommandText,
+    add_allow_modified,
+    add_command,
+    add_data_root,
+    add_device,
+    add_quiet,
+)
 from superres.errors import SuperresError
 from superres.mos import compute_results, create_study, format_markdown, write_results
 
@@ -70,6 +77,7 @@ def _add_create(actions: argparse._SubParsersAction) -> None:
         help="study file to create, e.g. study.db (must not exist)",
     )
     add_data_root(cr)
+    add_allow_modified(cr)
     cr.add_argument(
         "--limit", type=int, default=None, help="use only the first N images (sorted by name)"
     )
@@ -132,6 +140,7 @@ def _create(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         progress=not args.quiet,
+        allow_modified=args.allow_modified,
     )
     print(
         f"created {info.path}: {len(info.images)} images x {len(info.methods)} methods "

@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         fused=not args.eager,
         download=args.download,
+        allow_modified=args.allow_modified,
     )
     files = write_report(report, args.out, crop_size=args.crop_size)
     sys.stdout.write(format_report_markdown(report))

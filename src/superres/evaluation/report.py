@@ -217,6 +217,7 @@ def build_report(
     progress: bool = True,
     fused: bool = True,
     download: bool = False,
+    allow_modified: bool = False,
 ) -> Report:
     """Score every model on every dataset with every available metric and keep crops.
 
@@ -232,6 +233,8 @@ def build_report(
         fused: on the CPU, run the networks on the fused float32 path (as ``superres eval``;
             see :func:`superres.evaluation.benchmark.run_benchmark`).
         download: let the default NIQE and LPIPS download their files when they are not here.
+        allow_modified: score benchmark sets whose files differ from the catalog's (see
+            :class:`~superres.data.datasets.BenchmarkSet`); by default that is an error.
 
     Raises:
         UnknownModelError, UnknownDatasetError, DatasetNotFoundError, UnsupportedScaleError:
@@ -242,7 +245,7 @@ def build_report(
     device = device or torch.device("cpu")
     rows = BenchmarkModels(models, weights)
     built = _build_networks(rows, scale, device, fused=fused)
-    sets = [BenchmarkSet(d, scale, root=root) for d in datasets]
+    sets = [BenchmarkSet(d, scale, root=root, allow_modified=allow_modified) for d in datasets]
     notes: list[str] = []
     niqe_fn = _optional_metric(
         niqe_metric, "NIQE", lambda: default_niqe(root, download=download), notes

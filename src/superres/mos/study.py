@@ -369,6 +369,7 @@ def create_study(
     seed: int | None = None,
     device: str | torch.device = "auto",
     progress: bool = False,
+    allow_modified: bool = False,
 ) -> StudyInfo:
     """Create a blind MOS study of ``models`` on ``dataset`` in the new file ``out``.
 
@@ -389,6 +390,7 @@ def create_study(
             stored in the study.
         device: where the models run (``"auto"``, ``"cpu"``, ``"cuda:0"``, ...).
         progress: show a progress bar.
+        allow_modified: accept a benchmark set whose files differ from the catalog's.
 
     The file is written under a temporary name beside ``out`` and published with a no-replace
     link only when complete, so ``out`` is either absent or a finished study.
@@ -404,7 +406,7 @@ def create_study(
     seed = _check_study_args(out_path, limit=limit, seed=seed)
     # Everything that can fail on a typo fails here, before any image is computed.
     resolved, scale = _resolve_models(models)
-    bench = BenchmarkSet(dataset, scale, root=root, cache=False)
+    bench = BenchmarkSet(dataset, scale, root=root, cache=False, allow_modified=allow_modified)
     labels = [label for label, _ in resolved]
     methods = _study_methods(labels, scale, device)
     meta = _study_meta(dataset=bench.info.name, scale=scale, seed=seed, models=labels, limit=limit)
