@@ -347,17 +347,27 @@ def _cli_env(root: Path, cache: Path) -> dict[str, str]:
     return env
 
 
+def _cli_recipe(
+    tmp_path: Path, root: Path, name: str, changes: dict[str, dict[str, Any]]
+) -> tuple[Path, dict[str, str]]:
+    """The tiny recipe of ``configs/<name>`` with the keys of ``changes`` (section -> keys)
+    changed, written to a YAML file for ``superres train``, and the environment the command
+    runs in (data ``root``)."""
+    recipe = tiny_recipe(REPO / "configs" / name)
+    for section, keys in changes.items():
+        recipe[section].update(keys)
+    config = tmp_path / "r.yaml"
+    config.write_text(yaml.safe_dump(recipe))
+    return config, _cli_env(root, tmp_path / "cache")
+
+
 @pytest.mark.parametrize("pipeline", ["device", "loader"])
 def test_sigkill_then_resume_continues_to_the_same_losses(
     tiny_root: Path, tmp_path: Path, pipeline: str
 ) -> None:
-    data = tiny_recipe(REPO / "configs" / "srresnet_x4.yaml")
-    data["data"]["pipeline"] = pipeline
-    data["train"].update({"total_iters": 60, "checkpoint_every": 5, "log_every": 1})
-    data["validation"]["every"] = 1000
-    config = tmp_path / "r.yaml"
-    config.write_text(yaml.safe_dump(data))
-    env = _cli_env(tiny_root, tmp_path / "cache")
+    train = {"total_iters": 60, "checkpoint_every": 5, "log_every": 1}
+    changes = {"data": {"pipeline": pipeline}, "train": train, "validation": {"every": 1000}}
+    config, env = _cli_recipe(tmp_path, tiny_root, "srresnet_x4.yaml", changes)
     base = [sys.executable, "-m", "superres", "train", str(config), "--device", "cpu"]
     # One layout for both runs (auto times both and could pick either); the resumed run keeps
     # the killed one's, from its checkpoint.
@@ -405,13 +415,9 @@ def _free_port() -> int:
 def test_two_process_gloo_ddp_matches_one_process(
     tiny_root: Path, tmp_path: Path, pipeline: str
 ) -> None:
-    data = tiny_recipe(REPO / "configs" / "edsr_baseline_x4.yaml")
-    data["data"]["pipeline"] = pipeline
-    data["data"]["batch_size"] = 4
-    data["train"].update({"total_iters": 4, "checkpoint_every": 4, "log_every": 1})
-    config = tmp_path / "r.yaml"
-    config.write_text(yaml.safe_dump(data))
-    env = _cli_env(tiny_root, tmp_path / "cache")
+    train = {"total_iters": 4, "checkpoint_every": 4, "log_every": 1}
+    changes = {"data": {"pipeline": pipeline, "batch_size": 4}, "train": train}
+    config, env = _cli_recipe(tmp_path, tiny_root, "edsr_baseline_x4.yaml", changes)
     # fp32 on both sides: the check is agreement to float rounding (two half-batch gradients
     # averaged vs one full batch sum in another order). Under bf16 autocast, which `auto` picks
     # on CPUs with native bf16, that reordering is amplified by 8-bit mantissas (2e-5 seen).
@@ -563,15 +569,15 @@ def test_a_run_from_before_the_device_pipeline_resumes_on_either_pipeline(
 
     longer = tiny_recipe(REPO / "configs" / "srresnet_x4.yaml", total_iters=3)
     options = run_options(out, tiny_root, resume="auto")
-    with caplog.at_level("WARNING", logger="superres.training.trainer"):
+    with caplog.at_level("WARNING", logger="superres.training.checkpoint"):
         resumed = Trainer(recipe_from_dict(longer), options, resume_from=out / "state_last.pt")
-    assert resumed.device_batches is not None
+    assert resumed.data.device_batches is not None
     assert "data.pipeline changed from 'loader' to 'device'" in caplog.text
     longer["data"]["pipeline"] = "loader"  # or exactly as it ran
     caplog.clear()
-    with caplog.at_level("WARNING", logger="superres.training.trainer"):
+    with caplog.at_level("WARNING", logger="superres.training.checkpoint"):
         again = Trainer(recipe_from_dict(longer), options, resume_from=out / "state_last.pt")
-    assert again.loader is not None
+    assert again.data.loader is not None
     assert "data.pipeline" not in caplog.text
 
 

@@ -157,6 +157,19 @@ def test_schedule_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
         )
 
 
+def test_schedule_keywords_are_checked_as_a_signature_would() -> None:
+    opt = build_optimizer(nn.Linear(2, 2).parameters(), name="adam", lr=1e-4)
+    bad: dict[str, Any] = {"name": "cosine", "total_iters": 10, "warmup": 2}
+    with pytest.raises(TypeError, match="Did you mean 'warmup_iters'"):
+        lr_factor(0, **bad)
+    with pytest.raises(TypeError, match="'warmup'"):
+        build_scheduler(opt, **bad)
+    with pytest.raises(TypeError, match="eta_min"):  # the scheduler's keyword, not lr_factor's
+        lr_factor(0, name="cosine", total_iters=10, eta_min=0.1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="missing schedule argument 'name'"):
+        lr_factor(0, total_iters=10)  # type: ignore[call-arg]
+
+
 def test_build_scheduler_bad_eta_min() -> None:
     opt = build_optimizer(nn.Linear(2, 2).parameters(), name="adam", lr=1e-4)
     with pytest.raises(ConfigError, match="eta_min"):

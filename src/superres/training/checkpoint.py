@@ -11,19 +11,37 @@ A run folder holds
 The state file only holds tensors and plain Python values (the NumPy RNG state is converted to
 lists), so it loads with ``torch.load(weights_only=True)``. Both files are written to a temporary
 name and renamed, so a run killed at any moment leaves the previous checkpoint intact.
+
+A resume continues the run folder's state (``--resume auto``) or a named one, and refuses a
+state written by another experiment: only the keys of
+:data:`~superres.training.config.RESUMABLE_KEYS` (the length of the run and its cadences) may
+change.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import yaml
+from torch import nn
 
-from superres.errors import SuperresError
+from superres.errors import ConfigError, SuperresError
 from superres.io.files import atomic_write
+from superres.models import save_weights
+from superres.training.config import (
+    RESUMABLE_KEYS,
+    Recipe,
+    RunOptions,
+    recipe_changes,
+    recipe_from_checkpoint,
+)
+
+logger = logging.getLogger(__name__)
 
 STATE_FILE = "state_last.pt"
 WEIGHTS_LAST = "weights_last.safetensors"
@@ -90,13 +108,82 @@ def load_state(path: Path) -> dict[str, Any]:
     return state
 
 
+def save_run_weights(
+    model: nn.Module, path: Path, *, recipe: Recipe, step: int, metrics: dict[str, float] | None
+) -> None:
+    """``model``'s weights at iteration ``step`` in our format, with the resolved recipe."""
+    meta = {
+        "recipe_yaml": recipe.to_yaml(),
+        "iterations": str(step),
+        "source": recipe.source,
+        "backproject": str(recipe.inference.backproject),
+    }
+    save_weights(model, path, recipe=recipe.name, metrics=metrics, metadata=meta)
+
+
+def open_run_folder(out_dir: Path, resume: str | Path, *, is_main: bool) -> Path:
+    """``out_dir``, created by rank 0; refuses to start a new run (``--resume never``) in a
+    folder that holds one."""
+    if is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    if resume == "never" and (out_dir / STATE_FILE).exists():
+        raise SuperresError(
+            f"{out_dir} already holds a run ({STATE_FILE}); continue it with "
+            "--resume auto, or pick another --out folder (nothing was overwritten)"
+        )
+    return out_dir
+
+
+def find_resume(options: RunOptions) -> Path | None:
+    """The state file ``--resume auto|never|PATH`` names (``auto``: the run folder's, if any)."""
+    if options.resume == "never":
+        return None
+    if options.resume == "auto":
+        path = options.out_dir / STATE_FILE
+        return path if path.is_file() else None
+    path = Path(options.resume)
+    if not path.is_file():
+        raise CheckpointError(f"--resume {path}: no such file; pass auto or a {STATE_FILE} path")
+    return path
+
+
+def check_resumed_recipe(path: Path, stored: object, recipe: Recipe) -> None:
+    """Refuse a checkpoint (at ``path``, holding the recipe text ``stored``) of another
+    experiment than ``recipe``; allow (and log) a longer or shorter run and other logging
+    cadences (:data:`~superres.training.config.RESUMABLE_KEYS`)."""
+    fix = (
+        "resume with the same YAML and --set options (only "
+        f"{', '.join(sorted(RESUMABLE_KEYS))} may change), or start a new run in another "
+        "--out folder"
+    )
+    if not isinstance(stored, str):
+        raise CheckpointError(f"{path} holds no recipe; {fix}")
+    try:
+        old = recipe_from_checkpoint(stored, source=str(path))
+    except (ConfigError, yaml.YAMLError) as exc:
+        raise CheckpointError(
+            f"{path} holds a recipe this version cannot read ({exc}); {fix}"
+        ) from None
+    changes = recipe_changes(old, recipe)
+    fixed = {k: v for k, v in changes.items() if k not in RESUMABLE_KEYS}
+    if fixed:
+        listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in fixed.items())
+        raise CheckpointError(f"{path} was written by a different recipe ({listed}); {fix}")
+    for key, (before, after) in changes.items():
+        logger.warning("resuming with %s changed from %r to %r", key, before, after)
+
+
 __all__ = [
     "STATE_FILE",
     "WEIGHTS_BEST",
     "WEIGHTS_LAST",
     "CheckpointError",
+    "check_resumed_recipe",
+    "find_resume",
     "load_state",
+    "open_run_folder",
     "rng_state",
+    "save_run_weights",
     "save_state",
     "set_rng_state",
 ]

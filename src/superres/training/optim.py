@@ -30,7 +30,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, Required, TypedDict, Unpack
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
@@ -42,6 +42,7 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULERS",
     "OptimizerName",
+    "ScheduleArgs",
     "SchedulerName",
     "build_optimizer",
     "build_scheduler",
@@ -131,6 +132,23 @@ def build_optimizer(
 # --- schedules ------------------------------------------------------------------------------------
 
 
+class ScheduleArgs(TypedDict, total=False):
+    """The keywords that define a schedule, taken by :func:`lr_factor` and
+    :func:`build_scheduler` (see the module docstring).
+
+    ``name`` and ``total_iters`` are required; ``warmup_iters`` (default 0) and ``step_size``
+    (default 0, only for ``"step"``) are iteration counts; ``milestones`` (default none, only for
+    ``"multistep"``) absolute iteration numbers; ``gamma`` (default 0.5) the decay factor.
+    """
+
+    name: Required[SchedulerName]
+    total_iters: Required[int]
+    warmup_iters: int
+    step_size: int
+    milestones: Sequence[int]
+    gamma: float
+
+
 @dataclass(frozen=True)
 class _Schedule:
     """A schedule's arguments, checked; :meth:`factor` is :func:`lr_factor` on them."""
@@ -161,15 +179,26 @@ class _Schedule:
         return float(factor)
 
 
-def _check_schedule(
-    name: SchedulerName,
-    total_iters: int,
-    warmup_iters: int,
-    step_size: int,
-    milestones: Sequence[int],
-    gamma: float,
-) -> _Schedule:
-    """The schedule, or a :class:`ConfigError` naming its first invalid argument."""
+def _check_keywords(args: ScheduleArgs) -> None:
+    """A keyword that is not one of :class:`ScheduleArgs`, or a missing ``name`` or
+    ``total_iters``, is a :class:`TypeError`, as for any function's keywords."""
+    known = tuple(ScheduleArgs.__annotations__)
+    for key in args:
+        if key not in known:
+            hint = did_you_mean(key, known)
+            raise TypeError(f"unexpected schedule argument {key!r}.{hint} Expected {known}.")
+    for key in ("name", "total_iters"):
+        if key not in args:
+            raise TypeError(f"missing schedule argument {key!r}")
+
+
+def _check_schedule(args: ScheduleArgs) -> _Schedule:
+    """The schedule ``args`` define (with the defaults), or a :class:`ConfigError` naming its
+    first invalid argument (after :func:`_check_keywords`)."""
+    _check_keywords(args)
+    name, total_iters = args["name"], args["total_iters"]
+    warmup_iters, step_size = args.get("warmup_iters", 0), args.get("step_size", 0)
+    milestones, gamma = args.get("milestones", ()), args.get("gamma", 0.5)
     if name not in SCHEDULERS:
         raise _unknown("learning-rate schedule", name, SCHEDULERS)
     owner = f"schedule {name!r}"
@@ -221,47 +250,33 @@ def _check_schedule(
 
 
 def lr_factor(
-    iteration: int,
-    *,
-    name: SchedulerName,
-    total_iters: int,
-    warmup_iters: int = 0,
-    step_size: int = 0,
-    milestones: Sequence[int] = (),
-    gamma: float = 0.5,
-    eta_min_factor: float = 0.0,
+    iteration: int, *, eta_min_factor: float = 0.0, **schedule: Unpack[ScheduleArgs]
 ) -> float:
     """The multiplier of the base learning rate for the step after ``iteration`` earlier steps.
 
-    Pure: depends only on its arguments (see the module docstring for each schedule).
-    ``eta_min_factor`` is the cosine floor as a fraction of the base rate (``eta_min / lr``).
+    Pure: depends only on its arguments (``schedule``: :class:`ScheduleArgs`; see the module
+    docstring for each schedule). ``eta_min_factor`` is the cosine floor as a fraction of the
+    base rate (``eta_min / lr``).
 
     Raises:
         ConfigError: an unknown ``name`` or invalid arguments (as :func:`build_scheduler`).
     """
-    schedule = _check_schedule(name, total_iters, warmup_iters, step_size, milestones, gamma)
+    checked = _check_schedule(schedule)
     if not (_is_number(eta_min_factor) and 0.0 <= eta_min_factor <= 1.0):
         raise ConfigError(
-            f"schedule {name!r}: eta_min must lie in [0, lr]; "
+            f"schedule {checked.name!r}: eta_min must lie in [0, lr]; "
             f"got eta_min / lr = {eta_min_factor!r}."
         )
     if not (_is_int(iteration) and iteration >= 0):
         raise ValueError(f"lr_factor: iteration must be an integer >= 0; got {iteration!r}.")
-    return dataclasses.replace(schedule, eta_min_factor=eta_min_factor).factor(iteration)
+    return dataclasses.replace(checked, eta_min_factor=eta_min_factor).factor(iteration)
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer,
-    *,
-    name: SchedulerName,
-    total_iters: int,
-    warmup_iters: int = 0,
-    step_size: int = 0,
-    milestones: Sequence[int] = (),
-    gamma: float = 0.5,
-    eta_min: float = 0.0,
+    optimizer: torch.optim.Optimizer, *, eta_min: float = 0.0, **schedule: Unpack[ScheduleArgs]
 ) -> LRScheduler:
-    """A per-iteration schedule with optional linear warm-up (see the module docstring).
+    """A per-iteration schedule (``schedule``: :class:`ScheduleArgs`) with optional linear
+    warm-up (see the module docstring).
 
     Build it right after the optimizer (and before loading either state on resume); call
     ``scheduler.step()`` once after each ``optimizer.step()``. ``eta_min`` is an absolute learning
@@ -273,7 +288,8 @@ def build_scheduler(
     Raises:
         ConfigError: unknown ``name`` or invalid arguments.
     """
-    schedule = _check_schedule(name, total_iters, warmup_iters, step_size, milestones, gamma)
+    checked = _check_schedule(schedule)
+    name = checked.name
     base_lrs = [float(group.get("initial_lr", group["lr"])) for group in optimizer.param_groups]
     if not (_is_number(eta_min) and eta_min >= 0):
         raise ConfigError(f"schedule {name!r}: eta_min must be a number >= 0; got {eta_min!r}.")
@@ -287,7 +303,7 @@ def build_scheduler(
     # resumed run takes the schedule from its config and only the counters from the checkpoint.
     def make(base_lr: float) -> Callable[[int], float]:
         floor = eta_min / base_lr if name == "cosine" and base_lr > 0 else 0.0
-        per_group = dataclasses.replace(schedule, eta_min_factor=floor)
+        per_group = dataclasses.replace(checked, eta_min_factor=floor)
 
         def factor(iteration: int) -> float:
             return per_group.factor(iteration)

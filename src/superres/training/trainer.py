@@ -1,8 +1,11 @@
 """The training loop: PSNR-oriented and GAN stages, resumable, single process or DDP.
 
 Read it top to bottom: :class:`Trainer` sets up the process group, device and precision (once,
-here), the data, the networks, the losses and the optimizers; :meth:`Trainer.fit` runs
-iterations, logs, validates and checkpoints.
+here), the data, the networks, the losses and the optimizers, one step each (built by
+:mod:`~superres.training.placement`, :mod:`~superres.training.run_data`,
+:mod:`~superres.training.networks` and :mod:`~superres.training.objectives`);
+:meth:`Trainer.fit` runs iterations, logs, validates and checkpoints
+(:mod:`~superres.training.checkpoint`).
 
 Two modes (``train.mode``):
 
@@ -31,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import logging
 import math
 import time
@@ -41,175 +43,52 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import yaml
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.optimizer import ParamsT
 
-from superres.data.catalog import DATASETS, dataset_hr_dir, list_image_files, resolve_data_root
-from superres.data.datasets import BenchmarkImage, BenchmarkSet, bicubic_downscale, mod_crop
-from superres.data.device_pipeline import DeviceBatches
-from superres.data.training import (
-    ResumableSampler,
-    TrainDataset,
-    build_train_loader,
-    holdout_split,
-)
-from superres.errors import ConfigError, SuperresError
+from superres.errors import SuperresError
 from superres.evaluation.protocol import (
     prepare_network,
     score_output,
     set_mean,
     super_resolve,
 )
-from superres.io.image import read_image
-from superres.losses import LOSSES, build_loss
-from superres.models import DISCRIMINATORS, create_model, load_weights, save_weights
-from superres.models.descriptor import describe_network
-from superres.runtime import DistributedEnv, resolve_device, resolve_precision
+from superres.runtime import resolve_precision
 from superres.training.checkpoint import (
     STATE_FILE,
     WEIGHTS_BEST,
     WEIGHTS_LAST,
-    CheckpointError,
+    check_resumed_recipe,
+    find_resume,
     load_state,
+    open_run_folder,
     rng_state,
+    save_run_weights,
     save_state,
     set_rng_state,
 )
-from superres.training.config import (
-    RESUMABLE_KEYS,
-    Recipe,
-    RunOptions,
-    recipe_changes,
-    recipe_from_checkpoint,
-)
-from superres.training.ema import ModelEMA, unwrap_model
+from superres.training.config import OptimizerConfig, Recipe, RunOptions, SchedulerConfig
+from superres.training.ema import unwrap_model
 from superres.training.logging import NullLogger, TrainingLogger
-from superres.training.optim import build_optimizer, build_scheduler, clip_gradients
+from superres.training.networks import build_discriminator, build_ema, build_generator
+from superres.training.objectives import build_losses, build_optimization, loss_kwargs_for_run
+from superres.training.optim import clip_gradients
+from superres.training.placement import (
+    MEMORY_FORMATS,
+    choose_memory_format,
+    collective_device,
+    fastest_memory_format,
+    grad_scaler,
+    place_network,
+    start_process_group,
+)
+from superres.training.run_data import build_training_data, resolve_train_files
 
 logger = logging.getLogger(__name__)
 
 #: With several processes the time limit is agreed on (a broadcast and a host sync) this often.
 _TIME_CHECK_EVERY = 10
-
-#: Loss names grouped under the log keys of the papers' figures.
-_PIXEL_LOSSES = ("mse", "l1", "charbonnier", "ssim", "ms_ssim", "mix", "tv")
-
-
-# --- the edge: process group, device, precision ----------------------------------------------
-
-
-#: ``memory_format`` choices of :class:`~superres.training.config.RunOptions`.
-MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
-
-
-def fastest_memory_format(
-    model: nn.Module,
-    *,
-    input_shape: tuple[int, int, int, int],
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-) -> tuple[str, dict[str, float]]:
-    """The layout a training step of ``model`` runs fastest in here, and what each one took.
-
-    CUDA: channels_last (tensor cores want NHWC). Other GPUs: contiguous. On a CPU neither wins
-    everywhere (oneDNN's NHWC kernels make SRResNet's step 1.6x faster but EDSR-baseline's with
-    192-px patches 1.2x slower, ``benchmarks/train_speed.py``), so one forward and backward of a
-    copy of ``model`` on random data of ``input_shape`` is timed in each (the better of two,
-    after a warm-up): the model, its statistics and every random stream are left untouched.
-    """
-    if device.type != "cpu":
-        return ("channels_last" if device.type == "cuda" else "contiguous"), {}
-    generator = torch.Generator().manual_seed(0)
-    x = torch.rand(input_shape, generator=generator)
-    seconds: dict[str, float] = {}
-    for name, fmt in MEMORY_FORMATS.items():
-        probe = copy.deepcopy(model).train().to(memory_format=fmt)  # pyright: ignore[reportCallIssue]
-        xin = x.contiguous(memory_format=fmt)
-        timings = []
-        for _ in range(3):  # a warm-up (oneDNN builds its kernels), then the best of two
-            start = time.perf_counter()
-            with contextlib.ExitStack() as stack:
-                if amp_dtype is not None:
-                    stack.enter_context(torch.autocast("cpu", dtype=amp_dtype))
-                out = probe(xin)
-            out.float().mean().backward()
-            timings.append(time.perf_counter() - start)
-        seconds[name] = min(timings[1:])
-        del probe
-    return min(seconds, key=lambda k: seconds[k]), seconds
-
-
-# --- data -------------------------------------------------------------------------------------
-
-
-def resolve_train_files(roots: tuple[str, ...], data_root: Path) -> list[Path]:
-    """HR files of ``roots``: catalog names (``t91``), paths under the data root, or absolute."""
-    files: list[Path] = []
-    for root in roots:
-        if root.lower() in DATASETS:
-            folder = dataset_hr_dir(root, data_root)
-        else:
-            folder = Path(root).expanduser()
-            if not folder.is_absolute():
-                folder = data_root / folder
-            if not folder.is_dir():
-                raise ConfigError(
-                    f"data.train_roots: {root!r} is neither a catalogued dataset nor a folder "
-                    f"(looked for {folder}); fix the path or --data-root"
-                )
-        found = list_image_files(folder)
-        if not found:
-            raise ConfigError(f"data.train_roots: {folder} holds no images")
-        files.extend(found)
-    return files
-
-
-def _validation_pairs(recipe: Recipe, data_root: Path, holdout: list[Path]) -> list[BenchmarkImage]:
-    cfg = recipe.validation
-    pairs: list[BenchmarkImage] = []
-    if cfg.dataset is not None:
-        pairs.extend(BenchmarkSet(cfg.dataset, recipe.scale, root=data_root))
-    else:
-        for path in holdout:
-            hr = mod_crop(read_image(path).rgb, recipe.scale)
-            lq = bicubic_downscale(hr, recipe.scale)
-            pairs.append(BenchmarkImage(path.stem, hr, lq, grayscale=False, lq_source="generated"))
-    return pairs[: cfg.max_images] if cfg.max_images is not None else pairs
-
-
-def loss_kwargs_for_run(
-    name: str, kwargs: dict[str, Any], *, data_root: Path, scale: int, download: bool = False
-) -> dict[str, Any]:
-    """A recipe's loss arguments with what the run knows filled in: a relative ``weights:`` path
-    that is not found from the working folder resolves against ``data_root`` (recipes name files,
-    not machines); a loss whose constructor takes ``data_root`` (LPIPS finds its heads and trunk
-    there) gets the run's unless the recipe names another, and one that takes ``download`` the
-    run's permission to download its pinned files; and a loss that takes ``scale`` (the
-    sub-pixel pattern guard) gets the recipe's upscaling factor. A ``scale`` that contradicts the
-    recipe's is a mistake, not a choice, and is refused."""
-    out = dict(kwargs)
-    params = inspect.signature(LOSSES.get(name)).parameters
-    if "data_root" in params and out.get("data_root") is None:
-        out["data_root"] = str(data_root)
-    if "download" in params:
-        out["download"] = download
-    if "scale" in params:
-        given = out.setdefault("scale", scale)
-        if given != scale:
-            raise ConfigError(
-                f"loss {name!r}: scale {given!r} contradicts the recipe's scale {scale}; "
-                "drop the loss's scale (it follows the recipe) or make the two agree."
-            )
-    value = out.get("weights")
-    if isinstance(value, str) and "://" not in value and not Path(value).expanduser().exists():
-        candidate = data_root / value
-        if candidate.exists():
-            out["weights"] = str(candidate)
-    return out
-
-
-# --- the trainer ------------------------------------------------------------------------------
 
 
 class Trainer:
@@ -220,150 +99,50 @@ class Trainer:
     ) -> None:
         self.recipe = recipe
         self.options = options
-        env = DistributedEnv.from_env()
-        device = resolve_device(env.device(options.device) if env else options.device)
-        if env is not None:
-            env.init(device)
-        self.dist = env or DistributedEnv()
-        self.device = device
-        if device.type == "cuda":
-            # Fixed patch sizes: let cuDNN pick the fastest kernels once.
-            torch.backends.cudnn.benchmark = True
-        self.amp_dtype = resolve_precision(options.precision, device, training=True)
-        self.scaler = torch.amp.GradScaler(
-            device.type, enabled=self.amp_dtype == torch.float16 and device.type == "cuda"
-        )
-        self.out_dir = options.out_dir
-        if self.dist.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._check_resume_target()
-
         train = recipe.train
-        world = self.dist.world_size
-        if recipe.data.batch_size % world:
-            raise ConfigError(
-                f"data.batch_size {recipe.data.batch_size} is the global batch and must divide "
-                f"by the {world} processes"
-            )
-        self.local_batch = recipe.data.batch_size // world
 
-        # Data: files, the seeded hold-out split, the dataset and its resumable sampler.
-        self.data_root = resolve_data_root(options.data_root)
-        files = resolve_train_files(recipe.data.train_roots, self.data_root)
-        holdout: list[Path] = []
-        if recipe.data.holdout_fraction > 0:
-            files, holdout = holdout_split(
-                files, fraction=recipe.data.holdout_fraction, seed=recipe.seed
-            )
-        self.dataset = TrainDataset(
-            roots=[],
-            files=files,
-            scale=recipe.scale,
-            gt_size=recipe.data.gt_size,
-            channels=recipe.data.channels,
-            hflip=recipe.data.hflip,
-            rot90=recipe.data.rot90,
-            small_images=recipe.data.small_images,
-            repeat=recipe.data.repeat,
-            seed=recipe.seed,
-        )
-        if len(self.dataset) < recipe.data.batch_size:
-            raise ConfigError(
-                f"the training set has {len(self.dataset)} items, fewer than one batch of "
-                f"{recipe.data.batch_size}; add images or raise data.repeat"
-            )
-        self.sampler = ResumableSampler(
-            len(self.dataset), seed=recipe.seed, rank=self.dist.rank, world_size=world
-        )
-        # The batches: cut on the training device from the cached images, or built by workers.
-        self.device_batches: DeviceBatches | None = None
-        self.loader: DataLoader[dict[str, torch.Tensor]] | None = None
-        if recipe.data.pipeline == "device":
-            self.device_batches = DeviceBatches(
-                self.dataset, self.sampler, batch_size=self.local_batch, device=device
-            )
-        else:
-            self.loader = build_train_loader(
-                self.dataset,
-                self.sampler,
-                batch_size=self.local_batch,
-                num_workers=options.num_workers,
-                pin_memory=device.type == "cuda",
-            )
-        self.val_pairs = (
-            _validation_pairs(recipe, self.data_root, holdout) if self.dist.is_main else []
-        )
+        # The edge: process group, device and precision, decided once, here.
+        self.dist, self.device = start_process_group(options.device)
+        self.amp_dtype = resolve_precision(options.precision, self.device, training=True)
+        self.scaler = grad_scaler(self.device, self.amp_dtype)
+        self.out_dir = open_run_folder(options.out_dir, options.resume, is_main=self.dist.is_main)
+
+        # Data: files, the seeded hold-out split, the dataset, its resumable sampler, the batches.
+        self.data = build_training_data(recipe, options, env=self.dist, device=self.device)
 
         # Networks: identical initial weights on every rank (seeded), then per-rank RNG streams.
         torch.manual_seed(recipe.seed)
-        self.net_g = create_model(recipe.model.name, scale=recipe.scale, **recipe.model.kwargs)
-        if train.pretrained is not None and resume_from is None:
-            self._load_pretrained(train.pretrained)
-        self.net_d: nn.Module | None = None
-        if recipe.discriminator is not None:
-            builder = DISCRIMINATORS.get(recipe.discriminator.name)
-            self.net_d = builder(**recipe.discriminator.kwargs)
+        warm_start = resume_from is None  # a resumed run takes its weights from its state
+        net_g = build_generator(recipe, warm_start=warm_start, runs_dir=self.out_dir.parent)
+        net_d = build_discriminator(recipe)
         torch.manual_seed(recipe.seed + self.dist.rank)
-
         state = load_state(resume_from) if resume_from is not None else None
-        self.memory_format = self._choose_memory_format(state)
-        self.net_g = self._prepare(self.net_g)
-        if self.net_d is not None:
-            self.net_d = self._prepare(self.net_d)
-        self.ema = (
-            # From pretrained weights the average starts at them, at the full decay: the
-            # warm-up (meant to forget random initial weights) would let the first, largest
-            # steps of a fresh optimizer pull it away from a model that is already good.
-            ModelEMA(
-                unwrap_model(self.net_g),
-                decay=train.ema_decay,
-                warmup=train.pretrained is None,
-            )
-            if train.ema_decay is not None
-            else None
-        )
+        self.memory_format = self._choose_memory_format(net_g, state)
+        self.net_g = self._place(net_g)
+        self.net_d = self._place(net_d) if net_d is not None else None
+        self.ema = build_ema(unwrap_model(self.net_g), train)
 
         # Losses: `gan` is special (it needs the discriminator); every other term is f(sr, gt).
-        self.pixel_terms: list[tuple[str, nn.Module]] = []
-        self.gan_loss: Any = None
-        for term in train.losses:
-            kwargs = loss_kwargs_for_run(
-                term.name,
-                term.kwargs,
-                data_root=self.data_root,
-                scale=recipe.scale,
-                download=options.download,
-            )
-            loss = build_loss(term.name, **kwargs).to(device)
-            if term.name == "gan":
-                self.gan_loss = loss
-            else:
-                self.pixel_terms.append((self._log_key(term.name), loss))
+        losses = build_losses(
+            train.losses,
+            data_root=self.data.root,
+            scale=recipe.scale,
+            download=options.download,
+            device=self.device,
+        )
+        self.pixel_terms, self.gan_loss = losses.pixel_terms, losses.gan_loss
 
         # Optimizers and per-iteration schedules.
-        self.opt_g = build_optimizer(
-            unwrap_model(self.net_g).parameters(),
-            name=train.optimizer.name,
-            lr=train.optimizer.lr,
-            betas=train.optimizer.betas,
-            weight_decay=train.optimizer.weight_decay,
-            eps=train.optimizer.eps,
-            fused=device.type in ("cuda", "cpu"),
-        )
-        self.sched_g = self._scheduler(self.opt_g, train.scheduler)
+        params_g = unwrap_model(self.net_g).parameters()
+        self.opt_g, self.sched_g = self._optimization(params_g, train.optimizer, train.scheduler)
         self.opt_d = self.sched_d = None
         if self.net_d is not None:
-            self.opt_d = build_optimizer(
-                self.net_d.parameters(),
-                name=train.optimizer_d.name,
-                lr=train.optimizer_d.lr,
-                betas=train.optimizer_d.betas,
-                weight_decay=train.optimizer_d.weight_decay,
-                eps=train.optimizer_d.eps,
-                fused=device.type in ("cuda", "cpu"),
+            params_d = self.net_d.parameters()
+            self.opt_d, self.sched_d = self._optimization(
+                params_d, train.optimizer_d, train.scheduler_d
             )
-            self.sched_d = self._scheduler(self.opt_d, train.scheduler_d)
 
+        # Where the run stands (a resume overwrites all of it).
         self.step = 0
         self.epoch = 0
         self.position = 0  # indices of this rank already consumed in the current epoch
@@ -376,120 +155,43 @@ class Trainer:
 
     # --- setup helpers ------------------------------------------------------------------------
 
-    def _check_resume_target(self) -> None:
-        state = self.out_dir / STATE_FILE
-        if self.options.resume == "never" and state.exists():
-            raise SuperresError(
-                f"{self.out_dir} already holds a run ({STATE_FILE}); continue it with "
-                "--resume auto, or pick another --out folder (nothing was overwritten)"
-            )
-
-    def _log_key(self, name: str) -> str:
-        if name in _PIXEL_LOSSES:
-            taken = [k for k, _ in self.pixel_terms]
-            return "loss_pix" if "loss_pix" not in taken else f"loss_pix_{name}"
-        if name == "perceptual":
-            return "loss_percep"
-        return f"loss_{name}"
-
-    def _scheduler(self, optimizer: torch.optim.Optimizer, cfg: Any) -> Any:
-        return build_scheduler(
-            optimizer,
-            name=cfg.name,
-            total_iters=self.recipe.train.total_iters,
-            warmup_iters=cfg.warmup_iters,
-            step_size=cfg.step_size,
-            milestones=cfg.milestones,
-            gamma=cfg.gamma,
-            eta_min=cfg.eta_min,
-        )
-
-    def _choose_memory_format(self, state: dict[str, Any] | None) -> str:
-        """The networks' layout: as asked, as the resumed run had it (so it continues with the
-        same kernels), or the fastest measured here (rank 0 decides for every rank)."""
-        asked = self.options.memory_format
-        if asked != "auto":
-            if asked not in MEMORY_FORMATS:
-                raise ConfigError(
-                    f"unknown memory format {asked!r}; use auto, {', '.join(MEMORY_FORMATS)}"
-                )
-            return asked
-        stored = state.get("memory_format") if state is not None else None
-        if isinstance(stored, str) and stored in MEMORY_FORMATS:
-            return stored
-        data = self.recipe.data
-        channels = 1 if data.channels == "y" else 3
-        size = data.gt_size // self.recipe.scale
-        choice, seconds = fastest_memory_format(
-            self.net_g,
-            input_shape=(self.local_batch, channels, size, size),
+    def _choose_memory_format(self, net_g: nn.Module, state: dict[str, Any] | None) -> str:
+        """See :func:`~superres.training.placement.choose_memory_format`; the probe is one
+        training step of this rank's batch of LR patches."""
+        channels = 1 if self.recipe.data.channels == "y" else 3
+        size = self.recipe.data.gt_size // self.recipe.scale
+        return choose_memory_format(
+            self.options.memory_format,
+            stored=state.get("memory_format") if state is not None else None,
+            model=net_g,
+            input_shape=(self.data.local_batch, channels, size, size),
             device=self.device,
             amp_dtype=self.amp_dtype,
+            env=self.dist,
         )
-        if self.dist.world_size > 1:
-            names = list(MEMORY_FORMATS)
-            flag = torch.tensor([names.index(choice)], device=self._collective_device())
-            dist.broadcast(flag, src=0)
-            choice = names[int(flag.item())]
-        if seconds and self.dist.is_main:
-            timed = ", ".join(f"{k} {v:.3f} s" for k, v in seconds.items())
-            logger.info("memory format %s (one training step: %s)", choice, timed)
-        return choice
 
-    def _collective_device(self) -> torch.device:
-        """Where tensors for a collective live: the GPU under NCCL, the CPU under gloo."""
-        return self.device if self.device.type == "cuda" else torch.device("cpu")
+    def _place(self, model: nn.Module) -> nn.Module:
+        return place_network(
+            model,
+            device=self.device,
+            memory_format=self.memory_format,
+            env=self.dist,
+            compile=self.options.compile,
+        )
 
-    def _prepare(self, model: nn.Module) -> nn.Module:
-        model = model.to(self.device).train()
-        model = model.to(memory_format=MEMORY_FORMATS[self.memory_format])  # pyright: ignore[reportCallIssue]
-        if self.dist.world_size > 1:
-            has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-            if has_bn and self.device.type == "cuda":
-                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            elif has_bn and self.dist.is_main:
-                logger.warning(
-                    "%s has batch norm: on CPU each process normalises its own share of the batch "
-                    "(torch has no CPU SyncBatchNorm)",
-                    type(model).__name__,
-                )
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        if self.options.compile:
-            # Around DDP, as PyTorch recommends; unwrap_model() still reaches the bare network
-            # for saving, EMA and validation.
-            model = torch.compile(model)  # pyright: ignore[reportAssignmentType]
-        return model
-
-    def _load_pretrained(self, spec: str) -> None:
-        path = Path(spec).expanduser()
-        if not path.is_absolute() and not path.exists():
-            path = self.out_dir.parent / path
-        if not path.is_file():
-            raise ConfigError(
-                f"train.pretrained: {spec!r} not found (also looked for {path}); train the PSNR "
-                "stage first (its run folder holds weights_last.safetensors) or fix the path"
-            )
-        source = load_weights(path)
-        found = describe_network(source).architecture
-        if found != describe_network(self.net_g).architecture:
-            raise ConfigError(
-                f"train.pretrained {path} holds a {found} model, but the "
-                f"recipe trains {self.recipe.model.name}"
-            )
-        try:
-            self.net_g.load_state_dict(source.state_dict())
-        except RuntimeError as exc:
-            raise ConfigError(
-                f"train.pretrained {path} does not fit the recipe's model ({exc}); its "
-                "hyperparameters must match the model section"
-            ) from None
-        logger.info("generator initialised from %s", path)
+    def _optimization(
+        self, params: ParamsT, optimizer: OptimizerConfig, scheduler: SchedulerConfig
+    ) -> tuple[torch.optim.Optimizer, LRScheduler]:
+        fused = self.device.type in ("cuda", "cpu")  # where torch has a fused Adam
+        return build_optimization(
+            params, optimizer, scheduler, total_iters=self.recipe.train.total_iters, fused=fused
+        )
 
     # --- state --------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        self.sampler.load_state_dict({"epoch": self.epoch, "position": self.position})
+        """Everything a resume needs (see :mod:`superres.training.checkpoint`)."""
+        self.data.sampler.load_state_dict({"epoch": self.epoch, "position": self.position})
         state: dict[str, Any] = {
             "step": self.step,
             "epoch": self.epoch,
@@ -500,7 +202,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "sched_g": self.sched_g.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "sampler": self.sampler.state_dict(),
+            "sampler": self.data.sampler.state_dict(),
             "rng": rng_state(),
             "window": {k: v.detach().cpu() for k, v in self.window.items()},
             "window_counts": dict(self.window_counts),
@@ -515,7 +217,8 @@ class Trainer:
         return state
 
     def _resume(self, path: Path, state: dict[str, Any]) -> None:
-        self._check_resumed_recipe(path, state.get("recipe"))
+        """Continue from what :meth:`state_dict` stored at ``path``."""
+        check_resumed_recipe(path, state.get("recipe"), self.recipe)
         unwrap_model(self.net_g).load_state_dict(state["net_g"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.sched_g.load_state_dict(state["sched_g"])
@@ -537,30 +240,6 @@ class Trainer:
             torch.manual_seed(self.recipe.seed + self.dist.rank + 1_000_003 * self.step)
         logger.info("resumed %s at iteration %d", path, self.step)
 
-    def _check_resumed_recipe(self, path: Path, stored: object) -> None:
-        """Refuse a checkpoint of another experiment; allow (and log) a longer or shorter run
-        and other logging cadences (:data:`~superres.training.config.RESUMABLE_KEYS`)."""
-        fix = (
-            "resume with the same YAML and --set options (only "
-            f"{', '.join(sorted(RESUMABLE_KEYS))} may change), or start a new run in another "
-            "--out folder"
-        )
-        if not isinstance(stored, str):
-            raise CheckpointError(f"{path} holds no recipe; {fix}")
-        try:
-            old = recipe_from_checkpoint(stored, source=str(path))
-        except (ConfigError, yaml.YAMLError) as exc:
-            raise CheckpointError(
-                f"{path} holds a recipe this version cannot read ({exc}); {fix}"
-            ) from None
-        changes = recipe_changes(old, self.recipe)
-        fixed = {k: v for k, v in changes.items() if k not in RESUMABLE_KEYS}
-        if fixed:
-            listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in fixed.items())
-            raise CheckpointError(f"{path} was written by a different recipe ({listed}); {fix}")
-        for key, (before, after) in changes.items():
-            logger.warning("resuming with %s changed from %r to %r", key, before, after)
-
     def _model_for_export(self) -> nn.Module:
         return self.ema.module if self.ema is not None else unwrap_model(self.net_g)
 
@@ -570,17 +249,9 @@ class Trainer:
         """Rank 0: weights (safetensors with the recipe) then the full training state."""
         if not self.dist.is_main:
             return
-        meta = {
-            "recipe_yaml": self.recipe.to_yaml(),
-            "iterations": str(self.step),
-            "source": self.recipe.source,
-            "backproject": str(self.recipe.inference.backproject),
-        }
+        target = self.out_dir / (WEIGHTS_BEST if best else WEIGHTS_LAST)
         model = self._model_for_export()
-        target = WEIGHTS_BEST if best else WEIGHTS_LAST
-        save_weights(
-            model, self.out_dir / target, recipe=self.recipe.name, metrics=metrics, metadata=meta
-        )
+        save_run_weights(model, target, recipe=self.recipe, step=self.step, metrics=metrics)
         if not best:
             save_state(self.out_dir / STATE_FILE, self.state_dict())
 
@@ -593,18 +264,19 @@ class Trainer:
         sampler's order, from ``(epoch, position)`` on; a last partial batch is dropped.
         """
         while True:
-            if self.device_batches is not None:
-                share = self.sampler.num_samples
-                while self.position + self.local_batch <= share:
-                    batch = self.device_batches.batch(self.epoch, self.position)
-                    self.position += self.local_batch
+            data = self.data
+            if data.device_batches is not None:
+                share = data.sampler.num_samples
+                while self.position + data.local_batch <= share:
+                    batch = data.device_batches.batch(self.epoch, self.position)
+                    self.position += data.local_batch
                     yield batch
             else:
-                assert self.loader is not None
-                self.sampler.load_state_dict({"epoch": self.epoch, "position": self.position})
-                self.dataset.set_epoch(self.epoch)
-                for batch in self.loader:
-                    self.position += self.local_batch
+                assert data.loader is not None
+                data.sampler.load_state_dict({"epoch": self.epoch, "position": self.position})
+                data.dataset.set_epoch(self.epoch)
+                for batch in data.loader:
+                    self.position += data.local_batch
                     yield batch
             self.epoch += 1
             self.position = 0
@@ -636,39 +308,10 @@ class Trainer:
                 p.requires_grad_(False)
         with self._autocast():
             sr = self.net_g(lq)
-        sr32 = sr.float()
         if train_g:
-            total = torch.zeros((), device=self.device)
-            for key, term in self.pixel_terms:
-                value = term(sr32, gt)
-                values[key] = value.detach()
-                total = total + value
-            if net_d is not None:
-                raw_d = unwrap_model(net_d)  # frozen: plain module, no DDP collective in this step
-                with self._autocast():
-                    fake_logits = raw_d(sr).float()
-                real_logits = None
-                if self.gan_loss.gan_type == "ragan":  # a constant for the generator step
-                    with torch.no_grad(), self._autocast():
-                        real_logits = raw_d(gt).float()
-                loss_gan = self.gan_loss.generator_loss(fake_logits, real_logits)
-                values["loss_gan"] = loss_gan.detach()
-                total = total + loss_gan
-            values["loss_total"] = total.detach()
-            self._optimize(total, self.net_g, self.opt_g)
-
+            values.update(self._generator_step(sr, gt))
         if net_d is not None and self.opt_d is not None:
-            for p in net_d.parameters():
-                p.requires_grad_(True)
-            # Real and generated images in one forward pass: one DDP collective per step.
-            with self._autocast():
-                logits = net_d(torch.cat([gt, sr.detach()], dim=0)).float()
-            real_logits, fake_logits = logits.split(gt.shape[0], dim=0)
-            loss_d = self.gan_loss.discriminator_loss(real_logits, fake_logits)
-            values["loss_d"] = loss_d.detach()
-            values["d_real"] = real_logits.detach().mean()
-            values["d_fake"] = fake_logits.detach().mean()
-            self._optimize(loss_d, net_d, self.opt_d)
+            values.update(self._discriminator_step(net_d, self.opt_d, sr, gt))
         self.scaler.update()
 
         if train_g:
@@ -677,6 +320,51 @@ class Trainer:
                 self.ema.update(self.net_g)
         if self.sched_d is not None:
             self.sched_d.step()
+        return values
+
+    def _generator_step(self, sr: torch.Tensor, gt: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Update the generator on every pixel term and, in a GAN, the adversarial term (the
+        discriminator frozen); returns the detached terms and ``loss_total``."""
+        values: dict[str, torch.Tensor] = {}
+        sr32 = sr.float()
+        total = torch.zeros((), device=self.device)
+        for key, term in self.pixel_terms:
+            value = term(sr32, gt)
+            values[key] = value.detach()
+            total = total + value
+        if self.net_d is not None:
+            raw_d = unwrap_model(self.net_d)  # frozen: plain module, no DDP collective here
+            with self._autocast():
+                fake_logits = raw_d(sr).float()
+            real_logits = None
+            if self.gan_loss.gan_type == "ragan":  # a constant for the generator step
+                with torch.no_grad(), self._autocast():
+                    real_logits = raw_d(gt).float()
+            loss_gan = self.gan_loss.generator_loss(fake_logits, real_logits)
+            values["loss_gan"] = loss_gan.detach()
+            total = total + loss_gan
+        values["loss_total"] = total.detach()
+        self._optimize(total, self.net_g, self.opt_g)
+        return values
+
+    def _discriminator_step(
+        self, net_d: nn.Module, opt_d: torch.optim.Optimizer, sr: torch.Tensor, gt: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Update the discriminator on real ``gt`` vs generated ``sr``; returns ``loss_d`` and
+        the mean logits."""
+        for p in net_d.parameters():
+            p.requires_grad_(True)
+        # Real and generated images in one forward pass: one DDP collective per step.
+        with self._autocast():
+            logits = net_d(torch.cat([gt, sr.detach()], dim=0)).float()
+        real_logits, fake_logits = logits.split(gt.shape[0], dim=0)
+        loss_d = self.gan_loss.discriminator_loss(real_logits, fake_logits)
+        values = {
+            "loss_d": loss_d.detach(),
+            "d_real": real_logits.detach().mean(),
+            "d_fake": fake_logits.detach().mean(),
+        }
+        self._optimize(loss_d, net_d, opt_d)
         return values
 
     def _reduce(self, values: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -706,7 +394,7 @@ class Trainer:
         model = prepare_network(model, self.device, fused=True)
         scale = self.recipe.scale
         psnrs, ssims, samples = [], [], {}
-        for pair in self.val_pairs:
+        for pair in self.data.val_pairs:
             sr = super_resolve(model, pair.lq, scale, device=self.device)
             value, structure = score_output(sr, pair.hr, scale)
             psnrs.append(value)
@@ -735,25 +423,59 @@ class Trainer:
             return over
         if self.step % _TIME_CHECK_EVERY:
             return False
-        flag = torch.tensor([float(over)], device=self._collective_device())
+        flag = torch.tensor([float(over)], device=collective_device(self.device))
         dist.broadcast(flag, src=0)
         return bool(flag.item())
+
+    def _log(self) -> TrainingLogger | NullLogger:
+        """Rank 0 writes the logs; the other ranks log nothing."""
+        if not self.dist.is_main:
+            return NullLogger()
+        return TrainingLogger(
+            self.out_dir,
+            total_iters=self.recipe.train.total_iters,
+            start_iter=self.step,
+            tensorboard=self.options.tensorboard,
+            progress=self.options.progress,
+        )
+
+    def _accumulate(self, values: dict[str, torch.Tensor]) -> None:
+        """Add one step's losses to the window of the next log line."""
+        for key, value in values.items():
+            previous = self.window.get(key)
+            value = value.detach().float()
+            self.window[key] = value if previous is None else previous + value
+            self.window_counts[key] = self.window_counts.get(key, 0) + 1
+
+    def _window_means(self) -> dict[str, float]:
+        """The window's mean losses over every rank; the window starts again.
+
+        Raises:
+            SuperresError: a loss is not finite (the run diverged).
+        """
+        reduced = self._reduce({k: v / self.window_counts[k] for k, v in self.window.items()})
+        self.window, self.window_counts = {}, {}
+        if not all(math.isfinite(v) for v in reduced.values()):
+            raise SuperresError(
+                f"training diverged at iteration {self.step}: losses {reduced}; lower "
+                "train.optimizer.lr, set train.grad_clip, or use --precision fp32"
+            )
+        return reduced
+
+    def _validate_and_log(self, log: TrainingLogger | NullLogger) -> dict[str, float]:
+        """Validate (rank 0), log the scores and samples, keep the best weights."""
+        scores, samples = self.validate()
+        log.log_val(self.step, scores)
+        log.log_images(self.step, samples)
+        if scores.get("psnr", -math.inf) > self.best_psnr:
+            self.best_psnr = scores["psnr"]
+            self.save_checkpoint(best=True, metrics=scores)
+        return scores
 
     def fit(self) -> dict[str, float]:
         """Train to ``train.total_iters``; returns the last validation scores (rank 0)."""
         train = self.recipe.train
-        val_every = self.recipe.validation.every
-        log = (
-            TrainingLogger(
-                self.out_dir,
-                total_iters=train.total_iters,
-                start_iter=self.step,
-                tensorboard=self.options.tensorboard,
-                progress=self.options.progress,
-            )
-            if self.dist.is_main
-            else NullLogger()
-        )
+        log = self._log()
         last_val: dict[str, float] = {}
         started = time.perf_counter()
         start_step = self.step
@@ -762,31 +484,14 @@ class Trainer:
             while self.step < train.total_iters:
                 values = self.train_step(next(batches))
                 self.step += 1
-                for key, value in values.items():
-                    previous = self.window.get(key)
-                    value = value.detach().float()
-                    self.window[key] = value if previous is None else previous + value
-                    self.window_counts[key] = self.window_counts.get(key, 0) + 1
+                self._accumulate(values)
                 stop = self._out_of_time(started)
                 last = stop or self.step == train.total_iters
                 if self.step % train.log_every == 0 or last:
-                    reduced = self._reduce(
-                        {k: v / self.window_counts[k] for k, v in self.window.items()}
-                    )
-                    self.window, self.window_counts = {}, {}
-                    if not all(math.isfinite(v) for v in reduced.values()):
-                        raise SuperresError(
-                            f"training diverged at iteration {self.step}: losses {reduced}; lower "
-                            "train.optimizer.lr, set train.grad_clip, or use --precision fp32"
-                        )
-                    log.log_train(self.step, reduced, self.opt_g.param_groups[0]["lr"])
-                if self.val_pairs and (self.step % val_every == 0 or last):
-                    last_val, samples = self.validate()
-                    log.log_val(self.step, last_val)
-                    log.log_images(self.step, samples)
-                    if last_val.get("psnr", -math.inf) > self.best_psnr:
-                        self.best_psnr = last_val["psnr"]
-                        self.save_checkpoint(best=True, metrics=last_val)
+                    lr = self.opt_g.param_groups[0]["lr"]
+                    log.log_train(self.step, self._window_means(), lr)
+                if self.data.val_pairs and (self.step % self.recipe.validation.every == 0 or last):
+                    last_val = self._validate_and_log(log)
                 if self.step % train.checkpoint_every == 0 or last:
                     self.save_checkpoint(metrics=last_val or None)
                 self._barrier()
@@ -802,26 +507,11 @@ class Trainer:
             log.close()
         if self.dist.is_main:
             elapsed = time.perf_counter() - started
+            done = self.step - start_step
             logger.info(
-                "%d iterations in %.1f s (%.2f it/s)",
-                self.step - start_step,
-                elapsed,
-                (self.step - start_step) / max(elapsed, 1e-9),
+                "%d iterations in %.1f s (%.2f it/s)", done, elapsed, done / max(elapsed, 1e-9)
             )
         return last_val
-
-
-def find_resume(options: RunOptions) -> Path | None:
-    """The state file ``--resume auto|never|PATH`` names (``auto``: the run folder's, if any)."""
-    if options.resume == "never":
-        return None
-    if options.resume == "auto":
-        path = options.out_dir / STATE_FILE
-        return path if path.is_file() else None
-    path = Path(options.resume)
-    if not path.is_file():
-        raise CheckpointError(f"--resume {path}: no such file; pass auto or a {STATE_FILE} path")
-    return path
 
 
 def train(recipe: Recipe, options: RunOptions) -> dict[str, float]:
