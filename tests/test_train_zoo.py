@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from conftest import load_script
+from superres.data.catalog import DATASETS
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -39,10 +40,12 @@ def test_one_sitting_on_the_cpu(
     monkeypatch.setenv("SUPERRES_OFFLINE", "1")
     root = tmp_path / "data"
     rng = np.random.default_rng(0)
-    for folder, count, size in (("T91", 3, 64), ("BSD200", 2, 64), ("Set5", 2, 128)):
+    for folder, count, size in (("T91", 3, 64), ("BSD200", 2, 64), ("Set5", 5, 128)):
         (root / folder / "HR").mkdir(parents=True)
-        for i in range(count):
-            Image.fromarray(_smooth(rng, size, size)).save(root / folder / "HR" / f"im{i}.png")
+        # Set5 is a benchmark set: its file names must be the catalog's.
+        names = DATASETS.get("set5").stems if folder == "Set5" else [f"im{i}" for i in range(count)]
+        for name in names[:count]:
+            Image.fromarray(_smooth(rng, size, size)).save(root / folder / "HR" / f"{name}.png")
     # the real perceptual trunk and NIQE parameters (small files of the data root)
     (root / "weights").mkdir()
     shutil.copy(data_root / "weights/squeezenet1_1_imagenet_features.safetensors", root / "weights")

@@ -21,6 +21,7 @@ from PIL import Image
 from torch import nn
 
 from superres.cli import main
+from superres.data.catalog import DATASETS
 from superres.data.datasets import bicubic_downscale
 from superres.errors import ConfigError, SuperresError
 from superres.imaging.resize import imresize
@@ -68,12 +69,15 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for folder, count, size in (
         ("T91", 6, (52, 60)),
         ("BSD200", 3, (60, 52)),
-        ("Set5", 2, (48, 48)),
+        ("Set5", 5, (48, 48)),
     ):
         hr = root / folder / "HR"
         hr.mkdir(parents=True)
+        # Set5 is a benchmark set: its names must be the catalog's (any other set is an error).
+        names = DATASETS.get("set5").stems if folder == "Set5" else None
         for i in range(count):
-            Image.fromarray(_smooth_image(rng, *size)).save(hr / f"img{i:02d}.png")
+            name = names[i] if names else f"img{i:02d}"
+            Image.fromarray(_smooth_image(rng, *size)).save(hr / f"{name}.png")
     return root
 
 
