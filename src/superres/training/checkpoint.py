@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import logging
 import random
+import re
+import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,15 +126,92 @@ def save_run_weights(
 
 def open_run_folder(out_dir: Path, resume: str | Path, *, is_main: bool) -> Path:
     """``out_dir``, created by rank 0; refuses to start a new run (``--resume never``) in a
-    folder that holds one."""
+    folder that holds one. A resumed run first removes what a killed one's writes left."""
     if is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
+        if resume != "never":
+            remove_temporaries(out_dir)
     if resume == "never" and (out_dir / STATE_FILE).exists():
         raise SuperresError(
             f"{out_dir} already holds a run ({STATE_FILE}); continue it with "
             "--resume auto, or pick another --out folder (nothing was overwritten)"
         )
     return out_dir
+
+
+#: A temporary file of :func:`superres.io.files.atomic_write` (``mkstemp``'s 8 random characters).
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary files that a killed run's atomic writes left in ``folder``.
+
+    Only hidden ``.<name>.<8 characters>.tmp`` files directly in ``folder`` (what
+    :func:`~superres.io.files.atomic_write` creates) are removed; the removed paths are returned.
+    """
+    removed = []
+    for path in sorted(folder.glob(".*.tmp")):
+        if _TEMPORARY.match(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    if removed:
+        logger.info(
+            "removed %d temporary file(s) of an interrupted run in %s", len(removed), folder
+        )
+    return removed
+
+
+def first_non_finite(state: object, prefix: str = "") -> str | None:
+    """The key of the first floating tensor holding NaN or infinity in a nested ``state``.
+
+    ``state`` is a tensor or any nesting of mappings and sequences of them (a model's or a
+    training state's ``state_dict``); ``None`` when every floating tensor is finite.
+    """
+    if isinstance(state, torch.Tensor):
+        finite = not state.is_floating_point() or bool(torch.isfinite(state).all())
+        return None if finite else prefix or "tensor"
+    items: Sequence[tuple[object, object]] = ()
+    if isinstance(state, Mapping):
+        items = list(state.items())
+    elif isinstance(state, list | tuple):
+        items = list(enumerate(state))
+    for key, value in items:
+        found = first_non_finite(value, f"{prefix}.{key}" if prefix else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def state_bytes(state: object) -> int:
+    """The bytes of the tensors in a nested ``state`` (about the size of its file)."""
+    if isinstance(state, torch.Tensor):
+        return state.numel() * state.element_size()
+    if isinstance(state, Mapping):
+        return sum(state_bytes(v) for v in state.values())
+    if isinstance(state, list | tuple):
+        return sum(state_bytes(v) for v in state)
+    return 0
+
+
+def describe_last_good(folder: Path, step: int | None) -> str:
+    """Where the run's last good training state is, for a message."""
+    if step is None:
+        return "no training state was saved yet"
+    return f"the last good state is {folder / STATE_FILE} (iteration {step})"
+
+
+def write_failed(folder: Path, exc: OSError, *, needed: int, last_good: str) -> CheckpointError:
+    """The one-line error of a checkpoint that could not be written to ``folder``."""
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1e6:.0f} MB free"
+    except OSError:
+        free = "free space unknown"
+    reason = exc.strerror or str(exc)
+    return CheckpointError(
+        f"cannot write the checkpoint to {folder}: {reason} ({free}, about "
+        f"{needed / 1e6:.0f} MB needed); {last_good}: make room or make the folder writable, "
+        "then continue with --resume auto"
+    )
 
 
 def find_resume(options: RunOptions) -> Path | None:
@@ -179,11 +259,16 @@ __all__ = [
     "WEIGHTS_LAST",
     "CheckpointError",
     "check_resumed_recipe",
+    "describe_last_good",
     "find_resume",
+    "first_non_finite",
     "load_state",
     "open_run_folder",
+    "remove_temporaries",
     "rng_state",
     "save_run_weights",
     "save_state",
     "set_rng_state",
+    "state_bytes",
+    "write_failed",
 ]

@@ -60,13 +60,17 @@ from superres.training.checkpoint import (
     WEIGHTS_BEST,
     WEIGHTS_LAST,
     check_resumed_recipe,
+    describe_last_good,
     find_resume,
+    first_non_finite,
     load_state,
     open_run_folder,
     rng_state,
     save_run_weights,
     save_state,
     set_rng_state,
+    state_bytes,
+    write_failed,
 )
 from superres.training.config import OptimizerConfig, Recipe, RunOptions, SchedulerConfig
 from superres.training.ema import unwrap_model
@@ -147,6 +151,7 @@ class Trainer:
         self.epoch = 0
         self.position = 0  # indices of this rank already consumed in the current epoch
         self.best_psnr = -math.inf
+        self.saved_step: int | None = None  # the iteration of the training state on disk
         # Sums of the losses since the last log line: logs show window means, not one noisy step.
         self.window: dict[str, torch.Tensor] = {}
         self.window_counts: dict[str, int] = {}
@@ -230,6 +235,7 @@ class Trainer:
             self.opt_d.load_state_dict(state["opt_d"])
             self.sched_d.load_state_dict(state["sched_d"])
         self.step = int(state["step"])
+        self.saved_step = self.step
         self.epoch = int(state["epoch"])
         self.position = int(state["position"])
         self.best_psnr = float(state["best_psnr"])
@@ -246,14 +252,36 @@ class Trainer:
     def save_checkpoint(
         self, *, best: bool = False, metrics: dict[str, float] | None = None
     ) -> None:
-        """Rank 0: weights (safetensors with the recipe) then the full training state."""
+        """Rank 0: weights (safetensors with the recipe) then the full training state.
+
+        Nothing non-finite is written over a good checkpoint, and a failed write leaves the
+        previous files as they were (atomic writes).
+
+        Raises:
+            SuperresError: a weight or state tensor is NaN or infinite (the run diverged).
+            CheckpointError: the folder cannot be written (full, read-only, no permission).
+        """
         if not self.dist.is_main:
             return
         target = self.out_dir / (WEIGHTS_BEST if best else WEIGHTS_LAST)
         model = self._model_for_export()
-        save_run_weights(model, target, recipe=self.recipe, step=self.step, metrics=metrics)
-        if not best:
-            save_state(self.out_dir / STATE_FILE, self.state_dict())
+        state = None if best else self.state_dict()
+        last_good = describe_last_good(self.out_dir, self.saved_step)
+        bad = first_non_finite(model.state_dict()) or first_non_finite(state)
+        if bad is not None:
+            raise SuperresError(
+                f"training diverged at iteration {self.step}: {bad} is not finite, so no "
+                f"checkpoint was written; {last_good}. Lower train.optimizer.lr, set "
+                "train.grad_clip, or use --precision fp32"
+            )
+        try:
+            save_run_weights(model, target, recipe=self.recipe, step=self.step, metrics=metrics)
+            if state is not None:
+                save_state(self.out_dir / STATE_FILE, state)
+                self.saved_step = self.step
+        except OSError as exc:
+            needed = state_bytes(state) + state_bytes(model.state_dict())
+            raise write_failed(self.out_dir, exc, needed=needed, last_good=last_good) from None
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -457,7 +485,8 @@ class Trainer:
         self.window, self.window_counts = {}, {}
         if not all(math.isfinite(v) for v in reduced.values()):
             raise SuperresError(
-                f"training diverged at iteration {self.step}: losses {reduced}; lower "
+                f"training diverged at iteration {self.step}: losses {reduced}; "
+                f"{describe_last_good(self.out_dir, self.saved_step)}. Lower "
                 "train.optimizer.lr, set train.grad_clip, or use --precision fp32"
             )
         return reduced
