@@ -1,0 +1,203 @@
+"""Hard upper bounds on every architecture's hyperparameters, checked before a file is built.
+
+A weights file says which network to build (our metadata's ``kwargs``, or the shapes of a
+third-party checkpoint). Those numbers come from the file, so they are bounded here, per
+registered architecture and per constructor argument, before anything is built: a file asking
+for 4000 blocks of 1024 features is refused in microseconds instead of taking gigabytes.
+
+:data:`LIMITS` maps each registry name to ``{argument: limit}`` and names *every* constructor
+argument (a test holds it to the builders' signatures), so a new argument needs its bound here.
+The bounds are generous (several times the published configurations: EDSR's 32 blocks x 256
+features, RRDBNet's 23 x 64, SRResNet's 16 x 64); the registry still decides which scales a model
+supports (:func:`superres.models.check_scale`), the constructors the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "LIMITS",
+    "MAX_SCALE",
+    "Choice",
+    "FloatRange",
+    "IntRange",
+    "IntTuple",
+    "Limit",
+    "Text",
+    "check_hyperparameters",
+]
+
+#: The largest scale a weights file may ask for (the registry narrows it per architecture).
+MAX_SCALE = 8
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """An integer (never a bool or a float such as ``64.0``) in ``low..high``."""
+
+    low: int
+    high: int
+
+    def accepts(self, value: object) -> bool:
+        return _is_int(value) and self.low <= value <= self.high  # type: ignore[operator]
+
+    def describe(self) -> str:
+        return f"an integer in {self.low}..{self.high}"
+
+
+@dataclass(frozen=True)
+class IntTuple:
+    """``length`` integers in ``low..high`` (JSON lists become tuples)."""
+
+    length: int
+    low: int
+    high: int
+
+    def accepts(self, value: object) -> bool:
+        return (
+            isinstance(value, list | tuple)
+            and len(value) == self.length
+            and all(IntRange(self.low, self.high).accepts(v) for v in value)
+        )
+
+    def describe(self) -> str:
+        return f"{self.length} integers in {self.low}..{self.high}"
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    """A finite number (int or float, never a bool) in ``low..high``."""
+
+    low: float
+    high: float
+
+    def accepts(self, value: object) -> bool:
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and self.low <= value <= self.high
+        )
+
+    def describe(self) -> str:
+        return f"a number in {self.low:g}..{self.high:g}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of ``values``, of the same type (``True`` is not ``1``, ``1.0`` is not ``1``)."""
+
+    values: tuple[object, ...]
+
+    def accepts(self, value: object) -> bool:
+        return any(type(value) is type(v) and value == v for v in self.values)
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+@dataclass(frozen=True)
+class Text:
+    """A short string; the constructor checks which ones it takes."""
+
+    max_length: int = 32
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, str) and len(value) <= self.max_length
+
+    def describe(self) -> str:
+        return f"a string of at most {self.max_length} characters"
+
+
+Limit = IntRange | IntTuple | FloatRange | Choice | Text
+
+_SCALE = IntRange(1, MAX_SCALE)
+_CHANNELS = Choice((1, 3))
+_OUT_CHANNELS = Choice((None, 1, 3))
+_FLAG = Choice((False, True))
+_EDSR: dict[str, Limit] = {
+    "scale": _SCALE,
+    "in_channels": _CHANNELS,
+    "out_channels": _OUT_CHANNELS,
+    "num_features": IntRange(1, 512),
+    "num_blocks": IntRange(1, 128),
+    "res_scale": FloatRange(0.0, 1.0),
+    "img_range": FloatRange(1e-3, 65535.0),
+}
+
+#: ``{registry name: {constructor argument: its limit}}``, every argument of every architecture.
+LIMITS: Mapping[str, Mapping[str, Limit]] = {
+    "bicubic": {"scale": _SCALE, "in_channels": _CHANNELS},
+    "srcnn": {
+        "scale": _SCALE,
+        "in_channels": _CHANNELS,
+        "out_channels": _OUT_CHANNELS,
+        "kernel_sizes": IntTuple(3, 1, 15),
+        "num_features": IntTuple(2, 1, 512),
+    },
+    "srresnet": {
+        "scale": _SCALE,
+        "in_channels": _CHANNELS,
+        "out_channels": _OUT_CHANNELS,
+        "num_features": IntRange(1, 256),
+        "num_blocks": IntRange(1, 128),
+        "use_batchnorm": _FLAG,
+        "conv_bias": _FLAG,
+        "body_tail": Text(),
+        "output_activation": Text(),
+    },
+    "edsr": _EDSR,
+    "edsr-baseline": _EDSR,
+    "rrdbnet": {
+        "scale": _SCALE,
+        "in_channels": _CHANNELS,
+        "out_channels": _OUT_CHANNELS,
+        "num_features": IntRange(1, 256),
+        "num_blocks": IntRange(1, 64),
+        "num_grow_ch": IntRange(1, 256),
+    },
+}
+
+
+def check_hyperparameters(architecture: str, kwargs: Mapping[str, object]) -> dict[str, Any]:
+    """``kwargs`` checked against :data:`LIMITS` and normalised (JSON lists -> tuples).
+
+    Args:
+        architecture: a registry name (case-insensitive).
+        kwargs: constructor arguments as a weights file gives them.
+
+    Returns:
+        the arguments to build with.
+
+    Raises:
+        ValueError: an unknown architecture or argument, or a value out of its bounds; the
+            message says which and what is allowed (the caller names the file).
+    """
+    limits = LIMITS.get(architecture.lower())
+    if limits is None:
+        raise ValueError(f"architecture {architecture!r} has no hyperparameter limits")
+    unknown = sorted(str(k) for k in kwargs if k not in limits)
+    if unknown:
+        raise ValueError(
+            f"{architecture} takes no argument {', '.join(repr(k) for k in unknown[:3])} "
+            f"(it takes {', '.join(limits)})"
+        )
+    checked: dict[str, Any] = {}
+    for name, value in kwargs.items():
+        limit = limits[name]
+        if not limit.accepts(value):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise ValueError(
+                f"{architecture} {name} = {shown} ({type(value).__name__}) is out of bounds: "
+                f"expected {limit.describe()}"
+            )
+        checked[name] = tuple(value) if isinstance(value, list) else value  # type: ignore[arg-type]
+    return checked
