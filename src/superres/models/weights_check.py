@@ -25,11 +25,12 @@ import errno
 import math
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from superres.errors import (
     IncompatibleWeightsError,
@@ -48,6 +49,7 @@ __all__ = [
     "compare_tables",
     "expected_network",
     "looks_like_safetensors",
+    "meta_model",
     "safetensors_table",
     "screen_table",
     "sniff_format",
@@ -62,8 +64,9 @@ MAX_HEADER_BYTES: Final = 8 << 20
 
 #: Bytes per element of the dtypes a weights file may store; float64 is cast to float32.
 _FLOAT_SIZES: Final = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
-#: Batch norm's step counter is the one integer tensor of our networks.
-_COUNTER_SIZES: Final = {"int64": 8, "int32": 4}
+#: Batch norm's step counter, the one integer tensor of our networks (unused at inference; some
+#: converters cast it to float with the rest).
+_COUNTER_SIZES: Final = {"int64": 8, "int32": 4, **_FLOAT_SIZES}
 _COUNTER: Final = "num_batches_tracked"
 _SAFETENSORS_DTYPES: Final = {
     "F64": "float64",
@@ -206,6 +209,11 @@ def screen_table(table: TensorTable, size: int, source: str) -> None:
     for key, (dtype, shape) in table.items():
         sizes = _COUNTER_SIZES if key.endswith(_COUNTER) else _FLOAT_SIZES
         if dtype not in sizes:
+            if key.endswith(_COUNTER):
+                raise InvalidWeightsError(
+                    f"{source}: batch-norm counter {key!r} is {dtype}, expected an integer "
+                    f"(int64); {_REFETCH}"
+                )
             raise InvalidWeightsError(
                 f"{source}: tensor {key!r} is {dtype}, but weights must be floating point "
                 f"({', '.join(_FLOAT_SIZES)}); a quantised, integer or boolean tensor is no "
@@ -220,6 +228,36 @@ def screen_table(table: TensorTable, size: int, source: str) -> None:
 
 
 # --- the network it describes ---------------------------------------------------------------------
+
+
+class _SkipMetaInit(TorchFunctionMode):
+    """Random initialisation of ``meta`` tensors is skipped: there are no values to draw, and
+    ``normal_`` on ``meta`` would import torch's compiler (seconds) to run its reference kernel."""
+
+    def __torch_function__(  # type: ignore[override]  # TorchFunctionMode's own signature
+        self,
+        func: Callable[..., object],
+        types: object,
+        args: tuple[object, ...] = (),
+        kwargs: Mapping[str, object] | None = None,
+    ) -> object:
+        del types
+        first = args[0] if args else None
+        named = getattr(func, "__name__", "") in _INIT_OPS
+        if named and isinstance(first, torch.Tensor) and first.is_meta:
+            return first
+        return func(*args, **(kwargs or {}))
+
+
+_INIT_OPS: Final = frozenset({"normal_", "uniform_", "trunc_normal_", "bernoulli_"})
+
+
+def meta_model(architecture: str, **kwargs: Any) -> torch.nn.Module:
+    """``create_model`` on the ``meta`` device: the real module structure, no memory, no init."""
+    from superres.models import create_model
+
+    with torch.device("meta"), _SkipMetaInit():
+        return create_model(architecture, **kwargs)
 
 
 def _kind(dtype: str) -> str:
@@ -239,7 +277,7 @@ def expected_network(
         IncompatibleWeightsError: the constructor refuses the arguments.
     """
     from superres.errors import did_you_mean
-    from superres.models import MODELS, create_model
+    from superres.models import MODELS
 
     if architecture not in MODELS:
         shown = architecture if len(architecture) <= 40 else architecture[:37] + "..."
@@ -252,8 +290,7 @@ def expected_network(
     except ValueError as exc:
         raise InvalidWeightsError(f"{source}: {exc}; {_REFETCH}") from None
     try:
-        with torch.device("meta"):
-            model = create_model(architecture, **checked)
+        model = meta_model(architecture, **checked)
     except (SuperresError, TypeError, ValueError) as exc:
         raise IncompatibleWeightsError(
             f"{source} describes a {architecture} model with {checked} that this superres cannot "
@@ -287,7 +324,7 @@ def compare_tables(expected: TensorTable, found: TensorTable, what: str) -> None
             raise IncompatibleWeightsError(
                 f"{what}: {key!r} has shape {file_shape} in the file but {shape} in the model"
             )
-        if _kind(file_dtype) != _kind(dtype):
+        if _kind(file_dtype) != _kind(dtype) and not key.endswith(_COUNTER):
             raise InvalidWeightsError(
                 f"{what}: {key!r} is {file_dtype} in the file but {dtype} in the model"
             )

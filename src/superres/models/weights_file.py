@@ -245,7 +245,7 @@ def _read_torch(path: Path, *, mmap: bool) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        found = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", str(exc))
         if found is not None:
             raise IncompatibleWeightsError(
                 f"weights file {str(path)!r} holds a pickled Python object (unsupported GLOBAL "
