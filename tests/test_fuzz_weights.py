@@ -136,34 +136,44 @@ def _own_file(
     return path
 
 
-def _check_metadata(
-    base: tuple[dict[str, torch.Tensor], dict],
-    folder: Path,
-    architecture: str,
-    kwargs: dict[str, Any],
-    real_tensors: bool,
-) -> None:
-    tensors, metadata = base
-    if not real_tensors:
-        tensors = {"conv_first.weight": torch.zeros(2, 3)}
-    # On top of the base model's own arguments, so that some files are valid and load.
-    text = json.dumps({**json.loads(metadata["kwargs"]), **kwargs})  # NaN, Infinity allowed
-    path = _own_file(
-        folder / "own.safetensors", tensors, metadata, architecture=architecture, kwargs=text
-    )
-    _loads_or_refuses(path)
+_METADATA = {"architecture": _ARCHITECTURES, "kwargs": _KWARGS, "real_tensors": st.booleans()}
 
 
-@_QUICK
-@given(architecture=_ARCHITECTURES, kwargs=_KWARGS, real_tensors=st.booleans())
-def test_random_metadata_loads_or_refuses(
+def _metadata_loads_or_refuses(
     base: tuple[dict[str, torch.Tensor], dict],
     tmp_path: Path,
     architecture: str,
     kwargs: dict[str, Any],
     real_tensors: bool,
 ) -> None:
-    _check_metadata(base, tmp_path, architecture, kwargs, real_tensors)
+    """Our format with a drawn architecture and arguments, over real tensors or almost none."""
+    tensors, metadata = base
+    if not real_tensors:
+        tensors = {"conv_first.weight": torch.zeros(2, 3)}
+    # On top of the base model's own arguments, so that some files are valid and load.
+    text = json.dumps({**json.loads(metadata["kwargs"]), **kwargs})  # NaN, Infinity allowed
+    path = _own_file(
+        tmp_path / "own.safetensors", tensors, metadata, architecture=architecture, kwargs=text
+    )
+    _loads_or_refuses(path)
+
+
+_STATE = {"state": _STATES, "scale": st.none() | st.sampled_from([2, 3, 4])}
+
+
+def _state_loads_or_refuses(
+    tmp_path: Path, state: dict[str, torch.Tensor], scale: int | None
+) -> None:
+    """A third-party state dict: layout keys with drawn shapes and dtypes."""
+    path = tmp_path / "state.pth"
+    torch.save(state, path)
+    _loads_or_refuses(path, scale)
+
+
+test_random_metadata_loads_or_refuses = _QUICK(given(**_METADATA)(_metadata_loads_or_refuses))
+test_random_state_dicts_load_or_refuse = _QUICK(given(**_STATE)(_state_loads_or_refuses))
+test_random_metadata_long = pytest.mark.slow(_LONG(given(**_METADATA)(_metadata_loads_or_refuses)))
+test_random_state_dicts_long = pytest.mark.slow(_LONG(given(**_STATE)(_state_loads_or_refuses)))
 
 
 @_QUICK
@@ -173,42 +183,3 @@ def test_random_metadata_text_loads_or_refuses(
 ) -> None:
     tensors, metadata = base
     _loads_or_refuses(_own_file(tmp_path / "text.safetensors", tensors, metadata, **{key: text}))
-
-
-def _check_state(folder: Path, state: dict[str, torch.Tensor], scale: int | None) -> None:
-    path = folder / "state.pth"
-    torch.save(state, path)
-    _loads_or_refuses(path, scale)
-
-
-_SCALES = st.none() | st.sampled_from([2, 3, 4])
-
-
-@_QUICK
-@given(state=_STATES, scale=_SCALES)
-def test_random_state_dicts_load_or_refuse(
-    tmp_path: Path, state: dict[str, torch.Tensor], scale: int | None
-) -> None:
-    _check_state(tmp_path, state, scale)
-
-
-@pytest.mark.slow
-@_LONG
-@given(architecture=_ARCHITECTURES, kwargs=_KWARGS, real_tensors=st.booleans())
-def test_random_metadata_long(
-    base: tuple[dict[str, torch.Tensor], dict],
-    tmp_path: Path,
-    architecture: str,
-    kwargs: dict[str, Any],
-    real_tensors: bool,
-) -> None:
-    _check_metadata(base, tmp_path, architecture, kwargs, real_tensors)
-
-
-@pytest.mark.slow
-@_LONG
-@given(state=_STATES, scale=_SCALES)
-def test_random_state_dicts_long(
-    tmp_path: Path, state: dict[str, torch.Tensor], scale: int | None
-) -> None:
-    _check_state(tmp_path, state, scale)

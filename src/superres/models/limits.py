@@ -23,10 +23,9 @@ __all__ = [
     "LIMITS",
     "MAX_SCALE",
     "Choice",
-    "FloatRange",
-    "IntRange",
     "IntTuple",
     "Limit",
+    "Range",
     "Text",
     "check_hyperparameters",
 ]
@@ -35,22 +34,24 @@ __all__ = [
 MAX_SCALE = 8
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 @dataclass(frozen=True)
-class IntRange:
-    """An integer (never a bool or a float such as ``64.0``) in ``low..high``."""
+class Range:
+    """A number in ``low..high``: an integer (never a bool, nor a float such as ``64.0``) when
+    ``integer``, else any finite int or float."""
 
-    low: int
-    high: int
+    low: float
+    high: float
+    integer: bool = True
 
     def accepts(self, value: object) -> bool:
-        return _is_int(value) and self.low <= value <= self.high  # type: ignore[operator]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if isinstance(value, float) and (self.integer or not math.isfinite(value)):
+            return False
+        return self.low <= value <= self.high
 
     def describe(self) -> str:
-        return f"an integer in {self.low}..{self.high}"
+        return f"{'an integer' if self.integer else 'a number'} in {self.low:g}..{self.high:g}"
 
 
 @dataclass(frozen=True)
@@ -65,30 +66,11 @@ class IntTuple:
         return (
             isinstance(value, list | tuple)
             and len(value) == self.length
-            and all(IntRange(self.low, self.high).accepts(v) for v in value)
+            and all(Range(self.low, self.high).accepts(v) for v in value)
         )
 
     def describe(self) -> str:
         return f"{self.length} integers in {self.low}..{self.high}"
-
-
-@dataclass(frozen=True)
-class FloatRange:
-    """A finite number (int or float, never a bool) in ``low..high``."""
-
-    low: float
-    high: float
-
-    def accepts(self, value: object) -> bool:
-        return (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and self.low <= value <= self.high
-        )
-
-    def describe(self) -> str:
-        return f"a number in {self.low:g}..{self.high:g}"
 
 
 @dataclass(frozen=True)
@@ -117,9 +99,9 @@ class Text:
         return f"a string of at most {self.max_length} characters"
 
 
-Limit = IntRange | IntTuple | FloatRange | Choice | Text
+Limit = Range | IntTuple | Choice | Text
 
-_SCALE = IntRange(1, MAX_SCALE)
+_SCALE = Range(1, MAX_SCALE)
 _CHANNELS = Choice((1, 3))
 _OUT_CHANNELS = Choice((None, 1, 3))
 _FLAG = Choice((False, True))
@@ -127,10 +109,10 @@ _EDSR: dict[str, Limit] = {
     "scale": _SCALE,
     "in_channels": _CHANNELS,
     "out_channels": _OUT_CHANNELS,
-    "num_features": IntRange(1, 512),
-    "num_blocks": IntRange(1, 128),
-    "res_scale": FloatRange(0.0, 1.0),
-    "img_range": FloatRange(1e-3, 65535.0),
+    "num_features": Range(1, 512),
+    "num_blocks": Range(1, 128),
+    "res_scale": Range(0.0, 1.0, integer=False),
+    "img_range": Range(1e-3, 65535.0, integer=False),
 }
 
 #: ``{registry name: {constructor argument: its limit}}``, every argument of every architecture.
@@ -147,8 +129,8 @@ LIMITS: Mapping[str, Mapping[str, Limit]] = {
         "scale": _SCALE,
         "in_channels": _CHANNELS,
         "out_channels": _OUT_CHANNELS,
-        "num_features": IntRange(1, 256),
-        "num_blocks": IntRange(1, 128),
+        "num_features": Range(1, 256),
+        "num_blocks": Range(1, 128),
         "use_batchnorm": _FLAG,
         "conv_bias": _FLAG,
         "body_tail": Text(),
@@ -160,9 +142,9 @@ LIMITS: Mapping[str, Mapping[str, Limit]] = {
         "scale": _SCALE,
         "in_channels": _CHANNELS,
         "out_channels": _OUT_CHANNELS,
-        "num_features": IntRange(1, 256),
-        "num_blocks": IntRange(1, 64),
-        "num_grow_ch": IntRange(1, 256),
+        "num_features": Range(1, 256),
+        "num_blocks": Range(1, 64),
+        "num_grow_ch": Range(1, 256),
     },
 }
 
