@@ -151,6 +151,11 @@ class IncompatibleWeightsError(SuperresError, ValueError):
     """A weight file does not fit the requested architecture, or needs unsafe unpickling."""
 
 
+class InvalidWeightsError(IncompatibleWeightsError):
+    """A weights file is refused before anything is built: hyperparameters beyond their limits,
+    tensors declaring more bytes than the file holds, non-float or non-finite tensors."""
+
+
 class WeightsReadError(SuperresError, OSError):
     """A weights file could not be read: empty, truncated, corrupt or not a checkpoint at all."""
 

@@ -45,6 +45,7 @@ from superres.models.realism import (
     check_realism_space,
     interpolate_models,
 )
+from superres.models.weights_check import meta_model
 from superres.models.weights_file import (
     FORMAT,
     PathLike,
@@ -224,7 +225,4 @@ def _family(name: str) -> object:
 
 
 def _has_parameters(name: str, scale: int) -> bool:
-    from superres.models import create_model
-
-    with torch.device("meta"):  # the real architecture, no memory, no init
-        return any(True for _ in create_model(name, scale=scale).parameters())
+    return any(True for _ in meta_model(name, scale=scale).parameters())

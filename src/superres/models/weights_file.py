@@ -34,8 +34,9 @@ import math
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import torch
 from torch import nn
@@ -44,13 +45,24 @@ from superres.errors import (
     IncompatibleWeightsError,
     SuperresError,
     UnsupportedScaleError,
-    WeightsNotFoundError,
     WeightsReadError,
 )
 from superres.io.files import atomic_write
 from superres.models.checkpoint import unwrap_state_dict
 from superres.models.convert import convert_state_dict
 from superres.models.descriptor import describe_network, record_network
+from superres.models.weights_check import (
+    TensorTable,
+    check_finite,
+    check_weights_path,
+    compare_tables,
+    expected_network,
+    looks_like_safetensors,
+    safetensors_table,
+    screen_table,
+    sniff_format,
+    state_table,
+)
 
 __all__ = [
     "FORMAT",
@@ -228,53 +240,19 @@ def resave_weights(
 # --- reading files --------------------------------------------------------------------------------
 
 
-def _looks_like_safetensors(head: bytes, size: int) -> bool:
-    """safetensors: an 8-byte little-endian header length, then the JSON header."""
-    if len(head) < 9:
-        return False
-    header_len = int.from_bytes(head[:8], "little")
-    return head[8:9] == b"{" and 8 + header_len <= size
-
-
-def _check_file(path: Path) -> int:
-    if path.is_dir():
-        raise WeightsNotFoundError(path, "it is a folder; pass the weights file inside it")
-    if not path.is_file():
-        raise WeightsNotFoundError(path, "the file does not exist; check the path")
-    size = path.stat().st_size
-    if size == 0:
-        raise WeightsReadError(
-            path, "the file is empty (0 bytes), e.g. an interrupted download; get it again"
-        )
-    return size
-
-
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    from safetensors import SafetensorError, safe_open
-
+def _read_torch(path: Path, *, mmap: bool) -> object:
+    """``torch.load(weights_only=True)``; zip checkpoints memory-mapped (no copy of their data)."""
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as handle:
-            metadata = dict(handle.metadata() or {})
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise WeightsReadError(
-            path, f"not a valid safetensors file, truncated or corrupt ({exc}); get it again"
-        ) from exc
-    return tensors, metadata
-
-
-def _read_torch(path: Path) -> object:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        found = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", str(exc))
         if found is not None:
             raise IncompatibleWeightsError(
-                f"weights file {str(path)!r} holds a pickled Python object ({found.group(1)}), "
-                "not only tensors; superres loads .pth files with torch.load(weights_only=True) "
-                "and never unpickles arbitrary objects (that can run code). Re-save it as a plain "
-                "state dict (torch.save(model.state_dict(), 'weights.pth')) or as safetensors, "
-                "where you trust the file and have its code"
+                f"weights file {str(path)!r} holds a pickled Python object (unsupported GLOBAL "
+                f"{found.group(1)}), not only tensors; superres loads .pth files with "
+                "torch.load(weights_only=True) and never unpickles arbitrary objects (that can "
+                "run code). Re-save it as a plain state dict (torch.save(model.state_dict(), "
+                "'weights.pth')) or as safetensors, where you trust the file and have its code"
             ) from None
         # torch's first sentence only: the rest of its message advises weights_only=False.
         detail = str(exc).splitlines()[0].split(". ")[0] if str(exc) else "no details"
@@ -282,66 +260,37 @@ def _read_torch(path: Path) -> object:
             path,
             f"not a PyTorch checkpoint or safetensors file, or truncated/corrupt "
             f"({type(exc).__name__}: {detail}); get the file again",
-        ) from exc
+        ) from None
 
 
-#: Leading bytes of the image formats a user may pass as weights by mistake.
-_IMAGE_SIGNATURES: Final[dict[bytes, str]] = {
-    b"\x89PNG\r\n\x1a\n": "PNG",
-    b"\xff\xd8\xff": "JPEG",
-    b"GIF8": "GIF",
-    b"BM": "BMP",
-    b"II*\x00": "TIFF",
-    b"MM\x00*": "TIFF",
-}
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file whose header :func:`safetensors_table` checked."""
+    from safetensors import SafetensorError, safe_open
 
-
-def _read(path: Path) -> tuple[object, dict[str, str] | None]:
-    """The loaded object and, for safetensors files, their metadata."""
-    size = _check_file(path)
-    with path.open("rb") as handle:
-        head = handle.read(16)
-    if _looks_like_safetensors(head, size) or path.suffix == ".safetensors":
-        return _read_safetensors(path)
-    image = next((f for sig, f in _IMAGE_SIGNATURES.items() if head.startswith(sig)), None)
-    if image is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        image = "WebP"
-    if image is not None:
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            return {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise WeightsReadError(
-            path,
-            f"this is a {image} image, not a weights file; weights are .safetensors or .pth "
-            "files (images go to `superres upscale` as its inputs)",
-        )
-    return _read_torch(path), None
+            path, f"not a valid safetensors file, truncated or corrupt ({exc}); get it again"
+        ) from None
 
 
 def read_metadata(path: PathLike) -> dict[str, str]:
     """The string metadata of a safetensors file (``{}`` for other formats); tensors unread."""
-    from safetensors import SafetensorError, safe_open
-
     file = Path(path).expanduser()
-    size = _check_file(file)
+    size = check_weights_path(file)
     with file.open("rb") as handle:
-        if not _looks_like_safetensors(handle.read(16), size):
+        if not looks_like_safetensors(handle.read(16), size):
             return {}
-    try:
-        with safe_open(str(file), framework="pt", device="cpu") as handle:
-            return dict(handle.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsReadError(file, f"corrupt safetensors header ({exc})") from exc
+    return safetensors_table(file, size)[1]
 
 
 # --- loading --------------------------------------------------------------------------------------
 
 
-def _tuples(value: object) -> object:
-    # JSON has no tuples; every sequence argument of our constructors is a tuple.
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
-
-
 def _own_config(metadata: Mapping[str, str], source: str) -> tuple[str, dict[str, Any]]:
+    """The architecture and the (unchecked) constructor arguments our metadata records."""
     if metadata.get("format") != FORMAT:
         raise IncompatibleWeightsError(
             f"{source} is in format {metadata.get('format')!r}, written by a newer superres; "
@@ -351,53 +300,74 @@ def _own_config(metadata: Mapping[str, str], source: str) -> tuple[str, dict[str
         arch = metadata["architecture"]
         kwargs = json.loads(metadata["kwargs"])
         if not isinstance(kwargs, dict):
-            raise TypeError("kwargs is not a JSON object")
+            raise TypeError(f"kwargs is a JSON {type(kwargs).__name__}, not an object")
         if "scale" not in kwargs:
             kwargs["scale"] = int(metadata["scale"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        detail = str(exc) if len(str(exc)) <= 80 else str(exc)[:77] + "..."
         raise IncompatibleWeightsError(
-            f"{source} has broken superres metadata ({type(exc).__name__}: {exc}); save it "
+            f"{source} has broken superres metadata ({type(exc).__name__}: {detail}); save it "
             "again with superres.save_weights"
         ) from None
-    return arch, {str(k): _tuples(v) for k, v in kwargs.items()}
+    return arch, kwargs
 
 
-def _build(arch: str, kwargs: dict[str, Any], source: str) -> nn.Module:
-    from superres.models import create_model
+@dataclass(frozen=True)
+class _Checked:
+    """A file's network, checked against its tensors, not built yet."""
 
+    architecture: str
+    kwargs: dict[str, Any]
+    state: dict[str, torch.Tensor]
+    layout: str
+    info: dict[str, str]
+
+
+def _check_own(file: Path, metadata: dict[str, str], table: TensorTable, source: str) -> _Checked:
+    """Our format: metadata -> bounded arguments -> meta network vs the header, then tensors."""
+    arch, raw = _own_config(metadata, source)
+    kwargs, expected = expected_network(arch, raw, source)
+    compare_tables(expected, table, f"{source} (superres layout) does not fit {arch}")
+    return _Checked(arch, kwargs, _read_safetensors(file), "superres", dict(metadata))
+
+
+def _check_foreign(
+    loaded: object, size: int, scale: int | None, info: dict[str, str], source: str
+) -> _Checked:
+    """Anyone's checkpoint: its layout read off the shapes, bounded, compared with the network."""
+    if isinstance(loaded, Mapping) and not loaded:
+        raise IncompatibleWeightsError(f"{source} holds no tensors")
+    state = unwrap_state_dict(loaded, source=source)
+    screen_table(state_table(state, source), size, source)
     try:
-        return create_model(arch, **kwargs)
-    except SuperresError as exc:
+        converted = convert_state_dict(state, scale=scale, source=source)
+    except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError, RuntimeError) as exc:
+        if isinstance(exc, SuperresError):
+            raise
         raise IncompatibleWeightsError(
-            f"{source} describes a {arch} model with {kwargs} that this superres cannot build "
-            f"({exc}); a newer superres may"
+            f"{source}: its tensors do not form a network superres knows ({type(exc).__name__}: "
+            f"{exc}); check that it is an SR generator's state dict"
         ) from None
+    arch, layout = converted.architecture, converted.layout
+    kwargs, expected = expected_network(arch, converted.kwargs, source)
+    found = state_table(converted.state_dict, source)
+    compare_tables(expected, found, f"{source} ({layout} layout) does not fit {arch}")
+    return _Checked(arch, kwargs, converted.state_dict, layout, {"layout": layout, **info})
 
 
-def _load_state(
-    model: nn.Module, state: Mapping[str, torch.Tensor], source: str, layout: str
-) -> None:
-    """``load_state_dict(strict=True)`` with errors that name the keys and both shapes."""
-    expected = model.state_dict()
-    what = f"{source} ({layout} layout) does not fit {describe_network(model).architecture}"
-    for key, tensor in expected.items():
-        if key in state and tuple(state[key].shape) != tuple(tensor.shape):
-            raise IncompatibleWeightsError(
-                f"{what}: {key!r} has shape {tuple(state[key].shape)} in the file but "
-                f"{tuple(tensor.shape)} in the model"
-            )
-    # Checkpoints older than PyTorch 0.4.1 have no num_batches_tracked; BN fills in 0 itself.
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
-        if unexpected:
-            more = " ..." if len(unexpected) > 5 else ""
-            parts.append(f"unexpected {', '.join(unexpected[:5])}{more}")
-        raise IncompatibleWeightsError(f"{what}: {'; '.join(parts)}")
-    model.load_state_dict(state, strict=True)
+def _check_file(file: Path, scale: int | None, source: str) -> _Checked:
+    """Every check of :mod:`superres.models.weights_check`, in its order; nothing built."""
+    size = check_weights_path(file)
+    with file.open("rb") as handle:
+        head = handle.read(16)
+    kind = sniff_format(file, head, size)
+    if kind != "safetensors":
+        return _check_foreign(_read_torch(file, mmap=kind == "zip"), size, scale, {}, source)
+    table, metadata = safetensors_table(file, size)
+    screen_table(table, size, source)
+    if metadata.get("format", "").startswith("superres/"):
+        return _check_own(file, metadata, table, source)
+    return _check_foreign(_read_safetensors(file), size, scale, metadata, source)
 
 
 def load_weights(
@@ -408,7 +378,8 @@ def load_weights(
     Our files rebuild from their own metadata; anything else goes through
     :func:`superres.models.convert.convert_state_dict` (BasicSR, Real-ESRGAN, ESRGAN, EDSR,
     leftthomas/SRGAN layouts, with ``params_ema``/``state_dict``/... containers and ``module.``
-    prefixes).
+    prefixes). The file is untrusted: its hyperparameters, tensor names, shapes, dtypes and sizes
+    are checked (:mod:`superres.models.weights_check`) before the network is built.
 
     Args:
         path: a ``.safetensors`` file, or a ``.pth``/``.pt``/``.ckpt`` file of tensors.
@@ -422,34 +393,30 @@ def load_weights(
         file's metadata, or ``{"layout": ...}`` for other formats).
 
     Raises:
-        WeightsNotFoundError: no such file. WeightsReadError: empty, truncated or corrupt.
+        WeightsNotFoundError: no such file (or a folder, a symlink loop). WeightsReadError:
+            empty, truncated, corrupt, not a regular file, an image or an ONNX export.
         IncompatibleWeightsError: pickled objects, an unknown layout, or tensors that do not fit
-            (the message names the key and both shapes).
+            (the message names the key and both shapes); its subclass InvalidWeightsError:
+            hyperparameters out of bounds, tensors declaring more bytes than the file has,
+            non-float or non-finite tensors.
         UnsupportedScaleError: ``scale`` differs from the file's (the message names the file's).
     """
     file = Path(path).expanduser()
     source = f"weights file {str(file)!r}"
-    loaded, metadata = _read(file)
-    if metadata is not None and metadata.get("format", "").startswith("superres/"):
-        arch, kwargs = _own_config(metadata, source)
-        state = unwrap_state_dict(loaded, source=source) if loaded else {}
-        layout, info = "superres", dict(metadata)
-    else:
-        if isinstance(loaded, Mapping) and not loaded:
-            raise IncompatibleWeightsError(f"{source} holds no tensors")
-        converted = convert_state_dict(
-            unwrap_state_dict(loaded, source=source), scale=scale, source=source
-        )
-        arch, kwargs, state = converted.architecture, converted.kwargs, converted.state_dict
-        layout, info = converted.layout, {"layout": converted.layout, **(metadata or {})}
-        logger.info("%s: recognised the %s layout -> %s %s", file, layout, arch, kwargs)
+    checked = _check_file(file, scale, source)
+    arch, kwargs = checked.architecture, checked.kwargs
     file_scale = kwargs.get("scale")
     if scale is not None and scale != file_scale:
         raise UnsupportedScaleError(
             f"{source} holds a x{file_scale} {arch} model, but scale {scale} was asked for; "
             f"drop the scale to upscale x{file_scale}, or pass weights trained for x{scale}"
         )
-    model = _build(arch, kwargs, source)
-    _load_state(model, state, source, layout)
-    record_network(model, weights_metadata=info)
+    check_finite(checked.state, source)
+    from superres.models import create_model
+
+    model = create_model(arch, **kwargs)  # the checks above built it on the meta device already
+    model.load_state_dict(checked.state, strict=True)
+    if checked.layout != "superres":
+        logger.info("%s: recognised the %s layout -> %s %s", file, checked.layout, arch, kwargs)
+    record_network(model, weights_metadata=checked.info)
     return model.to(map_location).eval()
