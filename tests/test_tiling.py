@@ -17,6 +17,7 @@ from superres.inference.tiling import (
     pad_to_multiple,
     plan_tiles,
     run_tiled,
+    strip_tile,
     tile_starts,
 )
 from superres.models import create_model
@@ -219,3 +220,42 @@ def test_balanced_tiles_give_the_same_output_with_less_work() -> None:
 def test_balanced_tile_rejects_a_bad_multiple() -> None:
     with pytest.raises(InvalidTilingError, match="multiple must be an integer >= 1"):
         balanced_tile(384, 256, 32, 0)
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "multiple", "expected"),
+    [
+        (1, 65535, 1, (1, 65536)),  # a one-pixel row: one tile of as many pixels as 256 x 256
+        (65535, 3, 4, (16384, 3)),  # the narrow side counts as padded to the multiple (4)
+        (200, 1000, 1, (200, 327)),
+        (1000, 1000, 1, (256, 256)),  # not a strip: the square
+        (100, 100, 1, (256, 256)),  # smaller than the tile both ways: plan_tiles shrinks it
+    ],
+)
+def test_strip_tile_holds_as_many_pixels_as_the_square(
+    height: int, width: int, multiple: int, expected: tuple[int, int]
+) -> None:
+    th, tw = strip_tile(height, width, 256, multiple)
+    assert (th, tw) == expected
+    padded = (-(-min(height, th) // multiple) * multiple) * (
+        -(-min(width, tw) // multiple) * multiple
+    )
+    assert padded <= 256 * 256
+    assert plan_tiles(height, width, 256, 32) == plan_tiles(height, width, (256, 256), 32)
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 65535), (65535, 1), (3, 40000), (256, 256)])
+def test_strip_costs_network_calls_in_proportion_to_its_pixels(height: int, width: int) -> None:
+    # The 65535 x 1 strip took 293 calls of 256 pixels (plus overlap) where 256 x 256 takes one.
+    pixels: list[int] = []
+
+    def fn(b: torch.Tensor) -> torch.Tensor:
+        pixels.append(b.shape[-2] * b.shape[-1])
+        return b.repeat_interleave(2, -2).repeat_interleave(2, -1)
+
+    x = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
+    out = run_tiled(fn, x, scale=2, tile=256, overlap=32)
+    assert torch.allclose(out, x.repeat_interleave(2, -2).repeat_interleave(2, -1), atol=1e-6)
+    assert len(pixels) <= -(-height * width // 256**2) + 1
+    assert sum(pixels) <= 1.01 * height * width
+    assert max(pixels) <= 256 * 256

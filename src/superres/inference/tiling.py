@@ -7,7 +7,9 @@ completely when the tiles overlap by enough, and smoothly when they do not:
 1. **Plan** (:func:`plan_tiles`): along each axis, ``n`` tiles of the same size ``tile`` (the
    image's size when it is smaller), the first flush with the start, the last flush with the end,
    the rest evenly spaced, so that neighbours share at least ``overlap`` pixels. Equal sizes let
-   tiles be batched and keep the per-tile memory constant.
+   tiles be batched and keep the per-tile memory constant. On a strip (narrower than the tile
+   along one axis) the tile grows along the other to as many pixels as the square
+   (:func:`strip_tile`), so the number of network calls follows the pixel count.
 2. **Weights** (:func:`axis_weights`): between two neighbours, the cut is the middle of their shared
    strip; the left tile's weight falls from 1 to 0 over a ramp of ``ramp`` pixels centred on the
    cut (linear or raised cosine) and the right tile's rises by the complement, so the weights of all
@@ -55,6 +57,7 @@ __all__ = [
     "pad_to_multiple",
     "plan_tiles",
     "run_tiled",
+    "strip_tile",
     "tile_starts",
 ]
 
@@ -174,6 +177,34 @@ def balanced_tile(length: int, tile: int, overlap: int, multiple: int = 1) -> in
     return min(tile, math.ceil(need / multiple) * multiple)
 
 
+def strip_tile(height: int, width: int, tile: int, multiple: int = 1) -> tuple[int, int]:
+    """``(tile_h, tile_w)``: the square ``tile``, or on an image narrower than ``tile`` along one
+    axis (a strip), a tile that takes the narrow side whole and grows along the other to hold
+    about as many pixels, ``tile * tile`` (the narrow side counted padded to ``multiple``).
+
+    Tile memory and network calls then follow the pixel count: a 1 x 65535 strip in 256 px tiles
+    is one tile of 65535 pixels, not 293 tiles of 256 (each sharing ``overlap`` with the next).
+    The long side stays a multiple of ``multiple`` and at least ``tile``.
+
+    Raises:
+        InvalidTilingError: a size, ``tile`` or ``multiple`` below 1.
+    """
+    _check_int("height", height, 1)
+    _check_int("width", width, 1)
+    _check_int("tile", tile, 1)
+    _check_int("multiple", multiple, 1)
+
+    def along(narrow: int) -> int:
+        seen = math.ceil(narrow / multiple) * multiple  # what the network gets after padding
+        return max(tile, tile * tile // seen // multiple * multiple)
+
+    if width < tile < height:
+        return along(width), width
+    if height < tile < width:
+        return height, along(height)
+    return tile, tile
+
+
 def plan_tiles(
     height: int,
     width: int,
@@ -182,12 +213,15 @@ def plan_tiles(
     *,
     balance: bool = False,
     multiple: int = 1,
+    stretch: bool = False,
 ) -> TilePlan:
     """Plan tiles of ``tile`` (or ``(tile_h, tile_w)``) pixels over an ``height x width`` image.
 
     ``tile=None`` gives a single tile covering the image. Tiles larger than the image shrink to it.
-    ``balance``: shrink each axis's tile to :func:`balanced_tile` (same tile count, less work),
-    keeping it a multiple of ``multiple``.
+    ``stretch``: an integer ``tile`` on a strip becomes :func:`strip_tile` (as many pixels per
+    tile as the square, so the work follows the pixel count). ``balance``: shrink each axis's
+    tile to :func:`balanced_tile` (same tile count, less work), keeping it a multiple of
+    ``multiple``.
 
     Raises:
         InvalidTilingError: see :func:`tile_starts`.
@@ -198,6 +232,8 @@ def plan_tiles(
         th, tw = height, width
     elif isinstance(tile, tuple):
         th, tw = tile
+    elif stretch:
+        th, tw = strip_tile(height, width, tile, multiple)
     else:
         th = tw = tile
     th = _check_int("tile", th, 1)
@@ -337,6 +373,7 @@ def run_tiled(
     window: Window = "cosine",
     on_tile: Callable[[int], None] | None = None,
     balance: bool = True,
+    stretch: bool = True,
 ) -> torch.Tensor:
     """Apply ``fn`` tile by tile and blend the results into one float32 CPU canvas.
 
@@ -355,6 +392,8 @@ def run_tiled(
         on_tile: called with the number of tiles finished after each call of ``fn``.
         balance: shrink the tiles to the smallest size that needs no more of them
             (:func:`balanced_tile`, a multiple of ``size_multiple``); ``tile`` is then a maximum.
+        stretch: on a strip (an image narrower than ``tile`` along one axis) use tiles of about
+            ``tile * tile`` pixels along it (:func:`strip_tile`), so the work follows the pixels.
 
     Returns:
         ``(C_out, H * scale, W * scale)`` float32 on the CPU, not clamped.
@@ -367,7 +406,9 @@ def run_tiled(
     _check_int("batch_size", batch_size, 1)
     _check_int("scale", scale, 1)
     height, width = int(image.shape[-2]), int(image.shape[-1])
-    plan = plan_tiles(height, width, tile, overlap, balance=balance, multiple=size_multiple)
+    plan = plan_tiles(
+        height, width, tile, overlap, balance=balance, multiple=size_multiple, stretch=stretch
+    )
     weight_y, weight_x = plan.weights(scale=scale, ramp=ramp, window=window)
     tiles = plan.tiles()
     canvas: torch.Tensor | None = None

@@ -337,7 +337,10 @@ class Upscaler:
 
     def _run_tiles(self, x: torch.Tensor, tile: int | None) -> torch.Tensor:
         height, width = int(x.shape[-2]), int(x.shape[-1])
-        count = len(plan_tiles(height, width, tile, self.options.overlap))
+        plan = plan_tiles(
+            height, width, tile, self.options.overlap, multiple=self.size_multiple, stretch=True
+        )
+        count = len(plan)
         disable = not self.options.progress or count < _TILE_BAR_MIN
         with tqdm(total=count, desc="tiles", unit="tile", leave=False, disable=disable) as bar:
 
