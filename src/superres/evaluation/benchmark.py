@@ -185,6 +185,28 @@ class BenchmarkModels:
         return load_model(label, scale=scale, map_location=self._map_location)
 
 
+def _build_rows(
+    models: Sequence[str],
+    scales: Sequence[int],
+    model_factory: ModelFactory,
+    *,
+    device: torch.device,
+    fused: bool,
+) -> dict[tuple[str, int], nn.Module]:
+    """Every ``(model, scale)`` row's network, ready to run; a model with no row is an error."""
+    built: dict[tuple[str, int], nn.Module] = {}
+    for name in models:
+        for s in scales:
+            model = model_factory(name, s)
+            if model is not None:
+                built[(name, s)] = prepare_network(model, device, fused=fused)
+        if not any((name, s) in built for s in scales):
+            raise UnsupportedScaleError(
+                f"model {name!r} runs at none of the scales {', '.join(map(str, scales))}"
+            )
+    return built
+
+
 def run_benchmark(
     models: Sequence[str],
     datasets: Sequence[str],
@@ -226,16 +248,7 @@ def run_benchmark(
         raise SuperresError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     device = device or torch.device("cpu")
     # Models first: the factory raises for unknown names, unsupported scales and bad weights.
-    built: dict[tuple[str, int], nn.Module] = {}
-    for name in models:
-        for s in scales:
-            model = model_factory(name, s)
-            if model is not None:
-                built[(name, s)] = prepare_network(model, device, fused=fused)
-        if not any((name, s) in built for s in scales):
-            raise UnsupportedScaleError(
-                f"model {name!r} runs at none of the scales {', '.join(map(str, scales))}"
-            )
+    built = _build_rows(models, scales, model_factory, device=device, fused=fused)
     sets = [
         (BenchmarkSet(d, s, root=root, allow_modified=allow_modified), s)
         for d in datasets
