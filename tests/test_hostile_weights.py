@@ -373,6 +373,8 @@ def write_cases(folder: Path) -> dict[str, Path]:
 
 #: The longest a refusal may take, and the most memory it may add (the issue's bounds).
 MAX_SECONDS = 2.0
+#: A real process's start-up varies by seconds on a loaded machine: there, only a hang fails.
+HANG_SECONDS = 30.0
 MAX_GROWTH_MB = 500.0
 
 #: Cases also run through a real `python -m superres` process: one per kind of refusal.
@@ -487,8 +489,9 @@ def _run(*args: str) -> tuple[int, str, float, float]:
 
 
 def test_a_sample_through_real_processes(hostile: dict[str, Path], image_args: list[str]) -> None:
-    """`python -m superres upscale --weights F ...`: exit 1, one line, bounded memory and time,
-    both measured against `python -m superres --version` (the same start-up, nothing loaded)."""
+    """`python -m superres upscale --weights F ...`: exit 1, one line, bounded memory (and no
+    hang), measured against `python -m superres --version` (the same start-up, nothing loaded).
+    The 2 s bound is held in-process above, where start-up noise does not count."""
     _, _, start_s, start_mb = _run("--version")
     expected = {case.name: case.expected for case in CASES}
     for name in SUBPROCESS_SAMPLE:
@@ -497,7 +500,7 @@ def test_a_sample_through_real_processes(hostile: dict[str, Path], image_args: l
         assert code == 1, stderr
         _one_line(stderr, path, expected[name])
         assert peak_mb - start_mb < MAX_GROWTH_MB, (name, peak_mb, start_mb)
-        assert seconds - start_s < MAX_SECONDS, (name, seconds, start_s)
+        assert seconds - start_s < HANG_SECONDS, (name, seconds, start_s)
 
 
 def test_what_is_not_hostile_still_loads(tmp_path: Path) -> None:
