@@ -43,9 +43,8 @@ def write_section(title: str, body: str, *, path: Path = REPORT) -> None:
             break
     else:
         sections.append(new)
-    if not head.endswith("\n\n"):
-        head = head.rstrip("\n") + "\n\n"
-    path.write_text((head + "".join(sections)).rstrip("\n") + "\n", encoding="utf-8")
+    blocks = [block.strip("\n") + "\n" for block in (head, *sections)]
+    path.write_text("\n".join(blocks), encoding="utf-8")
 
 
 def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:

@@ -354,11 +354,12 @@ def record() -> Iterator[list[Row]]:
 def _section(rows: list[Row]) -> str:
     failed = sum(not r.passed for r in rows)
     intro = (
-        f"`tests/test_hostile_images.py` hands {len(rows)} files to `superres upscale FILE -o "
-        f"OUT.png` ({len(HOSTILE)} hostile, {len(CONTROLS)} controls; a sample also as a real "
-        "process, with Ctrl-C during and after a run). A hostile file must give exit code 1 and "
-        f"one line on stderr naming it and the problem, no traceback, no output, in under "
-        f"{TIME_LIMIT_S:g} s; a control must upscale. Failing now: {failed}."
+        f"`tests/test_hostile_images.py` ran `superres upscale FILE -o OUT.png` {len(rows)} "
+        f"times: on {len(HOSTILE)} hostile files and {len(CONTROLS)} controls, a sample of them "
+        "again as real processes, and with Ctrl-C during and after a run. A hostile file must "
+        "give exit code 1 and one line on stderr naming it and the problem, no traceback, no "
+        f"output, in under {TIME_LIMIT_S:g} s (in-process); a control must upscale. Failing "
+        f"now: {failed}."
     )
     body = table(
         ("case", "file", "expected", "what happened", "pass"),

@@ -144,8 +144,11 @@ def estimate_activation_bytes(
 
 
 def _size(n: int) -> str:
-    """Bytes in decimal GB (MB below 0.1 GB), as memory is sold and shown."""
-    return f"{n / 1e9:.1f} GB" if n >= 10**8 else f"{n / 1e6:.1f} MB"
+    """Bytes in decimal GB, MB or kB (one decimal), as memory is sold and shown."""
+    for unit, value in (("GB", 1e9), ("MB", 1e6)):
+        if n >= value:
+            return f"{n / value:.1f} {unit}"
+    return f"{n / 1e3:.1f} kB"
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
