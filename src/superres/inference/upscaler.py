@@ -143,6 +143,14 @@ def estimate_activation_bytes(
     return _ACTIVATION_FACTOR * largest[0] / (size * size)
 
 
+def _size(n: int) -> str:
+    """Bytes in decimal GB, MB or kB (one decimal), as memory is sold and shown."""
+    for unit, value in (("GB", 1e9), ("MB", 1e6)):
+        if n >= value:
+            return f"{n / value:.1f} {unit}"
+    return f"{n / 1e3:.1f} kB"
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return True
@@ -283,8 +291,8 @@ class Upscaler:
             fix += " (x2 needs a quarter of it)" if self.scale > 2 else ""
         raise CanvasTooLargeError(
             f"the {width}x{height} input would become a {out_w}x{out_h} output needing "
-            f"{need / 1e9:.1f} GB of float32 canvas, more than this machine's "
-            f"{limit / 1e9:.1f} GB of memory; {fix}"
+            f"{_size(need)} of float32 canvas, more than this machine's {_size(limit)} of "
+            f"memory; {fix}"
         )
 
     def tile_size(self) -> int | None:
