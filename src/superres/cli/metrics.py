@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -93,7 +94,15 @@ def run(args: argparse.Namespace) -> int:
         full_reference=args.reference is not None,
         download=args.download,
     )
-    results = score_pairs(pairs, options)
+    failures: list[tuple[str, str]] = []
+    results = score_pairs(pairs, options, failures=failures)
+    if not results:  # one bad file is the run's one line; more are counted
+        if len(failures) == 1:
+            raise SuperresError(failures[0][1])
+        first = failures[0][1] if failures else "nothing to score"
+        raise SuperresError(
+            f"no image of {args.image} could be scored ({len(failures)} failed; first: {first})"
+        )
     names = [m for m in IMAGE_METRICS if any(m in r.scores for r in results)]
     skipped = {m: why for r in results for m, why in r.skipped.items()}
     if not names:
@@ -115,8 +124,17 @@ def run(args: argparse.Namespace) -> int:
             "options": {"crop_border": args.crop_border, "space": space},
             "images": [asdict(r) for r in results],
             "mean": mean_scores(results),
+            "failures": [{"image": path, "error": why} for path, why in failures],
         }
         atomic_write_text(args.output_json, json.dumps(doc, indent=2) + "\n")
+    if failures:  # listed as `superres upscale` lists its failures
+        lines = "".join(f"\n  {why if path in why else f'{path}: {why}'}" for path, why in failures)
+        print(
+            f"superres metrics: error: {len(failures)} of {len(pairs)} image(s) could not be "
+            f"scored (the table holds the others):{lines}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

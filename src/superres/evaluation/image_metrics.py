@@ -148,11 +148,11 @@ def score_pair(
         result.scores["mse"] = float(mse(a, b, **kwargs)[0])
         result.scores["rmse"] = float(rmse(a, b, **kwargs)[0])
         result.scores["psnr"] = float(psnr(a, b, **kwargs)[0])
-        result.scores["ssim"] = float(ssim(a, b, **kwargs)[0])
-        try:
-            result.scores["ms_ssim"] = float(ms_ssim(a, b, **kwargs)[0])
-        except ImageTooSmallError as exc:
-            result.skipped["ms_ssim"] = _reason("ms_ssim", exc).split(".")[0]
+        for name, metric in (("ssim", ssim), ("ms_ssim", ms_ssim)):
+            try:
+                result.scores[name] = float(metric(a, b, **kwargs)[0])
+            except ImageTooSmallError as exc:  # too small for the window (or MS-SSIM's scales)
+                result.skipped[name] = _reason(name, exc).split(".")[0]
         if options.lpips is not None:
             h, w = image.shape[-2:]
             crop = (..., slice(border, h - border), slice(border, w - border))
@@ -193,6 +193,11 @@ def pair_paths(image: Path, reference: Path | None) -> list[tuple[Path, Path | N
     for path in (image, reference):
         if path is not None and not path.exists():
             raise MetricsInputError(f"{str(path)!r} does not exist; give an image file or folder")
+        if path is not None and not (path.is_file() or path.is_dir()):
+            raise MetricsInputError(
+                f"{str(path)!r} is neither a regular file nor a folder (a FIFO, device or "
+                "socket); give an image file or folder"
+            )
     if image.is_file():
         if reference is not None and not reference.is_file():
             raise MetricsInputError(
@@ -229,9 +234,17 @@ def pair_paths(image: Path, reference: Path | None) -> list[tuple[Path, Path | N
 
 
 def score_pairs(
-    pairs: Sequence[tuple[Path, Path | None]], options: MetricOptions
+    pairs: Sequence[tuple[Path, Path | None]],
+    options: MetricOptions,
+    *,
+    failures: list[tuple[str, str]] | None = None,
 ) -> list[ImageMetrics]:
-    """Score the files of :func:`pair_paths` (each against its reference, if any)."""
+    """Score the files of :func:`pair_paths` (each against its reference, if any).
+
+    With a ``failures`` list, a file that cannot be scored (unreadable, a size that does not match
+    its reference, ...) is appended to it as ``(path, message)`` and the others are still scored,
+    as ``superres upscale`` goes on past a bad image; without one, the first such file raises.
+    """
     results = []
     for a, b in pairs:
         try:
@@ -243,8 +256,11 @@ def score_pairs(
                     names=(str(a), None if b is None else str(b)),
                 )
             )
-        except InvalidImageError as exc:
-            raise MetricsInputError(f"{a}: {exc}") from exc
+        except SuperresError as exc:
+            error = MetricsInputError(f"{a}: {exc}") if isinstance(exc, InvalidImageError) else exc
+            if failures is None:
+                raise error from exc
+            failures.append((str(a), str(error)))
     return results
 
 
