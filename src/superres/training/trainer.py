@@ -267,7 +267,8 @@ class Trainer:
         model = self._model_for_export()
         state = None if best else self.state_dict()
         last_good = describe_last_good(self.out_dir, self.saved_step)
-        bad = first_non_finite(model.state_dict()) or first_non_finite(state)
+        weights = model.state_dict()
+        bad = first_non_finite(weights) or first_non_finite(state)
         if bad is not None:
             raise SuperresError(
                 f"training diverged at iteration {self.step}: {bad} is not finite, so no "
@@ -280,7 +281,7 @@ class Trainer:
                 save_state(self.out_dir / STATE_FILE, state)
                 self.saved_step = self.step
         except OSError as exc:
-            needed = state_bytes(state) + state_bytes(model.state_dict())
+            needed = state_bytes(state) + state_bytes(weights)
             raise write_failed(self.out_dir, exc, needed=needed, last_good=last_good) from None
 
     # --- the loop -----------------------------------------------------------------------------
