@@ -66,6 +66,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from superres.errors import ConfigError, SuperresError
 from superres.mos.page import PAGE
@@ -215,7 +216,9 @@ class _Study:
             )
         if not _token_matches(row[0], token):
             raise ApiError(
-                403, f"this token is not rater {rater_id[:80]!r}'s; a rater sees only their own"
+                403,
+                f"this token was not issued to rater {rater_id[:80]!r}; "
+                "a rater sees only their own ratings",
             )
 
     def authorize_any(self, conn: sqlite3.Connection, token: str) -> None:
@@ -428,6 +431,12 @@ def create_app(
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown routes and methods answer like every other error: {"error": ...}.
+        message = f"{exc.detail}: {request.method} {request.url.path}"
+        return JSONResponse({"error": message}, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
