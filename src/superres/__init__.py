@@ -7,6 +7,7 @@ from superres.imaging import imresize
 from superres.inference import UpscaleOptions, Upscaler, upscale
 from superres.io import read_image, write_image
 from superres.models import create_model, list_models, load_weights, save_weights
+from superres.models.catalog import list_pretrained
 from superres.models.weights import load_model
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "create_model",
     "imresize",
     "list_models",
+    "list_pretrained",
     "load_model",
     "load_weights",
     "read_image",
