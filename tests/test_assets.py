@@ -53,6 +53,21 @@ def _record(url: str, body: bytes, **changes: object) -> Asset:
     return Asset(**fields)  # type: ignore[arg-type]
 
 
+Publish = Callable[[bytes], None]
+
+
+@pytest.fixture
+def publish(server: FileServer, replace_asset: Callable[[Asset], None]) -> Publish:
+    """Serve ``body`` as ``/blob.bin`` on the local server and pin the catalog's ``test/blob``
+    to it (its sha256 and size)."""
+
+    def publish_(body: bytes) -> None:
+        server.files["/blob.bin"] = body
+        replace_asset(_record(server.url("/blob.bin"), body))
+
+    return publish_
+
+
 # --- the catalog ----------------------------------------------------------------------------------
 
 
@@ -111,12 +126,8 @@ def test_a_missing_asset_is_one_named_error(name: str, empty: Path) -> None:
     assert isinstance(info.value, FileNotFoundError)
 
 
-def test_nothing_downloads_unless_asked(
-    empty: Path, server: FileServer, replace_asset: Callable[[Asset], None]
-) -> None:
-    body = b"pinned bytes"
-    server.files["/blob.bin"] = body
-    replace_asset(_record(server.url("/blob.bin"), body))
+def test_nothing_downloads_unless_asked(empty: Path, server: FileServer, publish: Publish) -> None:
+    publish(b"pinned bytes")
     with pytest.raises(AssetNotFoundError, match="superres assets get test/blob"):
         asset_path("test/blob")
     assert server.requests == []
@@ -175,12 +186,11 @@ def online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_download_when_asked(
-    online: Path, server: FileServer, replace_asset: Callable[[Asset], None]
+    online: Path, server: FileServer, publish: Publish, replace_asset: Callable[[Asset], None]
 ) -> None:
     tmp_path = online
     body = b"published bytes" * 100
-    server.files["/blob.bin"] = body
-    replace_asset(_record(server.url("/blob.bin"), body))
+    publish(body)
     path = asset_path("test/blob", download=True, progress=False)
     assert path == tmp_path / "cache" / "hub" / "blob.bin"
     assert path.read_bytes() == body
@@ -219,15 +229,12 @@ def test_assets_command_lists_every_asset_with_its_sha256(
 
 def test_assets_get(
     online: Path,
-    server: FileServer,
-    replace_asset: Callable[[Asset], None],
+    publish: Publish,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     tmp_path = online
-    body = b"x" * 1000
-    server.files["/blob.bin"] = body
-    replace_asset(_record(server.url("/blob.bin"), body))
+    publish(b"x" * 1000)
     assert main(["assets", "get", "test/*", "--quiet"]) == 0
     assert f"test/blob: {tmp_path / 'cache' / 'hub' / 'blob.bin'}" in capsys.readouterr().out
     assert main(["assets", "get", "test/blod"]) == 1

@@ -231,34 +231,39 @@ def test_save_is_atomic_and_replaces(tmp_path: Path) -> None:
 # --- third-party layouts --------------------------------------------------------------------------
 
 
-def _to_esrgan_original(state: dict[str, torch.Tensor], num_blocks: int, num_up: int) -> dict:
-    """Our (= BasicSR) RRDBNet keys -> the first xinntao/ESRGAN release's ``model.N`` keys."""
+def _renamed(
+    state: dict[str, torch.Tensor], block: tuple[str, str], rename: dict[str, str]
+) -> dict[str, torch.Tensor]:
+    """``state`` with the RRDB keys matching ``block[0]`` rewritten as ``block[1]`` (``re``
+    template) and every other ``name.kind`` key's name looked up in ``rename`` (kept if absent).
+    """
     out = {}
     for key, value in state.items():
-        if m := re.fullmatch(r"body\.(\d+)\.rdb(\d)\.conv(\d)\.(weight|bias)", key):
-            out[f"model.1.sub.{m[1]}.RDB{m[2]}.conv{m[3]}.0.{m[4]}"] = value
-            continue
-        name, kind = key.rsplit(".", 1)
-        index = {
-            "conv_first": "0",
-            "conv_body": f"1.sub.{num_blocks}",
-            "conv_hr": str(2 + 3 * num_up),
-            "conv_last": str(4 + 3 * num_up),
-        }.get(name) or str(3 * int(name.removeprefix("conv_up")))
-        out[f"model.{index}.{kind}"] = value
+        if m := re.fullmatch(block[0], key):
+            out[m.expand(block[1])] = value
+        else:
+            name, kind = key.rsplit(".", 1)
+            out[f"{rename.get(name, name)}.{kind}"] = value
     return out
+
+
+def _to_esrgan_original(state: dict[str, torch.Tensor], num_blocks: int, num_up: int) -> dict:
+    """Our (= BasicSR) RRDBNet keys -> the first xinntao/ESRGAN release's ``model.N`` keys."""
+    index = {
+        "conv_first": 0,
+        "conv_body": f"1.sub.{num_blocks}",
+        "conv_hr": 2 + 3 * num_up,
+        "conv_last": 4 + 3 * num_up,
+    } | {f"conv_up{i}": 3 * i for i in range(1, num_up + 1)}
+    block = (r"body\.(\d+)\.rdb(\d)\.conv(\d)\.(weight|bias)", r"model.1.sub.\1.RDB\2.conv\3.0.\4")
+    return _renamed(state, block, {name: f"model.{i}" for name, i in index.items()})
 
 
 def _to_esrgan_2019(state: dict[str, torch.Tensor]) -> dict:
-    out = {}
-    for key, value in state.items():
-        if m := re.fullmatch(r"body\.(\d+)\.rdb(\d)\.(.*)", key):
-            out[f"RRDB_trunk.{m[1]}.RDB{m[2]}.{m[3]}"] = value
-            continue
-        name, kind = key.rsplit(".", 1)
-        name = {"conv_body": "trunk_conv", "conv_hr": "HRconv"}.get(name, name)
-        out[f"{name.replace('conv_up', 'upconv')}.{kind}"] = value
-    return out
+    """Our RRDBNet keys -> the 2019 xinntao/ESRGAN ``RRDB_trunk`` keys."""
+    rename = {"conv_body": "trunk_conv", "conv_hr": "HRconv"}
+    rename |= {f"conv_up{i}": f"upconv{i}" for i in range(1, 4)}
+    return _renamed(state, (r"body\.(\d+)\.rdb(\d)\.(.*)", r"RRDB_trunk.\1.RDB\2.\3"), rename)
 
 
 def test_basicsr_checkpoint_prefers_params_ema(tmp_path: Path) -> None:

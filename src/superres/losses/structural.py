@@ -164,8 +164,17 @@ class _WindowedLoss(BaseLoss):
     """A loss of one value per image from Gaussian-window statistics.
 
     The statistics run in float32 (float64 inputs stay float64) with autocast disabled; see the
-    module docstring.
+    module docstring. ``data_range`` and ``padding`` (see the subclasses) are checked here, with
+    ``loss_weight`` and ``reduction``, and messages name the subclass.
     """
+
+    def __init__(
+        self, *, data_range: float, padding: str, loss_weight: float, reduction: str
+    ) -> None:
+        super().__init__(loss_weight=loss_weight, reduction=reduction)
+        owner = type(self).__name__
+        self.data_range = _check_data_range(owner, data_range)
+        self.padding = check_choice(padding, PADDINGS, "padding", owner)
 
     def _check_size(self, h: int, w: int) -> None:
         """Refuse images too small for the windows, naming the options that would fit."""
@@ -216,10 +225,10 @@ class SSIMLoss(_WindowedLoss):
         loss_weight: float = 1.0,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(loss_weight=loss_weight, reduction=reduction)
+        super().__init__(
+            data_range=data_range, padding=padding, loss_weight=loss_weight, reduction=reduction
+        )
         self.window_size, self.sigma = _check_window("SSIMLoss", window_size, sigma)
-        self.data_range = _check_data_range("SSIMLoss", data_range)
-        self.padding = check_choice(padding, PADDINGS, "padding", "SSIMLoss")
 
     def _check_size(self, h: int, w: int) -> None:
         _min_side(type(self).__name__, h, w, self.window_size, self.padding)
@@ -276,7 +285,10 @@ class MSSSIMLoss(_WindowedLoss):
         loss_weight: float = 1.0,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(loss_weight=loss_weight, reduction=reduction)
+        # Always "valid": each scale is scored on its whole (downsampled) image.
+        super().__init__(
+            data_range=data_range, padding="valid", loss_weight=loss_weight, reduction=reduction
+        )
         if (
             isinstance(num_scales, bool)
             or not isinstance(num_scales, int)
@@ -289,7 +301,6 @@ class MSSSIMLoss(_WindowedLoss):
         self.num_scales = num_scales
         self.weights = tuple(MS_SSIM_WEIGHTS[:num_scales])
         self.window_size, self.sigma = _check_window("MSSSIMLoss", window_size, sigma)
-        self.data_range = _check_data_range("MSSSIMLoss", data_range)
 
     @property
     def min_side(self) -> int:
@@ -390,7 +401,6 @@ class MixLoss(_WindowedLoss):
         loss_weight: float = 1.0,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(loss_weight=loss_weight, reduction=reduction)
         if not (isinstance(alpha, int | float) and 0.0 <= alpha <= 1.0):
             raise ConfigError(f"MixLoss: alpha must be a number in [0, 1]; got {alpha!r}.")
         values = tuple(sigmas)
@@ -400,11 +410,12 @@ class MixLoss(_WindowedLoss):
             raise ConfigError(
                 f"MixLoss: sigmas must be a non-empty sequence of positive numbers; got {sigmas!r}."
             )
+        super().__init__(
+            data_range=data_range, padding=padding, loss_weight=loss_weight, reduction=reduction
+        )
         self.alpha = float(alpha)
         self.sigmas = tuple(float(s) for s in values)
         self.window_size = 2 * math.ceil(3 * max(self.sigmas)) + 1
-        self.data_range = _check_data_range("MixLoss", data_range)
-        self.padding = check_choice(padding, PADDINGS, "padding", "MixLoss")
 
     def _check_size(self, h: int, w: int) -> None:
         hint = "Use larger patches, padding='same', or smaller sigmas."

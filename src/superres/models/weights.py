@@ -13,6 +13,7 @@ joins each have their own home, whose public names are re-exported here:
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -161,15 +162,17 @@ def _load_file(
 ) -> nn.Module:
     """The model of a weights file; ``model``, when given, must name its architecture."""
     net = load_weights(weights, map_location=map_location, scale=scale)
-    if model is not None:
-        wanted = WEIGHTS.get(model).architecture if model in WEIGHTS else model
-        found = str(describe_network(net).architecture)
-        if wanted.lower() != found and _family(wanted) is not _family(found):
-            raise IncompatibleWeightsError(
-                f"weights file {str(weights)!r} holds a {found} model, not {model!r}; leave "
-                f"out the model name (the file says what it is) or pass {model} weights"
-            )
-    return net
+    if model is None:
+        return net
+    wanted = WEIGHTS.get(model).architecture if model in WEIGHTS else model
+    return _holding(
+        net,
+        lambda found: wanted.lower() == found or _family(wanted) is _family(found),
+        lambda found: (
+            f"weights file {str(weights)!r} holds a {found} model, not {model!r}; leave "
+            f"out the model name (the file says what it is) or pass {model} weights"
+        ),
+    )
 
 
 def _load_pretrained(
@@ -182,13 +185,24 @@ def _load_pretrained(
             "the scale or pick weights for that scale"
         )
     path = pretrained_path(entry)
-    net = load_weights(path, map_location=map_location, scale=entry.scale)
-    found = describe_network(net).architecture
-    if found != entry.architecture:
-        raise IncompatibleWeightsError(
-            f"pretrained model {entry.name!r}: {path} holds a {found} model, but the catalog "
-            f"says {entry.architecture}; reinstall superres or delete the cached file"
-        )
+    return _holding(
+        load_weights(path, map_location=map_location, scale=entry.scale),
+        lambda found: found == entry.architecture,
+        lambda found: (
+            f"pretrained model {entry.name!r}: {path} holds a {found} model, but the "
+            f"catalog says {entry.architecture}; reinstall superres or delete the cached file"
+        ),
+    )
+
+
+def _holding(
+    net: nn.Module, accepts: Callable[[str], bool], mismatch: Callable[[str], str]
+) -> nn.Module:
+    """``net`` if ``accepts`` its architecture, else :class:`IncompatibleWeightsError` with the
+    message ``mismatch`` writes for the architecture found."""
+    found = str(describe_network(net).architecture)
+    if not accepts(found):
+        raise IncompatibleWeightsError(mismatch(found))
     return net
 
 
