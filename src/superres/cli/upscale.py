@@ -9,6 +9,7 @@ import sys
 from superres.cli.common import CommandText, add_device, add_weights_args
 from superres.inference.batch import BatchReport, upscale_files
 from superres.inference.options import DEFAULT_OVERLAP, UpscaleOptions
+from superres.inference.video import is_video_input, upscale_videos
 from superres.io.image import DEFAULT_MAX_PIXELS, SUPPORTED_EXTENSIONS
 from superres.models.realism import REALISM_SPACES
 from superres.runtime import PRECISIONS
@@ -176,7 +177,7 @@ def _add_output_options(up: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Upscale; failures are listed on stderr and end the run with exit code 1."""
-    report = _upscale(args)
+    report = _upscale_video(args) if is_video_input(args.inputs) else _upscale(args)
     if not report.main_process:  # torchrun: rank 0 reports for everyone (and exits 1)
         return 0
     done = f"{len(report.written)} written, {len(report.skipped)} skipped (existing)"
@@ -229,3 +230,28 @@ def _max_pixels(value: int | None) -> int | None:
     if value is None:
         return DEFAULT_MAX_PIXELS
     return value or None
+
+
+def _upscale_video(args: argparse.Namespace) -> BatchReport:
+    """A video input (superres.inference.video): its frames through the same model and options."""
+    options = UpscaleOptions(
+        device=args.device,
+        precision=args.precision,
+        tile=args.tile or None,
+        overlap=args.overlap,
+        outscale=args.outscale,
+        backproject=args.backproject,
+        progress=not args.quiet,
+    )
+    return upscale_videos(
+        args.inputs,
+        output=args.output,
+        model=args.model,
+        weights=args.weights,
+        scale=args.scale,
+        options=options,
+        realism=args.realism,
+        realism_space=args.realism_space,
+        skip_existing=args.skip_existing,
+        max_pixels=_max_pixels(args.max_pixels),
+    )
