@@ -177,7 +177,7 @@ def _add_output_options(up: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Upscale; failures are listed on stderr and end the run with exit code 1."""
-    report = _upscale_video(args) if is_video_input(args.inputs) else _upscale(args)
+    report = _upscale(args)
     if not report.main_process:  # torchrun: rank 0 reports for everyone (and exits 1)
         return 0
     done = f"{len(report.written)} written, {len(report.skipped)} skipped (existing)"
@@ -209,7 +209,8 @@ def _upscale(args: argparse.Namespace) -> BatchReport:
         backproject=args.backproject,
         progress=not args.quiet,
     )
-    return upscale_files(
+    upscale = upscale_videos if is_video_input(args.inputs) else upscale_files  # video.py
+    return upscale(
         args.inputs,
         output=args.output,
         model=args.model,
@@ -230,28 +231,3 @@ def _max_pixels(value: int | None) -> int | None:
     if value is None:
         return DEFAULT_MAX_PIXELS
     return value or None
-
-
-def _upscale_video(args: argparse.Namespace) -> BatchReport:
-    """A video input (superres.inference.video): its frames through the same model and options."""
-    options = UpscaleOptions(
-        device=args.device,
-        precision=args.precision,
-        tile=args.tile or None,
-        overlap=args.overlap,
-        outscale=args.outscale,
-        backproject=args.backproject,
-        progress=not args.quiet,
-    )
-    return upscale_videos(
-        args.inputs,
-        output=args.output,
-        model=args.model,
-        weights=args.weights,
-        scale=args.scale,
-        options=options,
-        realism=args.realism,
-        realism_space=args.realism_space,
-        skip_existing=args.skip_existing,
-        max_pixels=_max_pixels(args.max_pixels),
-    )

@@ -311,8 +311,6 @@ def upscale_video(
 
 
 def _output_path(src: Path, output: str | Path | None, tag: str) -> Path:
-    """``STEM_x4`` + the input's extension where we write it (else ``.mp4``), beside the input
-    or in the folder ``output``; or the file ``output``."""
     suffix = src.suffix if src.suffix.lower() in CONTAINERS else ".mp4"
     name = f"{src.stem}_{tag}{suffix}"
     if output is None:
@@ -324,24 +322,30 @@ def _output_path(src: Path, output: str | Path | None, tag: str) -> Path:
 def upscale_videos(
     inputs: Sequence[str],
     *,
-    output: str | Path | None = None,
     model: str | None = None,
     weights: str | Path | None = None,
     scale: int | None = None,
-    options: UpscaleOptions | None = None,
     realism: float | None = None,
     realism_space: RealismSpace | None = None,
+    options: UpscaleOptions | None = None,
+    output: str | Path | None = None,
     skip_existing: bool = False,
     max_pixels: int | None = None,
+    fmt: str | None = None,
+    recursive: bool = False,
+    quality: int = 95,
 ) -> BatchReport:
     """``superres upscale VIDEO [-o OUT]``: one video through a model built as
-    :func:`~superres.inference.batch.upscale_files` builds it (same arguments), into
-    :func:`_output_path`. A failure of the video is the report's one entry (the CLI's one line,
-    exit code 1); ``options.progress`` shows the frame bar.
+    :func:`~superres.inference.batch.upscale_files` builds it (it takes the same arguments, so
+    the command calls either), into ``STEM_x4`` + the input's extension where we write it (else
+    ``.mp4``), beside the input or in the folder ``output``; or into the file ``output``. A
+    failure of the video is the report's one entry (the CLI's one line, exit code 1);
+    ``options.progress`` shows the frame bar. ``fmt`` (image formats), ``recursive`` (folders)
+    and ``quality`` (JPEG/WebP) do not apply to a video: ``fmt`` and ``recursive`` are refused.
 
     Raises:
-        SuperresError: problems found before the video is read (several inputs, PyAV missing,
-            model, weights).
+        SuperresError: problems found before the video is read (several inputs, an image-only
+            option, PyAV missing, model, weights).
     """
     from superres.models.catalog import default_model
     from superres.models.weights import load_model
@@ -351,6 +355,12 @@ def upscale_videos(
             f"a video is upscaled on its own, got {len(inputs)} inputs ({', '.join(inputs)}); "
             "run superres upscale once per video"
         )
+    if fmt is not None or recursive:
+        raise ConfigError(
+            "--format and --recursive are for images; a video's container comes from its -o "
+            "extension (.mp4, .m4v, .mov, .mkv)"
+        )
+    del quality  # no JPEG/WebP in a video: the encoder's quality is fixed (CRF 18)
     require_av()  # before the model loads: a missing extra is the first thing said
     options = UpscaleOptions() if options is None else options
     if model is None and weights is None:

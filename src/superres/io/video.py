@@ -92,12 +92,9 @@ class VideoError(SuperresError, OSError):
     action = "use"
 
     def __init__(self, path: object, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(str(self))
-
-    def __str__(self) -> str:  # OSError would otherwise format an errno-style message
-        return f"cannot {self.action} video {self.path!r}: {self.reason}"
+        self.path, self.reason = str(path), reason
+        # One argument: OSError's str() is the message itself, not an errno-style one.
+        super().__init__(f"cannot {self.action} video {self.path!r}: {reason}")
 
 
 class VideoReadError(VideoError):
