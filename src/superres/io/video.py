@@ -168,7 +168,9 @@ def _open_input(path: Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise VideoReadError(path, f"not a video file FFmpeg can read ({_reason(exc)})") from None
+        raise VideoReadError(
+            path, f"not a video file FFmpeg can read, or cut short ({_reason(exc)})"
+        ) from None
     if not container.streams.video:
         container.close()
         raise VideoReadError(path, "the file holds no video stream")
