@@ -323,9 +323,16 @@ def _video_stream(
     return stream
 
 
-def _packets(path: Path) -> Iterator[av.packet.Packet]:
+def _packets(path: Path, extradata: bytes | None) -> Iterator[av.packet.Packet]:
+    """A segment's video packets; its headers (SPS/PPS) must be the first segment's, which the
+    output carries for all."""
     with require_av().open(str(path)) as container:
-        for packet in container.demux(container.streams.video[0]):
+        stream = container.streams.video[0]
+        if stream.codec_context.extradata != extradata:
+            raise VideoWriteError(
+                path, "encoded with other settings than the first segment; delete its folder"
+            )
+        for packet in container.demux(stream):
             if packet.size:
                 if packet.dts is None:  # no B-frames: decode order is display order
                     packet.dts = packet.pts
@@ -410,11 +417,12 @@ def mux_video(
             av.open(str(tmp), "w", format=fmt, options=options) as out,
         ):
             video = out.add_stream_from_template(template.streams.video[0])
+            extradata = template.streams.video[0].codec_context.extradata
             video.time_base = info.time_base
             audio = {s.index: out.add_stream_from_template(s) for s in source.streams.audio}
             # demux() with no stream reads them all: no audio, no audio packets.
             sound = source.demux(*source.streams.audio) if audio else iter(())
-            moving = itertools.chain.from_iterable(_packets(p) for p in segments)
+            moving = itertools.chain.from_iterable(_packets(p, extradata) for p in segments)
             for packet in _interleave(moving, (p for p in sound if p.size)):
                 kind, index = packet.stream.type, packet.stream.index
                 packet.stream = video if kind == "video" else audio[index]
