@@ -120,6 +120,7 @@ def test_clip_with_audio_round_trips(tmp_path: Path) -> None:
         video = c.streams.video[0]
         assert (video.codec_context.width, video.codec_context.height) == (WIDTH * 4, HEIGHT * 4)
         assert video.codec_context.name == "h264"
+        assert video.codec_context.colorspace == 1  # tagged BT.709, as converted
         assert video.average_rate == FPS
         assert video.time_base == s.streams.video[0].time_base
         assert video.frames == FPS * SECONDS

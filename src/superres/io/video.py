@@ -14,13 +14,15 @@ its absence is one :class:`VideoSupportError` naming that extra. Here, and only 
 
 Encoder: H.264 (``libx264``, CRF 18, preset ``medium``, 4:2:0) where the bundled FFmpeg has it,
 else MPEG-4 part 2 (``mpeg4``, q 2-4). Frames keep the source's time base, timestamps and frame
-rate. Colour is converted by FFmpeg's defaults (BT.601) both ways.
+rate. Colour: decoded to RGB with the matrix the source is tagged with, encoded and tagged as
+BT.709, limited range (8 bits; HDR sources are not kept HDR).
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+import logging
 import os
 import tempfile
 from collections.abc import Generator, Iterable, Iterator
@@ -67,8 +69,11 @@ __all__ = [
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 #: Output extension -> FFmpeg container: those that hold H.264/MPEG-4 and the usual audio.
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+logger = logging.getLogger(__name__)
+
 _INSTALL = "pip install 'superres[video]'"
 _SEGMENT_FORMAT = "nut"  # keeps any time base exactly, and the encoder's global header
+_BT709, _LIMITED_RANGE = 1, 1  # FFmpeg's AVCOL_SPC/PRI/TRC_BT709 and AVCOL_RANGE_MPEG
 
 
 @dataclass(frozen=True)
@@ -287,7 +292,9 @@ def write_segment(
                     stream = _video_stream(av, out, encoder, info, frames.shape[-2:], gop)
                 for pts, rgb in zip(stamps, frames, strict=True):
                     pixels = np.ascontiguousarray(to_uint8(rgb))
-                    frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+                    frame = av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(
+                        format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG"
+                    )
                     frame.pts, frame.time_base = pts, info.time_base
                     out.mux(stream.encode(frame))
             if stream is not None:
@@ -320,6 +327,9 @@ def _video_stream(
     context.max_b_frames = 0  # decode order = display order: segments join by timestamp alone
     context.gop_size = gop
     context.flags |= av.codec.context.Flags.global_header
+    # Tagged as converted (write_segment), so players do not guess: BT.709, limited range.
+    context.colorspace = context.color_primaries = context.color_trc = _BT709
+    context.color_range = _LIMITED_RANGE
     return stream
 
 
@@ -420,6 +430,13 @@ def mux_video(
             extradata = template.streams.video[0].codec_context.extradata
             video.time_base = info.time_base
             audio = {s.index: out.add_stream_from_template(s) for s in source.streams.audio}
+            if (left := len(source.streams) - len(audio) - 1) > 0:
+                logger.warning(
+                    "%s: %d stream(s) besides its first video and its audio (subtitles, data, "
+                    "other video) are not copied",
+                    audio_from,
+                    left,
+                )
             # demux() with no stream reads them all: no audio, no audio packets.
             sound = source.demux(*source.streams.audio) if audio else iter(())
             moving = itertools.chain.from_iterable(_packets(p, extradata) for p in segments)
