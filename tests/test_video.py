@@ -286,6 +286,17 @@ def test_video_inputs_are_recognised_by_extension(
     assert "a video is upscaled on its own" in capsys.readouterr().err
 
 
+def test_torchrun_is_refused_for_a_video(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = make_clip(tmp_path / "clip.mp4", frames=2)
+    for name, value in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["upscale", str(src), "--model", "bicubic", "-q"]) == 1
+    assert "without torchrun" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
 def test_readme_video_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -66,6 +66,7 @@ from superres.io.video import (
     require_av,
     write_segment,
 )
+from superres.runtime import DistributedEnv
 
 if TYPE_CHECKING:
     from superres.models.realism import RealismSpace
@@ -361,6 +362,8 @@ def upscale_videos(
             "extension (.mp4, .m4v, .mov, .mkv)"
         )
     del quality  # no JPEG/WebP in a video: the encoder's quality is fixed (CRF 18)
+    if DistributedEnv.from_env() is not None:  # every rank would write the same segments
+        raise ConfigError("a video is upscaled by one process; run it without torchrun")
     require_av()  # before the model loads: a missing extra is the first thing said
     options = UpscaleOptions() if options is None else options
     if model is None and weights is None:
