@@ -9,6 +9,7 @@ import sys
 from superres.cli.common import CommandText, add_device, add_weights_args
 from superres.inference.batch import BatchReport, upscale_files
 from superres.inference.options import DEFAULT_OVERLAP, UpscaleOptions
+from superres.inference.video import is_video_input, upscale_videos
 from superres.io.image import DEFAULT_MAX_PIXELS, SUPPORTED_EXTENSIONS
 from superres.models.realism import REALISM_SPACES
 from superres.runtime import PRECISIONS
@@ -208,7 +209,8 @@ def _upscale(args: argparse.Namespace) -> BatchReport:
         backproject=args.backproject,
         progress=not args.quiet,
     )
-    return upscale_files(
+    upscale = upscale_videos if is_video_input(args.inputs) else upscale_files  # video.py
+    return upscale(
         args.inputs,
         output=args.output,
         model=args.model,
