@@ -1,9 +1,12 @@
-"""The import graph follows docs/ARCHITECTURE.md: no circle, no upward import, no other arrow."""
+"""The import graph follows docs/ARCHITECTURE.md: no circle, no upward import, no other arrow;
+the command line starts without the optional heavy libraries."""
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -161,3 +164,18 @@ def test_the_graph_sees_every_form_of_import(source: str, expected: str) -> None
     """The checker itself: a test that cannot see an import cannot fail on it."""
     found = {t for t, _ in imports(source, "superres.metrics.probe", is_package=False)}
     assert expected in found
+
+
+def test_the_command_line_starts_without_the_optional_heavy_libraries() -> None:
+    """`superres COMMAND` imports every command's parser: none may import SciPy (the MOS
+    statistics), FastAPI (the MOS server), PyAV or ONNX at start-up; the command that needs
+    one imports it when it runs."""
+    code = (
+        "import sys, superres.cli; "
+        "print(sorted(m for m in ('scipy', 'fastapi', 'uvicorn', 'av', 'onnx', 'onnxruntime') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]", done.stdout

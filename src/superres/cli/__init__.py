@@ -14,7 +14,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 
 from superres._version import __version__
@@ -52,8 +52,22 @@ _COMMANDS: dict[str, ModuleType] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An option a command does not know is an error of that command, with its usage (plain
+    argparse passes it up and shows ``superres``'s usage instead). Sub-command parsers are of the
+    parser's class, so every level gets this."""
+
+    def parse_known_args(  # type: ignore[override]  (typeshed overloads on namespace)
+        self, args: Iterable[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace | None, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="superres",
         description="Single-image super-resolution: upscale images and benchmark models.",
     )
@@ -74,10 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     interpreter's shutdown would give.
     """
     args = _build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
-        format="%(levelname)s: %(message)s",
-    )
+    # INFO records are always made (a run's text log keeps them); -q quiets only the terminal.
+    stderr = logging.StreamHandler()
+    stderr.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    stderr.setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
+    logging.basicConfig(level=logging.INFO, handlers=[stderr])
     run: Callable[[argparse.Namespace], int] = _COMMANDS[args.command].run
     try:
         return run(args)

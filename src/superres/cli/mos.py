@@ -16,7 +16,6 @@ from superres.cli.common import (
     add_quiet,
 )
 from superres.errors import SuperresError
-from superres.mos import compute_results, create_study, format_markdown, write_results
 
 logger = logging.getLogger("superres")
 
@@ -130,7 +129,13 @@ def run(args: argparse.Namespace) -> int:
     return actions[args.mos_command](args)
 
 
+# superres.mos is imported by the sub-commands that use it: its statistics import SciPy, a second
+# at start-up that every other command would pay.
+
+
 def _create(args: argparse.Namespace) -> int:
+    from superres.mos import create_study
+
     info = create_study(
         args.out,
         args.models,
@@ -163,6 +168,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _results(args: argparse.Namespace) -> int:
+    from superres.mos import compute_results, format_markdown, write_results
+
     results = compute_results(args.study)
     sys.stdout.write(format_markdown(results))
     out = args.out if args.out is not None else args.study.with_name(f"{args.study.stem}_results")

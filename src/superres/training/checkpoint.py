@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "state_last.pt"
 WEIGHTS_LAST = "weights_last.safetensors"
 WEIGHTS_BEST = "weights_best.safetensors"
+#: The resolved recipe of the run folder's latest run, readable (the checkpoints embed it too).
+RECIPE_FILE = "recipe.yaml"
 
 
 class CheckpointError(SuperresError, OSError):

@@ -61,6 +61,49 @@ PLOTS: Final = ("loss.png", "gan.png", "val_psnr_ssim.png")
 # --- files ----------------------------------------------------------------------------------------
 
 
+#: The run folder's copy of everything the run logged (appended to on resume).
+TEXT_LOG: Final = "train.log"
+
+
+class TextLog(logging.Handler):
+    """The run's text log: every ``superres`` record from its creation on, kept in memory until
+    :meth:`open` names the run folder (which does not exist yet while a run starts), then
+    appended to ``out_dir/train.log`` with its time; a resumed run appends to the same file.
+    It holds the records the logging configuration lets through (``superres train``: INFO and
+    above, also with ``-q``, which quiets only the terminal)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
+        self._early: list[logging.LogRecord] | None = []
+        self._file: io.TextIOWrapper | None = None
+        logging.getLogger("superres").addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._file is not None:
+            self._file.write(self.format(record) + "\n")
+            self._file.flush()
+        elif self._early is not None:
+            self._early.append(record)
+
+    def open(self, out_dir: Path) -> Path:
+        """From now on write to ``out_dir/train.log``, starting with the records kept so far."""
+        path = out_dir / TEXT_LOG
+        self._file = path.open("a", encoding="utf-8")
+        for record in self._early or ():
+            self.emit(record)
+        self._early = None
+        return path
+
+    def close(self) -> None:
+        logging.getLogger("superres").removeHandler(self)
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._early = None
+        super().close()
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` over ``path`` atomically, creating its folder (a run's ``plots/``)."""
     path.parent.mkdir(parents=True, exist_ok=True)

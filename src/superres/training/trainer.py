@@ -54,8 +54,10 @@ from superres.evaluation.protocol import (
     set_mean,
     super_resolve,
 )
+from superres.io.files import atomic_write_text
 from superres.runtime import resolve_precision
 from superres.training.checkpoint import (
+    RECIPE_FILE,
     STATE_FILE,
     WEIGHTS_BEST,
     WEIGHTS_LAST,
@@ -74,7 +76,7 @@ from superres.training.checkpoint import (
 )
 from superres.training.config import OptimizerConfig, Recipe, RunOptions, SchedulerConfig
 from superres.training.ema import unwrap_model
-from superres.training.logging import NullLogger, TrainingLogger
+from superres.training.logging import NullLogger, TextLog, TrainingLogger
 from superres.training.networks import build_discriminator, build_ema, build_generator
 from superres.training.objectives import build_losses, build_optimization, loss_kwargs_for_run
 from superres.training.optim import clip_gradients
@@ -110,6 +112,10 @@ class Trainer:
         self.amp_dtype = resolve_precision(options.precision, self.device, training=True)
         self.scaler = grad_scaler(self.device, self.amp_dtype)
         self.out_dir = open_run_folder(options.out_dir, options.resume, is_main=self.dist.is_main)
+        # A checkpoint of another experiment is refused before the dataset scan.
+        state = load_state(resume_from) if resume_from is not None else None
+        if resume_from is not None and state is not None:
+            check_resumed_recipe(resume_from, state.get("recipe"), recipe)
 
         # Data: files, the seeded hold-out split, the dataset, its resumable sampler, the batches.
         self.data = build_training_data(recipe, options, env=self.dist, device=self.device)
@@ -120,7 +126,6 @@ class Trainer:
         net_g = build_generator(recipe, warm_start=warm_start, runs_dir=self.out_dir.parent)
         net_d = build_discriminator(recipe)
         torch.manual_seed(recipe.seed + self.dist.rank)
-        state = load_state(resume_from) if resume_from is not None else None
         self.memory_format = self._choose_memory_format(net_g, state)
         self.net_g = self._place(net_g)
         self.net_d = self._place(net_d) if net_d is not None else None
@@ -222,8 +227,7 @@ class Trainer:
         return state
 
     def _resume(self, path: Path, state: dict[str, Any]) -> None:
-        """Continue from what :meth:`state_dict` stored at ``path``."""
-        check_resumed_recipe(path, state.get("recipe"), self.recipe)
+        """Continue from what :meth:`state_dict` stored at ``path`` (its recipe checked)."""
         unwrap_model(self.net_g).load_state_dict(state["net_g"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.sched_g.load_state_dict(state["sched_g"])
@@ -545,11 +549,38 @@ class Trainer:
 
 
 def train(recipe: Recipe, options: RunOptions) -> dict[str, float]:
-    """Run ``recipe`` (the library entry point behind ``superres train``)."""
-    trainer = Trainer(recipe, options, resume_from=find_resume(options))
+    """Run ``recipe`` (the library entry point behind ``superres train``).
+
+    The run folder gets the resolved recipe (``recipe.yaml``, this run's: a resume may change
+    its length) and a text log of everything logged from the start (``train.log``); a start
+    that fails leaves no empty folder."""
+    text_log = TextLog()
+    logger.info(
+        "%s: %s x%d for %d iterations into %s; reading the training set",
+        recipe.name,
+        recipe.model.name,
+        recipe.scale,
+        recipe.train.total_iters,
+        options.out_dir,
+    )
+    created = not options.out_dir.exists()
+    try:
+        trainer = Trainer(recipe, options, resume_from=find_resume(options))
+        if trainer.dist.is_main:
+            atomic_write_text(trainer.out_dir / RECIPE_FILE, recipe.to_yaml())
+            text_log.open(trainer.out_dir)
+        else:
+            text_log.close()  # rank 0 keeps the log
+    except BaseException:
+        text_log.close()
+        if created:
+            with contextlib.suppress(OSError):  # only an empty folder: nothing is lost
+                options.out_dir.rmdir()
+        raise
     try:
         return trainer.fit()
     finally:
+        text_log.close()
         if dist.is_initialized():
             dist.destroy_process_group()
 
