@@ -161,9 +161,8 @@ class ComparisonFigure:
 def _to_display(image: torch.Tensor) -> np.ndarray:
     """``(C, H, W)`` float tensor in [0, 1] -> ``(H, W, 3)`` uint8 array for ``imshow``.
 
-    Rounded half-up here, as the outputs are written: given floats, matplotlib truncates
-    (``x * 255`` cast to uint8), which turns 8-bit values into their lower neighbours whenever
-    the product falls a rounding error short, and the figure would not show the scored pixels.
+    Rounded half-up here, as images are written: given floats, matplotlib truncates (``x * 255``
+    cast to uint8), so a value off the 8-bit grid would be drawn one level darker.
     """
     array = image.detach().to(device="cpu", dtype=torch.float64).clamp(0.0, 1.0).numpy()
     if array.shape[0] == 1:
