@@ -56,7 +56,7 @@ def test_extract_subimages_counts_names_and_pixels(images: Path, tmp_path: Path)
     # big 100x120: rows 0,24,48,52 x cols 0,24,48,72 -> 16; mid 60x50: rows 0,12 x cols 0,2 -> 4;
     # gray 52x49: rows 0,4 x cols 0,1 -> 4; tiny: none.
     assert written == 24
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.glob("*.png"))
     assert names == sorted(
         [f"big_s{i:03d}.png" for i in range(1, 17)]
         + [f"mid_s{i:03d}.png" for i in range(1, 5)]
@@ -92,8 +92,8 @@ def test_workers_give_the_same_files(images: Path, tmp_path: Path) -> None:
     assert extract_subimages(images, serial, crop_size=32, step=16, compression=0) == (
         extract_subimages(images, parallel, crop_size=32, step=16, workers=2, compression=9)
     )
-    names = sorted(p.name for p in serial.iterdir())
-    assert names == sorted(p.name for p in parallel.iterdir())
+    names = sorted(p.name for p in serial.glob("*.png"))
+    assert names == sorted(p.name for p in parallel.glob("*.png"))
     for name in names:
         np.testing.assert_array_equal(
             np.asarray(Image.open(serial / name)), np.asarray(Image.open(parallel / name))
@@ -124,9 +124,9 @@ def test_cli_extract_subimages(
     out = tmp_path / "cli"
     args = ["data", "extract-subimages", str(images), str(out), "--crop-size", "48"]
     assert main([*args, "--step", "24", "--workers", "2", "-q"]) == 0
-    assert len(list(out.iterdir())) == 24
+    assert len(list(out.glob("*.png"))) == 24
     assert main([*args, "--step", "24", "--thresh-size", "0", "-q"]) == 0  # rerun: no-op
-    assert len(list(out.iterdir())) == 24
+    assert len(list(out.glob("*.png"))) == 24
 
     assert main(["data", "extract-subimages", str(tmp_path / "nope"), str(out)]) == 1
     err = capsys.readouterr().err

@@ -31,7 +31,9 @@ _EXTRACT = CommandText(
     help="cut large images into overlapping square PNG sub-images (as for DIV2K)",
     description="""Cut every image of INPUT into overlapping CROP_SIZE squares written to OUTPUT as
     STEM_s001.png, STEM_s002.png, ... (BasicSR's extract_subimages). Files are written atomically
-    and existing ones are skipped, so a rerun continues a stopped run.""",
+    and existing ones are skipped, so a rerun continues a stopped run; OUTPUT/subimages.json
+    records the options and images, and a rerun with other options or changed images is refused
+    unless --overwrite is given.""",
 )
 
 
@@ -49,6 +51,12 @@ def add_arguments(data: argparse.ArgumentParser) -> None:
             default=default,
             help=f"{text} (default: {default})",
         )
+    ex.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete sub-images cut earlier with other options or from changed images "
+        "(OUTPUT/subimages.json records them) and cut again",
+    )
     add_quiet(ex)
 
 
@@ -56,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the ``data`` sub-command (argparse allows only extract-subimages)."""
     try:
         written = extract_subimages(
-            args.input, args.output, **{keyword: getattr(args, keyword) for keyword in _OPTIONS}
+            args.input,
+            args.output,
+            overwrite=args.overwrite,
+            **{keyword: getattr(args, keyword) for keyword in _OPTIONS},
         )
     except ValueError as exc:  # bad option values: a usage error with the reason
         if isinstance(exc, SuperresError):

@@ -41,8 +41,14 @@ _EPILOG = """models and weights:
   runs at its own scale only. Without --scales, the scales are those of the
   files and pretrained names (4 if there are none).
 
-example:
-  superres eval --models bicubic --weights netG_epoch_4_100.pth --datasets set5"""
+datasets:
+  A catalog name (superres datasets lists them) or a folder of HR images, such
+  as /my/HR: LR files are taken from /my/LR_bicubic_x4/, /my/LR_bicubic/X4/ or
+  /my/LR/ when present, else made with MATLAB bicubic and cached.
+
+examples:
+  superres eval --models bicubic --weights netG_epoch_4_100.pth --datasets set5
+  superres eval --models bicubic --datasets /my/HR --limit 10 --save-images sr/"""
 
 
 TEXT = CommandText(
@@ -65,7 +71,7 @@ def add_arguments(ev: argparse.ArgumentParser) -> None:
         "--datasets",
         nargs="+",
         required=True,
-        help="catalog names, e.g. set5 set14 bsd100 urban100",
+        help="catalog names (e.g. set5 set14 bsd100 urban100) or folders of HR images",
     )
     ev.add_argument(
         "--scales",
@@ -87,15 +93,40 @@ def add_arguments(ev: argparse.ArgumentParser) -> None:
     ev.add_argument(
         "--published",
         action="store_true",
-        help="also print each shipped model beside its published counterpart's PSNR",
+        help="also print each shipped model beside its published counterpart's PSNR, and "
+        "under --protocol legacy bicubic beside the papers' bicubic PSNR/SSIM",
     )
-    add_output_json(ev, "write per-set and per-image scores as JSON")
+    ev.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="score only the first N images of each set, sorted by name (the table says so)",
+    )
+    ev.add_argument(
+        "--save-images",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write every scored output to DIR/MODEL/SET_xSCALE/IMAGE.png",
+    )
+    add_output_json(ev, "write per-set and per-image scores (and published figures) as JSON")
     ev.add_argument(
         "--output-csv",
         type=Path,
         help="write per-set scores as CSV (per-image scores go to NAME_per_image.csv beside it)",
     )
     add_device(ev)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,7 +137,11 @@ def run(args: argparse.Namespace) -> int:
         "nothing to evaluate: give --models NAME ... and/or --weights FILE ... "
         "(e.g. --models bicubic)",
     )
-    for flag, path in (("--output-json", args.output_json), ("--output-csv", args.output_csv)):
+    for flag, path in (
+        ("--output-json", args.output_json),
+        ("--output-csv", args.output_csv),
+        ("--save-images", args.save_images),
+    ):
         if path is not None:
             check_output_parent(path, flag)
     rows = BenchmarkModels(args.models, args.weights)
@@ -123,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         fused=not args.eager,
         allow_modified=args.allow_modified,
+        limit=args.limit,
+        save_images=args.save_images,
     )
     sys.stdout.write(format_markdown(report))
     if args.published:
@@ -133,4 +170,6 @@ def run(args: argparse.Namespace) -> int:
     if args.output_csv is not None:
         per_image = write_csv(report, args.output_csv)
         logger.info("wrote %s and %s", args.output_csv, per_image)
+    if args.save_images is not None:
+        logger.info("wrote the outputs to %s", args.save_images)
     return 0

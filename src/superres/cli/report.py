@@ -38,14 +38,20 @@ TEXT = CommandText(
     description="""Run MODELS on DATASETS and write into the new folder OUT: report.md (a table
     per dataset: PSNR/SSIM/MS-SSIM/RMSE on Y, NIQE, LPIPS, published PSNR), scores.csv,
     per_image.csv, report.json, crop figures (HR, bicubic and every model, zoomed on the most
-    textured region of seeded images) and perception_distortion.png.""",
+    textured region of seeded images) and perception_distortion.png; report.md links every
+    figure and lists what was left out and why.""",
 )
 
 
 def add_arguments(rp: argparse.ArgumentParser) -> None:
     """The table's rows and datasets, the figures, the metrics left out."""
     add_rows_args(rp, models="model names", weights="weights files")
-    rp.add_argument("--datasets", nargs="+", required=True, help="e.g. set5 set14 bsd100")
+    rp.add_argument(
+        "--datasets",
+        nargs="+",
+        required=True,
+        help="catalog names (e.g. set5 set14 bsd100) or folders of HR images",
+    )
     scale, crops, seed = (_DEFAULTS[name].default for name in ("scale", "crops", "seed"))
     rp.add_argument("--scale", type=int, default=scale, help=f"upscaling factor (default: {scale})")
     rp.add_argument("--out", type=Path, required=True, help="new folder for the report")

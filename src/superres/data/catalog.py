@@ -10,6 +10,11 @@ The root is, in order: an explicit ``--data-root``/``root=`` argument, the ``SUP
 environment variable, or ``<user cache>/superres/data``. Official LR files are used when present
 (they are bit-identical to our MATLAB-exact bicubic, see :mod:`superres.imaging.resize`); otherwise
 the LR image is generated and cached.
+
+Any folder of HR images is a dataset too: a name that is not in the catalog but is a path
+(``/my/HR``, ``./photos``) stands for the images directly inside it, with LR files looked for
+beside it in the same layouts (``/my/LR_bicubic_x4/``, ``/my/LR_bicubic/X4/``, or ``/my/LR/``
+when its images have the LR size) and generated with MATLAB bicubic (and cached) where absent.
 """
 
 from __future__ import annotations
@@ -167,8 +172,50 @@ def list_datasets(split: str | None = None) -> list[str]:
     return [n for n in DATASETS if split is None or DATASETS.get(n).split == split]
 
 
+def is_folder_dataset(name: str) -> bool:
+    """``name`` is not a catalog name but a folder path (it has a path separator, starts with
+    ``.`` or ``~``, or is an existing folder): the images in that folder are the dataset."""
+    if name in DATASETS:
+        return False
+    return "/" in name or os.sep in name or name.startswith((".", "~")) or Path(name).is_dir()
+
+
+def _folder_info(name: str) -> DatasetInfo:
+    """The entry of a folder dataset: named by its path, shown by its folder (``/my/HR`` -> my)."""
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise DatasetNotFoundError(
+            f"dataset folder {name!r} does not exist or is not a folder; give a folder of HR "
+            "images (e.g. /data/mine/HR) or a catalog name (superres datasets lists them)"
+        )
+    files = list_image_files(path)
+    if not files:
+        raise DatasetNotFoundError(
+            f"dataset folder {name!r} holds no images (looked for {', '.join(IMAGE_EXTENSIONS)} "
+            "files directly inside it)"
+        )
+    resolved = path.resolve()
+    shown = resolved.parent.name if resolved.name.upper() == "HR" else resolved.name
+    return DatasetInfo(
+        name=name,
+        folder=shown or str(resolved),
+        split="custom",
+        num_images=len(files),
+        summary=f"the {len(files)} images in {resolved}",
+        source=str(resolved),
+        citation="",
+    )
+
+
 def get_dataset_info(name: str) -> DatasetInfo:
-    """The catalog entry for ``name``; unknown names raise :class:`UnknownDatasetError`."""
+    """The catalog entry for ``name``, or a folder dataset's (see :func:`is_folder_dataset`).
+
+    Raises:
+        UnknownDatasetError: ``name`` is neither in the catalog nor a path.
+        DatasetNotFoundError: ``name`` is a path, but not a folder holding images.
+    """
+    if is_folder_dataset(name):
+        return _folder_info(name)
     return DATASETS.get(name)
 
 
@@ -211,7 +258,7 @@ class HRFilesCheck:
 
 def check_hr_files(name: str, folder: Path) -> HRFilesCheck:
     """Compare the image files in ``folder`` with the count and stems of dataset ``name``."""
-    info = DATASETS.get(name)
+    info = get_dataset_info(name)
     files = tuple(list_image_files(folder))
     if info.stems is None:
         return HRFilesCheck(folder=folder, files=files, expected=info.num_images)
@@ -249,7 +296,7 @@ def benchmark_hr_files(
             the official release, and ``allow_modified`` is false. The message names the folder,
             both counts, up to five extra and missing names, and the fix.
     """
-    info = DATASETS.get(name)
+    info = get_dataset_info(name)
     check = check_hr_files(name, dataset_hr_dir(name, root))
     if not check.modified:
         return check
@@ -279,6 +326,9 @@ def dataset_hr_dir(name: str, root: str | os.PathLike[str] | None = None) -> Pat
         DatasetNotFoundError: the folder is missing or holds no images; the message says where
             the images were expected and where to get them.
     """
+    if is_folder_dataset(name):
+        _folder_info(name)  # raises for a missing or empty folder
+        return Path(name).expanduser()
     info = DATASETS.get(name)
     data_root = resolve_data_root(root)
     hr_dir = data_root / info.folder / "HR"
@@ -298,10 +348,30 @@ def dataset_hr_dir(name: str, root: str | os.PathLike[str] | None = None) -> Pat
 
 
 def official_lr_path(hr_path: Path, scale: int) -> Path | None:
-    """The official LR file for ``hr_path`` at ``scale``, if the dataset ships one."""
+    """The official LR file for ``hr_path`` at ``scale``, if the dataset ships one.
+
+    Looked for beside the HR folder: ``LR_bicubic_x{scale}/NAME``, ``LR_bicubic/X{scale}/
+    STEMx{scale}.EXT``, then ``LR/NAME`` (a folder that does not name its scale, used only when
+    the file is the size of the mod-cropped HR divided by ``scale``).
+    """
     dataset_dir = hr_path.parent.parent
     candidates = (
         dataset_dir / f"LR_bicubic_x{scale}" / hr_path.name,
         dataset_dir / "LR_bicubic" / f"X{scale}" / f"{hr_path.stem}x{scale}{hr_path.suffix}",
     )
-    return next((c for c in candidates if c.is_file()), None)
+    found = next((c for c in candidates if c.is_file()), None)
+    plain = dataset_dir / "LR" / hr_path.name
+    if found is None and plain.is_file() and _has_lr_size(plain, hr_path, scale):
+        return plain
+    return found
+
+
+def _has_lr_size(lr_path: Path, hr_path: Path, scale: int) -> bool:
+    """``lr_path``'s size is ``hr_path``'s divided by ``scale`` (read from the headers only)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(lr_path) as lr, Image.open(hr_path) as hr:
+            return lr.size == (hr.size[0] // scale, hr.size[1] // scale)
+    except (OSError, UnidentifiedImageError):
+        return False

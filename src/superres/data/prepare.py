@@ -6,12 +6,22 @@ large images are cut once into overlapping ``crop_size`` tiles, exactly as Basic
 more tile, aligned to the bottom/right border, is added when the pixels left over exceed
 ``thresh_size``. Tiles are written as ``<stem>_s001.png``, ``<stem>_s002.png``, ... (row-major),
 each atomically, and existing tiles are skipped, so an interrupted run continues where it stopped.
+
+The parameters and the source files (name, size, modification time, SHA-256) are recorded in
+``subimages.json`` in the output folder before any tile is cut. A rerun with the same parameters
+on unchanged sources skips what exists; a rerun with other parameters, or on a source that has
+changed since, is refused (:class:`StaleSubimagesError`) unless ``overwrite=True``, which deletes
+the old sub-images and cuts again: old crops are never silently kept.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import re
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from io import BytesIO
@@ -21,17 +31,23 @@ import numpy as np
 
 from superres.data.catalog import IMAGE_EXTENSIONS, list_image_files
 from superres.errors import ImageReadError, ImageWriteError, SuperresError
-from superres.io.files import atomic_write
+from superres.io.files import atomic_write, atomic_write_text
 from superres.io.image import quantize_image, read_image, write_array
 
 __all__ = [
+    "MANIFEST_NAME",
     "InputFolderError",
+    "StaleSubimagesError",
     "SubimageError",
     "crop_starts",
     "extract_subimages",
 ]
 
 logger = logging.getLogger(__name__)
+
+#: The file in the output folder that records how its sub-images were cut.
+MANIFEST_NAME = "subimages.json"
+_MANIFEST_FORMAT = 1
 
 
 class InputFolderError(SuperresError, FileNotFoundError):
@@ -43,6 +59,10 @@ class InputFolderError(SuperresError, FileNotFoundError):
 
 class SubimageError(SuperresError, RuntimeError):
     """Some images could not be cut into sub-images (the others were written)."""
+
+
+class StaleSubimagesError(SuperresError, ValueError):
+    """The output folder holds sub-images cut with other parameters or from changed sources."""
 
 
 def crop_starts(length: int, crop_size: int, step: int, thresh_size: int) -> list[int]:
@@ -157,6 +177,7 @@ def extract_subimages(
     thresh_size: int = 0,
     workers: int = 1,
     compression: int = 3,
+    overwrite: bool = False,
 ) -> int:
     """Cut every image of ``input_dir`` into overlapping ``crop_size`` squares in ``output_dir``.
 
@@ -170,6 +191,8 @@ def extract_subimages(
             remain (BasicSR: 0, i.e. always cover the whole image).
         workers: images processed in parallel, by threads (1: none).
         compression: PNG zlib level 0-9 (BasicSR: 3); 16-bit tiles use the default level.
+        overwrite: delete sub-images cut earlier with other parameters or from sources that
+            have changed since (see ``subimages.json``), and cut them again.
 
     Returns:
         The number of sub-images written by this call (existing ones are skipped and counted in
@@ -181,6 +204,8 @@ def extract_subimages(
             ``output_dir == input_dir``.
         SubimageError: some images could not be read or written (listed); all the others were
             processed, so a rerun after fixing them only does the rest.
+        StaleSubimagesError: ``output_dir`` holds sub-images cut with other parameters, from
+            sources changed since, or with no record of how; ``overwrite=True`` redoes them.
     """
     _check_options(crop_size, step, thresh_size, workers, compression)
     src = Path(input_dir).expanduser()
@@ -192,6 +217,8 @@ def extract_subimages(
             "with the originals. Give another folder"
         )
     dst.mkdir(parents=True, exist_ok=True)
+    params = {"crop_size": crop_size, "step": step, "thresh_size": thresh_size}
+    _claim_output(dst, files, params, overwrite=overwrite)
     jobs = [_Job(p, dst, crop_size, step, thresh_size, compression) for p in files]
     results = _run(jobs, workers)
     return _report(results, src=src, dst=dst, crop_size=crop_size)
@@ -255,3 +282,97 @@ def _report(results: list[_Result], *, src: Path, dst: Path, crop_size: int) -> 
             f"{existing} already present); fix or remove them and rerun:{lines}"
         )
     return written
+
+
+def _fingerprint(path: Path, *, digest: bool) -> dict[str, object]:
+    stat = path.stat()
+    entry: dict[str, object] = {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    if digest:
+        with path.open("rb") as f:
+            entry["sha256"] = hashlib.file_digest(f, "sha256").hexdigest()
+    return entry
+
+
+def _unchanged(path: Path, recorded: object) -> bool:
+    """Same size and time, or same size and content (a copy that did not keep the time)."""
+    if not isinstance(recorded, dict):
+        return False
+    now = _fingerprint(path, digest=False)
+    if now["bytes"] != recorded.get("bytes"):
+        return False
+    if now["mtime_ns"] == recorded.get("mtime_ns"):
+        return True
+    return _fingerprint(path, digest=True)["sha256"] == recorded.get("sha256")
+
+
+def _read_manifest(dst: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads((dst / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}  # unreadable: treated as a record of unknown parameters
+    return data if isinstance(data, dict) else {}
+
+
+def _old_subimages(dst: Path, stems: set[str]) -> list[Path]:
+    """The ``<stem>_sNNN.png`` files of ``dst`` whose stem is one of ``stems``."""
+    pattern = re.compile(r"(.+)_s\d{3,}\.png")
+    found = []
+    for path in dst.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match and match.group(1) in stems:
+            found.append(path)
+    return sorted(found)
+
+
+def _stale_reason(
+    dst: Path, files: list[Path], params: dict[str, int], manifest: dict[str, object] | None
+) -> str | None:
+    """Why the sub-images already in ``dst`` cannot be kept for this run (``None``: they can)."""
+    if manifest is None:
+        old = _old_subimages(dst, {p.stem for p in files})
+        if old:
+            return (
+                f"holds sub-images (e.g. {old[0].name}) with no {MANIFEST_NAME} saying how "
+                "they were cut"
+            )
+        return None
+    recorded = {k: manifest.get(k) for k in params}
+    if recorded != params:
+
+        def show(values: Mapping[str, object]) -> str:
+            return ", ".join(f"{k}={v}" for k, v in values.items())
+
+        return f"holds sub-images cut with {show(recorded)}; this run asks {show(params)}"
+    sources = manifest.get("sources")
+    sources = sources if isinstance(sources, dict) else {}
+    for path in files:
+        if path.name in sources and not _unchanged(path, sources[path.name]):
+            return f"holds sub-images of {path.name}, which has changed since they were cut"
+    return None
+
+
+def _claim_output(dst: Path, files: list[Path], params: dict[str, int], *, overwrite: bool) -> None:
+    """Check (or, with ``overwrite``, clear) what ``dst`` holds; record this run's manifest."""
+    manifest = _read_manifest(dst)
+    reason = _stale_reason(dst, files, params, manifest)
+    if reason is not None and not overwrite:
+        raise StaleSubimagesError(
+            f"output folder {str(dst)!r} {reason}; pass --overwrite (overwrite=True) to delete "
+            "them and cut again, or give another output folder"
+        )
+    old_sources = manifest.get("sources") if manifest else None
+    old_sources = old_sources if isinstance(old_sources, dict) else {}
+    kept = dict(old_sources) if reason is None else {}
+    if reason is not None:
+        stems = {p.stem for p in files} | {Path(str(n)).stem for n in old_sources}
+        old = _old_subimages(dst, stems)
+        for path in old:
+            path.unlink()
+        logger.warning("deleted %d old sub-image(s) in %s: %s", len(old), dst, reason)
+    new = {p.name: _fingerprint(p, digest=True) for p in files if p.name not in kept}
+    if manifest and not new and reason is None:
+        return  # nothing to record: the manifest already says all of it
+    record = {"format": _MANIFEST_FORMAT, **params, "sources": {**kept, **new}}
+    atomic_write_text(dst / MANIFEST_NAME, json.dumps(record, indent=1, sort_keys=True) + "\n")

@@ -8,6 +8,7 @@ images of a set; per-image scores are kept.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
 import os
@@ -25,11 +26,13 @@ from superres.errors import SuperresError, UnknownModelError, UnsupportedScaleEr
 from superres.evaluation.protocol import (
     PROTOCOLS,
     Protocol,
+    evaluate_image,
     prepare_network,
-    score_image,
     set_mean,
 )
+from superres.evaluation.published import published_score
 from superres.io.files import atomic_write, atomic_write_text
+from superres.io.image import write_image
 from superres.models import MODELS
 from superres.models.catalog import WEIGHTS
 from superres.models.descriptor import describe_network
@@ -56,7 +59,10 @@ class SetScore:
     """Mean PSNR-Y (dB) and SSIM-Y of one model on one dataset at one scale.
 
     ``modified``: the set's HR folder differs from the official release (scored only with
-    ``allow_modified``); ``images`` is then the count actually scored.
+    ``allow_modified``); ``images`` is then the count actually scored. ``limited``: only the
+    first ``images`` files (sorted by name) were scored (``limit``). ``published_*``: the
+    published figure set beside this row (:func:`~superres.evaluation.published.published_score`),
+    ``None`` where there is none.
     """
 
     model: str
@@ -66,20 +72,26 @@ class SetScore:
     ssim_y: float
     images: int
     modified: bool = False
+    limited: bool = False
+    published_row: str | None = None
+    published_psnr_y: float | None = None
+    published_ssim_y: float | None = None
 
 
 @dataclass(frozen=True)
 class BenchmarkReport:
-    """All scores of one evaluation run."""
+    """All scores of one evaluation run; ``limit``: at most this many images per set."""
 
     protocol: str
     results: list[SetScore] = field(default_factory=list)
     per_image: list[ImageScore] = field(default_factory=list)
+    limit: int | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """The JSON document: ``{"protocol", "results": [...], "per_image": [...]}``."""
+        """The JSON document: ``{"protocol", "limit", "results": [...], "per_image": [...]}``."""
         return {
             "protocol": self.protocol,
+            "limit": self.limit,
             "results": [asdict(r) for r in self.results],
             "per_image": [asdict(r) for r in self.per_image],
         }
@@ -219,6 +231,8 @@ def run_benchmark(
     progress: bool = True,
     fused: bool = True,
     allow_modified: bool = False,
+    limit: int | None = None,
+    save_images: str | os.PathLike[str] | None = None,
 ) -> BenchmarkReport:
     """Evaluate every model on every dataset at every scale.
 
@@ -240,12 +254,21 @@ def run_benchmark(
             image count or other names); its results say ``modified`` and the table shows the
             count. By default such a set is a :class:`~superres.errors.DatasetModifiedError`,
             raised before any work.
+        limit: score only the first ``limit`` images of each set, sorted by file name (the
+            table and the results say so); ``None``: all of them.
+        save_images: a folder to write every scored output into, as
+            :func:`output_image_path` names them (created with its subfolders).
+
+    Datasets are catalog names or folders of HR images
+    (:func:`~superres.data.catalog.is_folder_dataset`).
 
     Returns:
         A :class:`BenchmarkReport` with per-set means and per-image scores.
     """
     if protocol not in PROTOCOLS:
         raise SuperresError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise SuperresError(f"limit must be a whole number >= 1 (images per set), got {limit!r}")
     device = device or torch.device("cpu")
     # Models first: the factory raises for unknown names, unsupported scales and bad weights.
     built = _build_rows(models, scales, model_factory, device=device, fused=fused)
@@ -255,34 +278,94 @@ def run_benchmark(
         for s in scales
     ]
 
-    report = BenchmarkReport(protocol=protocol)
-    total = sum(len(bs) * sum((m, s) in built for m in models) for bs, s in sets)
+    report = BenchmarkReport(protocol=protocol, limit=limit)
+    total = sum(
+        min(len(bs), limit or len(bs)) * sum((m, s) in built for m in models) for bs, s in sets
+    )
     with tqdm(total=total, desc="eval", unit="img", disable=not progress or None) as bar:
         for bench, s in sets:
-            dataset = bench.info.name
-            present = [m for m in models if (m, s) in built]
-            scores: dict[str, list[tuple[float, float]]] = {m: [] for m in present}
-            for pair in bench:
-                for name in present:
-                    bar.set_postfix_str(f"{name} {dataset} x{s} {pair.name}", refresh=False)
-                    p, q = score_image(built[(name, s)], pair, s, protocol=protocol, device=device)
-                    scores[name].append((p, q))
-                    report.per_image.append(ImageScore(name, dataset, s, pair.name, p, q))
-                    bar.update(1)
-            for name in present:
-                values = scores[name]
-                report.results.append(
-                    SetScore(
-                        model=name,
-                        dataset=dataset,
-                        scale=s,
-                        psnr_y=set_mean([v[0] for v in values]),
-                        ssim_y=set_mean([v[1] for v in values]),
-                        images=len(values),
-                        modified=bench.modified,
-                    )
-                )
+            _score_set(
+                report,
+                bench,
+                s,
+                built,
+                protocol=protocol,
+                device=device,
+                bar=bar,
+                save_images=_as_path(save_images),
+            )
     return report
+
+
+def _as_path(path: str | os.PathLike[str] | None) -> Path | None:
+    return None if path is None else Path(path).expanduser()
+
+
+def _score_set(
+    report: BenchmarkReport,
+    bench: BenchmarkSet,
+    scale: int,
+    built: dict[tuple[str, int], nn.Module],
+    *,
+    protocol: Protocol,
+    device: torch.device,
+    bar: tqdm,
+    save_images: Path | None,
+) -> None:
+    """Score every row that runs at ``scale`` on ``bench`` (its first ``report.limit`` images);
+    append the per-image and per-set scores to ``report``; write the outputs if asked."""
+    dataset = bench.info.name
+    present = [m for m, s in built if s == scale]
+    scores: dict[str, list[tuple[float, float]]] = {m: [] for m in present}
+    for pair in itertools.islice(bench, report.limit):
+        for name in present:
+            bar.set_postfix_str(f"{name} {dataset} x{scale} {pair.name}", refresh=False)
+            scored = evaluate_image(
+                built[(name, scale)], pair, scale, protocol=protocol, device=device
+            )
+            scores[name].append((scored.psnr_y, scored.ssim_y))
+            report.per_image.append(
+                ImageScore(name, dataset, scale, pair.name, scored.psnr_y, scored.ssim_y)
+            )
+            if save_images is not None:
+                _save_output(save_images, name, bench, scale, pair.name, scored.sr)
+            bar.update(1)
+    for name in present:
+        values = scores[name]
+        ref = published_score(name, scale, dataset, protocol)
+        report.results.append(
+            SetScore(
+                model=name,
+                dataset=dataset,
+                scale=scale,
+                psnr_y=set_mean([v[0] for v in values]),
+                ssim_y=set_mean([v[1] for v in values]),
+                images=len(values),
+                modified=bench.modified,
+                limited=len(values) < len(bench),
+                published_row=None if ref is None else ref.row,
+                published_psnr_y=None if ref is None else ref.psnr_y,
+                published_ssim_y=None if ref is None else ref.ssim_y,
+            )
+        )
+
+
+def output_image_path(
+    folder: str | os.PathLike[str], model: str, dataset: str, scale: int, image: str
+) -> Path:
+    """Where ``save_images`` writes one output: ``FOLDER/MODEL/DATASET_xSCALE/IMAGE.png``
+    (``DATASET`` the set's folder name, e.g. ``Set5``; a ``/`` in a row name becomes ``_``)."""
+    row = model.replace("/", "_").replace(os.sep, "_")
+    return Path(folder) / row / f"{get_dataset_info(dataset).folder}_x{scale}" / f"{image}.png"
+
+
+def _save_output(
+    folder: Path, model: str, bench: BenchmarkSet, scale: int, image: str, sr: torch.Tensor
+) -> None:
+    """Write the scored output (8-bit PNG; one channel where the protocol scored Y only)."""
+    path = output_image_path(folder, model, bench.info.name, scale, image)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, sr.to(torch.float32), grayscale=sr.shape[0] == 1)
 
 
 def format_markdown(report: BenchmarkReport, *, digits: tuple[int, int] = (4, 5)) -> str:
@@ -297,6 +380,12 @@ def format_markdown(report: BenchmarkReport, *, digits: tuple[int, int] = (4, 5)
         "| " + " | ".join(header) + " |",
         "|" + "|".join(["---"] * 2 + ["---:"] * len(datasets)) + "|",
     ]
+    if report.limit is not None:
+        lines[1:1] = [
+            "",
+            f"limit {report.limit}: only the first {report.limit} images of each set (sorted by "
+            "file name) are scored; the means are not the sets' published figures",
+        ]
     p, q = digits
     for model, scale in rows:
         cells = []
@@ -308,33 +397,52 @@ def format_markdown(report: BenchmarkReport, *, digits: tuple[int, int] = (4, 5)
 
 
 def _column(report: BenchmarkReport, dataset: str) -> str:
-    """A dataset's column title: its folder, and its image count when the set was modified."""
+    """A dataset's column title: its folder, and its image count when the set was modified or
+    cut short by ``limit``."""
     folder = get_dataset_info(dataset).folder
-    modified = [r for r in report.results if r.dataset == dataset and r.modified]
-    return f"{folder} ({modified[0].images} images, modified)" if modified else folder
+    mine = [r for r in report.results if r.dataset == dataset]
+    notes = []
+    if any(r.limited for r in mine):
+        notes.append(f"first {max(r.images for r in mine)} images")
+    elif any(r.modified for r in mine):
+        notes.append(f"{mine[0].images} images")
+    if any(r.modified for r in mine):
+        notes.append("modified")
+    return f"{folder} ({', '.join(notes)})" if notes else folder
 
 
 def format_published(report: BenchmarkReport) -> str:
-    """Ours beside the published PSNR-Y of each model's counterpart (see ``published.py``)."""
-    from superres.evaluation.published import published_psnr
-
+    """Ours beside the published figures of each row (see ``published.py``): the shipped models'
+    counterparts, and under ``legacy`` the papers' bicubic row."""
     lines = [
-        "PSNR-Y (dB): ours, published, difference",
+        f"PSNR-Y (dB) / SSIM-Y: ours, published, difference (protocol: {report.protocol})",
         "",
         "| Model | Scale | Dataset | ours | published | row | difference |",
         "|---|---|---|---:|---:|---|---:|",
     ]
     for r in report.results:
-        ref = published_psnr(r.model, r.scale, r.dataset)
-        if ref is None:
+        if r.published_psnr_y is None:
             continue
-        row, value = ref
+        ours, theirs = f"{r.psnr_y:.2f}", f"{r.published_psnr_y:.2f}"
+        diff = f"{round(r.psnr_y - r.published_psnr_y, 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
+        if r.published_ssim_y is not None:
+            ours += f" / {r.ssim_y:.4f}"
+            theirs += f" / {r.published_ssim_y:.4f}"
+            diff += f" / {round(r.ssim_y - r.published_ssim_y, 4) + 0.0:+.4f}"
         lines.append(
-            f"| {r.model} | x{r.scale} | {get_dataset_info(r.dataset).folder} | {r.psnr_y:.2f} "
-            f"| {value:.2f} | {row} | {r.psnr_y - value:+.2f} |"
+            f"| {r.model} | x{r.scale} | {get_dataset_info(r.dataset).folder} | {ours} "
+            f"| {theirs} | {r.published_row} | {diff} |"
         )
     if len(lines) == 4:
         lines.append("| (no published counterpart for these models) | | | | | | |")
+    if report.protocol == "default" and any(r.model == "bicubic" for r in report.results):
+        lines += [
+            "",
+            "bicubic: the papers' bicubic rows were made by the older scripts; run with "
+            "--protocol legacy to set them beside ours (README, Evaluation protocols)",
+        ]
+    if report.limit is not None:
+        lines += ["", f"limit {report.limit}: our means cover only the first images of each set"]
     return "\n".join(lines) + "\n"
 
 

@@ -159,11 +159,16 @@ class ComparisonFigure:
 
 
 def _to_display(image: torch.Tensor) -> np.ndarray:
-    """``(C, H, W)`` float tensor -> ``(H, W, 3)`` float64 array in [0, 1] for ``imshow``."""
+    """``(C, H, W)`` float tensor in [0, 1] -> ``(H, W, 3)`` uint8 array for ``imshow``.
+
+    Rounded half-up here, as images are written: given floats, matplotlib truncates (``x * 255``
+    cast to uint8), so a value off the 8-bit grid would be drawn one level darker.
+    """
     array = image.detach().to(device="cpu", dtype=torch.float64).clamp(0.0, 1.0).numpy()
     if array.shape[0] == 1:
         array = np.repeat(array, 3, axis=0)
-    return np.ascontiguousarray(array.transpose(1, 2, 0))
+    pixels = np.floor(array * 255.0 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(pixels.transpose(1, 2, 0))
 
 
 def _axes(fig: Figure, x: float, y: float, w: float, h: float, width: int, height: int) -> Axes:

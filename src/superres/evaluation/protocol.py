@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -45,6 +46,8 @@ from superres.models.descriptor import describe_network
 __all__ = [
     "PROTOCOLS",
     "Protocol",
+    "ScoredImage",
+    "evaluate_image",
     "prepare_network",
     "score_image",
     "score_output",
@@ -130,10 +133,39 @@ def score_image(
     device: torch.device | None = None,
 ) -> tuple[float, float]:
     """PSNR-Y and SSIM-Y of ``model`` on one benchmark pair under ``protocol``."""
+    scored = evaluate_image(model, pair, scale, protocol=protocol, device=device)
+    return scored.psnr_y, scored.ssim_y
+
+
+@dataclass(frozen=True)
+class ScoredImage:
+    """One image as the protocol scores it.
+
+    Attributes:
+        psnr_y, ssim_y: the scores (dB, unitless).
+        sr: the output that was scored, float64 on the 8-bit grid in [0, 1]: ``(3, H, W)`` RGB,
+            or ``(1, H, W)`` luma where ``legacy`` runs the model (or bicubic) on Y only.
+    """
+
+    psnr_y: float
+    ssim_y: float
+    sr: torch.Tensor
+
+
+def evaluate_image(
+    model: nn.Module,
+    pair: BenchmarkImage,
+    scale: int,
+    *,
+    protocol: Protocol = "default",
+    device: torch.device | None = None,
+) -> ScoredImage:
+    """Run ``model`` on one benchmark pair under ``protocol``: the scores and the scored output."""
     device = device or torch.device("cpu")
     hr = pair.hr.to(torch.float64)
     if protocol == "default":
-        return score_output(super_resolve(model, pair.lq, scale, device=device), hr, scale)
+        sr = super_resolve(model, pair.lq, scale, device=device)
+        return ScoredImage(*score_output(sr, hr, scale), sr=sr)
     if protocol != "legacy":
         raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     # Rounded Y of the HR; gray images keep their raw values.
@@ -145,11 +177,15 @@ def score_image(
             sr_y = quantize(imresize(lq_y, scale=float(scale)))
         else:
             sr_y = quantize(_upscale(model, lq_y, scale, device))
+        shown = sr_y.to(torch.float64)
     else:
-        sr = quantize(_upscale(model, pair.lq, scale, device)).to(torch.float64)
-        sr_y = quantize(sr.mean(0, keepdim=True)) if pair.grayscale else quantize(rgb_to_y(sr))
+        shown = quantize(_upscale(model, pair.lq, scale, device)).to(torch.float64)
+        sr_y = (
+            quantize(shown.mean(0, keepdim=True)) if pair.grayscale else quantize(rgb_to_y(shown))
+        )
     sr_y = sr_y.to(torch.float64)
-    return (
+    return ScoredImage(
         float(psnr(sr_y[None], hr_y[None], crop_border=scale)[0]),
         float(ssim(sr_y[None], hr_y[None], crop_border=scale)[0]),
+        sr=shown,
     )

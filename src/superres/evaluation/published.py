@@ -45,6 +45,42 @@ def published_psnr(model: str, scale: int, dataset: str) -> tuple[str, float] | 
 
 
 @dataclass(frozen=True)
+class PublishedScore:
+    """A published figure to set beside one of our rows.
+
+    Attributes:
+        row: the paper row (``"SRResNet"``, ``"Bicubic"``).
+        psnr_y: its PSNR-Y (dB).
+        ssim_y: its SSIM-Y, where the source gives one.
+    """
+
+    row: str
+    psnr_y: float
+    ssim_y: float | None = None
+
+
+#: The name of the papers' bicubic row (set beside ``bicubic`` under the legacy protocol).
+BICUBIC_ROW = "Bicubic"
+
+
+def published_score(model: str, scale: int, dataset: str, protocol: str) -> PublishedScore | None:
+    """The published figure for our row ``model`` on ``dataset`` at ``scale``, if there is one.
+
+    A shipped model gets its counterpart's PSNR (:data:`COUNTERPART`) under either protocol.
+    ``bicubic`` gets the papers' bicubic row (PSNR and SSIM, :data:`BICUBIC`) under ``legacy``,
+    the protocol that made it; under ``default`` there is none (the printed row is computed
+    another way, see README "Evaluation protocols").
+    """
+    if model == "bicubic":
+        found = BICUBIC.get((dataset, scale))
+        if found is None or protocol != "legacy":
+            return None
+        return PublishedScore(BICUBIC_ROW, *found.legacy)
+    ref = published_psnr(model, scale, dataset)
+    return None if ref is None else PublishedScore(*ref)
+
+
+@dataclass(frozen=True)
 class BicubicRow:
     """Bicubic ``(PSNR-Y in dB, SSIM-Y)`` of one set at one scale, under each protocol.
 
@@ -72,4 +108,13 @@ BICUBIC: Mapping[tuple[str, int], BicubicRow] = {
 }
 
 
-__all__ = ["BICUBIC", "COUNTERPART", "PUBLISHED_PSNR", "BicubicRow", "published_psnr"]
+__all__ = [
+    "BICUBIC",
+    "BICUBIC_ROW",
+    "COUNTERPART",
+    "PUBLISHED_PSNR",
+    "BicubicRow",
+    "PublishedScore",
+    "published_psnr",
+    "published_score",
+]

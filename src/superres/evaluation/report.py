@@ -29,7 +29,7 @@ import random
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,7 +43,20 @@ from superres.errors import ImageTooSmallError, SuperresError, UnsupportedScaleE
 from superres.evaluation.benchmark import BenchmarkModels
 from superres.evaluation.figures import comparison_figure, select_crop
 from superres.evaluation.protocol import prepare_network, set_mean, super_resolve
-from superres.evaluation.published import published_psnr
+from superres.evaluation.report_document import (
+    HR_ROW,
+    PLOT_FILE,
+    CropPanel,
+    Report,
+    ReportImage,
+    ReportRow,
+    figure_file,
+    figure_files,
+    format_report_markdown,
+    has_plot,
+    left_out,
+    perception_distortion_plot,
+)
 from superres.io.files import atomic_write, atomic_write_text, current_umask
 from superres.metrics.fidelity import ms_ssim, psnr, rmse, ssim
 from superres.metrics.fidelity_inputs import FidelityOptions
@@ -55,7 +68,6 @@ logger = logging.getLogger(__name__)
 #: The report's metric names in column order, with their direction (True: higher is better): a
 #: view of :data:`superres.metrics.table.METRIC_TABLE`.
 METRICS: dict[str, bool] = {name: metric_spec(name).higher_better for name in REPORT_METRICS}
-HR_ROW = "HR"
 
 #: ``(sr, hr) -> distance`` on float ``(1, 3, H, W)`` RGB in [0, 1], border already cropped.
 PairMetric = Callable[[torch.Tensor, torch.Tensor], float]
@@ -66,87 +78,6 @@ _Metric = TypeVar("_Metric", PairMetric, NoReferenceMetric)
 
 class ReportOutputError(SuperresError):
     """The report's output folder cannot be used."""
-
-
-@dataclass(frozen=True)
-class _Scores:
-    """One score per metric of ``REPORT_METRICS``, in its order; ``None``: not measured.
-
-    Fields, not a mapping, so that pyright knows them; ``tests/test_report.py`` holds them to
-    the table.
-    """
-
-    psnr_y: float | None = None
-    ssim_y: float | None = None
-    ms_ssim_y: float | None = None
-    rmse_y: float | None = None
-    niqe: float | None = None
-    lpips: float | None = None
-
-
-# A dataclass takes its fields from the bases from last to first: ``ReportRow(_Scores, _RowKey)``
-# has the key fields first, then the scores (the column order of the CSV and JSON files).
-@dataclass(frozen=True)
-class _RowKey:
-    model: str
-    dataset: str
-    scale: int
-    images: int
-
-
-@dataclass(frozen=True)
-class _ImageKey:
-    model: str
-    dataset: str
-    scale: int
-    image: str
-
-
-@dataclass(frozen=True)
-class ReportRow(_Scores, _RowKey):
-    """Mean scores of one model (or ``HR``) on the ``images`` images of one dataset."""
-
-
-@dataclass(frozen=True)
-class ReportImage(_Scores, _ImageKey):
-    """Scores of one model (or ``HR``) on one image."""
-
-
-@dataclass(frozen=True)
-class CropPanel:
-    """The images of one crop figure: HR and every model's 8-bit output, float ``(3, H, W)``."""
-
-    dataset: str
-    image: str
-    hr: torch.Tensor
-    outputs: dict[str, torch.Tensor]
-    scores: dict[str, str]
-
-
-@dataclass
-class Report:
-    """Everything :func:`write_report` needs."""
-
-    models: list[str]
-    datasets: list[str]
-    scale: int
-    metrics: list[str]
-    notes: list[str] = field(default_factory=list)
-    rows: list[ReportRow] = field(default_factory=list)
-    per_image: list[ReportImage] = field(default_factory=list)
-    crops: list[CropPanel] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, object]:
-        """The JSON document (scores only; figures are separate files)."""
-        return {
-            "models": self.models,
-            "datasets": self.datasets,
-            "scale": self.scale,
-            "metrics": self.metrics,
-            "notes": self.notes,
-            "results": [asdict(r) for r in self.rows],
-            "per_image": [asdict(r) for r in self.per_image],
-        }
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -194,11 +125,6 @@ def default_niqe(
         return float(niqe(image, crop_border=border, params=params)[0])
 
     return score
-
-
-def _published(model: str, scale: int, dataset: str) -> str:
-    ref = published_psnr(model, scale, dataset)
-    return "-" if ref is None else f"{ref[1]:.2f} ({ref[0]})"
 
 
 def build_report(
@@ -269,6 +195,7 @@ def build_report(
         rows=[row for d in scored for row in d.rows],
         per_image=[image for d in scored for image in d.per_image],
         crops=[panel for d in scored for panel in d.crops],
+        crops_asked=crops,
     )
 
 
@@ -306,6 +233,8 @@ def _optional_metric(
             notes.append(f"{name} left out: {exc}")
             return None
     if wanted is False or wanted is None:
+        flag = f"--no-{name.lower()}, {name.lower()}_metric=False"
+        notes.append(f"{name} left out: not asked for ({flag})")
         return None
     return wanted
 
@@ -416,49 +345,6 @@ def _panel_line(image: ReportImage) -> str:
     return ", ".join(parts)
 
 
-def _fmt(value: float | None, metric: str) -> str:
-    return "-" if value is None else f"{value:.{metric_spec(metric).digits}f}"
-
-
-def format_report_markdown(report: Report) -> str:
-    """``report.md``: conventions, then one table per dataset (rows: HR, models)."""
-    lines = [
-        f"# Benchmark report, x{report.scale}",
-        "",
-        "Default protocol: official LR (else MATLAB bicubic of the HR), outputs rounded to 8 bit; "
-        f"every metric with {report.scale} px cropped from each border. PSNR/SSIM/MS-SSIM/RMSE "
-        "on BT.601 Y in float (0-255 scale); NIQE on the 8-bit Y (lower is more natural); "
-        "LPIPS v0.1 on RGB (lower is closer). Higher is better for PSNR, SSIM and MS-SSIM. "
-        "`published` is the PSNR-Y of the paper row each model reproduces.",
-        "",
-    ]
-    lines += [f"> {note}" for note in report.notes]
-    if report.notes:
-        lines.append("")
-    cell = {(r.model, r.dataset): r for r in report.rows}
-    for dataset in report.datasets:
-        folder = get_dataset_info(dataset).folder
-        lines += [f"## {folder}", ""]
-        header = ["Model", *(metric_spec(m).header for m in report.metrics), "published PSNR-Y"]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|---|" + "---:|" * len(report.metrics) + "---|")
-        names = [HR_ROW, *report.models] if "niqe" in report.metrics else report.models
-        for name in names:
-            r = cell.get((name, dataset))
-            if r is None:
-                continue
-            values = [_fmt(getattr(r, m), m) for m in report.metrics]
-            if name == HR_ROW:
-                values = [
-                    v if m == "niqe" else ("0.0000" if m == "lpips" else "-")
-                    for v, m in zip(values, report.metrics, strict=True)
-                ]
-            published = "-" if name == HR_ROW else _published(name, report.scale, dataset)
-            lines.append("| " + " | ".join([name, *values, published]) + " |")
-        lines.append("")
-    return "\n".join(lines)
-
-
 def _write_csv(path: Path, rows: Sequence[object], cls: type) -> None:
     import csv
 
@@ -466,58 +352,6 @@ def _write_csv(path: Path, rows: Sequence[object], cls: type) -> None:
         writer = csv.DictWriter(f, fieldnames=list(cls.__dataclass_fields__))
         writer.writeheader()
         writer.writerows(asdict(r) for r in rows)  # type: ignore[call-overload]
-
-
-def perception_distortion_plot(report: Report, path: str | os.PathLike[str]) -> None:
-    """PSNR-Y against NIQE (and LPIPS when measured): one point per model, a panel per dataset.
-
-    The ideal corner is top-left (high PSNR, low NIQE/LPIPS); the HR images' NIQE is drawn as a
-    dashed line. Written atomically as PNG.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    xs = [m for m in ("niqe", "lpips") if m in report.metrics]
-    if not xs:
-        raise SuperresError(
-            "a perception-distortion plot needs NIQE or LPIPS; make the NIQE parameters or the "
-            "LPIPS weights available (see the report's notes)"
-        )
-    cell = {(r.model, r.dataset): r for r in report.rows}
-    fig, axes = plt.subplots(
-        len(xs),
-        len(report.datasets),
-        figsize=(4.2 * len(report.datasets), 3.8 * len(xs)),
-        squeeze=False,
-    )
-    colours = plt.get_cmap("tab10")
-    for row, metric in enumerate(xs):
-        for col, dataset in enumerate(report.datasets):
-            ax = axes[row][col]
-            for k, name in enumerate(report.models):
-                r = cell.get((name, dataset))
-                x = None if r is None else getattr(r, metric)
-                if r is None or x is None or r.psnr_y is None:
-                    continue
-                ax.scatter([x], [r.psnr_y], color=colours(k % 10), s=36, zorder=3)
-                ax.annotate(
-                    name, (x, r.psnr_y), textcoords="offset points", xytext=(4, 4), fontsize=7
-                )
-            hr = cell.get((HR_ROW, dataset))
-            if metric == "niqe" and hr is not None and hr.niqe is not None:
-                ax.axvline(hr.niqe, color="0.4", linestyle="--", linewidth=1)
-                ax.annotate("HR", (hr.niqe, ax.get_ylim()[0]), fontsize=7, color="0.3")
-            ax.set_xlabel(f"{metric_spec(metric).header} (lower: better perceptual quality)")
-            ax.set_ylabel("PSNR-Y (dB)")
-            ax.set_title(f"{get_dataset_info(dataset).folder}, x{report.scale}", fontsize=10)
-            ax.grid(alpha=0.3)
-    fig.suptitle("Perception-distortion: top-left is best", fontsize=11)
-    fig.tight_layout()
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
 
 
 def write_report(report: Report, out: str | os.PathLike[str], *, crop_size: int = 96) -> list[Path]:
@@ -555,12 +389,12 @@ def write_report(report: Report, out: str | os.PathLike[str], *, crop_size: int 
                 panel.hr,
                 panel.outputs,
                 crop=(top, left, size),
-                path=figures / f"{panel.dataset}_{panel.image}.png",
+                path=tmp / figure_file(panel),
                 title=title,
                 scores=panel.scores,
             )
-        if any(m in report.metrics for m in ("niqe", "lpips")):
-            perception_distortion_plot(report, tmp / "perception_distortion.png")
+        if has_plot(report):
+            perception_distortion_plot(report, tmp / PLOT_FILE)
         if target.exists():
             target.rmdir()
         # mkdtemp creates the folder 0700; give it the permissions a plain mkdir() would.
@@ -576,6 +410,7 @@ def write_report(report: Report, out: str | os.PathLike[str], *, crop_size: int 
 __all__ = [
     "HR_ROW",
     "METRICS",
+    "PLOT_FILE",
     "CropPanel",
     "Report",
     "ReportImage",
@@ -584,7 +419,10 @@ __all__ = [
     "build_report",
     "default_lpips",
     "default_niqe",
+    "figure_file",
+    "figure_files",
     "format_report_markdown",
+    "left_out",
     "perception_distortion_plot",
     "write_report",
 ]

@@ -271,7 +271,7 @@ def axis_weights(
         window: ``"cosine"`` (raised cosine, smooth at both ends) or ``"linear"``.
 
     Raises:
-        InvalidTilingError: bad ``window``/``ramp``, or tiles that do not overlap.
+        InvalidTilingError: bad ``window``/``ramp``, or tiles with a gap between them.
     """
     if window not in ("cosine", "linear"):
         raise InvalidTilingError(f"window must be 'cosine' or 'linear', got {window!r}")
@@ -283,12 +283,14 @@ def axis_weights(
     if n == 1:
         return [torch.ones(size, dtype=torch.float32)]
     steps = [b - a for a, b in itertools.pairwise(starts)]
-    if min(steps) <= 0 or max(steps) >= tile:
+    if min(steps) <= 0 or max(steps) > tile:
         raise InvalidTilingError(
-            f"tile starts {tuple(starts)} must increase and neighbours must overlap (tile {tile})"
+            f"tile starts {tuple(starts)} must increase and neighbours must touch or overlap "
+            f"(tile {tile})"
         )
-    # Keep every ramp inside the shared strip (shared = tile - step >= 1) and let consecutive ramps
-    # not intersect (cuts are (step_i + step_{i+1}) / 2 apart, which is >= the smaller step).
+    # Keep every ramp inside the shared strip (shared = tile - step >= 0; tiles that abut, as
+    # overlap 0 plans them, get a hard cut at their common edge) and let consecutive ramps not
+    # intersect (cuts are (step_i + step_{i+1}) / 2 apart, which is >= the smaller step).
     r = min(float(ramp), tile - max(steps), min(steps)) * scale
     cuts = [(a + b + tile) / 2 * scale for a, b in itertools.pairwise(starts)]
 
@@ -310,7 +312,7 @@ def axis_weights(
             w = w * (1.0 - rising(pos, cuts[i]))
         raw.append(w)
         total[start * scale : start * scale + size] += w
-    if not bool((total > 0).all()):  # cannot happen for overlapping tiles; guards the invariant
+    if not bool((total > 0).all()):  # cannot happen for touching tiles; guards the invariant
         raise InvalidTilingError(f"tiles at {tuple(starts)} leave positions with zero weight")
     return [
         (w / total[s * scale : s * scale + size]).to(torch.float32)
