@@ -21,7 +21,6 @@ from superres.cli import main
 from superres.errors import InvalidImageError
 from superres.inference import Upscaler
 from superres.io import read_image
-from superres.io.image import read_text_record
 from superres.metrics import psnr, ssim
 from superres.models.weights import load_model
 
@@ -50,7 +49,7 @@ def _folders(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 def test_item1_upscale_then_metrics_pairs_the_x4_names(tmp_path: Path) -> None:
     lr, hr, sr = _folders(tmp_path)
-    assert main(["upscale", str(lr), "-o", str(sr), "-n", "bicubic", "-q"]) == 0
+    assert main(["upscale", str(lr), "-o", str(sr), "--model", "bicubic", "-q"]) == 0
     assert sorted(p.name for p in sr.iterdir()) == ["a_x4.png", "b_x4.png"]
     out = io.StringIO()
     with redirect_stdout(out):
@@ -64,7 +63,10 @@ def test_item1_upscale_then_metrics_pairs_the_x4_names(tmp_path: Path) -> None:
 )
 def test_item1_suffix(tmp_path: Path, suffix: str, names: list[str]) -> None:
     lr, _, sr = _folders(tmp_path)
-    assert main(["upscale", str(lr), "-o", str(sr), "-n", "bicubic", "--suffix", suffix, "-q"]) == 0
+    assert (
+        main(["upscale", str(lr), "-o", str(sr), "--model", "bicubic", "--suffix", suffix, "-q"])
+        == 0
+    )
     assert sorted(p.name for p in sr.iterdir()) == names
 
 
@@ -134,6 +136,8 @@ def test_item3_scale_without_a_model_refuses(
 def test_item3_outputs_record_the_model_and_skip_existing_checks_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    from superres.io.image import read_text_record
+
     src = _png(tmp_path / "p.png")
     out = tmp_path / "p_x4.png"
     _png(out, 48, 64, seed=5)
