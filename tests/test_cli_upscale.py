@@ -281,14 +281,15 @@ def test_unreadable_file_fails_the_run_but_not_the_batch(
     assert _files(out) == ["a_x2.png", "c_x2.png"]  # no partial or temporary file
 
 
-def test_alpha_into_jpeg_is_a_per_image_failure_with_a_hint(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_alpha_into_jpeg_falls_back_to_png_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     src = tmp_path / "rgba.png"
     a = np.concatenate([_rgb(4, 4), np.full((4, 4, 1), 9, np.uint8)], axis=2)
     Image.fromarray(a, "RGBA").save(src)
-    assert main(["upscale", "--model", "bicubic", str(src), "--format", "jpg", "-q"]) == 1
-    assert "--format png" in capsys.readouterr().err
+    assert main(["upscale", "--model", "bicubic", str(src), "--format", "jpg", "-q"]) == 0
+    assert "written as PNG" in caplog.text
+    assert (tmp_path / "rgba_x4.png").exists()
 
 
 def test_unknown_model_and_unsupported_scale(
@@ -428,11 +429,12 @@ def test_no_model_and_no_weights_is_the_shipped_default(
     assert main(["upscale", str(src), "-q"]) == 0
     with Image.open(tmp_path / "a_x4.png") as im:
         assert im.size == (24, 20)
-    # x2 has its own shipped model; x3 runs the x4 default and resizes exactly.
+    # x2 has its own shipped model; x3 runs the x4 default and resizes exactly when asked.
     assert main(["upscale", str(src), "--scale", "2", "-q"]) == 0
     with Image.open(tmp_path / "a_x2.png") as im:
         assert im.size == (12, 10)
-    assert main(["upscale", str(src), "--scale", "3", "-q"]) == 0
+    assert main(["upscale", str(src), "--scale", "3", "-q"]) == 1  # no x3 model: refused
+    assert main(["upscale", str(src), "--scale", "3", "--outscale", "3", "-q"]) == 0
     with Image.open(tmp_path / "a_x3.png") as im:
         assert im.size == (18, 15)
 

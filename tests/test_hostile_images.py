@@ -294,6 +294,10 @@ HOSTILE: tuple[Case, ...] = (
     Case("dev-zero", "/dev/zero, an endless character device", lambda _: Path("/dev/zero"),
          "character device"),
     Case("permission-denied", "a PNG without read permission", _unreadable, "permission denied"),
+    Case("animated-gif", "animated GIF (refused in one line: extract the frames)",
+         _bytes("anim.gif", lambda: _animated("GIF")), "animated (3 frames)"),
+    Case("apng", "animated PNG (refused in one line: extract the frames)",
+         _bytes("anim.png", lambda: _animated("PNG")), "animated (3 frames)"),
 )
 
 # Files that must upscale: every mode we read, and the oddities we accept (one rule each).
@@ -325,10 +329,6 @@ CONTROLS: tuple[Case, ...] = (
     Case("exif-garbage", "an eXIf chunk of garbage (ignored, one warning)",
          _bytes("exif.png", lambda: _png(4, 4, first=b"")[:33]
                 + _chunk(b"eXIf", b"MM\x00*garbage") + _png(4, 4)[33:]), "EXIF"),
-    Case("animated-gif", "animated GIF (first frame, one warning)",
-         _bytes("anim.gif", lambda: _animated("GIF")), "animated"),
-    Case("apng", "animated PNG (first frame, one warning)",
-         _bytes("anim.png", lambda: _animated("PNG")), "animated"),
 )
 # fmt: on
 

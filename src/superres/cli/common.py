@@ -110,12 +110,19 @@ def require_rows(models: Sequence[str], weights: Sequence[object], message: str)
         raise SuperresError(message)
 
 
-def add_weights_args(parser: argparse.ArgumentParser, *, model: str, weights: str) -> None:
+def add_weights_args(
+    parser: argparse.ArgumentParser,
+    *,
+    model: str,
+    weights: str,
+    model_flags: Sequence[str] = ("--model",),
+) -> None:
     """``--model NAME`` and ``--weights FILE`` of the commands that load one network.
 
-    ``model`` and ``weights`` are their help texts: what each command does when one is left out.
+    ``model`` and ``weights`` are their help texts: what each command does when one is left out;
+    ``model_flags`` the option strings of ``--model`` (e.g. with Real-ESRGAN's ``-n``).
     """
-    parser.add_argument("--model", default=None, help=model)
+    parser.add_argument(*model_flags, dest="model", default=None, help=model)
     parser.add_argument("--weights", type=Path, default=None, help=weights)
 
 

@@ -8,6 +8,7 @@ import sys
 
 from superres.cli.common import CommandText, add_device, add_weights_args
 from superres.inference.batch import BatchReport, upscale_files
+from superres.inference.jobs import AUTO_FORMAT
 from superres.inference.options import DEFAULT_OVERLAP, UpscaleOptions
 from superres.inference.video import is_video_input, upscale_videos
 from superres.io.image import DEFAULT_MAX_PIXELS, SUPPORTED_EXTENSIONS
@@ -21,8 +22,12 @@ _EPILOG = """inputs and outputs:
   sub-folders), a glob pattern (expanded by superres, so quote it: "photos/*.jpg",
   "shots/**/*.png") or sample:NAME (see `superres samples`). Non-image files found
   in folders/patterns are listed in a warning, never silently dropped.
-  Outputs are named STEM_x{scale}.png (x{outscale} with --outscale; --format
-  picks another extension) and written beside each input file, or into -o.
+  Outputs are named STEM_x{scale}.png (x{outscale} with --outscale; --suffix
+  replaces _x{scale}, '' for none; --ext/--format picks another extension, auto
+  keeps the input's) and written beside each input file, or into -o. They record
+  the model, scale and outscale in their metadata (PNG text, JPEG comment, TIFF
+  description), and keep the input's ICC profile and EXIF. `superres metrics`
+  pairs STEM_x4.png with the reference STEM.png.
   -o is an output file for a single input, else an EXISTING folder (never
   created; with --recursive, sub-folders below it mirror the input's). Folder
   inputs need -o (results beside the inputs would be upscaled again next time).
@@ -32,12 +37,44 @@ _EPILOG = """inputs and outputs:
 failures and reruns:
   An image that cannot be read or written is reported and the rest of the batch
   goes on; the run ends with a list of failures and exit code 1. Files are
-  written atomically (no partial files), so --skip-existing resumes a stopped run.
+  written atomically (no partial files), so --skip-existing resumes a stopped run;
+  it keeps only outputs made by the same model and scale (others are redone).
+  Animated GIF/WebP inputs are refused in one line (extract the frames first).
+
+Real-ESRGAN habits: -i INPUT, -n NAME (--model), -s OUTSCALE, -t TILE, --fp32,
+  --suffix, --ext auto.
 
 many GPUs:
   torchrun --nproc_per_node N -m superres upscale ... shards the inputs across
   N processes (rank r takes every N-th image from r), each on cuda:LOCAL_RANK
   (CPU without CUDA); rank 0 prints the summary."""
+
+
+def scale_arg(text: str) -> int:
+    """``--scale``: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer (the network's factor), got {text!r}; --outscale "
+            "takes any positive size factor"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer (the network's factor), got {value}"
+        )
+    return value
+
+
+def quality_arg(text: str) -> int:
+    """``--quality``: 0..100."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer 0..100, got {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected an integer 0..100, got {value}")
+    return value
 
 
 def tile_arg(text: str) -> int | str:
@@ -66,7 +103,16 @@ TEXT = CommandText(
 
 def add_arguments(up: argparse.ArgumentParser) -> None:
     """The inputs and outputs, then the option groups below."""
-    up.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, globs")
+    up.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders, globs")
+    up.add_argument(
+        "-i",
+        "--input",
+        dest="input_flags",
+        action="append",
+        default=[],
+        metavar="INPUT",
+        help="an input, as a positional INPUT (Real-ESRGAN's -i); may be repeated",
+    )
     up.add_argument(
         "-o",
         "--output",
@@ -86,14 +132,17 @@ def _add_model_options(up: argparse.ArgumentParser) -> None:
         "describes, else the shipped edsr-baseline-x4; srresnet-x2 with --scale 2)",
         weights="weights file (.safetensors/.pth); it says which model it holds, so --model is "
         "only needed as a check",
+        model_flags=("-n", "--model", "--name"),
     )
     up.add_argument(
         "--scale",
-        type=int,
+        type=scale_arg,
         default=None,
-        help="network upscaling factor (default: the weights' scale, else 4)",
+        help="network upscaling factor (default: the weights' scale, else 4); without --model, "
+        "a scale no shipped model has is refused unless --outscale asks for the resize",
     )
     up.add_argument(
+        "-s",
         "--outscale",
         type=float,
         default=None,
@@ -105,6 +154,7 @@ def _add_model_options(up: argparse.ArgumentParser) -> None:
 def _add_run_options(up: argparse.ArgumentParser) -> None:
     """How the network runs: tiles, precision, back-projection, GAN realism."""
     up.add_argument(
+        "-t",
         "--tile",
         type=tile_arg,
         default="auto",
@@ -124,6 +174,13 @@ def _add_run_options(up: argparse.ArgumentParser) -> None:
         help="auto: fp16 on CUDA; on the CPU the fastest path that costs no visible quality "
         "(bf16 for verified models on CPUs with native bf16, else fp32); fp32: exact (equal to "
         "eager fp32 to 1e-5); fp16 needs CUDA (default: auto)",
+    )
+    up.add_argument(
+        "--fp32",
+        dest="precision",
+        action="store_const",
+        const="fp32",
+        help="same as --precision fp32 (Real-ESRGAN's flag)",
     )
     up.add_argument(
         "--backproject",
@@ -153,10 +210,23 @@ def _add_run_options(up: argparse.ArgumentParser) -> None:
 def _add_output_options(up: argparse.ArgumentParser) -> None:
     """What is written, what is skipped, what is refused."""
     up.add_argument(
+        "--ext",
         "--format",
-        choices=tuple(ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS),
+        dest="format",
+        choices=(AUTO_FORMAT, *(ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS)),
         default=None,
-        help="extension of the output names (default: png)",
+        help="extension of the output names; auto: the input's own (PNG for GIF) (default: png)",
+    )
+    up.add_argument(
+        "--suffix",
+        default=None,
+        help="put after each input's stem instead of _x{scale} ('' for none) (default: _x{scale})",
+    )
+    up.add_argument(
+        "--quality",
+        type=quality_arg,
+        default=95,
+        help="JPEG/WebP quality 0..100 (WebP 100: lossless) (default: 95)",
     )
     up.add_argument(
         "--recursive", action="store_true", help="also take images in sub-folders of folders"
@@ -177,6 +247,13 @@ def _add_output_options(up: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Upscale; failures are listed on stderr and end the run with exit code 1."""
+    if not args.inputs and not args.input_flags:
+        print(
+            "superres upscale: error: give at least one INPUT (a file, folder, glob or "
+            "sample:NAME), as an argument or with -i",
+            file=sys.stderr,
+        )
+        return 2
     report = _upscale(args)
     if not report.main_process:  # torchrun: rank 0 reports for everyone (and exits 1)
         return 0
@@ -209,9 +286,10 @@ def _upscale(args: argparse.Namespace) -> BatchReport:
         backproject=args.backproject,
         progress=not args.quiet,
     )
-    upscale = upscale_videos if is_video_input(args.inputs) else upscale_files  # video.py
+    inputs = [*args.inputs, *args.input_flags]
+    upscale = upscale_videos if is_video_input(inputs) else upscale_files  # video.py
     return upscale(
-        args.inputs,
+        inputs,
         output=args.output,
         model=args.model,
         weights=args.weights,
@@ -223,6 +301,8 @@ def _upscale(args: argparse.Namespace) -> BatchReport:
         recursive=args.recursive,
         skip_existing=args.skip_existing,
         max_pixels=_max_pixels(args.max_pixels),
+        quality=args.quality,
+        suffix=args.suffix,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,10 @@ from superres.metrics.table import IMAGE_METRICS, metric_spec
 METRIC_INFO: dict[str, tuple[str, bool]] = {
     name: (metric_spec(name).unit, metric_spec(name).higher_better) for name in IMAGE_METRICS
 }
+
+
+#: ``NAME_x4`` / ``NAME_x3.5``: the scale suffix ``superres upscale`` gives its outputs.
+_SCALE_SUFFIX = re.compile(r"(.+)_x\d+(?:\.\d+)?")
 
 
 class MetricsInputError(SuperresError):
@@ -187,6 +192,9 @@ def _reason(metric: str, exc: Exception) -> str:
 def pair_paths(image: Path, reference: Path | None) -> list[tuple[Path, Path | None]]:
     """Files to score: one file (and its reference), or two folders matched by file stem.
 
+    In folders, ``NAME_x4`` (any ``_x{N}`` suffix, as ``superres upscale`` names its outputs)
+    also matches the reference ``NAME`` when there is no reference of its own stem.
+
     Raises:
         MetricsInputError: a missing path, a file beside a folder, or folders with no common stem.
     """
@@ -215,20 +223,46 @@ def pair_paths(image: Path, reference: Path | None) -> list[tuple[Path, Path | N
             f"{str(image)!r} is a folder but the reference {str(reference)!r} is not; give two "
             "folders (files are matched by name) or two files"
         )
-    by_stem = {f.stem: f for f in list_image_files(reference)}
-    pairs: list[tuple[Path, Path | None]] = [
-        (f, by_stem[f.stem]) for f in files if f.stem in by_stem
-    ]
+    return _match_by_name(files, list_image_files(reference), image, reference)
+
+
+def _match_by_name(
+    files: Sequence[Path], references: Sequence[Path], image: Path, reference: Path
+) -> list[tuple[Path, Path | None]]:
+    """Each file with the reference of its stem, or of its stem without an ``_x{N}`` suffix.
+
+    ``baby_x4.png`` (what ``superres upscale`` writes) pairs with ``baby.png`` when the reference
+    folder holds no ``baby_x4``; two files reaching one reference are an error naming both.
+    """
+    by_stem = {f.stem: f for f in references}
+    pairs: list[tuple[Path, Path | None]] = []
+    taken: dict[Path, Path] = {}
+    missing: list[str] = []
+    for f in files:
+        match = by_stem.get(f.stem)
+        if match is None:
+            bare = _SCALE_SUFFIX.fullmatch(f.stem)
+            match = by_stem.get(bare.group(1)) if bare else None
+        if match is None:
+            missing.append(f.name)
+            continue
+        if match in taken:
+            raise MetricsInputError(
+                f"{str(taken[match])!r} and {str(f)!r} both match the reference {str(match)!r}; "
+                "keep one of them in the folder (or score them separately)"
+            )
+        taken[match] = f
+        pairs.append((f, match))
     if not pairs:
         raise MetricsInputError(
             f"no file of {str(image)!r} has a namesake in {str(reference)!r}; files are matched "
-            "by name without extension (baby.png <-> baby.bmp)"
+            "by name without extension (baby.png <-> baby.bmp), and baby_x4.png (superres "
+            "upscale's naming, any _x{N} suffix) <-> baby.png"
         )
-    missing = sorted(f.name for f in files if f.stem not in by_stem)
     if missing:
         raise MetricsInputError(
             f"{len(missing)} file(s) of {str(image)!r} have no reference in {str(reference)!r} "
-            f"(e.g. {missing[0]}); add them or score a folder holding only matched files"
+            f"(e.g. {sorted(missing)[0]}); add them or score a folder holding only matched files"
         )
     return pairs
 

@@ -16,6 +16,7 @@ Inputs and output names are planned by :mod:`superres.inference.jobs` (its rules
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from superres.errors import ConfigError, ImageWriteError, SuperresError
+from superres.errors import ConfigError, ImageReadError, SuperresError
 from superres.inference.jobs import (
     InputSet,
     Job,
@@ -40,8 +41,11 @@ from superres.inference.upscaler import Upscaler
 from superres.io.image import (
     DEFAULT_MAX_PIXELS,
     ImageData,
+    ImageMetadata,
+    frame_count,
     quantize_image,
     read_image,
+    read_text_record,
     write_array,
 )
 from superres.io.samples import SAMPLE_PREFIX, load_sample
@@ -56,6 +60,10 @@ logger = logging.getLogger(__name__)
 
 _SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
 _ALPHA_SUFFIXES = (".png", ".tif", ".tiff", ".webp")
+# Formats whose 8-bit files hold the record of what made them (see superres.io.image_metadata).
+_RECORD_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+#: The text key under which outputs record the model, scale and outscale that made them.
+RECORD_KEY = "superres"
 # How long ranks wait for each other at the end of a sharded run: shards finish at different times.
 _DISTRIBUTED_TIMEOUT = datetime.timedelta(hours=24)
 
@@ -82,26 +90,43 @@ class BatchReport:
 def _load(source: Source, max_pixels: int | None, upscaler: Upscaler) -> ImageData:
     if source.path is None:
         return load_sample(source.name[len(SAMPLE_PREFIX) :])
+    frames = frame_count(source.path)
+    if frames > 1:
+        raise ImageReadError(
+            source.path,
+            f"animated ({frames} frames); superres upscale takes still images: extract the "
+            f"frames first (e.g. ffmpeg -i {source.path.name} frames/%04d.png) and upscale the "
+            "folder",
+        )
     # An output that cannot fit in memory is refused from the header, before decoding.
     return read_image(source.path, max_pixels=max_pixels, check_size=upscaler.check_canvas)
 
 
-def _upscale_one(job: Job, upscaler: Upscaler, *, max_pixels: int | None, quality: int) -> None:
+def _upscale_one(
+    job: Job, upscaler: Upscaler, *, max_pixels: int | None, quality: int, record: str | None
+) -> Path:
+    """Upscale one job; returns the file written (a PNG where JPEG/BMP cannot hold the alpha)."""
     dst = job.output
     image = _load(job.source, max_pixels, upscaler)
     suffix = dst.suffix.lower()
     if image.alpha is not None and suffix not in _ALPHA_SUFFIXES:
-        raise ImageWriteError(
+        logger.warning(
+            "%s: the input has an alpha channel and %s cannot hold one; written as PNG instead",
             dst,
-            f"the input has an alpha channel and {suffix} cannot hold one; use --format png "
-            "(or webp/tif)",
+            suffix,
         )
+        dst, suffix = dst.with_suffix(".png"), ".png"
     bit_depth = image.bit_depth
     if bit_depth == 16 and suffix not in _SIXTEEN_BIT_SUFFIXES:
-        logger.warning("%s: 16-bit input written as 8-bit (%s holds 8 bits)", dst, suffix)
+        logger.warning("%s: 16-bit input reduced to 8 bit (%s holds 8 bits)", dst, suffix)
         bit_depth = 8
     result = upscaler(image)
     del image
+    metadata = ImageMetadata(
+        text={RECORD_KEY: record} if record else {},
+        icc_profile=result.icc_profile,
+        exif=result.exif,
+    )
     # Quantise, then drop the float canvas before encoding: the encoder's buffers come on top of
     # the integer array only, not of the 4-bytes-per-channel canvas.
     pixels = quantize_image(
@@ -110,8 +135,36 @@ def _upscale_one(job: Job, upscaler: Upscaler, *, max_pixels: int | None, qualit
     del result
     if job.source.relative is not None:
         dst.parent.mkdir(parents=True, exist_ok=True)  # mirrored sub-folder below -o
-    write_array(dst, pixels, quality=quality)
+    write_array(dst, pixels, quality=quality, metadata=metadata)
     logger.info("wrote %s (%dx%d)", dst, pixels.shape[1], pixels.shape[0])
+    return dst
+
+
+def run_record(model: str, scale: int, outscale: float | None) -> str:
+    """The text an output records about the run that made it (JSON: model, scale, outscale)."""
+    return json.dumps({"model": model, "scale": scale, "outscale": outscale}, sort_keys=True)
+
+
+def _keep_existing(output: Path, record: str | None) -> bool:
+    """``skip_existing``: keep ``output`` only when this run's model and scale made it.
+
+    A file in a format that holds no record (WebP, BMP) is kept as it is; any other is redone,
+    with a line in the log, when its record is missing or names another model or scale.
+    """
+    if not output.exists():
+        return False
+    if record is None or output.suffix.lower() not in _RECORD_SUFFIXES:
+        return True
+    found = read_text_record(output).get(RECORD_KEY)
+    if found == record:
+        return True
+    logger.info(
+        "%s exists but was made %s; redoing it (--skip-existing keeps only files made by this "
+        "model and scale)",
+        output,
+        f"by another run ({found})" if found else "without a superres record",
+    )
+    return False
 
 
 def _check_max_pixels(max_pixels: int | None) -> None:
@@ -131,8 +184,12 @@ def run_jobs(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     quality: int = 95,
     progress: bool = True,
+    record: str | None = None,
 ) -> BatchReport:
     """Upscale every job; a failing image is logged, recorded and skipped, never fatal.
+
+    ``record`` (:func:`run_record`) is written into each output's metadata; with
+    ``skip_existing``, an existing output is kept only when it holds the same record.
 
     Only :class:`~superres.errors.SuperresError` counts as a per-image failure (unreadable or
     corrupt file, too large, out of memory, unwritable); anything else is a bug and propagates.
@@ -142,17 +199,19 @@ def run_jobs(
     bar = tqdm(jobs, desc="upscale", unit="img", disable=not progress or len(jobs) < 2)
     with logging_redirect_tqdm(), bar:
         for job in bar:
-            if skip_existing and job.output.exists():
+            if skip_existing and _keep_existing(job.output, record):
                 report.skipped.append(job.output)
                 continue
             try:
-                _upscale_one(job, upscaler, max_pixels=max_pixels, quality=quality)
+                written = _upscale_one(
+                    job, upscaler, max_pixels=max_pixels, quality=quality, record=record
+                )
             except SuperresError as exc:
                 if len(jobs) > 1:  # said as it happens; a lone image's failure is the report's
                     logger.error("%s", exc)
                 report.failed.append((job.source.name, str(exc)))
             else:
-                report.written.append(job.output)
+                report.written.append(written)
     if report.skipped:
         logger.info(
             "skipped %d image(s) whose output exists (--skip-existing)", len(report.skipped)
@@ -203,11 +262,18 @@ def upscale_files(
     skip_existing: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     quality: int = 95,
+    suffix: str | None = None,
 ) -> BatchReport:
     """Expand ``inputs``, build the model, plan every output, then upscale (see the module).
 
     ``model`` is a registered or pretrained name; ``None`` means the model ``weights`` describes,
     or the shipped default for ``scale`` (:func:`default_model`) when no weights file is given.
+    A ``scale`` no shipped model has is refused unless ``options.outscale`` asks for a resize
+    (the x4 default then runs and is resized); the log names the model and the plan. Each output
+    records model, scale and outscale in its metadata (:func:`run_record`), and
+    ``skip_existing`` keeps only outputs with the same record. ``fmt`` and ``suffix`` name the
+    outputs (:func:`~superres.inference.jobs.plan_jobs`; ``fmt="auto"`` keeps the input's
+    format); ``quality`` is the JPEG/WebP quality.
     ``options`` run it (:class:`~superres.inference.options.UpscaleOptions`; its ``progress``
     shows the image and tile bars, on rank 0 only).
 
@@ -223,6 +289,7 @@ def upscale_files(
 
     options = UpscaleOptions() if options is None else options
     _check_max_pixels(max_pixels)  # before the model loads
+    _check_scale(scale, model, weights, options.outscale)
     env = DistributedEnv.from_env()
     main = env is None or env.rank == 0
     found = collect_inputs(inputs, recursive=recursive)
@@ -238,10 +305,18 @@ def upscale_files(
     device = env.device(str(options.device)) if env is not None else options.device
     run_with = replace(options, device=device, progress=options.progress and main)
     upscaler = Upscaler(net, options=run_with)
+    label = model if model is not None else Path(str(weights)).name
+    if realism is not None:
+        label += f" (realism {realism:g})"
     if main:
         logger.info("running on %s: %s", upscaler.device, upscaler.execution_path)
+        logger.info("model: %s", describe_plan(label, upscaler.scale, options.outscale))
     jobs = plan_jobs(
-        found.sources, output=output, tag=output_tag(upscaler.scale, options.outscale), fmt=fmt
+        found.sources,
+        output=output,
+        tag=output_tag(upscaler.scale, options.outscale),
+        fmt=fmt,
+        suffix=suffix,
     )
     if env is not None:
         env.init(upscaler.device, timeout=_DISTRIBUTED_TIMEOUT)
@@ -258,8 +333,39 @@ def upscale_files(
         max_pixels=max_pixels,
         quality=quality,
         progress=upscaler.options.progress,
+        record=run_record(label, upscaler.scale, options.outscale),
     )
     return report if env is None else _gather(env, report)
+
+
+def describe_plan(model: str, scale: int, outscale: float | None) -> str:
+    """``"edsr-baseline-x4 x4, then bicubic to x8"``: what runs, in the log's words."""
+    plan = f"{model} x{scale}"
+    if outscale is not None and outscale != scale:
+        plan += f", then bicubic to x{outscale:g}"
+    return plan
+
+
+def _check_scale(
+    scale: object, model: str | None, weights: str | Path | None, outscale: float | None
+) -> None:
+    """A positive integer scale; without a model, one a shipped default has (or an outscale)."""
+    from superres.models.catalog import DEFAULT_MODELS
+
+    if scale is None:
+        return
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ConfigError(
+            f"scale must be a positive integer (the network's factor), got {scale!r} (command "
+            "line: --scale; --outscale takes any positive size factor)"
+        )
+    if model is None and weights is None and scale not in DEFAULT_MODELS and outscale is None:
+        shipped = ", ".join(f"x{s} {name}" for s, name in sorted(DEFAULT_MODELS.items()))
+        raise ConfigError(
+            f"no shipped default model upscales x{scale} (shipped: {shipped}); for the x4 "
+            f"model followed by a bicubic resize, ask for it: --outscale {scale} (or pick a "
+            "model of that scale with --model/-n, e.g. --model bicubic)"
+        )
 
 
 def _log_input_notes(found: InputSet) -> None:

@@ -8,8 +8,10 @@ The rules (also in ``superres upscale --help``):
   glob that are not images (by extension), hidden files and, without ``recursive``, sub-folders
   are not processed and are reported in one warning with their count. A missing file, a pattern that
   matches nothing or a folder without images is an error before anything runs.
-* **Outputs** are named ``{stem}_x{scale}.png`` (``x{outscale}`` with ``outscale``; ``fmt`` picks
-  another extension). Without ``output`` they go beside each input (samples: the current folder);
+* **Outputs** are named ``{stem}_x{scale}.png`` (``x{outscale}`` with ``outscale``; ``suffix``
+  replaces the ``_x{scale}`` part, ``""`` for none; ``fmt`` picks another extension, ``"auto"``
+  keeps each input's own, PNG for a GIF or a sample). Without ``output`` they go beside each
+  input (samples: the current folder);
   a folder input then is an error, because results would land among the inputs and be upscaled
   again by the next run. ``output`` is a file for one input, or else an **existing** folder (it is
   not created: a typo must not silently create a tree elsewhere); with ``recursive`` the
@@ -30,6 +32,7 @@ from superres.io.image import SUPPORTED_EXTENSIONS, check_image_file
 from superres.io.samples import SAMPLE_PREFIX, check_sample
 
 __all__ = [
+    "AUTO_FORMAT",
     "IMAGE_EXTENSIONS",
     "InputNotFoundError",
     "InputSet",
@@ -42,9 +45,12 @@ __all__ = [
     "shard",
 ]
 
-#: Extensions taken from folders and globs (the formats we read and write).
-IMAGE_EXTENSIONS = SUPPORTED_EXTENSIONS
+#: Extensions taken from folders and globs: the formats we read and write, and GIF (read only:
+#: a still GIF is upscaled into a PNG, an animated one is refused with its frame count).
+IMAGE_EXTENSIONS = (*SUPPORTED_EXTENSIONS, ".gif")
 _SAME_FORMAT = {".jpeg": ".jpg", ".tiff": ".tif"}
+#: ``fmt`` that keeps each input's own format (Real-ESRGAN's ``--ext auto``).
+AUTO_FORMAT = "auto"
 
 
 @dataclass(frozen=True)
@@ -205,6 +211,7 @@ def plan_jobs(
     output: str | Path | None,
     tag: str,
     fmt: str | None = None,
+    suffix: str | None = None,
 ) -> list[Job]:
     """Resolve every output path and check it before any work (see the module for the rules).
 
@@ -212,12 +219,17 @@ def plan_jobs(
         sources: from :func:`collect_inputs`.
         output: output file (one input) or existing folder, or ``None`` (beside the inputs).
         tag: inserted in derived names, ``{stem}_{tag}.{fmt}`` (see :func:`output_tag`).
-        fmt: extension of derived names without the dot (default ``png``).
+        fmt: extension of derived names without the dot (default ``png``); ``"auto"``: each
+            input's own extension where we can write it, else ``png``.
+        suffix: put after the stem instead of ``_{tag}`` (``""``: the input's own stem).
 
     Raises:
         OutputPathError: any of the problems listed in the module docstring.
     """
-    ext = _output_extension(fmt)
+    auto = fmt is not None and fmt.lower() == AUTO_FORMAT
+    ext = _output_extension(None if auto else fmt)
+    check_suffix(suffix)
+    end = f"_{tag}" if suffix is None else suffix
     out = Path(output) if output is not None else None
     roots = sorted({s.root for s in sources if s.root is not None})
     single_file = out is not None and not out.is_dir()
@@ -233,10 +245,13 @@ def plan_jobs(
                 f"-o {str(out)!r} must be an existing folder when upscaling several images or a "
                 f"folder; create it first (mkdir {str(out)!r})"
             )
-        _check_output_file(out, fmt, ext)
+        _check_output_file(out, None if auto else fmt, ext)
     if out is not None and not single_file:
         _check_outside_inputs(out, roots)
-    jobs = [Job(s, _destination(s, out, single_file, f"{s.stem}_{tag}{ext}")) for s in sources]
+    jobs = [
+        Job(s, _destination(s, out, single_file, f"{s.stem}{end}{_source_ext(s) if auto else ext}"))
+        for s in sources
+    ]
     _check_no_clash(jobs, sources)
     return jobs
 
@@ -250,6 +265,21 @@ def _output_extension(fmt: str | None) -> str:
             f"{', '.join(e.lstrip('.') for e in SUPPORTED_EXTENSIONS)}"
         )
     return ext
+
+
+def check_suffix(suffix: str | None) -> None:
+    """``suffix`` goes into a file name: no folder separators."""
+    if suffix is not None and ("/" in suffix or "\\" in suffix or suffix in (".", "..")):
+        raise OutputPathError(
+            f"--suffix {suffix!r} must be a plain part of a file name (no '/' or '\\'); it is "
+            "put after each input's stem, e.g. _x4 or '' for none"
+        )
+
+
+def _source_ext(source: Source) -> str:
+    """The input's own extension when we can write that format (``fmt="auto"``), else ``.png``."""
+    ext = source.path.suffix.lower() if source.path is not None else ".png"
+    return ext if ext in SUPPORTED_EXTENSIONS else ".png"
 
 
 def _check_output_file(out: Path, fmt: str | None, ext: str) -> None:

@@ -451,6 +451,8 @@ class Upscaler:
                 f"the image holds {bad} NaN or infinite value(s); find where they came from (a "
                 "division by zero, an overflowing float16 step) or torch.nan_to_num it first"
             )
+        if extremes is not None:
+            _check_unit_range(float(extremes[0]), float(extremes[1]))
         batch = image if image.dim() == 4 else image[None]
         channels = int(batch.shape[1])
         results = []
@@ -507,6 +509,20 @@ class Upscaler:
                     _unpremultiply_(out, alpha_out)
             out.clamp_(0.0, 1.0)
         return out, alpha_out
+
+
+# As the metrics' check: an unclamped network output overshoots [0, 1] a little and is taken as
+# given (the result is clamped); values past this are on another scale (0-255), refused.
+_RANGE_SLACK = 0.5
+
+
+def _check_unit_range(low: float, high: float) -> None:
+    """Upscaler inputs are float images in [0, 1]; a 0-255 one would come back white."""
+    if low < -_RANGE_SLACK or high > 1.0 + _RANGE_SLACK:
+        raise InvalidImageError(
+            f"the image holds values in [{low:g}, {high:g}], far outside [0, 1], the range of "
+            "float images; divide 0-255 values by 255 (65535 for 16-bit) first, or clamp(0, 1) them"
+        )
 
 
 def _unpremultiply_(colour: torch.Tensor, alpha: torch.Tensor) -> None:

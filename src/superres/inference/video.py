@@ -46,7 +46,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from superres.errors import ConfigError, SuperresError
 from superres.inference.batch import BatchReport
-from superres.inference.jobs import output_tag
+from superres.inference.jobs import check_suffix, output_tag
 from superres.inference.options import UpscaleOptions
 from superres.inference.upscaler import Upscaler
 from superres.io.files import atomic_write_text
@@ -311,9 +311,10 @@ def upscale_video(
     return VideoResult(output=dst, frames=info.frames, segments=segments, reused=reused)
 
 
-def _output_path(src: Path, output: str | Path | None, tag: str) -> Path:
+def _output_path(src: Path, output: str | Path | None, end: str) -> Path:
+    """``STEM{end}`` + the input's container (else ``.mp4``), beside ``src`` or in ``output``."""
     suffix = src.suffix if src.suffix.lower() in CONTAINERS else ".mp4"
-    name = f"{src.stem}_{tag}{suffix}"
+    name = f"{src.stem}{end}{suffix}"
     if output is None:
         return src.with_name(name)
     out = Path(output)
@@ -335,11 +336,13 @@ def upscale_videos(
     fmt: str | None = None,
     recursive: bool = False,
     quality: int = 95,
+    suffix: str | None = None,
 ) -> BatchReport:
     """``superres upscale VIDEO [-o OUT]``: one video through a model built as
     :func:`~superres.inference.batch.upscale_files` builds it (it takes the same arguments, so
     the command calls either), into ``STEM_x4`` + the input's extension where we write it (else
-    ``.mp4``), beside the input or in the folder ``output``; or into the file ``output``. A
+    ``.mp4``; ``suffix`` replaces ``_x4`` as for images), beside the input or in the folder
+    ``output``; or into the file ``output``. A
     failure of the video is the report's one entry (the CLI's one line, exit code 1);
     ``options.progress`` shows the frame bar. ``fmt`` (image formats), ``recursive`` (folders)
     and ``quality`` (JPEG/WebP) do not apply to a video: ``fmt`` and ``recursive`` are refused.
@@ -362,6 +365,7 @@ def upscale_videos(
             "extension (.mp4, .m4v, .mov, .mkv)"
         )
     del quality  # no JPEG/WebP in a video: the encoder's quality is fixed (CRF 18)
+    check_suffix(suffix)
     if DistributedEnv.from_env() is not None:  # every rank would write the same segments
         raise ConfigError("a video is upscaled by one process; run it without torchrun")
     require_av()  # before the model loads: a missing extra is the first thing said
@@ -376,7 +380,8 @@ def upscale_videos(
     upscaler = Upscaler(net, options=replace(options, progress=False))
     logger.info("running on %s: %s", upscaler.device, upscaler.execution_path)
     src = Path(inputs[0])
-    dst = _output_path(src, output, output_tag(upscaler.scale, options.outscale))
+    tag = output_tag(upscaler.scale, options.outscale)
+    dst = _output_path(src, output, f"_{tag}" if suffix is None else suffix)
     report = BatchReport(total=1)
     try:
         result = upscale_video(

@@ -19,8 +19,11 @@ is where both are imported from.
 from __future__ import annotations
 
 from superres.io.image_checks import check_image_file as check_image_file
+from superres.io.image_metadata import ImageMetadata as ImageMetadata
+from superres.io.image_metadata import read_text_record as read_text_record
 from superres.io.image_read import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from superres.io.image_read import ImageData as ImageData
+from superres.io.image_read import frame_count as frame_count
 from superres.io.image_read import read_image as read_image
 from superres.io.image_write import SUPPORTED_EXTENSIONS as SUPPORTED_EXTENSIONS
 from superres.io.image_write import quantize_image as quantize_image

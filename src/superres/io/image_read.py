@@ -18,7 +18,7 @@ import tempfile
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -35,7 +35,7 @@ from superres.io.image_checks import (
     png_problem,
 )
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageData", "read_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "ImageData", "frame_count", "read_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,12 @@ class ImageData:
         mode: the source's mode as Pillow names it; ``"RGB;16"``, ``"RGBA;16"`` or ``"LA;16"`` for
             16-bit sources that Pillow cannot decode at full depth.
         format: ``"PNG"``, ``"JPEG"``, ... as detected from the content, not from the extension.
+        icc_profile: the source's embedded ICC colour profile, kept for writing (pixels are not
+            colour-converted), or ``None``.
+        exif: the source's EXIF block with the orientation reset to upright (``rgb`` already is),
+            kept for writing, or ``None``.
+        frames: frames in the source (animated GIF/PNG/WebP, multi-page TIFF); ``rgb`` is the
+            first.
     """
 
     rgb: torch.Tensor
@@ -82,6 +88,9 @@ class ImageData:
     grayscale: bool
     mode: str
     format: str | None
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    frames: int = 1
 
 
 def read_image(
@@ -165,13 +174,52 @@ def _decode(
             check_size(im.height, im.width)
         if getattr(im, "is_animated", False):
             logger.warning("%s: animated; only its first frame is read", p)
+        icc = im.info.get("icc_profile")
+        icc = icc if isinstance(icc, bytes) and icc else None
+        frames = max(1, int(getattr(im, "n_frames", 1)))
         if _needs_opencv(p, im):
-            return _read_with_opencv(p, im.format, _exif_orientation(p, im))
+            image = _read_with_opencv(p, im.format, _exif_orientation(p, im))
+            return replace(image, icc_profile=icc, frames=frames)
         # LOAD_TRUNCATED_IMAGES must stay False (Pillow's default) or a truncated file would load
         # with a grey bottom instead of raising here.
         im.load()
         upright = ImageOps.exif_transpose(im)
-        return _from_pillow(p, upright, im.format)
+        image = _from_pillow(p, upright, im.format)
+        return replace(image, icc_profile=icc, exif=_upright_exif(p, im), frames=frames)
+
+
+def _upright_exif(p: Path, im: Image.Image) -> bytes | None:
+    """``im``'s EXIF block with orientation 1 (the pixels were turned upright), or ``None``."""
+    try:
+        exif = im.getexif()
+        if not exif:
+            return None
+        exif[_EXIF_ORIENTATION] = 1
+        return exif.tobytes()
+    except (*_DECODE_ERRORS, TypeError) as exc:
+        logger.warning("%s: its EXIF data is unreadable and is not kept (%s)", p, exc)
+        return None
+
+
+def frame_count(path: str | os.PathLike[str]) -> int:
+    """Frames in an image file (1 for a still image), read from the header without decoding.
+
+    A file that opens but cannot be parsed counts as 1: :func:`read_image` then says what is
+    wrong with it.
+
+    Raises:
+        ImageReadError: not a regular file (checked first, so a FIFO is never opened), as
+            :func:`read_image`.
+    """
+    p = Path(path)
+    check_image_file(p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(p) as im:
+                return max(1, int(getattr(im, "n_frames", 1)))
+        except (Image.DecompressionBombError, UnidentifiedImageError, *_DECODE_ERRORS):
+            return 1
 
 
 def _corrupt_error(p: Path, exc: BaseException) -> ImageReadError:

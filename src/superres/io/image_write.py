@@ -19,6 +19,7 @@ from PIL import Image
 
 from superres.errors import ImageWriteError, InvalidImageError
 from superres.io.files import atomic_write
+from superres.io.image_metadata import ImageMetadata, add_png_chunks, pillow_options
 from superres.io.image_read import ImageData
 
 __all__ = ["SUPPORTED_EXTENSIONS", "quantize_image", "to_uint8", "write_array", "write_image"]
@@ -180,6 +181,7 @@ def write_image(
     bit_depth: int | None = None,
     grayscale: bool | None = None,
     quality: int = 95,
+    metadata: ImageMetadata | None = None,
 ) -> None:
     """Encode a float image and replace ``path`` atomically.
 
@@ -202,6 +204,9 @@ def write_image(
         quality: 0..100. JPEG quality (chroma not subsampled: super-resolved detail is the point);
             WebP is lossy at that quality, lossless when ``quality >= 100``. PNG, TIFF and BMP are
             always lossless.
+        metadata: text record, ICC profile and EXIF to write where the format holds them
+            (:class:`~superres.io.image_metadata.ImageMetadata`); default: an
+            :class:`ImageData`'s ICC profile and EXIF, nothing for a tensor.
 
     Raises:
         ImageWriteError: unknown extension, missing parent folder, 16-bit or alpha requested for a
@@ -220,14 +225,22 @@ def write_image(
         rgb, alpha = image.rgb, image.alpha
         bit_depth = image.bit_depth if bit_depth is None else bit_depth
         grayscale = image.grayscale if grayscale is None else grayscale
+        if metadata is None:
+            metadata = ImageMetadata(icc_profile=image.icc_profile, exif=image.exif)
     bit_depth = 8 if bit_depth is None else bit_depth
     grayscale = False if grayscale is None else grayscale
     _check_write_target(p, bit_depth, quality, has_alpha=alpha is not None)
     hwc = _quantize_image(rgb, alpha, bit_depth, grayscale, p)
-    write_array(p, hwc, quality=quality)
+    write_array(p, hwc, quality=quality, metadata=metadata)
 
 
-def write_array(path: str | os.PathLike[str], array: np.ndarray, *, quality: int = 95) -> None:
+def write_array(
+    path: str | os.PathLike[str],
+    array: np.ndarray,
+    *,
+    quality: int = 95,
+    metadata: ImageMetadata | None = None,
+) -> None:
     """Encode an integer image array and replace ``path`` atomically.
 
     Args:
@@ -235,7 +248,7 @@ def write_array(path: str | os.PathLike[str], array: np.ndarray, *, quality: int
         array: uint8 or uint16 ``(H, W)`` or ``(H, W, C)`` with ``C`` = 1 (gray), 2 (gray +
             alpha), 3 (RGB) or 4 (RGBA), e.g. from :func:`quantize_image`. uint16 means a 16-bit
             file (PNG and TIFF only).
-        quality: as in :func:`write_image`.
+        quality, metadata: as in :func:`write_image` (no metadata by default).
 
     Raises:
         ImageWriteError: as in :func:`write_image`.
@@ -257,7 +270,7 @@ def write_array(path: str | os.PathLike[str], array: np.ndarray, *, quality: int
     bit_depth = 8 if hwc.dtype == np.uint8 else 16
     fmt = _check_write_target(p, bit_depth, quality, has_alpha=hwc.shape[2] in (2, 4))
     try:
-        data = _encode(hwc, fmt, bit_depth, quality, p)
+        data = _encode(hwc, fmt, bit_depth, quality, p, metadata or ImageMetadata())
     except (OSError, ValueError, cv2.error) as exc:
         if isinstance(exc, ImageWriteError):
             raise
@@ -307,14 +320,18 @@ def _check_write_target(p: Path, bit_depth: int, quality: int, *, has_alpha: boo
     return fmt
 
 
-def _encode(hwc: np.ndarray, fmt: str, bit_depth: int, quality: int, p: Path) -> bytes:
+def _encode(
+    hwc: np.ndarray, fmt: str, bit_depth: int, quality: int, p: Path, metadata: ImageMetadata
+) -> bytes:
     """Integer ``(H, W, C)`` array (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) -> file bytes."""
     channels = hwc.shape[2]
     if bit_depth == 16:
         if channels == 1:
             # Pillow writes 16-bit gray (I;16) PNG and TIFF losslessly.
             buf = BytesIO()
-            Image.fromarray(hwc[..., 0].astype(np.uint16)).save(buf, fmt)
+            Image.fromarray(hwc[..., 0].astype(np.uint16)).save(
+                buf, fmt, **pillow_options(fmt, metadata)
+            )
             return buf.getvalue()
         if channels == 2:
             # Neither Pillow nor OpenCV writes 16-bit gray+alpha: store RGBA with equal channels.
@@ -326,6 +343,8 @@ def _encode(hwc: np.ndarray, fmt: str, bit_depth: int, quality: int, p: Path) ->
         ok, encoded = cv2.imencode(".png" if fmt == "PNG" else ".tiff", np.ascontiguousarray(bgr))
         if not ok:
             raise ImageWriteError(p, f"OpenCV could not encode a 16-bit {fmt} image")
+        if fmt == "PNG":
+            return add_png_chunks(encoded.tobytes(), metadata)
         return encoded.tobytes()
 
     a8 = hwc.astype(np.uint8, copy=False)
@@ -341,5 +360,5 @@ def _encode(hwc: np.ndarray, fmt: str, bit_depth: int, quality: int, p: Path) ->
             else {"quality": quality}
         )
     buf = BytesIO()
-    im.save(buf, fmt, **options)
+    im.save(buf, fmt, **options, **pillow_options(fmt, metadata))
     return buf.getvalue()

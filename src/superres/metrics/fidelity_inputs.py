@@ -72,6 +72,22 @@ def check_options(name: str, crop_border: int, data_range: float | None) -> None
         )
 
 
+#: How far float images with the default range may stray outside [0, 1] and still be scored as
+#: given: unclamped network outputs overshoot a little; values past it are on another scale (0-255,
+#: BasicSR's habit), refused instead of scored as [0, 1].
+_RANGE_SLACK = 0.5
+
+
+def _check_unit_range(name: str, label: str, low: float, high: float) -> None:
+    """Float images without ``data_range`` must lie in [0, 1] (checked from their min and max)."""
+    if low < -_RANGE_SLACK or high > 1.0 + _RANGE_SLACK:
+        raise InvalidImageError(
+            f"{name}: {label} holds values in [{low:g}, {high:g}], far outside [0, 1], the range "
+            "of float images; divide by 255 (8-bit values), or pass data_range=255 (or the images' "
+            "own span) to score them on their own scale."
+        )
+
+
 def _crop_bounds(name: str, shape: tuple[int, int], crop_border: int) -> None:
     h, w = shape
     if h - 2 * crop_border < 1 or w - 2 * crop_border < 1:
@@ -126,6 +142,10 @@ def prepare_numpy(
                 f"{name}: {label} contains NaN or infinite values; expected finite pixels. "
                 "Check the model output (e.g. a diverged network) before scoring."
             )
+    if data_range is None and sr.dtype.kind == "f":
+        for label, a in (("sr", sr), ("gt", gt)):
+            if a.size:
+                _check_unit_range(name, label, float(a.min()), float(a.max()))
     in_range = float(data_range) if data_range is not None else _INTEGER_RANGES.get(sr.dtype, 1.0)
     _crop_bounds(name, (sr.shape[0], sr.shape[1]), crop_border)
 
@@ -183,6 +203,9 @@ def prepare_tensor(
                 f"{name}: {label} contains NaN or infinite values; expected finite pixels. "
                 "Check the model output (e.g. a diverged network) before scoring."
             )
+        if data_range is None and t.numel():
+            low, high = torch.aminmax(t.detach())
+            _check_unit_range(name, label, float(low), float(high))
     dtype = torch.promote_types(sr.dtype, gt.dtype)
     if dtype in (torch.float16, torch.bfloat16):
         # Variances on [0, 1] are ~1e-3 wide, below half precision's resolution near 1.
