@@ -52,9 +52,11 @@ from superres.io.samples import SAMPLE_PREFIX, load_sample
 from superres.runtime import DistributedEnv
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from superres.models.realism import RealismSpace
 
-__all__ = ["BatchReport", "run_jobs", "upscale_files"]
+__all__ = ["BatchReport", "load_network", "run_jobs", "upscale_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +249,33 @@ def _describe(paths: Sequence[Path], limit: int = 5) -> str:
     return ", ".join(names) + more
 
 
+def load_network(
+    *,
+    model: str | None,
+    weights: str | Path | None,
+    scale: int | None,
+    realism: float | None,
+    realism_space: RealismSpace | None,
+    options: UpscaleOptions,
+) -> tuple[nn.Module, str, UpscaleOptions]:
+    """The network a command asked for, its label for logs and output records, and ``options``
+    with the outscale the shipped default needs: a weights file names its own model; the shipped
+    default for ``scale`` (:func:`default_model`) only when neither is given."""
+    from superres.models.catalog import default_model
+    from superres.models.weights import load_model
+
+    if model is None and weights is None:
+        model, scale, outscale = default_model(scale, options.outscale)
+        options = replace(options, outscale=outscale)
+    net = load_model(
+        model, weights=weights, scale=scale, realism=realism, realism_space=realism_space
+    )
+    label = model if model is not None else Path(str(weights)).name
+    if realism is not None:
+        label += f" (realism {realism:g})"
+    return net, label, options
+
+
 def upscale_files(
     inputs: Sequence[str],
     *,
@@ -284,9 +313,6 @@ def upscale_files(
         SuperresError: problems found before any image is processed (inputs, model, weights,
             scale, device, outputs). Per-image failures are in ``report.failed`` instead.
     """
-    from superres.models.catalog import default_model
-    from superres.models.weights import load_model
-
     options = UpscaleOptions() if options is None else options
     _check_max_pixels(max_pixels)  # before the model loads
     _check_scale(scale, model, weights, options.outscale)
@@ -295,19 +321,17 @@ def upscale_files(
     found = collect_inputs(inputs, recursive=recursive)
     if main:
         _log_input_notes(found)
-    # A weights file names its own model; the shipped default only when neither is given.
-    if model is None and weights is None:
-        model, scale, outscale = default_model(scale, options.outscale)
-        options = replace(options, outscale=outscale)
-    net = load_model(
-        model, weights=weights, scale=scale, realism=realism, realism_space=realism_space
+    net, label, options = load_network(
+        model=model,
+        weights=weights,
+        scale=scale,
+        realism=realism,
+        realism_space=realism_space,
+        options=options,
     )
     device = env.device(str(options.device)) if env is not None else options.device
     run_with = replace(options, device=device, progress=options.progress and main)
     upscaler = Upscaler(net, options=run_with)
-    label = model if model is not None else Path(str(weights)).name
-    if realism is not None:
-        label += f" (realism {realism:g})"
     if main:
         logger.info("running on %s: %s", upscaler.device, upscaler.execution_path)
         logger.info("model: %s", describe_plan(label, upscaler.scale, options.outscale))

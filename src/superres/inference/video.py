@@ -45,7 +45,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from superres.errors import ConfigError, SuperresError
-from superres.inference.batch import BatchReport
+from superres.inference.batch import BatchReport, load_network
 from superres.inference.jobs import check_suffix, output_tag
 from superres.inference.options import UpscaleOptions
 from superres.inference.upscaler import Upscaler
@@ -351,9 +351,6 @@ def upscale_videos(
         SuperresError: problems found before the video is read (several inputs, an image-only
             option, PyAV missing, model, weights).
     """
-    from superres.models.catalog import default_model
-    from superres.models.weights import load_model
-
     if len(inputs) != 1 or not is_video_input(inputs):
         raise ConfigError(
             f"a video is upscaled on its own, got {len(inputs)} inputs ({', '.join(inputs)}); "
@@ -369,12 +366,13 @@ def upscale_videos(
     if DistributedEnv.from_env() is not None:  # every rank would write the same segments
         raise ConfigError("a video is upscaled by one process; run it without torchrun")
     require_av()  # before the model loads: a missing extra is the first thing said
-    options = UpscaleOptions() if options is None else options
-    if model is None and weights is None:
-        model, scale, outscale = default_model(scale, options.outscale)
-        options = replace(options, outscale=outscale)
-    net = load_model(
-        model, weights=weights, scale=scale, realism=realism, realism_space=realism_space
+    net, _, options = load_network(
+        model=model,
+        weights=weights,
+        scale=scale,
+        realism=realism,
+        realism_space=realism_space,
+        options=UpscaleOptions() if options is None else options,
     )
     # Per-frame tile bars would bury the frame bar.
     upscaler = Upscaler(net, options=replace(options, progress=False))
