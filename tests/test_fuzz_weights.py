@@ -5,11 +5,15 @@ broken JSON) over real and random tensors, and third-party state dicts (the key 
 layout :mod:`superres.models.convert` knows, random shapes and dtypes). :func:`load_weights`
 must return a model or raise :class:`~superres.errors.SuperresError`, never anything else, and
 a refusal must be one line. The default run is bounded (well under 20 s); ``-m slow`` runs more.
+With ``SUPERRES_WRITE_RELIABILITY=1`` the counts become the "Fuzzing: weights loader" section of
+docs/reliability.md.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from helpers import tiny_model
+from reliability import enabled, table, write_section
 from superres.errors import SuperresError
 from superres.models import list_models
 from superres.models.limits import LIMITS
@@ -99,21 +104,55 @@ _STATES = st.dictionaries(
 )
 
 
-def _outcome(path: Path, scale: int | None) -> nn.Module | str:
-    """The loaded model, or the message of the SuperresError refusing the file."""
+#: The inputs, one row of the section each.
+KINDS = {
+    "metadata": "our format: drawn architecture and constructor arguments (any JSON)",
+    "metadata text": "our format: random text as one metadata value",
+    "state dict": "a third-party .pth: layout key names, drawn shapes and dtypes",
+}
+
+
+@pytest.fixture(scope="module")
+def tried() -> Iterator[Counter[str]]:
+    """``"<kind> <ending>"`` -> files; the docs/reliability.md section when asked for."""
+    counts: Counter[str] = Counter()
+    yield counts
+    missing = [kind for kind in KINDS if not counts[f"{kind} tried"]]  # a -k selection
+    if not missing and enabled():
+        write_section("Fuzzing: weights loader", _section(counts))
+
+
+def _section(counts: Counter[str]) -> str:
+    header = ("input", "tried", "loaded a model", "refused (SuperresError)", "other (a bug)")
+    rows = [
+        (text, *(str(counts[f"{kind} {end}"]) for end in ("tried", "loaded", "refused", "other")))
+        for kind, text in KINDS.items()
+    ]
+    total = sum(counts[f"{kind} tried"] for kind in KINDS)
+    intro = (
+        f"`tests/test_fuzz_weights.py` (Hypothesis) handed `superres.models.load_weights` {total} "
+        "generated weights files in this run. Each must give a model or a `SuperresError` of one "
+        "line naming the file; any other exception fails the test (and is counted as other)."
+    )
+    return f"{intro}\n\n{table(header, rows)}"
+
+
+def _loads_or_refuses(path: Path, kind: str, tried: Counter[str], scale: int | None = None) -> None:
+    tried[f"{kind} tried"] += 1
     try:
-        return load_weights(path, scale=scale)
+        model = load_weights(path, scale=scale)
     except SuperresError as exc:
-        return str(exc)
-
-
-def _loads_or_refuses(path: Path, scale: int | None = None) -> None:
-    outcome = _outcome(path, scale)
-    if isinstance(outcome, str):
-        assert "\n" not in outcome
-        assert str(path) in outcome
+        tried[f"{kind} refused"] += 1
+        message = str(exc)
+    except BaseException:
+        tried[f"{kind} other"] += 1
+        raise
     else:
-        assert isinstance(outcome, nn.Module)
+        tried[f"{kind} loaded"] += 1
+        assert isinstance(model, nn.Module)
+        return
+    assert "\n" not in message
+    assert str(path) in message
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +184,7 @@ def _metadata_loads_or_refuses(
     architecture: str,
     kwargs: dict[str, Any],
     real_tensors: bool,
+    tried: Counter[str],
 ) -> None:
     """Our format with a drawn architecture and arguments, over real tensors or almost none."""
     tensors, metadata = base
@@ -155,19 +195,19 @@ def _metadata_loads_or_refuses(
     path = _own_file(
         tmp_path / "own.safetensors", tensors, metadata, architecture=architecture, kwargs=text
     )
-    _loads_or_refuses(path)
+    _loads_or_refuses(path, "metadata", tried)
 
 
 _STATE = {"state": _STATES, "scale": st.none() | st.sampled_from([2, 3, 4])}
 
 
 def _state_loads_or_refuses(
-    tmp_path: Path, state: dict[str, torch.Tensor], scale: int | None
+    tmp_path: Path, state: dict[str, torch.Tensor], scale: int | None, tried: Counter[str]
 ) -> None:
     """A third-party state dict: layout keys with drawn shapes and dtypes."""
     path = tmp_path / "state.pth"
     torch.save(state, path)
-    _loads_or_refuses(path, scale)
+    _loads_or_refuses(path, "state dict", tried, scale)
 
 
 test_random_metadata_loads_or_refuses = _QUICK(given(**_METADATA)(_metadata_loads_or_refuses))
@@ -179,7 +219,12 @@ test_random_state_dicts_long = pytest.mark.slow(_LONG(given(**_STATE)(_state_loa
 @_QUICK
 @given(key=st.sampled_from(["kwargs", "architecture", "scale", "format"]), text=st.text())
 def test_random_metadata_text_loads_or_refuses(
-    base: tuple[dict[str, torch.Tensor], dict], tmp_path: Path, key: str, text: str
+    base: tuple[dict[str, torch.Tensor], dict],
+    tmp_path: Path,
+    key: str,
+    text: str,
+    tried: Counter[str],
 ) -> None:
     tensors, metadata = base
-    _loads_or_refuses(_own_file(tmp_path / "text.safetensors", tensors, metadata, **{key: text}))
+    path = _own_file(tmp_path / "text.safetensors", tensors, metadata, **{key: text})
+    _loads_or_refuses(path, "metadata text", tried)

@@ -34,7 +34,8 @@ from typing import Any, Literal
 
 import yaml
 
-from superres.errors import ConfigError, did_you_mean
+from superres.errors import ConfigError, UnsupportedScaleError, did_you_mean
+from superres.training.recipe_text import apply_overrides, brief, parse_yaml, read_recipe_text
 
 #: ``1e-4``, ``-2E+3``: numbers in exponent form that YAML 1.1 leaves as strings.
 _YAML11_EXPONENT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
@@ -256,52 +257,57 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(
-            errors[0] if len(errors) == 1 else f"{where}: got {value!r}; " + "; ".join(errors)
+            errors[0] if len(errors) == 1 else f"{where}: got {brief(value)}; " + "; ".join(errors)
         )
     if origin is Literal:
         if value not in args:
             choices = ", ".join(repr(a) for a in args)
-            raise ConfigError(f"{where}: got {value!r}; expected one of {choices}")
+            raise ConfigError(f"{where}: got {brief(value)}; expected one of {choices}")
         return value
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, where)
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list, got {brief(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
-            raise ConfigError(f"{where}: expected a list of {len(args)} values, got {value!r}")
+            raise ConfigError(f"{where}: expected a list of {len(args)} values, got {brief(value)}")
         return tuple(
             _convert(v, a, f"{where}[{i}]")
             for i, (v, a) in enumerate(zip(value, args, strict=True))
         )
+    if origin in (list, Sequence):  # checked item by item, like a tuple of any length
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {brief(value)}")
+        items = [_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
     if origin in (dict, Mapping):
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{where}: expected a mapping, got {brief(value)}")
         return dict(value)
     if tp is float:
         if isinstance(value, str) and _YAML11_EXPONENT.fullmatch(value.strip()):
             # YAML 1.1 (PyYAML) reads ``1e-4`` (no dot) as a string; every user means a number.
             return float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise ConfigError(f"{where}: expected a number, got {brief(value)}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            raise ConfigError(f"{where}: expected an integer, got {brief(value)}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+            raise ConfigError(f"{where}: expected true or false, got {brief(value)}")
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
+            raise ConfigError(f"{where}: expected a string, got {brief(value)}")
         return value
     if tp is Path:
         if not isinstance(value, str | Path):
-            raise ConfigError(f"{where}: expected a path, got {value!r}")
+            raise ConfigError(f"{where}: expected a path, got {brief(value)}")
         return Path(value)
     raise _UnsupportedTypeError(f"{where}: unsupported type {_type_name(tp)}")
 
@@ -325,19 +331,19 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if isinstance(data, str) and cls in _OPEN_SECTIONS:
         data = {"name": data}  # `losses: [l1]` is shorthand for `[{name: l1}]`
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of keys, got {data!r}")
+        raise ConfigError(f"{where}: expected a mapping of keys, got {brief(data)}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     if cls in _OPEN_SECTIONS:
         if "name" not in data or not isinstance(data["name"], str):
-            raise ConfigError(f"{where}: needs `name:` (a string), got {dict(data)!r}")
+            raise ConfigError(f"{where}: needs `name:` (a string), got {brief(dict(data))}")
         kwargs = {str(k): v for k, v in data.items() if k != "name"}
         return cls(name=data["name"], kwargs=kwargs)
     unknown = [k for k in data if k not in names]
     if unknown:
         key = str(unknown[0])
         raise ConfigError(
-            f"{where or 'recipe'}: unknown key {key!r}.{did_you_mean(key, names)} "
+            f"{where or 'recipe'}: unknown key {brief(key)}.{did_you_mean(key, names)} "
             f"Valid keys: {', '.join(names)}"
         )
     values = {}
@@ -363,11 +369,11 @@ def _typed_kwargs(
     typed = dict(kwargs)
     for key in kwargs:
         if key in skip:
-            raise ConfigError(f"{where}: {key!r} is set by the recipe, not here; remove it")
+            raise ConfigError(f"{where}: {brief(key)} is set by the recipe, not here; remove it")
         if key not in params:
             valid = ", ".join(p for p in params if p not in skip)
             raise ConfigError(
-                f"{where}: unknown argument {key!r}.{did_you_mean(key, params)} "
+                f"{where}: unknown argument {brief(key)}.{did_you_mean(key, params)} "
                 f"Valid arguments: {valid}"
             )
         if key in hints:
@@ -495,60 +501,22 @@ def recipe_from_dict(data: Mapping[str, Any], *, source: str = "recipe") -> Reci
     """
     try:
         recipe = _check_builders(_build(Recipe, data, ""))
-    except ConfigError as exc:
+    except (ConfigError, UnsupportedScaleError) as exc:  # a scale the model does not have
         raise ConfigError(f"{source}: {exc}") from None
     except KeyError as exc:  # unknown model/loss names: the registries' errors suggest matches
         raise ConfigError(f"{source}: {exc}") from None
     return recipe
 
 
-def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """``["train.total_iters=10", "data.train_roots=[T91]"]`` applied to a copy of ``data``.
-
-    Values are parsed as YAML. A path into a section that is not a mapping is an error; unknown
-    keys are caught later by :func:`recipe_from_dict`.
-    """
-    import copy
-
-    result = copy.deepcopy(data)
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects section.key=value, got {item!r}")
-        try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({exc})") from None
-        parts = key.strip().split(".")
-        node: Any = result
-        for part in parts[:-1]:
-            child = node.get(part) if isinstance(node, dict) else None
-            if child is None:
-                child = {}
-                node[part] = child
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {item!r}: {part!r} is not a section")
-            node = child
-        node[parts[-1]] = value
-    return result
-
-
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Read a recipe YAML file (``yaml.safe_load``), apply ``--set`` overrides and validate.
 
     Raises:
-        ConfigError: the file is missing, not YAML, or not a valid recipe.
+        ConfigError: the file is missing, unreadable, not UTF-8, not YAML, or not a valid
+            recipe (one line, whatever the file holds).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(
-            f"recipe {str(path)!r} does not exist; pass a YAML file such as "
-            "configs/srresnet_x4.yaml"
-        )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    data = parse_yaml(read_recipe_text(path), what=str(path))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     return recipe_from_dict(apply_overrides(data, overrides), source=str(path))
