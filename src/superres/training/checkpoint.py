@@ -88,9 +88,20 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` with ``torch.save`` to ``path`` atomically."""
+    """Write ``state`` with ``torch.save`` to ``path`` atomically.
+
+    Raises:
+        OSError: the write failed (disk full, read-only, ...). ``torch.save``'s zip writer turns
+            such an error into a ``RuntimeError`` as it closes the archive; the ``OSError`` it
+            was handling is raised instead.
+    """
     with atomic_write(path) as handle:
-        torch.save(state, handle)
+        try:
+            torch.save(state, handle)
+        except RuntimeError as exc:
+            if isinstance(exc.__context__, OSError):
+                raise exc.__context__ from None
+            raise
 
 
 def load_state(path: Path) -> dict[str, Any]:
@@ -202,17 +213,24 @@ def describe_last_good(folder: Path, step: int | None) -> str:
     return f"the last good state is {folder / STATE_FILE} (iteration {step})"
 
 
-def write_failed(folder: Path, exc: OSError, *, needed: int, last_good: str) -> CheckpointError:
-    """The one-line error of a checkpoint that could not be written to ``folder``."""
+def _megabytes(n: float) -> str:
+    return f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def write_failed(
+    folder: Path, exc: OSError, *, needed: int | None, last_good: str, what: str = "the checkpoint"
+) -> CheckpointError:
+    """The one-line error of ``what`` (a checkpoint, a log, a sample) not written to ``folder``."""
     try:
-        free = f"{shutil.disk_usage(folder).free / 1e6:.0f} MB free"
+        free = f"{_megabytes(shutil.disk_usage(folder).free)} free"
     except OSError:
         free = "free space unknown"
+    if needed is not None:
+        free += f", about {_megabytes(needed)} needed"
     reason = exc.strerror or str(exc)
     return CheckpointError(
-        f"cannot write the checkpoint to {folder}: {reason} ({free}, about "
-        f"{needed / 1e6:.0f} MB needed); {last_good}: make room or make the folder writable, "
-        "then continue with --resume auto"
+        f"cannot write {what} to {folder}: {reason} ({free}); {last_good}: make room or make "
+        "the folder writable, then continue with --resume auto"
     )
 
 

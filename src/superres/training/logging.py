@@ -30,7 +30,7 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, Self
 import numpy as np
 import torch
 
+from superres.errors import SuperresError
 from superres.io.files import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -46,7 +47,14 @@ if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
-__all__ = ["PLOTS", "NullLogger", "TrainingLogger", "plot_logs", "read_csv_log"]
+__all__ = [
+    "PLOTS",
+    "NullLogger",
+    "RunOutputError",
+    "TrainingLogger",
+    "plot_logs",
+    "read_csv_log",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -81,8 +89,13 @@ class TextLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._file is not None:
-            self._file.write(self.format(record) + "\n")
-            self._file.flush()
+            try:
+                self._file.write(self.format(record) + "\n")
+                self._file.flush()
+            except OSError:  # disk full: the run goes on; its checkpoint write reports the disk
+                with contextlib.suppress(OSError):
+                    self._file.close()
+                self._file = None
         elif self._early is not None:
             self._early.append(record)
 
@@ -104,10 +117,33 @@ class TextLog(logging.Handler):
         super().close()
 
 
+class RunOutputError(SuperresError):
+    """A log, plot or sample of the run could not be written (disk full, read-only, ...).
+
+    ``error`` is the ``OSError``; the trainer turns it into the one-line message that names the
+    last good training state.
+    """
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        super().__init__(f"cannot write {path}: {error.strerror or error}")
+        self.path = path
+        self.error = error
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Raise a failed write of ``path`` as :class:`RunOutputError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise RunOutputError(path, exc) from exc
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` over ``path`` atomically, creating its folder (a run's ``plots/``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, data)
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, data)
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -171,14 +207,16 @@ class _CsvLog:
             self._open()
 
     def _open(self) -> None:
-        self._handle = self.path.open("a", encoding="utf-8", newline="")
+        with _writing(self.path):
+            self._handle = self.path.open("a", encoding="utf-8", newline="")
         self._writer = csv.DictWriter(
             self._handle, fieldnames=self.header, restval="", lineterminator="\n"
         )
 
     def _close_handle(self) -> None:
         if self._handle is not None:
-            self._handle.close()
+            with contextlib.suppress(OSError):  # every row was flushed (or reported) as written
+                self._handle.close()
         self._handle = None
         self._writer = None
 
@@ -196,8 +234,9 @@ class _CsvLog:
             self._open()
         if self._writer is None or self._handle is None:  # pragma: no cover - opened above
             raise RuntimeError(f"{self.path} is not open")
-        self._writer.writerow(row)
-        self._handle.flush()
+        with _writing(self.path):
+            self._writer.writerow(row)
+            self._handle.flush()
 
     def close(self) -> None:
         self._close_handle()
@@ -558,6 +597,8 @@ class TrainingLogger(_ClosedOnExit):
         try:
             if self._unplotted:
                 self.plot()
+        except RunOutputError as exc:  # the run's results are written; the last plot is not
+            _log.warning("%s; the plots are older than the CSV logs (plot_logs redraws them)", exc)
         finally:
             self._train.close()
             self._val.close()

@@ -76,7 +76,7 @@ from superres.training.checkpoint import (
 )
 from superres.training.config import OptimizerConfig, Recipe, RunOptions, SchedulerConfig
 from superres.training.ema import unwrap_model
-from superres.training.logging import NullLogger, TextLog, TrainingLogger
+from superres.training.logging import NullLogger, RunOutputError, TextLog, TrainingLogger
 from superres.training.networks import build_discriminator, build_ema, build_generator
 from superres.training.objectives import build_losses, build_optimization, loss_kwargs_for_run
 from superres.training.optim import clip_gradients
@@ -537,6 +537,12 @@ class Trainer:
                             self.step,
                         )
                     break
+        except RunOutputError as exc:
+            last_good = describe_last_good(self.out_dir, self.saved_step)
+            what = str(exc.path.relative_to(self.out_dir))
+            raise write_failed(
+                self.out_dir, exc.error, needed=None, last_good=last_good, what=what
+            ) from None
         finally:
             log.close()
         if self.dist.is_main:
