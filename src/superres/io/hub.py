@@ -460,6 +460,7 @@ def _download_locked(
             exc.actual,
             "The download was deleted. The server may have served an error page or another "
             f"version of the file; try again later, or {manual[0].lower()}{manual[1:]}",
+            algorithm=exc.algorithm,
         ) from None
     part.chmod(0o666 & ~current_umask())  # a shared SUPERRES_CACHE stays readable to others
     os.replace(part, dest)
