@@ -377,6 +377,7 @@ GOLDEN_X4 = {"set5": 28.4302, "set14": 26.0914, "bsd100": 25.9620, "urban100": 2
 
 
 @pytest.mark.data
+@pytest.mark.slow  # about 2 minutes: Urban100 is scored
 def test_get_from_the_shared_root_then_eval_gives_the_golden_bicubic_rows(
     data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

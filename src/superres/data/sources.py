@@ -198,6 +198,21 @@ def _request_only(name: str, image_dir: str, count: int, summary: str, request: 
     )
 
 
+def _one_archive(
+    name: str, folder: str, summary: str, terms: str, count: int, url: str, inside: str
+) -> DataSource:
+    """A set with one archive (no published checksum) whose folder ``inside`` holds its images."""
+    return DataSource(
+        name=name,
+        image_dir=f"{folder}/HR",
+        summary=summary,
+        terms=terms,
+        num_images=count,
+        archives=(Archive(url=url, layout=((inside, f"{folder}/HR"),)),),
+    )
+
+
+_SRCNN_TF = "78be1a24697935fc39a3a8cf59a6632264afade7"
 _BSDS_TERMS = (
     "BSDS300 (Martin et al., ICCV 2001), Berkeley: the images come from the Corel collection and "
     "are for research use only; no licence file ships with them."
@@ -257,36 +272,24 @@ _ALL: tuple[DataSource, ...] = (
         "http://www.manga109.org/en/download.html, then import the images with "
         "`superres data get manga109 --from DIR_OR_ZIP`.",
     ),
-    DataSource(
-        name="t91",
-        image_dir="T91/HR",
-        summary="the 91 training images of Yang et al. (BMP, from the SRCNN-Tensorflow repository)",
-        terms="T91 (Yang et al., TIP 2010) is a research training set; no image licence is stated "
+    _one_archive(
+        "t91",
+        "T91",
+        "the 91 training images of Yang et al. (BMP, from the SRCNN-Tensorflow repository)",
+        "T91 (Yang et al., TIP 2010) is a research training set; no image licence is stated "
         "(the repository it is copied from is MIT, covering its code).",
-        num_images=91,
-        archives=(
-            Archive(
-                url="https://github.com/tegg89/SRCNN-Tensorflow/archive/"
-                "78be1a24697935fc39a3a8cf59a6632264afade7.zip",
-                layout=(
-                    ("SRCNN-Tensorflow-78be1a24697935fc39a3a8cf59a6632264afade7/Train", "T91/HR"),
-                ),
-            ),
-        ),
+        91,
+        f"https://github.com/tegg89/SRCNN-Tensorflow/archive/{_SRCNN_TF}.zip",
+        f"SRCNN-Tensorflow-{_SRCNN_TF}/Train",
     ),
-    DataSource(
-        name="bsd200",
-        image_dir="BSD200/HR",
-        summary="the 200 BSDS300 training images (JPEG)",
-        terms=_BSDS_TERMS,
-        num_images=200,
-        archives=(
-            Archive(
-                url="https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/bsds/"
-                "BSDS300-images.tgz",
-                layout=(("BSDS300/images/train", "BSD200/HR"),),
-            ),
-        ),
+    _one_archive(
+        "bsd200",
+        "BSD200",
+        "the 200 BSDS300 training images (JPEG)",
+        _BSDS_TERMS,
+        200,
+        "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/bsds/BSDS300-images.tgz",
+        "BSDS300/images/train",
     ),
     _request_only(
         "general100",
@@ -307,21 +310,16 @@ _ALL: tuple[DataSource, ...] = (
     _request_only(
         "pirm-test", "PIRM_test/HR", 100, "PIRM 2018 test set", _PIRM.format(name="pirm-test")
     ),
-    DataSource(
-        name="ade20k",
-        image_dir="ADE20K/HR",
-        summary="ADE20K scene parsing training images (20210 JPEG); the outdoor filter is not "
-        "applied yet",
-        terms="ADE20K (Zhou et al., CVPR 2017), MIT CSAIL: the images are for non-commercial "
-        "research and educational use (see https://groups.csail.mit.edu/vision/datasets/ADE20K/"
-        "terms); cite the ADE20K papers.",
-        num_images=20210,
-        archives=(
-            Archive(
-                url="http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip",
-                layout=(("ADEChallengeData2016/images/training", "ADE20K/HR"),),
-            ),
-        ),
+    _one_archive(
+        "ade20k",
+        "ADE20K",
+        "ADE20K scene parsing training images (20210 JPEG); the outdoor filter is not applied yet",
+        "ADE20K (Zhou et al., CVPR 2017), MIT CSAIL: the images are for non-commercial research "
+        "and educational use (see https://groups.csail.mit.edu/vision/datasets/ADE20K/terms); "
+        "cite the ADE20K papers.",
+        20210,
+        "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip",
+        "ADEChallengeData2016/images/training",
     ),
 )
 for _source in _ALL:

@@ -432,24 +432,18 @@ def _download(
     with lock:
         _lock(lock)  # several processes (DDP ranks) downloading one file take turns
         try:
-            if not dest.is_file():  # else another process installed it while we waited
-                _download_locked(url, dest, part, expected, progress, timeout, manual, retry)
+            if dest.is_file():  # another process installed it while we waited
+                return
+            logger.info("downloading %s to %s", url, dest)
+            _fetch_part(url, part, progress=progress, timeout=timeout, retry=retry, manual=manual)
+            _install_part(part, dest, expected, url, manual)
         finally:
             Path(lock.name).unlink(missing_ok=True)
 
 
-def _download_locked(
-    url: str,
-    dest: Path,
-    part: Path,
-    expected: Digests,
-    progress: bool,
-    timeout: float,
-    manual: str,
-    retry: RetryPolicy,
-) -> None:
-    logger.info("downloading %s to %s", url, dest)
-    _fetch_part(url, part, progress=progress, timeout=timeout, retry=retry, manual=manual)
+def _install_part(part: Path, dest: Path, expected: Digests, url: str, manual: str) -> None:
+    """Rename the complete ``part`` to ``dest`` if it has the ``expected`` digests; else delete
+    it and raise :class:`ChecksumMismatchError`."""
     try:
         _verify_digests(part, expected, url)
     except ChecksumMismatchError as exc:
