@@ -249,15 +249,7 @@ def fetch(
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     dest = folder / _filename_for(source, filename)
     if dest.is_file():
-        _verify_digests(
-            dest,
-            expected,
-            str(dest),
-            f"The cached file is corrupt or not the one published at {source}; delete {dest} to "
-            "download it again, or replace it with the right file.",
-        )
-        logger.debug("using cached %s", dest)
-        return dest
+        return _cached(dest, expected, source)
 
     pins = ", ".join(f"{a} {v}" for a, v in expected.items()) or "sha256 not pinned"
     manual = (
@@ -282,6 +274,19 @@ def fetch(
         manual=manual,
         retry=retry or RetryPolicy(),
     )
+    return dest
+
+
+def _cached(dest: Path, expected: Digests, source: str) -> Path:
+    """``dest``, a file already in the cache, after checking its digests."""
+    _verify_digests(
+        dest,
+        expected,
+        str(dest),
+        f"The cached file is corrupt or not the one published at {source}; delete {dest} to "
+        "download it again, or replace it with the right file.",
+    )
+    logger.debug("using cached %s", dest)
     return dest
 
 
