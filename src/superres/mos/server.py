@@ -411,6 +411,24 @@ async def _send_error(send: _Send, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error, ours or the framework's, answers ``{"error": message}``."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown routes and methods answer like every other error: {"error": ...}.
+        message = f"{exc.detail}: {request.method} {request.url.path}"
+        return JSONResponse({"error": message}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": _validation_message(exc)}, status_code=422)
+
+
 def create_app(
     db_path: str | os.PathLike[str],
     *,
@@ -428,19 +446,7 @@ def create_app(
     # No /docs, /redoc or /openapi.json: raters get the page and the API it calls, nothing else.
     app = FastAPI(title="Image quality study", docs_url=None, redoc_url=None, openapi_url=None)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # Unknown routes and methods answer like every other error: {"error": ...}.
-        message = f"{exc.detail}: {request.method} {request.url.path}"
-        return JSONResponse({"error": message}, status_code=exc.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": _validation_message(exc)}, status_code=422)
+    _add_error_handlers(app)
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> HTMLResponse:
