@@ -24,8 +24,7 @@ from reliability import enabled, table, write_section
 from superres.cli import main
 from superres.errors import SuperresError
 from superres.models import load_weights
-from superres.training import checkpoint
-from superres.training import logging as run_logging
+from superres.training import checkpoint, run_files
 from superres.training.checkpoint import STATE_FILE, WEIGHTS_LAST, load_state
 from superres.training.config import recipe_from_dict
 from superres.training.trainer import train
@@ -169,14 +168,14 @@ def test_a_failing_sample_write_is_the_same_one_line(
     config = tmp_path / "r.yaml"
     config.write_text(yaml.safe_dump(data))
     out = tmp_path / "run"
-    real = run_logging.atomic_write_bytes
+    real = run_files.atomic_write_bytes
 
     def write(path: Path, payload: bytes) -> None:
         if "samples" in Path(path).parts:
             raise OSError(errno.ENOSPC, "No space left on device")
         real(path, payload)
 
-    monkeypatch.setattr(run_logging, "atomic_write_bytes", write)
+    monkeypatch.setattr(run_files, "atomic_write_bytes", write)
     argv = ["train", str(config), "--out", str(out), "--device", "cpu", "--precision", "fp32"]
     argv += ["--workers", "0", "--no-tensorboard", "-q", "--data-root", str(tiny_root)]
     code = main(argv)

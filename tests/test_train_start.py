@@ -19,7 +19,7 @@ from superres.errors import SuperresError
 from superres.training import trainer as trainer_module
 from superres.training.checkpoint import RECIPE_FILE, STATE_FILE
 from superres.training.config import recipe_from_checkpoint, recipe_from_dict
-from superres.training.logging import TEXT_LOG
+from superres.training.run_files import TEXT_LOG
 from superres.training.trainer import train
 
 REPO = test_training.REPO
@@ -121,3 +121,27 @@ def test_quiet_keeps_info_out_of_the_terminal_but_in_the_records(tmp_path: Path)
     assert done.stderr.strip().splitlines()[-1].startswith("superres train: error: ")
     assert "INFO" not in done.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_recipe_file_that_cannot_be_written_is_one_line(
+    tiny_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An ``OSError`` no command turned into a message still ends in one line and exit 1."""
+    config = tmp_path / "r.yaml"
+    config.write_text(yaml.safe_dump(_recipe(total_iters=2)))
+    out = tmp_path / "run"
+
+    def refuse(path: Path, text: str) -> None:
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(trainer_module, "atomic_write_text", refuse)
+    argv = ["train", str(config), "--out", str(out), "--device", "cpu", "--workers", "0"]
+    code = main([*argv, "--no-tensorboard", "-q", "--data-root", str(tiny_root)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert len(err.splitlines()) == 1, err
+    assert "No space left on device" in err
+    assert RECIPE_FILE in err

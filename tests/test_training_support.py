@@ -20,8 +20,9 @@ from torch import nn
 from superres.errors import ConfigError, IncompatibleWeightsError
 from superres.io.files import current_umask
 from superres.training.ema import ModelEMA, unwrap_model
-from superres.training.logging import NullLogger, TrainingLogger, read_csv_log
+from superres.training.logging import NullLogger, TrainingLogger
 from superres.training.optim import build_optimizer, build_scheduler, clip_gradients, lr_factor
+from superres.training.run_files import read_csv_log
 
 # --- optimisers -----------------------------------------------------------------------------------
 

@@ -81,7 +81,8 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``superres`` console script; returns the exit code.
 
-    Every :class:`~superres.errors.SuperresError` becomes one line on stderr and exit code 1;
+    Every :class:`~superres.errors.SuperresError`, and any ``OSError`` the command did not turn
+    into one (a full disk, a folder without permission), becomes one line on stderr and exit 1;
     Ctrl-C (``KeyboardInterrupt``) while the command runs, the line ``superres: interrupted`` and
     130. Run as the program (``argv`` is ``None``), a Ctrl-C after the command has finished is
     ignored: the exit code stays the command's instead of the silent -SIGINT death the
@@ -97,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except SuperresError as exc:
+        print(f"superres {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the machine's refusal (disk full, no permission) the command met
         print(f"superres {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

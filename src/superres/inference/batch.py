@@ -52,6 +52,7 @@ from superres.io.samples import SAMPLE_PREFIX, load_sample
 from superres.runtime import DistributedEnv
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from superres.models.realism import RealismSpace
@@ -342,16 +343,8 @@ def upscale_files(
         fmt=fmt,
         suffix=suffix,
     )
-    if env is not None:
-        env.init(upscaler.device, timeout=_DISTRIBUTED_TIMEOUT)
-        mine = shard(jobs, env.rank, env.world_size)
-        logger.info(
-            "rank %d of %d: %d of %d image(s)", env.rank, env.world_size, len(mine), len(jobs)
-        )
-    else:
-        mine = jobs
     report = run_jobs(
-        mine,
+        _this_rank_jobs(env, jobs, upscaler.device),
         upscaler,
         skip_existing=skip_existing,
         max_pixels=max_pixels,
@@ -360,6 +353,16 @@ def upscale_files(
         record=run_record(label, upscaler.scale, options.outscale),
     )
     return report if env is None else _gather(env, report)
+
+
+def _this_rank_jobs(env: DistributedEnv | None, jobs: list[Job], device: torch.device) -> list[Job]:
+    """All of ``jobs`` in one process; under ``torchrun``, this rank's shard (after joining)."""
+    if env is None:
+        return jobs
+    env.init(device, timeout=_DISTRIBUTED_TIMEOUT)
+    mine = shard(jobs, env.rank, env.world_size)
+    logger.info("rank %d of %d: %d of %d image(s)", env.rank, env.world_size, len(mine), len(jobs))
+    return mine
 
 
 def describe_plan(model: str, scale: int, outscale: float | None) -> str:

@@ -25,12 +25,10 @@ after ``start_iter``; with ``start_iter == 0`` the CSV logs and plots of an earl
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import io
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
@@ -38,8 +36,13 @@ from typing import TYPE_CHECKING, Any, Final, Self
 import numpy as np
 import torch
 
-from superres.errors import SuperresError
-from superres.io.files import atomic_write_bytes
+from superres.training.run_files import (
+    CsvLog,
+    RunOutputError,
+    format_row,
+    read_csv_log,
+    write_run_file,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -50,10 +53,8 @@ if TYPE_CHECKING:
 __all__ = [
     "PLOTS",
     "NullLogger",
-    "RunOutputError",
     "TrainingLogger",
     "plot_logs",
-    "read_csv_log",
 ]
 
 _log = logging.getLogger(__name__)
@@ -67,198 +68,6 @@ PLOTS: Final = ("loss.png", "gan.png", "val_psnr_ssim.png")
 
 
 # --- files ----------------------------------------------------------------------------------------
-
-
-#: The run folder's copy of everything the run logged (appended to on resume).
-TEXT_LOG: Final = "train.log"
-
-
-class TextLog(logging.Handler):
-    """The run's text log: every ``superres`` record from its creation on, kept in memory until
-    :meth:`open` names the run folder (which does not exist yet while a run starts), then
-    appended to ``out_dir/train.log`` with its time; a resumed run appends to the same file.
-    It holds the records the logging configuration lets through (``superres train``: INFO and
-    above, also with ``-q``, which quiets only the terminal)."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.INFO)
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
-        self._early: list[logging.LogRecord] | None = []
-        self._file: io.TextIOWrapper | None = None
-        logging.getLogger("superres").addHandler(self)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self._file is not None:
-            try:
-                self._file.write(self.format(record) + "\n")
-                self._file.flush()
-            except OSError:  # disk full: the run goes on; its checkpoint write reports the disk
-                with contextlib.suppress(OSError):
-                    self._file.close()
-                self._file = None
-        elif self._early is not None:
-            self._early.append(record)
-
-    def open(self, out_dir: Path) -> Path:
-        """From now on write to ``out_dir/train.log``, starting with the records kept so far."""
-        path = out_dir / TEXT_LOG
-        self._file = path.open("a", encoding="utf-8")
-        for record in self._early or ():
-            self.emit(record)
-        self._early = None
-        return path
-
-    def close(self) -> None:
-        logging.getLogger("superres").removeHandler(self)
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._early = None
-        super().close()
-
-
-class RunOutputError(SuperresError):
-    """A log, plot or sample of the run could not be written (disk full, read-only, ...).
-
-    ``error`` is the ``OSError``; the trainer turns it into the one-line message that names the
-    last good training state.
-    """
-
-    def __init__(self, path: Path, error: OSError) -> None:
-        super().__init__(f"cannot write {path}: {error.strerror or error}")
-        self.path = path
-        self.error = error
-
-
-@contextlib.contextmanager
-def _writing(path: Path) -> Iterator[None]:
-    """Raise a failed write of ``path`` as :class:`RunOutputError`."""
-    try:
-        yield
-    except OSError as exc:
-        raise RunOutputError(path, exc) from exc
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` over ``path`` atomically, creating its folder (a run's ``plots/``)."""
-    with _writing(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, data)
-
-
-def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """Header and rows of a CSV log; an incomplete last line (killed mid-write) is dropped."""
-    if not path.is_file():
-        return [], []
-    text = path.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    reader = csv.DictReader(io.StringIO(text))
-    header = list(reader.fieldnames or [])
-    rows = [{k: v for k, v in row.items() if k is not None} for row in reader]
-    return header, rows
-
-
-def _row_step(row: Mapping[str, str]) -> int | None:
-    try:
-        return int(row.get("step", ""))
-    except ValueError:
-        return None
-
-
-def _csv_bytes(header: Sequence[str], rows: Sequence[Mapping[str, str]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(header), restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
-
-
-def read_csv_log(path: Path) -> dict[str, np.ndarray]:
-    """Columns of a CSV log as float64 arrays (empty or bad cells are NaN); ``{}`` if absent."""
-    header, rows = _read_rows(Path(path))
-    columns: dict[str, np.ndarray] = {}
-    for key in header:
-        values = np.full(len(rows), np.nan)
-        for i, row in enumerate(rows):
-            with contextlib.suppress(TypeError, ValueError):
-                values[i] = float(row.get(key) or "nan")
-        columns[key] = values
-    return columns
-
-
-class _CsvLog:
-    """An append-only CSV file whose header grows when new keys appear (see module docstring)."""
-
-    def __init__(self, path: Path, fixed: Sequence[str], keep_until: int | None) -> None:
-        self.path = path
-        self.fixed = tuple(fixed)
-        header, rows = _read_rows(path) if keep_until is not None else ([], [])
-        if keep_until is not None:
-            rows = [r for r in rows if (s := _row_step(r)) is not None and s <= keep_until]
-        self.header: list[str] = header if header else []
-        if self.header:
-            _atomic_write_bytes(path, _csv_bytes(self.header, rows))
-        elif path.exists():
-            path.unlink()
-        self._handle: io.TextIOWrapper | None = None
-        self._writer: csv.DictWriter[str] | None = None
-        if self.header:
-            self._open()
-
-    def _open(self) -> None:
-        with _writing(self.path):
-            self._handle = self.path.open("a", encoding="utf-8", newline="")
-        self._writer = csv.DictWriter(
-            self._handle, fieldnames=self.header, restval="", lineterminator="\n"
-        )
-
-    def _close_handle(self) -> None:
-        if self._handle is not None:
-            with contextlib.suppress(OSError):  # every row was flushed (or reported) as written
-                self._handle.close()
-        self._handle = None
-        self._writer = None
-
-    def write(self, row: Mapping[str, str]) -> None:
-        new_keys = [k for k in row if k not in self.header]
-        if not self.header:
-            self.header = [*self.fixed, *(k for k in row if k not in self.fixed)]
-            _atomic_write_bytes(self.path, _csv_bytes(self.header, []))
-            self._open()
-        elif new_keys:
-            self._close_handle()
-            _, rows = _read_rows(self.path)
-            self.header = [*self.header, *new_keys]
-            _atomic_write_bytes(self.path, _csv_bytes(self.header, rows))
-            self._open()
-        if self._writer is None or self._handle is None:  # pragma: no cover - opened above
-            raise RuntimeError(f"{self.path} is not open")
-        with _writing(self.path):
-            self._writer.writerow(row)
-            self._handle.flush()
-
-    def close(self) -> None:
-        self._close_handle()
-
-
-def _format_row(
-    step: int, values: Mapping[str, float], reserved: Sequence[str], **fixed: float
-) -> dict[str, str]:
-    if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
-        raise ValueError(f"step must be an integer >= 0 (the iteration number); got {step!r}.")
-    row = {"step": str(int(step)), "time": f"{time.time():.3f}"}
-    row.update({k: repr(float(v)) for k, v in fixed.items()})
-    for key, value in values.items():
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"log keys must be non-empty strings; got {key!r}.")
-        if key in reserved:
-            raise ValueError(
-                f"log key {key!r} is reserved for the logger's own column "
-                f"({', '.join(reserved)}); rename it."
-            )
-        row[key] = repr(float(value))
-    return row
 
 
 # --- images ---------------------------------------------------------------------------------------
@@ -342,7 +151,7 @@ def _new_figure(rows: int = 1, height: float = 4.0) -> tuple[Figure, list[Axes]]
 def _save_figure(figure: Figure, path: Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
-    _atomic_write_bytes(path, buffer.getvalue())
+    write_run_file(path, buffer.getvalue())
 
 
 def _plot_curves(axes: Axes, columns: Mapping[str, np.ndarray], keys: Sequence[str]) -> bool:
@@ -502,8 +311,8 @@ class TrainingLogger(_ClosedOnExit):
         self.total_iters = total_iters
         self.start_iter = start_iter
         keep_until = start_iter if start_iter > 0 else None
-        self._train = _CsvLog(self.out_dir / TRAIN_CSV, _TRAIN_FIXED, keep_until)
-        self._val = _CsvLog(self.out_dir / VAL_CSV, _VAL_FIXED, keep_until)
+        self._train = CsvLog(self.out_dir / TRAIN_CSV, _TRAIN_FIXED, keep_until)
+        self._val = CsvLog(self.out_dir / VAL_CSV, _VAL_FIXED, keep_until)
         if start_iter == 0:  # a new run: no stale figure of an earlier run may stay behind
             for name in PLOTS:
                 (self.out_dir / "plots" / name).unlink(missing_ok=True)
@@ -535,7 +344,7 @@ class TrainingLogger(_ClosedOnExit):
 
     def log_train(self, step: int, values: Mapping[str, float], lr: float) -> None:
         """One row of training values (losses named ``loss_*``) at iteration ``step``."""
-        row = _format_row(step, values, _TRAIN_FIXED, lr=lr)
+        row = format_row(step, values, _TRAIN_FIXED, lr=lr)
         self._train.write(row)
         self._unplotted = True
         if self._writer is not None:
@@ -552,7 +361,7 @@ class TrainingLogger(_ClosedOnExit):
     def log_val(self, step: int, values: Mapping[str, float]) -> None:
         """One row of validation values (``psnr``, ``ssim``, ``loss_*`` ...); the plots are
         redrawn when ``plot_every_s`` has passed since they last were."""
-        row = _format_row(step, values, _VAL_FIXED)
+        row = format_row(step, values, _VAL_FIXED)
         self._val.write(row)
         if self._writer is not None:
             for key, value in values.items():
@@ -577,7 +386,7 @@ class TrainingLogger(_ClosedOnExit):
             for name, array in arrays.items():
                 self._writer.add_image(f"samples/{name}", array, step, dataformats="HWC")
         path = self.out_dir / "samples" / f"step_{int(step):08d}.png"
-        _atomic_write_bytes(path, _image_grid(arrays))
+        write_run_file(path, _image_grid(arrays))
         return path
 
     def plot(self) -> list[Path]:

@@ -76,7 +76,7 @@ from superres.training.checkpoint import (
 )
 from superres.training.config import OptimizerConfig, Recipe, RunOptions, SchedulerConfig
 from superres.training.ema import unwrap_model
-from superres.training.logging import NullLogger, RunOutputError, TextLog, TrainingLogger
+from superres.training.logging import NullLogger, TrainingLogger
 from superres.training.networks import build_discriminator, build_ema, build_generator
 from superres.training.objectives import build_losses, build_optimization, loss_kwargs_for_run
 from superres.training.optim import clip_gradients
@@ -90,6 +90,7 @@ from superres.training.placement import (
     start_process_group,
 )
 from superres.training.run_data import build_training_data, resolve_train_files
+from superres.training.run_files import RunOutputError, TextLog
 
 logger = logging.getLogger(__name__)
 
@@ -561,14 +562,8 @@ def train(recipe: Recipe, options: RunOptions) -> dict[str, float]:
     its length) and a text log of everything logged from the start (``train.log``); a start
     that fails leaves no empty folder."""
     text_log = TextLog()
-    logger.info(
-        "%s: %s x%d for %d iterations into %s; reading the training set",
-        recipe.name,
-        recipe.model.name,
-        recipe.scale,
-        recipe.train.total_iters,
-        options.out_dir,
-    )
+    run = f"{recipe.name}: {recipe.model.name} x{recipe.scale} for {recipe.train.total_iters}"
+    logger.info("%s iterations into %s; reading the training set", run, options.out_dir)
     created = not options.out_dir.exists()
     try:
         trainer = Trainer(recipe, options, resume_from=find_resume(options))
