@@ -31,7 +31,7 @@ import numpy as np
 
 from superres.data.catalog import IMAGE_EXTENSIONS, list_image_files
 from superres.errors import ImageReadError, ImageWriteError, SuperresError
-from superres.io.files import atomic_write, atomic_write_text
+from superres.io.files import atomic_write, atomic_write_text, user_cache_dir
 from superres.io.image import quantize_image, read_image, write_array
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "SubimageError",
     "crop_starts",
     "extract_subimages",
+    "prepared_subimages",
 ]
 
 logger = logging.getLogger(__name__)
@@ -222,6 +223,36 @@ def extract_subimages(
     jobs = [_Job(p, dst, crop_size, step, thresh_size, compression) for p in files]
     results = _run(jobs, workers)
     return _report(results, src=src, dst=dst, crop_size=crop_size)
+
+
+def prepared_subimages(
+    source: str | os.PathLike[str],
+    *,
+    crop_size: int = 480,
+    step: int = 240,
+    thresh_size: int = 0,
+    workers: int = 1,
+    cache: str | os.PathLike[str] | None = None,
+) -> Path:
+    """The folder of ``source``'s sub-images, cut now if they are missing or stale.
+
+    They live in ``<cache>/subimages/<set>-<hash of the source path>/c<crop>-s<step>-t<thresh>``
+    (``cache``: the user cache, ``SUPERRES_CACHE``), so each source and parameter set has its
+    own folder; a rerun reuses them, and a source changed since is cut again (the cache is
+    ours to redo; :func:`extract_subimages` records and checks the sources). Processes that
+    prepare the same folder at once write the same tiles, each atomically.
+    """
+    src = Path(source).expanduser().resolve()
+    label = src.parent.name if src.name.upper() == "HR" else src.name
+    digest = hashlib.sha256(str(src).encode("utf-8")).hexdigest()[:12]
+    root = Path(cache).expanduser() if cache is not None else user_cache_dir()
+    dst = root / "subimages" / f"{label}-{digest}" / f"c{crop_size}-s{step}-t{thresh_size}"
+    written = extract_subimages(
+        src, dst, crop_size=crop_size, step=step, thresh_size=thresh_size, workers=workers,
+        overwrite=True,
+    )  # fmt: skip
+    logger.info("training on the sub-images of %s in %s (%d cut now)", src, dst, written)
+    return dst
 
 
 def _check_options(

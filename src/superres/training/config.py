@@ -81,6 +81,17 @@ class SchedulerConfig:
 
 
 @dataclass(frozen=True)
+class SubimagesConfig:
+    """Cut each training folder into overlapping squares on first use (BasicSR's DIV2K recipe:
+    480-pixel squares every 240 pixels) and train on those; see :func:`~superres.data.prepare.
+    prepared_subimages` for where they are kept and when they are cut again."""
+
+    crop_size: int = 480
+    step: int = 240
+    thresh_size: int = 0
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Training data: HR folders (relative paths resolve against the data root).
 
@@ -91,6 +102,10 @@ class DataConfig:
     batch there (:mod:`superres.data.device_pipeline`; the fast path, and the default);
     ``"loader"`` builds items in DataLoader workers (:mod:`superres.data.training`). Both draw
     the same items in the same order; their crops and flips come from different random streams.
+
+    ``train_roots`` are catalog names (``t91``, ``div2k-train``) or folders; ``subimages``
+    trains on overlapping squares of them, cut once into the cache (for 2K sets such as DIV2K,
+    whose whole images make slow DataLoader items).
     """
 
     train_roots: tuple[str, ...] = ("T91",)
@@ -103,6 +118,7 @@ class DataConfig:
     repeat: int = 1
     holdout_fraction: float = 0.0
     pipeline: Literal["device", "loader"] = "device"
+    subimages: SubimagesConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -437,6 +453,18 @@ def _check_rules(recipe: Recipe) -> None:
             raise ConfigError(f"train.{key} must be at least 1, got {getattr(recipe.train, key)}")
     if recipe.validation.every < 1:
         raise ConfigError(f"validation.every must be at least 1, got {recipe.validation.every}")
+    sub = recipe.data.subimages
+    if sub is not None:
+        if sub.crop_size < recipe.data.gt_size or sub.step < 1 or sub.thresh_size < 0:
+            raise ConfigError(
+                f"data.subimages: crop_size {sub.crop_size} must be at least data.gt_size "
+                f"{recipe.data.gt_size}, step {sub.step} at least 1, thresh_size at least 0"
+            )
+        if recipe.data.holdout_fraction > 0:
+            raise ConfigError(
+                "data.subimages with data.holdout_fraction would hold out squares of the "
+                "images it trains on; validate on validation.dataset instead"
+            )
     if recipe.data.batch_size < 1 or recipe.data.repeat < 1:
         raise ConfigError("data.batch_size and data.repeat must be at least 1")
     if recipe.train.ema_decay is not None and not 0.0 < recipe.train.ema_decay < 1.0:

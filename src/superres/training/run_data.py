@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from superres.data.catalog import DATASETS, dataset_hr_dir, list_image_files, resolve_data_root
 from superres.data.datasets import BenchmarkImage, BenchmarkSet, bicubic_downscale, mod_crop
 from superres.data.device_pipeline import DeviceBatches
+from superres.data.prepare import prepared_subimages
 from superres.data.training import (
     ResumableSampler,
     TrainDataset,
@@ -25,7 +26,7 @@ from superres.data.training import (
 from superres.errors import ConfigError
 from superres.io.image import read_image
 from superres.runtime import DistributedEnv
-from superres.training.config import Recipe, RunOptions
+from superres.training.config import Recipe, RunOptions, SubimagesConfig
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,15 @@ def local_batch_size(batch_size: int, world_size: int) -> int:
     return batch_size // world_size
 
 
-def resolve_train_files(roots: tuple[str, ...], data_root: Path) -> list[Path]:
-    """HR files of ``roots``: catalog names (``t91``), paths under the data root, or absolute."""
+def resolve_train_files(
+    roots: tuple[str, ...],
+    data_root: Path,
+    *,
+    subimages: SubimagesConfig | None = None,
+    workers: int = 1,
+) -> list[Path]:
+    """HR files of ``roots``: catalog names (``t91``), paths under the data root, or absolute;
+    with ``subimages``, the sub-images of each folder (cut into the cache on first use)."""
     files: list[Path] = []
     for root in roots:
         if root.lower() in DATASETS:
@@ -69,6 +77,14 @@ def resolve_train_files(roots: tuple[str, ...], data_root: Path) -> list[Path]:
                     f"data.train_roots: {root!r} is neither a catalogued dataset nor a folder "
                     f"(looked for {folder}); fix the path or --data-root"
                 )
+        if subimages is not None:
+            folder = prepared_subimages(
+                folder,
+                crop_size=subimages.crop_size,
+                step=subimages.step,
+                thresh_size=subimages.thresh_size,
+                workers=workers,
+            )
         found = list_image_files(folder)
         if not found:
             raise ConfigError(f"data.train_roots: {folder} holds no images")
@@ -118,7 +134,10 @@ def build_training_data(
     """The run's data on this rank (see :class:`TrainingData`)."""
     local_batch = local_batch_size(recipe.data.batch_size, env.world_size)
     root = resolve_data_root(options.data_root)
-    files = resolve_train_files(recipe.data.train_roots, root)
+    workers = max(1, options.num_workers)
+    files = resolve_train_files(
+        recipe.data.train_roots, root, subimages=recipe.data.subimages, workers=workers
+    )
     holdout: list[Path] = []
     if recipe.data.holdout_fraction > 0:
         fraction = recipe.data.holdout_fraction
