@@ -440,3 +440,34 @@ def test_from_a_modified_copy_places_nothing(data_root: Path, tmp_path: Path) ->
         get_dataset("set5", root, from_path=copy)
     assert not (root / "Set5").exists()
     assert [p.name for p in root.iterdir()] == []
+
+
+def test_eval_scores_div2k_valid_in_the_layout_data_get_makes(tmp_path: Path) -> None:
+    """`superres eval --datasets div2k-valid` reads `DIV2K_valid/HR` and the official LR that
+    `data get div2k-valid-bicubic-x4` puts in `LR_bicubic/X4/0801x4.png` (issue: datasets, 5)."""
+    source = get_source("div2k-valid")
+    lr_source = get_source("div2k-valid-bicubic-x4")
+    hr_dir = tmp_path / source.image_dir
+    lr_dir = tmp_path / lr_source.image_dir
+    hr_dir.mkdir(parents=True)
+    lr_dir.mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    stems = DATASETS.get("div2k-valid").stems
+    assert stems is not None
+    for stem in stems:
+        Image.fromarray(rng.integers(0, 256, (24, 28, 3), dtype=np.uint8)).save(
+            hr_dir / f"{stem}.png"
+        )
+        # The "official" LR is black, unlike a bicubic of the noise: its score shows it is read.
+        Image.fromarray(np.zeros((6, 7, 3), np.uint8)).save(lr_dir / f"{stem}x4.png")
+    scores = {}
+    for name, root in (("official", tmp_path), ("generated", tmp_path / "hr-only")):
+        if name == "generated":
+            shutil.copytree(hr_dir, root / source.image_dir)
+        out = tmp_path / f"{name}.json"
+        argv = ["eval", "--models", "bicubic", "--datasets", "div2k-valid", "--scales", "4"]
+        assert main([*argv, "--data-root", str(root), "--output-json", str(out), "-q"]) == 0
+        (result,) = json.loads(out.read_text())["results"]
+        assert result["images"] == 100
+        scores[name] = result["psnr_y"]
+    assert abs(scores["official"] - scores["generated"]) > 0.5, scores
