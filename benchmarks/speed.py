@@ -26,11 +26,17 @@ Paths (``--paths``):
 ``onednn_graph``          TorchScript trace + freeze with oneDNN Graph fusion enabled (fp32)
 ``onnxruntime``           ONNX Runtime (CPU provider, all graph optimisations), fp32
 ``onnxruntime_int8``      ONNX Runtime after static int8 quantisation (QDQ, calibrated on Set5)
+``openvino``              OpenVINO (CPU plugin, latency hint) on the same ONNX file, f32
+``openvino_bf16``         the same with ``INFERENCE_PRECISION_HINT=bf16`` (OpenVINO runs f32
+                          where the CPU has no native bf16; the note says which it ran)
 ``exact``                 :func:`superres.inference.fast.fast_network`, fp32: what
                           ``--precision fp32`` runs
 ``fast_bf16``             the same rewrite in bf16
 ``default``               what ``Upscaler(precision="auto")`` runs on this machine
 ========================= ========================================================================
+
+ONNX Runtime and OpenVINO are optional (``pip install onnxruntime openvino``): a path whose
+package is missing is printed as unavailable, with the reason, and the run goes on.
 
 Every timed run is ``(1, C, s, s)`` float32 in, float32 out, single image. The large image goes
 through :func:`superres.inference.tiling.run_tiled` with the default overlap; ``--tiles`` also
@@ -86,6 +92,8 @@ INFERENCE_PATHS = (
     "onednn_graph",
     "onnxruntime",
     "onnxruntime_int8",
+    "openvino",
+    "openvino_bf16",
     "exact",
     "fast_bf16",
     "default",
@@ -282,6 +290,28 @@ def _onnxruntime(
     return _ort_session(quantised)
 
 
+def _openvino(model: nn.Module, folder: Path, *, bf16: bool) -> tuple[Runner, str]:
+    """OpenVINO's CPU plugin on the ONNX export, f32 or with the bf16 precision hint."""
+    import openvino as ov  # pyright: ignore[reportMissingImports] - optional
+
+    core = ov.Core()
+    config = {
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_NUM_THREADS": str(torch.get_num_threads()),
+        "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
+    }
+    compiled = core.compile_model(core.read_model(str(_onnx_file(model, folder))), "CPU", config)
+    request = compiled.create_infer_request()
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+    ran = hint.to_string() if hasattr(hint, "to_string") else str(hint)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        request.infer({0: x.numpy()})
+        return torch.from_numpy(request.get_output_tensor(0).data.copy())
+
+    return run, f"OpenVINO {ov.__version__.split('-')[0]}, ran {ran}"
+
+
 def build_path(
     name: str, model: nn.Module, folder: Path, calibration: list[torch.Tensor]
 ) -> tuple[Runner, str]:
@@ -301,6 +331,8 @@ def build_path(
         return _onnxruntime(
             model, folder, int8=name == "onnxruntime_int8", calibration=calibration
         ), ""
+    if name in ("openvino", "openvino_bf16"):
+        return _openvino(model, folder, bf16=name == "openvino_bf16")
     if name == "exact":
         return fast_network(model, dtype=torch.float32), ""
     if name == "fast_bf16":
