@@ -89,7 +89,11 @@ def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def tiny_recipe(path: Path, **train_overrides: Any) -> dict[str, Any]:
     """``path``'s recipe shrunk to tiny widths, patches and iteration counts."""
-    data = yaml.safe_load(path.read_text())
+    return shrink_recipe(yaml.safe_load(path.read_text()), **train_overrides)
+
+
+def shrink_recipe(data: dict[str, Any], **train_overrides: Any) -> dict[str, Any]:
+    """A copy of the recipe ``data`` shrunk to tiny widths, patches and iteration counts."""
     data = copy.deepcopy(data)
     data["model"].update(TINY_MODELS[data["model"]["name"]])
     if "discriminator" in data:

@@ -44,7 +44,7 @@ import os
 import random
 import secrets
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -278,14 +278,22 @@ class _Method:
     device: torch.device
 
 
-def _resolve_models(names: Sequence[str]) -> tuple[list[tuple[str, int | None]], int]:
-    """Canonical labels with their fixed scale (None: any), and the study's scale."""
+def _resolve_models(
+    names: Sequence[str], files: Mapping[str, Path]
+) -> tuple[list[tuple[str, int | None]], int]:
+    """Canonical labels with their fixed scale (None: any), and the study's scale; ``files``:
+    weights files by label (checked: they load)."""
     from superres.models import MODELS
     from superres.models.catalog import WEIGHTS
+    from superres.models.weights import load_model
 
-    if not names:
+    if not names and not files:
         raise StudyError("no models given: pass --models NAME ... (e.g. --models srgan-x4)")
     resolved: list[tuple[str, int | None]] = []
+    for label, path in files.items():
+        if label in (HR_METHOD, BICUBIC_METHOD) or any(label == seen for seen, _ in resolved):
+            raise StudyError(f"weights file {path}: its name {label!r} is taken; rename the file")
+        resolved.append((label, int(getattr(load_model(weights=path), "scale", 4))))
     for name in names:
         if name.lower() == HR_METHOD:
             raise StudyError(
@@ -370,6 +378,7 @@ def create_study(
     device: str | torch.device = "auto",
     progress: bool = False,
     allow_modified: bool = False,
+    weights: Sequence[str | os.PathLike[str]] = (),
 ) -> StudyInfo:
     """Create a blind MOS study of ``models`` on ``dataset`` in the new file ``out``.
 
@@ -391,6 +400,8 @@ def create_study(
         device: where the models run (``"auto"``, ``"cpu"``, ``"cuda:0"``, ...).
         progress: show a progress bar.
         allow_modified: accept a benchmark set whose files differ from the catalog's.
+        weights: weights files (a training run's, an experiment's arms), each a method named by
+            its file stem, beside ``models`` (which may then be empty).
 
     The file is written under a temporary name beside ``out`` and published with a no-replace
     link only when complete, so ``out`` is either absent or a finished study.
@@ -405,10 +416,11 @@ def create_study(
     out_path = Path(out)
     seed = _check_study_args(out_path, limit=limit, seed=seed)
     # Everything that can fail on a typo fails here, before any image is computed.
-    resolved, scale = _resolve_models(models)
+    files = {Path(w).stem: Path(w) for w in weights}
+    resolved, scale = _resolve_models(models, files)
     bench = BenchmarkSet(dataset, scale, root=root, cache=False, allow_modified=allow_modified)
     labels = [label for label, _ in resolved]
-    methods = _study_methods(labels, scale, device)
+    methods = _study_methods(labels, scale, device, files)
     meta = _study_meta(dataset=bench.info.name, scale=scale, seed=seed, models=labels, limit=limit)
     _write_study(
         out_path,
@@ -493,7 +505,9 @@ def _check_study_args(out_path: Path, *, limit: int | None, seed: int | None) ->
     return seed
 
 
-def _study_methods(labels: Sequence[str], scale: int, device: str | torch.device) -> list[_Method]:
+def _study_methods(
+    labels: Sequence[str], scale: int, device: str | torch.device, files: Mapping[str, Path]
+) -> list[_Method]:
     """The models, then the bicubic and HR anchors, each network ready to run on ``device``.
 
     The networks run as the report runs them (the evaluation protocol: float32, the fused path
@@ -504,7 +518,13 @@ def _study_methods(labels: Sequence[str], scale: int, device: str | torch.device
     from superres.runtime import resolve_device
 
     kinds = [(label, "model") for label in labels] + [(BICUBIC_METHOD, "bicubic")]
-    models = [(label, kind, load_model(label, scale=scale)) for label, kind in kinds]
+
+    def build(label: str) -> torch.nn.Module:
+        if label in files:
+            return load_model(weights=files[label])
+        return load_model(label, scale=scale)
+
+    models = [(label, kind, build(label)) for label, kind in kinds]
     run_on = resolve_device(device)
     methods = [
         _Method(label, kind, prepare_network(model, run_on, fused=True), run_on)
