@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = {
     str(p.relative_to(REPO / "configs")): p.read_text(encoding="utf-8")
     for p in sorted((REPO / "configs").rglob("*.yaml"))
+    if "experiments" not in p.relative_to(REPO).parts  # experiment plans, not recipes
 }
 PARSED = {name: yaml.safe_load(text) for name, text in SHIPPED.items()}
 NAMES = tuple(SHIPPED)

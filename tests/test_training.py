@@ -36,7 +36,10 @@ from superres.training.trainer import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
+#: The shipped recipes; configs/experiments/ holds experiment plans and arm overlays, not recipes.
+CONFIGS = sorted(
+    p for p in (REPO / "configs").rglob("*.yaml") if "experiments" not in p.relative_to(REPO).parts
+)
 IDS = [str(p.relative_to(REPO / "configs").with_suffix("")) for p in CONFIGS]
 
 #: Tiny widths per architecture, so every recipe runs in a second on a CPU.
