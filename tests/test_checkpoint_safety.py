@@ -207,11 +207,11 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def test_a_really_full_disk_is_one_line_and_keeps_the_last_good_state(
+    record: list[Row],
     tiny_root: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    record: list[Row],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Runs into tmpfs file systems too small for the whole run (the kernel's own ENOSPC)."""
     data = _recipe(total_iters=6, checkpoint_every=2, log_every=1)
