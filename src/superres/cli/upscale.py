@@ -198,6 +198,23 @@ def _add_run_options(up: argparse.ArgumentParser) -> None:
         "parent, 1 = GAN as trained",
     )
     up.add_argument(
+        "--denoise",
+        "-dn",
+        type=float,
+        default=None,
+        metavar="S",
+        help="real-world models: blend with the weak-degradation variant, 0 = keeps noise and "
+        "detail, 1 = full denoising (realesr-general-x4v3's -dn); with --weights, name the "
+        "variant with --denoise-weights",
+    )
+    up.add_argument(
+        "--denoise-weights",
+        default=None,
+        metavar="FILE",
+        help="the weak-degradation variant --denoise blends with "
+        "(e.g. realesr-general-wdn-x4v3.pth)",
+    )
+    up.add_argument(
         "--realism-space",
         choices=REALISM_SPACES,
         default=None,
@@ -297,6 +314,8 @@ def _upscale(args: argparse.Namespace) -> BatchReport:
         options=options,
         realism=args.realism,
         realism_space=args.realism_space,
+        denoise=args.denoise,
+        denoise_weights=args.denoise_weights,
         fmt=args.format,
         recursive=args.recursive,
         skip_existing=args.skip_existing,

@@ -258,6 +258,8 @@ def load_network(
     realism: float | None,
     realism_space: RealismSpace | None,
     options: UpscaleOptions,
+    denoise: float | None = None,
+    denoise_weights: str | Path | None = None,
 ) -> tuple[nn.Module, str, UpscaleOptions]:
     """The network a command asked for, its label for logs and output records, and ``options``
     with the outscale the shipped default needs: a weights file names its own model; the shipped
@@ -269,11 +271,19 @@ def load_network(
         model, scale, outscale = default_model(scale, options.outscale)
         options = replace(options, outscale=outscale)
     net = load_model(
-        model, weights=weights, scale=scale, realism=realism, realism_space=realism_space
+        model,
+        weights=weights,
+        scale=scale,
+        realism=realism,
+        realism_space=realism_space,
+        denoise=denoise,
+        denoise_weights=denoise_weights,
     )
     label = model if model is not None else Path(str(weights)).name
     if realism is not None:
         label += f" (realism {realism:g})"
+    if denoise is not None:
+        label += f" (denoise {denoise:g})"
     return net, label, options
 
 
@@ -293,6 +303,8 @@ def upscale_files(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     quality: int = 95,
     suffix: str | None = None,
+    denoise: float | None = None,
+    denoise_weights: str | Path | None = None,
 ) -> BatchReport:
     """Expand ``inputs``, build the model, plan every output, then upscale (see the module).
 
@@ -303,7 +315,8 @@ def upscale_files(
     records model, scale and outscale in its metadata (:func:`run_record`), and
     ``skip_existing`` keeps only outputs with the same record. ``fmt`` and ``suffix`` name the
     outputs (:func:`~superres.inference.jobs.plan_jobs`; ``fmt="auto"`` keeps the input's
-    format); ``quality`` is the JPEG/WebP quality.
+    format); ``quality`` is the JPEG/WebP quality. ``realism`` and ``denoise`` (with
+    ``denoise_weights``) blend networks as :func:`superres.models.weights.load_model` does.
     ``options`` run it (:class:`~superres.inference.options.UpscaleOptions`; its ``progress``
     shows the image and tile bars, on rank 0 only).
 
@@ -329,6 +342,8 @@ def upscale_files(
         realism=realism,
         realism_space=realism_space,
         options=options,
+        denoise=denoise,
+        denoise_weights=denoise_weights,
     )
     device = env.device(str(options.device)) if env is not None else options.device
     run_with = replace(options, device=device, progress=options.progress and main)

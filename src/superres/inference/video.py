@@ -337,6 +337,8 @@ def upscale_videos(
     recursive: bool = False,
     quality: int = 95,
     suffix: str | None = None,
+    denoise: float | None = None,
+    denoise_weights: str | Path | None = None,
 ) -> BatchReport:
     """``superres upscale VIDEO [-o OUT]``: one video through a model built as
     :func:`~superres.inference.batch.upscale_files` builds it (it takes the same arguments, so
@@ -373,6 +375,8 @@ def upscale_videos(
         realism=realism,
         realism_space=realism_space,
         options=UpscaleOptions() if options is None else options,
+        denoise=denoise,
+        denoise_weights=denoise_weights,
     )
     # Per-frame tile bars would bury the frame bar.
     upscaler = Upscaler(net, options=replace(options, progress=False))

@@ -53,6 +53,9 @@ class PretrainedWeights:
         realism_space: how ``realism`` blends this GAN model with its parent by default, chosen
             from the measured slider (``scripts/realism_curve.py``): ``"weights"`` where network
             interpolation trades fidelity for texture smoothly, ``"pixels"`` where it does not.
+        weak_variant: for a real-world model, the catalog name of the same network trained on
+            weaker degradations, towards which ``denoise`` blends (0: the weak variant, 1: this
+            model; realesr-general-x4v3's ``-dn``).
     """
 
     name: str
@@ -64,6 +67,7 @@ class PretrainedWeights:
     metrics: Mapping[str, float] = field(default_factory=dict)
     parent: str | None = None
     realism_space: RealismSpace = "weights"
+    weak_variant: str | None = None
 
     def __post_init__(self) -> None:
         if self.realism_space not in REALISM_SPACES:

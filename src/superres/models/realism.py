@@ -34,12 +34,20 @@ RealismSpace = Literal["weights", "pixels"]
 REALISM_SPACES: tuple[RealismSpace, ...] = typing.get_args(RealismSpace)
 
 
-def interpolate_models(smooth: nn.Module, textured: nn.Module, realism: float) -> nn.Module:
+def interpolate_models(
+    smooth: nn.Module,
+    textured: nn.Module,
+    realism: float,
+    *,
+    pair: str = "realism needs a GAN model and its PSNR-oriented parent",
+) -> nn.Module:
     """Network interpolation (Wang et al., ESRGAN, section 3.4): ``(1 - r) * smooth + r * textured``
     for every floating-point parameter and buffer; ``textured`` is updated in place and returned.
 
     ``realism`` 0 gives the PSNR-oriented model, 1 the GAN model; values in between trade fidelity
-    for texture without retraining. Both networks must be the same architecture.
+    for texture without retraining. Both networks must be the same architecture. The same blend
+    serves ``denoise`` (a real-world model and its weak-degradation variant); ``pair`` says in the
+    error which two networks the caller needs.
 
     Raises:
         SuperresError: ``realism`` outside [0, 1]. IncompatibleWeightsError: different networks.
@@ -48,8 +56,7 @@ def interpolate_models(smooth: nn.Module, textured: nn.Module, realism: float) -
     a, b = smooth.state_dict(), textured.state_dict()
     if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
         raise IncompatibleWeightsError(
-            "cannot interpolate networks of different architectures or sizes; realism needs a "
-            "GAN model and its PSNR-oriented parent"
+            f"cannot interpolate networks of different architectures or sizes; {pair}"
         )
     blended = {
         k: torch.lerp(a[k].float(), b[k].float(), float(realism)).to(b[k].dtype)

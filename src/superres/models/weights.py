@@ -86,6 +86,8 @@ def load_model(
     map_location: str | torch.device = "cpu",
     realism: float | None = None,
     realism_space: RealismSpace | None = None,
+    denoise: float | None = None,
+    denoise_weights: PathLike | None = None,
 ) -> nn.Module:
     """The model a user asked for by name and/or weights file, in eval mode (the CLI's loader).
 
@@ -101,11 +103,23 @@ def load_model(
     or ``"pixels"`` (:func:`blend_outputs`); ``None``: the entry's measured choice
     (:attr:`PretrainedWeights.realism_space`).
 
+    ``denoise`` (real-world models): network interpolation between the model (1, full denoising)
+    and its weak-degradation variant (0, keeps more noise and detail), as realesr-general-x4v3's
+    ``-dn``: the catalog entry's :attr:`PretrainedWeights.weak_variant`, or ``denoise_weights``
+    (e.g. ``realesr-general-wdn-x4v3.pth`` beside ``weights=realesr-general-x4v3.pth``).
+
     Raises:
         UnknownModelError: ``model`` is neither registered nor in the catalog (close matches are
             suggested). UnsupportedScaleError, IncompatibleWeightsError, MissingWeightsError, and
             the file errors of :func:`load_weights`.
     """
+    if denoise is not None or denoise_weights is not None:
+        if realism is not None:
+            raise SuperresError(
+                "realism and denoise cannot be combined: realism blends a GAN model with its "
+                "PSNR parent, denoise a real-world model with its weak variant; pass one"
+            )
+        return _load_denoise(model, weights, denoise_weights, scale, map_location, denoise)
     if realism is not None:
         return _load_blend(model, weights, scale, map_location, realism, realism_space)
     if realism_space is not None:
@@ -155,6 +169,51 @@ def _load_blend(
     if space == "pixels":
         return blend_outputs(smooth, textured, realism).eval()
     return interpolate_models(smooth, textured, realism).eval()
+
+
+def _load_denoise(
+    model: str | None,
+    weights: PathLike | None,
+    weak_weights: PathLike | None,
+    scale: int | None,
+    map_location: str | torch.device,
+    denoise: float | None,
+) -> nn.Module:
+    """A real-world model blended with its weak-degradation variant (``denoise``)."""
+    if denoise is None:
+        raise SuperresError(
+            "denoise weights (--denoise-weights, denoise_weights=) need a strength "
+            "(--denoise S, denoise=S in [0, 1]) to blend with"
+        )
+    if isinstance(denoise, bool) or not isinstance(denoise, int | float) or not 0 <= denoise <= 1:
+        raise SuperresError(f"denoise must be a number in [0, 1], got {denoise!r}")
+    entry = (
+        WEIGHTS.get(model) if weights is None and model is not None and model in WEIGHTS else None
+    )
+    if weights is not None:
+        strong = _load_file(model, weights, scale, map_location)
+    else:
+        strong = _load_pretrained(entry, scale, map_location) if entry is not None else None
+    if weak_weights is not None:
+        weak = load_weights(weak_weights, map_location=map_location, scale=scale)
+    elif entry is not None and entry.weak_variant is not None:
+        weak = _load_pretrained(WEIGHTS.get(entry.weak_variant), scale, map_location)
+    else:
+        weak = None
+    if strong is None or weak is None:
+        shipped = [n for n in WEIGHTS if WEIGHTS.get(n).weak_variant]
+        choices = f"one of {', '.join(shipped)}" if shipped else "none ships with superres yet"
+        raise SuperresError(
+            "denoise blends a real-world model with its weak-degradation variant: pass --weights "
+            "FILE with --denoise-weights WEAK_FILE (e.g. realesr-general-x4v3.pth and "
+            f"realesr-general-wdn-x4v3.pth), or a shipped real-world model ({choices})"
+        )
+    return interpolate_models(
+        weak,
+        strong,
+        denoise,
+        pair="denoise needs a real-world model and its weak-degradation variant of one network",
+    ).eval()
 
 
 def _load_file(
