@@ -442,6 +442,8 @@ def test_recipe_section_validates_then_is_refused_until_the_trainer_uses_it() ->
 
 
 def test_pipelines_refuse_bad_input(hr: torch.Tensor) -> None:
+    for pipeline in PIPELINES:
+        assert pipeline(hr[:0], scale=4, generator=_gen(0)).shape == (0, 3, 16, 16)
     with pytest.raises(InvalidImageError, match="multiple of scale 3"):
         degrade(hr, scale=3, generator=_gen(0))
     with pytest.raises(InvalidImageError, match=r"\[0, 1\]"):

@@ -337,10 +337,18 @@ def degrade(
     Returns:
         The LR batch ``(N, 3, H / scale, W / scale)``, same dtype and device, on the 8-bit grid
         ``k / 255`` (clamped and rounded, as Real-ESRGAN's ``lq``).
+
+    Where this differs from Real-ESRGAN's code, on purpose: the resize factor and mode and the
+    noise kind are drawn per image, not per batch; JPEG qualities are whole numbers and the
+    JPEG is libjpeg's (8-bit input, integer DCT) rather than DiffJPEG's float approximation;
+    resizes target a size (at least 1 pixel) rather than a factor; images too small for the
+    blur's reflected border get replicated borders; the final rounding is half-up.
     """
     _check_input(hr, scale, "degrade")
     if config.pipeline == "bsrgan":
         return degrade_bsrgan(hr, scale=scale, generator=generator)
+    if hr.shape[0] == 0:
+        return hr.new_zeros(0, 3, hr.shape[2] // scale, hr.shape[3] // scale)
     streams = _streams(hr, generator)
     return torch.cat(
         [_realesrgan_one(hr[i : i + 1], scale, config, *streams[i]) for i in range(hr.shape[0])]
@@ -438,5 +446,7 @@ def degrade_bsrgan(hr: torch.Tensor, *, scale: int, generator: torch.Generator) 
     Args and returns as :func:`degrade`: ``(N, 3, H / scale, W / scale)`` on the 8-bit grid.
     """
     _check_input(hr, scale, "degrade_bsrgan")
+    if hr.shape[0] == 0:
+        return hr.new_zeros(0, 3, hr.shape[2] // scale, hr.shape[3] // scale)
     streams = _streams(hr, generator)
     return torch.cat([_bsrgan_one(hr[i : i + 1], scale, *streams[i]) for i in range(hr.shape[0])])
