@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import yaml
 
+from superres.data.degradations import DegradationConfig
 from superres.errors import ConfigError, UnsupportedScaleError, did_you_mean
 from superres.training.recipe_text import apply_overrides, brief, parse_yaml, read_recipe_text
 
@@ -106,6 +107,10 @@ class DataConfig:
     ``train_roots`` are catalog names (``t91``, ``div2k-train``) or folders; ``subimages``
     trains on overlapping squares of them, cut once into the cache (for 2K sets such as DIV2K,
     whose whole images make slow DataLoader items).
+
+    ``degradation`` (Real-ESRGAN's options, :class:`~superres.data.degradations.
+    DegradationConfig`) is validated in full but refused by the trainer, which does not
+    synthesise degraded LR yet: a run never trains on bicubic LR in its place.
     """
 
     train_roots: tuple[str, ...] = ("T91",)
@@ -119,6 +124,7 @@ class DataConfig:
     holdout_fraction: float = 0.0
     pipeline: Literal["device", "loader"] = "device"
     subimages: SubimagesConfig | None = None
+    degradation: DegradationConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -369,7 +375,10 @@ def _build(cls: type, data: Any, where: str) -> Any:
             values[f.name] = _convert(data[f.name], hints[f.name], key_where)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{where or 'recipe'}: missing required key {f.name!r}")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as exc:  # a section's own rules (DegradationConfig's ranges)
+        raise ConfigError(f"{where or 'recipe'}: {exc}") from None
 
 
 def _typed_kwargs(
@@ -465,6 +474,12 @@ def _check_rules(recipe: Recipe) -> None:
                 "data.subimages with data.holdout_fraction would hold out squares of the "
                 "images it trains on; validate on validation.dataset instead"
             )
+    if recipe.data.degradation is not None:
+        raise ConfigError(
+            "data.degradation: the trainer does not synthesise degraded LR yet (use "
+            "superres.data.degradations.degrade from Python); remove the section to train on "
+            "bicubic LR"
+        )
     if recipe.data.batch_size < 1 or recipe.data.repeat < 1:
         raise ConfigError("data.batch_size and data.repeat must be at least 1")
     if recipe.train.ema_decay is not None and not 0.0 < recipe.train.ema_decay < 1.0:
