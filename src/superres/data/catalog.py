@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from superres.errors import DatasetModifiedError, DatasetNotFoundError, UnknownDatasetError
@@ -49,6 +49,9 @@ class DatasetInfo:
         citation: the paper that introduced it.
         stems: the file names (without extension) of the official HR images, sorted; ``None``
             where only the count is recorded. ``len(stems) == num_images``.
+        degraded_from: for a real-world set (``bsd100-real``), the catalog set whose HR images
+            it uses; its LR images are those HR degraded by the Real-ESRGAN pipeline with a fixed
+            seed per image (:func:`superres.data.datasets.degraded_lr`), never official files.
     """
 
     name: str
@@ -59,6 +62,13 @@ class DatasetInfo:
     source: str
     citation: str
     stems: tuple[str, ...] | None = None
+    degraded_from: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How tables, figures and saved outputs name the set: its folder (``BSD100``), with
+        ``-real`` for a real-world set, whose HR folder is its base set's."""
+        return f"{self.folder}-real" if self.degraded_from is not None else self.folder
 
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset", UnknownDatasetError)
@@ -164,6 +174,22 @@ for _row in _TABLE:
     _stems = _STEMS.get(_row[0])
     DATASETS.add(
         _row[0], DatasetInfo(*_row, stems=None if _stems is None else tuple(sorted(_stems)))
+    )
+
+#: The real-world benchmark sets: a test set's HR, degraded (blur, resize, noise, JPEG, twice) by
+#: the Real-ESRGAN pipeline with fixed per-image seeds, so everyone regenerates the same LR.
+for _name, _base in (("bsd100-real", "bsd100"), ("urban100-real", "urban100")):
+    _info = DATASETS.get(_base)
+    DATASETS.add(
+        _name,
+        replace(
+            _info,
+            name=_name,
+            summary=f"{_info.folder} HR degraded by the Real-ESRGAN pipeline (fixed seeds)",
+            source=f"generated from {_base} (superres data get {_base})",
+            citation=f"{_info.citation}; Wang et al., ICCVW 2021 (Real-ESRGAN)",
+            degraded_from=_base,
+        ),
     )
 
 

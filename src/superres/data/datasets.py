@@ -12,7 +12,7 @@ import hashlib
 import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, overload
@@ -37,6 +37,8 @@ LRSource = Literal["auto", "official", "generated"]
 
 #: Bumped whenever LR generation changes, so stale cached LR files are never reused.
 _LR_CACHE_VERSION = "matlab-bicubic-v1"
+#: The same for the real-world sets' degraded LR (:func:`degraded_lr`).
+_REAL_LR_CACHE_VERSION = "realesrgan-v1"
 
 #: The protocol's SSIM window side (``superres.metrics.fidelity.SSIM_WINDOW_SIZE``; a test keeps
 #: the two equal): a scored HR image must keep that many pixels once ``scale`` px are cropped
@@ -165,6 +167,11 @@ class BenchmarkSet(Sequence[BenchmarkImage]):
                 f"{_SCORED_WINDOW}x{_SCORED_WINDOW} SSIM window); remove or replace this file"
             )
         hr = mod_crop(decoded.rgb, self.scale)
+        if self.info.degraded_from is not None:  # a real-world set: its LR is always generated
+            lq = self._generated_lq(hr_path, hr)
+            return BenchmarkImage(
+                name=hr_path.stem, hr=hr, lq=lq, grayscale=decoded.grayscale, lq_source="generated"
+            )
         official = None if self.lq_source == "generated" else official_lr_path(hr_path, self.scale)
         if official is not None:
             lq = read_image(official).rgb
@@ -188,9 +195,35 @@ class BenchmarkSet(Sequence[BenchmarkImage]):
         )
 
     def _generated_lq(self, hr_path: Path, hr: torch.Tensor) -> torch.Tensor:
+        if self.info.degraded_from is None:
+            if not self.cache:
+                return bicubic_downscale(hr, self.scale)
+            return cached_bicubic_downscale(hr_path, hr, self.scale, bucket=self.info.folder)
+        key = f"{self.info.name}/{hr_path.stem}/x{self.scale}"
         if not self.cache:
-            return bicubic_downscale(hr, self.scale)
-        return cached_bicubic_downscale(hr_path, hr, self.scale, bucket=self.info.folder)
+            return degraded_lr(hr, self.scale, key=key)
+        return _cached_lr(
+            hr_path,
+            lambda: degraded_lr(hr, self.scale, key=key),
+            (hr.shape[-2] // self.scale, hr.shape[-1] // self.scale),
+            f"{_REAL_LR_CACHE_VERSION}/{self.info.name}/x{self.scale}",
+        )
+
+
+def degraded_lr(hr: torch.Tensor, scale: int, *, key: str) -> torch.Tensor:
+    """The real-world benchmark LR of ``hr``: the Real-ESRGAN pipeline with its default
+    parameters (:class:`~superres.data.degradations.DegradationConfig`), every random draw from a
+    generator seeded by ``key`` (``"bsd100-real/101085/x4"``), so it is the same everywhere.
+
+    ``hr``: float32 ``(3, H, W)`` in [0, 1], H and W multiples of ``scale``. Returns float32
+    ``(3, H/scale, W/scale)`` on the 8-bit grid.
+    """
+    from superres.data.degradations import DegradationConfig, degrade
+
+    seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") >> 1
+    generator = torch.Generator().manual_seed(seed)
+    lq = degrade(hr[None].float(), scale=scale, config=DegradationConfig(), generator=generator)
+    return lq[0].to(torch.float32)
 
 
 def cached_bicubic_downscale(
@@ -205,20 +238,25 @@ def cached_bicubic_downscale(
     match it (or that has none, cannot be decoded or has the wrong size) is logged and
     regenerated, never used. A cache that cannot be written is logged and skipped.
     """
-    digest = hashlib.sha256(hr_path.read_bytes()).hexdigest()[:16]
-    cached = (
-        user_cache_dir()
-        / "lr"
-        / _LR_CACHE_VERSION
-        / bucket
-        / f"x{scale}"
-        / f"{hr_path.stem}-{digest}.png"
+    return _cached_lr(
+        hr_path,
+        lambda: bicubic_downscale(hr, scale),
+        (hr.shape[-2] // scale, hr.shape[-1] // scale),
+        f"{_LR_CACHE_VERSION}/{bucket}/x{scale}",
     )
-    expected = (hr.shape[-2] // scale, hr.shape[-1] // scale)
+
+
+def _cached_lr(
+    hr_path: Path, make: Callable[[], torch.Tensor], expected: tuple[int, int], folder: str
+) -> torch.Tensor:
+    """``make()``, the LR image of ``hr_path``, cached as ``<user cache>/lr/<folder>/`` +
+    ``<stem>-<HR hash>.png`` with its checksum sidecar (see :func:`cached_bicubic_downscale`)."""
+    digest = hashlib.sha256(hr_path.read_bytes()).hexdigest()[:16]
+    cached = user_cache_dir() / "lr" / folder / f"{hr_path.stem}-{digest}.png"
     lq = _read_cached_lr(cached, expected) if cached.is_file() else None
     if lq is not None:
         return lq
-    lq = bicubic_downscale(hr, scale)
+    lq = make()
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         write_image(cached, lq)

@@ -16,7 +16,8 @@ and BSD200 (HR and official x4 LR; provenance in the shared data's ``SOURCES.md`
 EDSR ``benchmark.tar``, whose HR files are other encodings of the same images) has the right names
 and counts but other bytes; ``verify`` reports it as such.
 
-This module imports :mod:`superres.errors` and :mod:`superres.registry` only.
+This module imports :mod:`superres.errors`, :mod:`superres.registry` and the catalog
+(:mod:`superres.data.catalog`) only.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from superres.data.catalog import DATASETS
 from superres.errors import UnknownDatasetError
 from superres.registry import Registry
 
@@ -332,7 +334,10 @@ def list_sources() -> list[str]:
 
 
 def get_source(name: str) -> DataSource:
-    """The source of ``name``; an unknown name raises :class:`UnknownDatasetError`."""
+    """The source of ``name`` (for a real-world set, its HR set's); an unknown name raises
+    :class:`UnknownDatasetError`."""
+    if name in DATASETS and (base := DATASETS.get(name).degraded_from) is not None:
+        name = base
     return SOURCES.get(name)
 
 

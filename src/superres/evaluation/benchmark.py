@@ -356,7 +356,7 @@ def output_image_path(
     """Where ``save_images`` writes one output: ``FOLDER/MODEL/DATASET_xSCALE/IMAGE.png``
     (``DATASET`` the set's folder name, e.g. ``Set5``; a ``/`` in a row name becomes ``_``)."""
     row = model.replace("/", "_").replace(os.sep, "_")
-    return Path(folder) / row / f"{get_dataset_info(dataset).folder}_x{scale}" / f"{image}.png"
+    return Path(folder) / row / f"{get_dataset_info(dataset).label}_x{scale}" / f"{image}.png"
 
 
 def _save_output(
@@ -399,7 +399,7 @@ def format_markdown(report: BenchmarkReport, *, digits: tuple[int, int] = (4, 5)
 def _column(report: BenchmarkReport, dataset: str) -> str:
     """A dataset's column title: its folder, and its image count when the set was modified or
     cut short by ``limit``."""
-    folder = get_dataset_info(dataset).folder
+    folder = get_dataset_info(dataset).label
     mine = [r for r in report.results if r.dataset == dataset]
     notes = []
     if any(r.limited for r in mine):
@@ -430,7 +430,7 @@ def format_published(report: BenchmarkReport) -> str:
             theirs += f" / {r.published_ssim_y:.4f}"
             diff += f" / {round(r.ssim_y - r.published_ssim_y, 4) + 0.0:+.4f}"
         lines.append(
-            f"| {r.model} | x{r.scale} | {get_dataset_info(r.dataset).folder} | {ours} "
+            f"| {r.model} | x{r.scale} | {get_dataset_info(r.dataset).label} | {ours} "
             f"| {theirs} | {r.published_row} | {diff} |"
         )
     if len(lines) == 4:

@@ -384,7 +384,7 @@ def write_report(report: Report, out: str | os.PathLike[str], *, crop_size: int 
         for panel in report.crops:
             size = min(crop_size, *panel.hr.shape[-2:])
             top, left = select_crop(panel.hr, size)
-            title = f"{get_dataset_info(panel.dataset).folder} {panel.image}, x{report.scale}"
+            title = f"{get_dataset_info(panel.dataset).label} {panel.image}, x{report.scale}"
             comparison_figure(
                 panel.hr,
                 panel.outputs,

@@ -148,7 +148,7 @@ def format_report_markdown(report: Report) -> str:
         lines += ["", "(All that was left out is listed at the end.)", ""]
     cell = {(r.model, r.dataset): r for r in report.rows}
     for dataset in report.datasets:
-        folder = get_dataset_info(dataset).folder
+        folder = get_dataset_info(dataset).label
         lines += [f"## {folder}", ""]
         header = ["Model", *(metric_spec(m).header for m in report.metrics), "published PSNR-Y"]
         lines.append("| " + " | ".join(header) + " |")
@@ -184,7 +184,7 @@ def figure_file(panel: CropPanel) -> str:
     dataset is named by its folder, ``/`` replaced)."""
     name = panel.dataset
     if is_folder_dataset(name):
-        name = get_dataset_info(name).folder
+        name = get_dataset_info(name).label
     return f"figures/{name.replace('/', '_').replace(os.sep, '_')}_{panel.image}.png"
 
 
@@ -198,7 +198,7 @@ def left_out(report: Report) -> list[str]:
     lines = list(report.notes)
     skipped = [i for i in report.per_image if i.model != HR_ROW and i.ms_ssim_y is None]
     if "ms_ssim_y" in report.metrics and skipped:
-        names = sorted({f"{get_dataset_info(i.dataset).folder} {i.image}" for i in skipped})
+        names = sorted({f"{get_dataset_info(i.dataset).label} {i.image}" for i in skipped})
         lines.append(
             f"MS-SSIM-Y not measured on {len(names)} image(s) under 161 px after the border "
             f"crop (its five scales need that; the means leave them out): {', '.join(names)}"
@@ -221,7 +221,7 @@ def _figures_markdown(report: Report) -> list[str]:
         return []
     lines = ["## Figures", ""]
     for panel, path in zip(report.crops, files, strict=False):
-        folder = get_dataset_info(panel.dataset).folder
+        folder = get_dataset_info(panel.dataset).label
         lines += [
             f"[{folder} {panel.image}]({path}): HR, bicubic and every model on the most textured "
             "region of the HR image, each output pixel a square (nearest-neighbour zoom)",
@@ -289,7 +289,7 @@ def perception_distortion_plot(report: Report, path: str | os.PathLike[str]) -> 
                 ax.annotate("HR", (hr.niqe, ax.get_ylim()[0]), fontsize=7, color="0.3")
             ax.set_xlabel(f"{metric_spec(metric).header} (lower: better perceptual quality)")
             ax.set_ylabel("PSNR-Y (dB)")
-            ax.set_title(f"{get_dataset_info(dataset).folder}, x{report.scale}", fontsize=10)
+            ax.set_title(f"{get_dataset_info(dataset).label}, x{report.scale}", fontsize=10)
             ax.grid(alpha=0.3)
     fig.suptitle("Perception-distortion: top-left is best", fontsize=11)
     fig.tight_layout()
