@@ -13,15 +13,15 @@ initialised with Kaiming normal scaled by 0.1, as the paper's section 3.1 ("smal
 initialization"). 16,697,987 parameters at x4 with RGB in/out.
 
 Parameter names are BasicSR's / Real-ESRGAN's (``conv_first``, ``body.N.rdb1.conv1``, ``conv_body``,
-``conv_up1``, ``conv_up2``, ``conv_hr``, ``conv_last``), so their x4 checkpoints load key for key;
+``conv_up1``, ``conv_up2``, ``conv_hr``, ``conv_last``), so their checkpoints load key for key;
 the original ESRGAN repository's names (``RRDB_trunk``, ``trunk_conv``, ``upconv1``, ``HRconv``)
 are converted by :mod:`superres.models.convert`.
 
 Scales: 4 (the paper's), 2 (one upsampling stage) and 8 (three stages, ``conv_up3``). With
 ``pixel_unshuffle=True``, BasicSR's and Real-ESRGAN's x2 and x1 layout (``RealESRGAN_x2plus.pth``):
 the input is first pixel-unshuffled by ``4 // scale`` (``conv_first`` takes ``in_channels * 4`` at
-x2, ``* 16`` at x1) and the two x4 upsampling stages are kept, so the trunk runs at a quarter of
-the resolution (or a sixteenth) and the input sides must be multiples of 2 (or 4).
+x2, ``* 16`` at x1) and both x2 upsampling stages are kept, so the trunk runs on a quarter of the
+pixels (or a sixteenth) and the input sides must be multiples of 2 (or 4).
 """
 
 from __future__ import annotations
