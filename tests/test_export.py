@@ -140,12 +140,15 @@ def test_every_registered_architecture_exports(tmp_path: Path, name: str, scale:
     assert [d.dim_param for d in dims] == ["batch", "", "height", "width"]
     assert dims[1].dim_value == channels
     # A size not used by export_onnx's own check, run straight in onnxruntime.
-    x = torch.rand(3, channels, 13, 21, generator=torch.Generator().manual_seed(2))
+    # 4 for RRDBNet's unshuffled x1, whose input sides must be multiples of 4.
+    multiple = describe_network(model).size_multiple
+    h, w = 13 * multiple, 21 * multiple
+    x = torch.rand(3, channels, h, w, generator=torch.Generator().manual_seed(2))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(["output"], {"input": x.numpy()})[0]
     with torch.no_grad():
         expected = model(x).numpy()
-    assert got.shape == (3, channels, 13 * scale, 21 * scale)
+    assert got.shape == (3, channels, h * scale, w * scale)
     np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL)
 
 

@@ -35,6 +35,7 @@ from superres.models import (
     get_model_spec,
     list_models,
 )
+from superres.models.descriptor import describe_network
 from superres.models.vgg import VGG19_LAYERS, vgg19_layer_index
 
 # Scales tried for models that accept any positive integer (``ModelSpec.scales is None``).
@@ -67,12 +68,15 @@ def test_forward_shape_and_backward(name: str, scale: int, in_channels: int) -> 
     model = _tiny(name, scale, in_channels=in_channels)
     assert model.scale == scale
     assert model.in_channels == in_channels
-    # Every model declares the multiple its input H/W must be; all current ones take any size.
-    assert model.size_multiple == 1
-    # Odd, non-square size: catches padding that silently crops or transposes H and W.
-    x = torch.rand(2, in_channels, 11, 13, requires_grad=True)
+    # Every model declares the multiple its input H/W must be: 1 (any size) for most, 2 or 4 for
+    # RRDBNet's pixel-unshuffled x2/x1 layout.
+    multiple = describe_network(model).size_multiple
+    assert multiple in (1, 2, 4)
+    # Odd multiples, non-square: catches padding that silently crops or transposes H and W.
+    h, w = 11 * multiple, 13 * multiple
+    x = torch.rand(2, in_channels, h, w, requires_grad=True)
     out = model(x)
-    assert out.shape == (2, in_channels, 11 * scale, 13 * scale)
+    assert out.shape == (2, in_channels, h * scale, w * scale)
     assert out.dtype == torch.float32
     assert torch.isfinite(out).all()
 

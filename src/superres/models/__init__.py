@@ -16,6 +16,7 @@ from torch import nn
 
 from superres.errors import SuperresError, UnknownModelError, UnsupportedScaleError
 from superres.models.bicubic import Bicubic
+from superres.models.compact import SRVGGNetCompact
 from superres.models.descriptor import describe_network, record_network
 from superres.models.discriminator import PatchDiscriminator, VGGStyleDiscriminator
 from superres.models.edsr import EDSR, edsr_baseline
@@ -58,6 +59,7 @@ _SR_SUMMARIES = {
     "edsr": "EDSR: 32 residual blocks x 256 features, no BN, residual scaling 0.1 (43M params)",
     "edsr-baseline": "EDSR baseline: 16 residual blocks x 64 features, no BN (1.5M params)",
     "rrdbnet": "ESRGAN's generator: 23 residual-in-residual dense blocks, nearest+conv upsampling",
+    "compact": "Real-ESRGAN's SRVGGNetCompact: 16-32 convs x 64 at low resolution, PReLU, shuffle",
 }
 #: (builder, supported scales) of each architecture; ``None``: any positive integer.
 _SR_BUILDERS: dict[str, tuple[Callable[..., nn.Module], tuple[int, ...] | None]] = {
@@ -66,7 +68,8 @@ _SR_BUILDERS: dict[str, tuple[Callable[..., nn.Module], tuple[int, ...] | None]]
     "srresnet": (SRResNet, (2, 3, 4, 8)),
     "edsr": (EDSR, (2, 3, 4)),
     "edsr-baseline": (edsr_baseline, (2, 3, 4)),
-    "rrdbnet": (RRDBNet, (2, 4, 8)),
+    "rrdbnet": (RRDBNet, (1, 2, 4, 8)),
+    "compact": (SRVGGNetCompact, (2, 3, 4)),
 }
 for _name, (_builder, _scales) in _SR_BUILDERS.items():
     MODELS.add(_name, ModelSpec(_name, _builder, _scales, _SR_SUMMARIES[_name]))
@@ -148,6 +151,7 @@ __all__ = [
     "PatchDiscriminator",
     "RRDBNet",
     "SRResNet",
+    "SRVGGNetCompact",
     "VGG19FeatureExtractor",
     "VGGStyleDiscriminator",
     "check_scale",

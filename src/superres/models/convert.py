@@ -22,9 +22,15 @@ Layouts recognised (:data:`LAYOUTS`, tried in this order):
     ESRGAN's generator as BasicSR and Real-ESRGAN save it (``RealESRGAN_x4plus.pth``,
     ``ESRGAN_SRx4_DF2KOST_official-ff704c30.pth``): ``conv_first``,
     ``body.N.rdb{1,2,3}.conv{1..5}``, ``conv_body``, ``conv_up1``, ``conv_up2``, ``conv_hr``,
-    ``conv_last``. These are our RRDBNet's names. Their x2 and x1 models pixel-unshuffle the input
-    first (``conv_first`` takes ``in_channels * 4`` or ``* 16`` channels); that variant is refused
-    with a message.
+    ``conv_last``. These are our RRDBNet's names. Their x2 and x1 models (``RealESRGAN_x2plus.pth``)
+    pixel-unshuffle the input first: ``conv_first`` takes ``in_channels * 4`` (x2) or ``* 16`` (x1)
+    channels, read as our ``pixel_unshuffle=True``; two upsampling stages must follow.
+``Real-ESRGAN SRVGGNetCompact``
+    ``realesr-general-x4v3``, ``realesr-general-wdn-x4v3``, ``realesr-animevideov3``: only
+    ``body.N`` keys, 3x3 convolutions at even N, PReLU slopes at odd N. ``num_features`` and
+    ``in_channels`` come from ``body.0``, ``num_convs`` from the last index, the scale from the last
+    convolution's ``in_channels * scale^2`` outputs. ReLU/LeakyReLU variants store no activation
+    parameters, so the two cannot be told apart: they are refused with a message.
 ``ESRGAN (original)``
     the first release of xinntao/ESRGAN (``RRDB_ESRGAN_x4.pth``, ``RRDB_PSNR_x4.pth``) and the many
     community models in that format: a flat ``model`` Sequential, ``model.0`` = first conv,
@@ -61,14 +67,24 @@ that superres does not implement.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from superres.errors import IncompatibleWeightsError
-from superres.models.checkpoint import CONTAINER_KEYS, StateDict, unwrap_state_dict
+from superres.models.checkpoint import (
+    CONTAINER_KEYS,
+    ConvertedWeights,
+    Layout,
+    StateDict,
+    describe_keys,
+    key_indices,
+    pixel_shuffle_scale,
+    tensor_shape,
+    unwrap_state_dict,
+)
+from superres.models.edsr import DIV2K_RGB_MEAN
 
 __all__ = [
     "CONTAINER_KEYS",
@@ -80,84 +96,7 @@ __all__ = [
     "unwrap_state_dict",
 ]
 
-DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
-
-
-@dataclass(frozen=True)
-class ConvertedWeights:
-    """A third-party state dict translated to one of our architectures.
-
-    Attributes:
-        architecture: registry name (``"rrdbnet"``, ``"srresnet"``, ``"edsr"``, ...).
-        kwargs: constructor arguments for ``create_model(architecture, **kwargs)``, always with
-            ``scale`` and ``in_channels``.
-        state_dict: tensors under our key names, loadable with ``strict=True``.
-        layout: the layout recognised (a name from :data:`LAYOUTS`).
-    """
-
-    architecture: str
-    kwargs: dict[str, Any]
-    state_dict: StateDict
-    layout: str
-
-
-@dataclass(frozen=True)
-class Layout:
-    """A checkpoint layout: how to recognise it and how to convert it.
-
-    Attributes:
-        name: what error messages and ``ConvertedWeights.layout`` call it.
-        description: its telltale keys, listed when a checkpoint is not recognised.
-        matches: whether a flat state dict has this layout (key names only).
-        convert: ``(state, scale_hint, source) -> ConvertedWeights``; raises
-            :class:`IncompatibleWeightsError` when the tensors are inconsistent.
-    """
-
-    name: str
-    description: str
-    matches: Callable[[Mapping[str, torch.Tensor]], bool]
-    convert: Callable[[StateDict, int | None, str], ConvertedWeights]
-
-
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def describe_keys(state: Mapping[str, torch.Tensor], limit: int = 6) -> str:
-    """``"conv1.weight (64, 3, 9, 9), conv1.bias (64,), ... (12 tensors)"`` for messages."""
-    shown = ", ".join(f"{k} {tuple(v.shape)}" for k, v in list(state.items())[:limit])
-    more = f", ... ({len(state)} tensors)" if len(state) > limit else ""
-    return shown + more
-
-
-def _indices(state: Mapping[str, torch.Tensor], pattern: str) -> list[int]:
-    """Sorted distinct integers N of the keys that fully match ``pattern`` (one ``(\\d+)``)."""
-    regex = re.compile(pattern)
-    found = {int(m.group(1)) for k in state if (m := regex.fullmatch(k))}
-    return sorted(found)
-
-
-def _shape(state: Mapping[str, torch.Tensor], key: str, source: str) -> tuple[int, ...]:
-    if key not in state:
-        raise IncompatibleWeightsError(f"{source}: expected the key {key!r}, which is missing")
-    return tuple(state[key].shape)
-
-
-def _upsample_scale(
-    state: Mapping[str, torch.Tensor], keys: list[str], num_features: int, source: str
-) -> int:
-    """The scale of a chain of sub-pixel convolutions (``F -> F * r^2`` then PixelShuffle(r))."""
-    scale = 1
-    for key in keys:
-        out_ch = _shape(state, key, source)[0]
-        ratio = out_ch // num_features
-        factor = round(ratio**0.5)
-        if out_ch % num_features or factor * factor != ratio or factor < 2:
-            raise IncompatibleWeightsError(
-                f"{source}: upsampling convolution {key!r} has {out_ch} output channels, "
-                f"expected {num_features} x r^2 for a pixel shuffle by r"
-            )
-        scale *= factor
-    return scale
 
 
 def _with_out_channels(kwargs: dict[str, Any], out_channels: int) -> dict[str, Any]:
@@ -177,21 +116,21 @@ def _is_srresnet(state: Mapping[str, torch.Tensor]) -> bool:
 
 def _convert_srresnet(state: StateDict, hint: int | None, source: str) -> ConvertedWeights:
     del hint
-    first = _shape(state, "conv_first.weight", source)
+    first = tensor_shape(state, "conv_first.weight", source)
     num_features, in_channels = first[0], first[1]
-    ups = [f"upsample.{i}.weight" for i in _indices(state, r"upsample\.(\d+)\.weight")]
+    ups = [f"upsample.{i}.weight" for i in key_indices(state, r"upsample\.(\d+)\.weight")]
     ups = [k for k in ups if state[k].dim() == 4]  # PReLU slopes are 1-D
     use_bn = "body.0.bn1.weight" in state
     kwargs: dict[str, Any] = {
-        "scale": _upsample_scale(state, ups, num_features, source),
+        "scale": pixel_shuffle_scale(state, ups, num_features, source),
         "in_channels": in_channels,
         "num_features": num_features,
-        "num_blocks": len(_indices(state, r"body\.(\d+)\.conv1\.weight")),
+        "num_blocks": len(key_indices(state, r"body\.(\d+)\.conv1\.weight")),
         "use_batchnorm": use_bn,
         "conv_bias": use_bn and "body.0.conv1.bias" in state,
         "body_tail": "prelu" if "act_body.weight" in state else "batchnorm",
     }
-    out = _with_out_channels(kwargs, _shape(state, "conv_last.weight", source)[0])
+    out = _with_out_channels(kwargs, tensor_shape(state, "conv_last.weight", source)[0])
     return ConvertedWeights("srresnet", out, state, "superres SRResNet")
 
 
@@ -214,20 +153,20 @@ def _convert_edsr(state: StateDict, hint: int | None, source: str) -> ConvertedW
         img_range = _official_rgb_range(state, source)
         for key in ("sub_mean.weight", "sub_mean.bias", "add_mean.weight", "add_mean.bias"):
             state.pop(key, None)
-    head = _shape(state, "head.0.weight", source)
+    head = tensor_shape(state, "head.0.weight", source)
     num_features, in_channels = head[0], head[1]
-    num_blocks = len(_indices(state, r"body\.(\d+)\.body\.0\.weight"))
-    ups = [f"tail.0.{i}.weight" for i in _indices(state, r"tail\.0\.(\d+)\.weight")]
+    num_blocks = len(key_indices(state, r"body\.(\d+)\.body\.0\.weight"))
+    ups = [f"tail.0.{i}.weight" for i in key_indices(state, r"tail\.0\.(\d+)\.weight")]
     arch, res_scale = _edsr_res_scale(num_features)
     kwargs: dict[str, Any] = {
-        "scale": _upsample_scale(state, ups, num_features, source),
+        "scale": pixel_shuffle_scale(state, ups, num_features, source),
         "in_channels": in_channels,
         "num_features": num_features,
         "num_blocks": num_blocks,
         "res_scale": res_scale,
         "img_range": img_range,
     }
-    out = _with_out_channels(kwargs, _shape(state, "tail.1.weight", source)[0])
+    out = _with_out_channels(kwargs, tensor_shape(state, "tail.1.weight", source)[0])
     return ConvertedWeights(arch, out, state, layout)
 
 
@@ -262,25 +201,27 @@ def _convert_rrdbnet(
     state: StateDict, hint: int | None, source: str, layout: str = "BasicSR RRDBNet"
 ) -> ConvertedWeights:
     del hint
-    first = _shape(state, "conv_first.weight", source)
+    first = tensor_shape(state, "conv_first.weight", source)
     num_features, in_channels = first[0], first[1]
-    out_channels = _shape(state, "conv_last.weight", source)[0]
-    num_up = len(_indices(state, r"conv_up(\d+)\.weight"))
-    if in_channels in (4 * out_channels, 16 * out_channels):
-        factor = in_channels // out_channels
-        real_scale = 2**num_up // round(factor**0.5)
-        raise IncompatibleWeightsError(
-            f"{source} is a {layout} x{real_scale} model with a pixel-unshuffled input "
-            f"(conv_first takes {in_channels} = {out_channels} x {factor} channels, as BasicSR's "
-            "and Real-ESRGAN's x2/x1 models). superres's rrdbnet upscales x2 with one "
-            "upsampling stage instead and cannot run this checkpoint; use an x4 model"
-        )
-    kwargs: dict[str, Any] = {
-        "scale": 2**num_up,
-        "in_channels": in_channels,
+    out_channels = tensor_shape(state, "conv_last.weight", source)[0]
+    num_up = len(key_indices(state, r"conv_up(\d+)\.weight"))
+    kwargs: dict[str, Any] = {"scale": 2**num_up, "in_channels": in_channels}
+    # BasicSR's x2/x1 layout: conv_first sees the input pixel-unshuffled by 2 (4x the channels)
+    # or by 4 (16x), and two x2 stages follow, so the net scale is 4 / the unshuffle factor.
+    ratio, rest = divmod(in_channels, max(out_channels, 1))
+    unshuffle = {4: 2, 16: 4}.get(ratio) if rest == 0 else None
+    if unshuffle is not None:
+        if num_up != 2:
+            raise IncompatibleWeightsError(
+                f"{source}: a {layout} model with a pixel-unshuffled input (conv_first takes "
+                f"{in_channels} = {out_channels} x {unshuffle**2} channels) has {num_up} "
+                "upsampling convolutions (conv_upN), expected conv_up1 and conv_up2"
+            )
+        kwargs = {"scale": 4 // unshuffle, "in_channels": out_channels, "pixel_unshuffle": True}
+    kwargs |= {
         "num_features": num_features,
-        "num_blocks": len(_indices(state, r"body\.(\d+)\.rdb1\.conv1\.weight")),
-        "num_grow_ch": _shape(state, "body.0.rdb1.conv1.weight", source)[0],
+        "num_blocks": len(key_indices(state, r"body\.(\d+)\.rdb1\.conv1\.weight")),
+        "num_grow_ch": tensor_shape(state, "body.0.rdb1.conv1.weight", source)[0],
     }
     return ConvertedWeights("rrdbnet", _with_out_channels(kwargs, out_channels), state, layout)
 
@@ -298,7 +239,7 @@ def _convert_srcnn(state: StateDict, hint: int | None, source: str) -> Converted
             f"{source} holds SRCNN weights, which do not record their scale (SRCNN runs on the "
             "bicubic-upscaled image); pass the scale it was trained for (scale=N, --scale N)"
         )
-    shapes = [_shape(state, f"conv{i}.weight", source) for i in (1, 2, 3)]
+    shapes = [tensor_shape(state, f"conv{i}.weight", source) for i in (1, 2, 3)]
     kwargs: dict[str, Any] = {
         "scale": hint,
         "in_channels": shapes[0][1],
@@ -317,9 +258,9 @@ def _is_esrgan_original(state: Mapping[str, torch.Tensor]) -> bool:
 
 
 def _convert_esrgan_original(state: StateDict, hint: int | None, source: str) -> ConvertedWeights:
-    blocks = _indices(state, r"model\.1\.sub\.(\d+)\.RDB1\.conv1\.0\.weight")
+    blocks = key_indices(state, r"model\.1\.sub\.(\d+)\.RDB1\.conv1\.0\.weight")
     num_blocks = len(blocks)
-    top = _indices(state, r"model\.(\d+)\.weight")  # model.0, model.3, ..., model.<last>
+    top = key_indices(state, r"model\.(\d+)\.weight")  # model.0, model.3, ..., model.<last>
     last = top[-1]
     num_up, rest = divmod(last - 4, 3)
     if rest or num_up < 0 or top != [0, *(3 + 3 * i for i in range(num_up)), last - 2, last]:
@@ -380,6 +321,49 @@ def _convert_esrgan_2019(state: StateDict, hint: int | None, source: str) -> Con
     return _convert_rrdbnet(renamed, hint, source, layout="ESRGAN (2019)")
 
 
+# --- Real-ESRGAN SRVGGNetCompact ------------------------------------------------------------------
+
+_COMPACT_KEY = re.compile(r"body\.(\d+)\.(weight|bias)")
+
+
+def _is_compact(state: Mapping[str, torch.Tensor]) -> bool:
+    return "body.0.weight" in state and all(_COMPACT_KEY.fullmatch(k) for k in state)
+
+
+def _convert_compact(state: StateDict, hint: int | None, source: str) -> ConvertedWeights:
+    """Hyperparameters from the first and last convolutions; every other shape is then held to
+    the network built from them (:func:`superres.models.weights_check.compare_tables`)."""
+    del hint
+    first = tensor_shape(state, "body.0.weight", source)
+    last = key_indices(state, r"body\.(\d+)\.weight")[-1]
+    last_out = tensor_shape(state, f"body.{last}.weight", source)[0]
+    in_channels = first[1] if len(first) == 4 else 0
+    ratio, rest = divmod(last_out, max(in_channels, 1))
+    scale = round(ratio**0.5)
+    if last % 2 or last < 4 or not in_channels or rest or scale * scale != ratio:
+        raise IncompatibleWeightsError(
+            f"{source}: a Real-ESRGAN compact network has 3x3 convolutions at body.0, body.2, ..., "
+            f"body.<2N+2>, the last with in_channels x scale^2 outputs; found body.0.weight "
+            f"{first} and the last, body.{last}.weight, with {last_out} outputs"
+        )
+    # PReLU slopes sit at the odd indices; ReLU and LeakyReLU have no parameters.
+    if not any(int(k.split(".")[1]) % 2 for k in state):
+        raise IncompatibleWeightsError(
+            f"{source} is a Real-ESRGAN compact network without PReLU weights: its activations "
+            "(ReLU or LeakyReLU) leave no trace in the file to tell them apart. Build "
+            "superres.models.SRVGGNetCompact(activation=...) yourself, load the state dict into "
+            "it and save it with superres.save_weights"
+        )
+    kwargs: dict[str, Any] = {
+        "scale": scale,
+        "in_channels": in_channels,
+        "num_features": first[0],
+        "num_convs": last // 2 - 1,
+        "activation": "prelu",
+    }
+    return ConvertedWeights("compact", kwargs, state, "Real-ESRGAN SRVGGNetCompact")
+
+
 # --- BasicSR EDSR and MSRResNet -------------------------------------------------------------------
 
 
@@ -389,7 +373,7 @@ def _is_basicsr_edsr(state: Mapping[str, torch.Tensor]) -> bool:
 
 def _convert_basicsr_edsr(state: StateDict, hint: int | None, source: str) -> ConvertedWeights:
     renamed: StateDict = {}
-    num_blocks = len(_indices(state, r"body\.(\d+)\.conv1\.weight"))
+    num_blocks = len(key_indices(state, r"body\.(\d+)\.conv1\.weight"))
     for key, value in state.items():
         if m := re.fullmatch(r"body\.(\d+)\.conv([12])\.(weight|bias)", key):
             index = 0 if m.group(2) == "1" else 2
@@ -438,7 +422,7 @@ def _is_leftthomas(state: Mapping[str, torch.Tensor]) -> bool:
 
 def _convert_leftthomas(state: StateDict, hint: int | None, source: str) -> ConvertedWeights:
     del hint
-    residual = _indices(state, r"block(\d+)\.conv1\.weight")
+    residual = key_indices(state, r"block(\d+)\.conv1\.weight")
     num_blocks = len(residual)
     if residual != list(range(2, 2 + num_blocks)):
         raise IncompatibleWeightsError(
@@ -446,7 +430,7 @@ def _convert_leftthomas(state: StateDict, hint: int | None, source: str) -> Conv
             f"block2 ... block{num_blocks + 1}"
         )
     tail_block, up_block = num_blocks + 2, num_blocks + 3
-    ups = _indices(state, rf"block{up_block}\.(\d+)\.conv\.weight")
+    ups = key_indices(state, rf"block{up_block}\.(\d+)\.conv\.weight")
     final = len(ups)
     if ups != list(range(final)) or f"block{up_block}.{final}.weight" not in state:
         raise IncompatibleWeightsError(
@@ -478,11 +462,11 @@ def _convert_leftthomas(state: StateDict, hint: int | None, source: str) -> Conv
                 f"{num_blocks} residual blocks"
             )
         renamed[new] = value
-    first = _shape(renamed, "conv_first.weight", source)
+    first = tensor_shape(renamed, "conv_first.weight", source)
     num_features = first[0]
     up_keys = [f"upsample.{3 * i}.weight" for i in range(final)]
     kwargs: dict[str, Any] = {
-        "scale": _upsample_scale(renamed, up_keys, num_features, source),
+        "scale": pixel_shuffle_scale(renamed, up_keys, num_features, source),
         "in_channels": first[1],
         "num_features": num_features,
         "num_blocks": num_blocks,
@@ -491,7 +475,7 @@ def _convert_leftthomas(state: StateDict, hint: int | None, source: str) -> Conv
         "body_tail": "batchnorm" if tail_bn else "prelu",
         "output_activation": "tanh",
     }
-    out = _with_out_channels(kwargs, _shape(renamed, "conv_last.weight", source)[0])
+    out = _with_out_channels(kwargs, tensor_shape(renamed, "conv_last.weight", source)[0])
     return ConvertedWeights("srresnet", out, renamed, "leftthomas SRGAN")
 
 
@@ -504,6 +488,12 @@ LAYOUTS: tuple[Layout, ...] = (
         "conv_first, body.N.rdb1.conv1, conv_up1 (also Real-ESRGAN and superres rrdbnet)",
         _is_rrdbnet,
         _convert_rrdbnet,
+    ),
+    Layout(
+        "Real-ESRGAN SRVGGNetCompact",
+        "body.0 ... body.<2N+2> only, PReLU slopes at the odd indices (realesr-general-x4v3)",
+        _is_compact,
+        _convert_compact,
     ),
     Layout(
         "ESRGAN (original)",

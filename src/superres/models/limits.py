@@ -8,8 +8,9 @@ for 4000 blocks of 1024 features is refused in microseconds instead of taking gi
 :data:`LIMITS` maps each registry name to ``{argument: limit}`` and names *every* constructor
 argument (a test holds it to the builders' signatures), so a new argument needs its bound here.
 The bounds are generous (several times the published configurations: EDSR's 32 blocks x 256
-features, RRDBNet's 23 x 64, SRResNet's 16 x 64); the registry still decides which scales a model
-supports (:func:`superres.models.check_scale`), the constructors the rest.
+features, RRDBNet's 23 x 64, SRResNet's 16 x 64, SRVGGNetCompact's 32 x 64); the registry still
+decides which scales a model supports (:func:`superres.models.check_scale`), the constructors the
+rest.
 """
 
 from __future__ import annotations
@@ -145,6 +146,15 @@ LIMITS: Mapping[str, Mapping[str, Limit]] = {
         "num_features": Range(1, 256),
         "num_blocks": Range(1, 64),
         "num_grow_ch": Range(1, 256),
+        "pixel_unshuffle": Choice((None, False, True)),
+    },
+    "compact": {
+        "scale": _SCALE,
+        "in_channels": _CHANNELS,
+        "out_channels": _OUT_CHANNELS,
+        "num_features": Range(1, 256),
+        "num_convs": Range(1, 128),
+        "activation": Choice(("prelu", "relu", "leakyrelu")),
     },
 }
 

@@ -13,13 +13,15 @@ initialised with Kaiming normal scaled by 0.1, as the paper's section 3.1 ("smal
 initialization"). 16,697,987 parameters at x4 with RGB in/out.
 
 Parameter names are BasicSR's / Real-ESRGAN's (``conv_first``, ``body.N.rdb1.conv1``, ``conv_body``,
-``conv_up1``, ``conv_up2``, ``conv_hr``, ``conv_last``), so their x4 checkpoints load key for key;
+``conv_up1``, ``conv_up2``, ``conv_hr``, ``conv_last``), so their checkpoints load key for key;
 the original ESRGAN repository's names (``RRDB_trunk``, ``trunk_conv``, ``upconv1``, ``HRconv``)
 are converted by :mod:`superres.models.convert`.
 
-Scales: 4 (the paper's), 2 (one upsampling stage) and 8 (three stages, ``conv_up3``). BasicSR/
-Real-ESRGAN x2 models instead pixel-unshuffle the input and keep two stages; that layout is not
-this module's x2 and their x2 checkpoints do not fit it.
+Scales: 4 (the paper's), 2 (one upsampling stage) and 8 (three stages, ``conv_up3``). With
+``pixel_unshuffle=True``, BasicSR's and Real-ESRGAN's x2 and x1 layout (``RealESRGAN_x2plus.pth``):
+the input is first pixel-unshuffled by ``4 // scale`` (``conv_first`` takes ``in_channels * 4`` at
+x2, ``* 16`` at x1) and both x2 upsampling stages are kept, so the trunk runs on a quarter of the
+pixels (or a sixteenth) and the input sides must be multiples of 2 (or 4).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from superres.errors import ConfigError, UnsupportedScaleError
 from superres.models.blocks import (
     SRNetwork,
     check_positive,
@@ -36,7 +39,9 @@ from superres.models.blocks import (
     records_config,
 )
 
-SUPPORTED_SCALES = (2, 4, 8)
+SUPPORTED_SCALES = (1, 2, 4, 8)
+#: Scales of the pixel-unshuffled layout -> the unshuffle factor (two x2 stages always follow).
+UNSHUFFLE_FACTORS = {1: 4, 2: 2}
 
 
 class ResidualDenseBlock(nn.Module):
@@ -92,15 +97,19 @@ class RRDBNet(SRNetwork):
     """ESRGAN's generator (Wang et al., ECCVW 2018).
 
     Args:
-        scale: 2, 4 (the paper's) or 8; one nearest+conv upsampling stage per factor of two.
+        scale: 2, 4 (the paper's) or 8: one nearest+conv upsampling stage per factor of two; 1
+            or 2 with ``pixel_unshuffle``.
         in_channels: 3 (RGB) or 1 (Y/gray).
         out_channels: output channels; defaults to ``in_channels``.
         num_features: trunk width (64).
         num_blocks: number of RRDBs (23).
         num_grow_ch: channels each dense convolution adds (32).
+        pixel_unshuffle: BasicSR's x2/x1 layout (see the module docstring); ``None``: only at
+            scale 1, which has no other layout.
 
     Shapes: ``(N, in_channels, H, W)`` float in [0, 1] ->
-    ``(N, out_channels, H * scale, W * scale)``, not clamped.
+    ``(N, out_channels, H * scale, W * scale)``, not clamped; with ``pixel_unshuffle``, ``H`` and
+    ``W`` multiples of ``size_multiple`` (``4 // scale``).
     """
 
     def __init__(
@@ -112,6 +121,7 @@ class RRDBNet(SRNetwork):
         num_features: int = 64,
         num_blocks: int = 23,
         num_grow_ch: int = 32,
+        pixel_unshuffle: bool | None = None,
     ) -> None:
         super().__init__(
             name="RRDBNet", scales=SUPPORTED_SCALES, io=(scale, in_channels, out_channels)
@@ -119,14 +129,16 @@ class RRDBNet(SRNetwork):
         num_features = check_positive("num_features", num_features)
         num_blocks = check_positive("num_blocks", num_blocks)
         num_grow_ch = check_positive("num_grow_ch", num_grow_ch)
+        self.unshuffle = _unshuffle_factor(self.scale, pixel_unshuffle)
+        self.size_multiple = self.unshuffle
 
-        self.conv_first = conv(self.in_channels, num_features, 3)
+        self.conv_first = conv(self.in_channels * self.unshuffle**2, num_features, 3)
         self.body = nn.Sequential(
             *(RRDB(num_features=num_features, num_grow_ch=num_grow_ch) for _ in range(num_blocks))
         )
         self.conv_body = conv(num_features, num_features, 3)
         # conv_up1, conv_up2 (, conv_up3): attribute names, not a list, to keep BasicSR's keys.
-        self.num_up = {2: 1, 4: 2, 8: 3}[self.scale]
+        self.num_up = 2 if self.unshuffle > 1 else {2: 1, 4: 2, 8: 3}[self.scale]
         for i in range(1, self.num_up + 1):
             self.add_module(f"conv_up{i}", conv(num_features, num_features, 3))
         self.conv_hr = conv(num_features, num_features, 3)
@@ -134,6 +146,8 @@ class RRDBNet(SRNetwork):
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.unshuffle > 1:  # space to channels: the trunk runs on the smaller grid
+            x = F.pixel_unshuffle(x, self.unshuffle)
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
         for i in range(1, self.num_up + 1):
@@ -141,6 +155,27 @@ class RRDBNet(SRNetwork):
             up = F.interpolate(feat, scale_factor=2.0, mode="nearest")
             feat = self.lrelu(self.get_submodule(f"conv_up{i}")(up))
         return self.conv_last(self.lrelu(self.conv_hr(feat)))
+
+
+def _unshuffle_factor(scale: int, pixel_unshuffle: bool | None) -> int:
+    """The input's pixel-unshuffle factor (1: none) for ``scale``; refuses impossible pairs."""
+    if pixel_unshuffle is None:
+        pixel_unshuffle = scale == 1
+    if not isinstance(pixel_unshuffle, bool):
+        raise ConfigError(
+            f"RRDBNet pixel_unshuffle must be True, False or None, got {pixel_unshuffle!r}"
+        )
+    if pixel_unshuffle and scale not in UNSHUFFLE_FACTORS:
+        raise UnsupportedScaleError(
+            f"RRDBNet with pixel_unshuffle supports scale 1 or 2, not {scale}; drop "
+            "pixel_unshuffle for x4 and x8"
+        )
+    if not pixel_unshuffle and scale == 1:
+        raise UnsupportedScaleError(
+            "RRDBNet at scale 1 needs pixel_unshuffle=True (the input is unshuffled by 4 and "
+            "upscaled x4 back), its only layout; supported scales without it: 2, 4, 8"
+        )
+    return UNSHUFFLE_FACTORS[scale] if pixel_unshuffle else 1
 
 
 __all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock"]
