@@ -117,8 +117,7 @@ def add_arguments(up: argparse.ArgumentParser) -> None:
     up.add_argument(
         "-o",
         "--output",
-        help="output file (one input) or folder (created if missing); default: beside each "
-        "input",
+        help="output file (one input) or folder (created if missing); default: beside each input",
     )
     _add_model_options(up)
     _add_run_options(up)
