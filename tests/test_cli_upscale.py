@@ -97,12 +97,13 @@ def test_missing_input_unknown_sample_and_missing_folder(
 ) -> None:
     assert main(["upscale", "--model", "bicubic", str(tmp_path / "nope.png"), "-q"]) == 1
     assert "does not exist" in capsys.readouterr().err
-    assert main(["upscale", "sample:astronot", "-q"]) == 1
+    assert main(["upscale", "sample:astronot", "-q"]) == 2  # a bad value
     assert "astronaut" in capsys.readouterr().err  # close match suggested
-    out = tmp_path / "missing" / "x.png"
-    assert main(["upscale", "sample:camera", "-o", str(out), "-q"]) == 1
-    assert "create it first" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
+    taken = tmp_path / "taken"
+    taken.write_text("a file where -o wants a folder")
+    assert main(["upscale", "sample:camera", "-o", str(taken / "x.png"), "-q"]) == 1
+    assert "is a file" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [taken]
 
 
 def test_max_pixels_guard_zero_lifts_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,7 +112,7 @@ def test_max_pixels_guard_zero_lifts_it(tmp_path: Path, capsys: pytest.CaptureFi
     argv = ["upscale", "--model", "bicubic", "--scale", "2", str(src), "-q"]
     assert main([*argv, "--max-pixels", "100"]) == 1
     assert "--max-pixels N, 0 for no limit" in capsys.readouterr().err
-    assert main([*argv, "--max-pixels", "-1"]) == 1
+    assert main([*argv, "--max-pixels", "-1"]) == 2
     assert "--max-pixels must be >= 0" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
     assert main([*argv, "--max-pixels", "0"]) == 0
@@ -296,11 +297,11 @@ def test_unknown_model_and_unsupported_scale(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src = _write_rgb(tmp_path / "a.png")
-    assert main(["upscale", "--model", "bicubic", str(src), "--model", "srresnt", "-q"]) == 1
+    assert main(["upscale", "--model", "bicubic", str(src), "--model", "srresnt", "-q"]) == 2
     assert "'srresnet'" in capsys.readouterr().err  # close match suggested
     assert (
         main(["upscale", "--model", "bicubic", str(src), "--model", "srcnn", "--scale", "8", "-q"])
-        == 1
+        == 2
     )
     err = capsys.readouterr().err
     assert "scale 8" in err
@@ -318,12 +319,9 @@ def test_output_problems_are_found_before_any_work(
     assert "written twice" in err
     assert "a_x4.png" in err
     assert (
-        main(
-            ["upscale", "--model", "bicubic", str(a), str(b), "-o", str(tmp_path / "missing"), "-q"]
-        )
-        == 1
+        main(["upscale", "--model", "bicubic", str(a), str(b), "-o", str(a / "missing"), "-q"]) == 1
     )
-    assert "create it first" in capsys.readouterr().err
+    assert "is a file" in capsys.readouterr().err
     assert (
         main(
             [
@@ -332,13 +330,13 @@ def test_output_problems_are_found_before_any_work(
                 "bicubic",
                 str(a),
                 "-o",
-                str(tmp_path / "missing" / "a.png"),
+                str(a / "missing" / "a.png"),
                 "-q",
             ]
         )
         == 1
     )
-    assert "does not exist" in capsys.readouterr().err
+    assert "is a file" in capsys.readouterr().err
     assert main(["upscale", "--model", "bicubic", str(a), "-o", str(a), "-q"]) == 1
     assert "input file" in capsys.readouterr().err
     assert _files(tmp_path) == ["a.jpg", "a.png"]
@@ -433,7 +431,7 @@ def test_no_model_and_no_weights_is_the_shipped_default(
     assert main(["upscale", str(src), "--scale", "2", "-q"]) == 0
     with Image.open(tmp_path / "a_x2.png") as im:
         assert im.size == (12, 10)
-    assert main(["upscale", str(src), "--scale", "3", "-q"]) == 1  # no x3 model: refused
+    assert main(["upscale", str(src), "--scale", "3", "-q"]) == 2  # no x3 model: refused
     assert main(["upscale", str(src), "--scale", "3", "--outscale", "3", "-q"]) == 0
     with Image.open(tmp_path / "a_x3.png") as im:
         assert im.size == (18, 15)
@@ -452,7 +450,10 @@ def test_incompatible_weights_exit_nonzero_without_output(
 ) -> None:
     weights = _small_edsr_file(tmp_path)
     src = _write_rgb(tmp_path / "a.png")
-    assert main(["upscale", str(src), "--weights", str(weights), *extra, "-q"]) == 1
+    # A file of another model exits 1; a scale it lacks or an unknown name is a bad value, 2.
+    assert main(["upscale", str(src), "--weights", str(weights), *extra, "-q"]) == (
+        1 if extra[0] == "--model" and extra[1] == "srcnn" else 2
+    )
     err = capsys.readouterr().err
     assert needle in err
     assert _files(tmp_path) == ["a.png", "edsr_x2.safetensors"]
@@ -493,8 +494,8 @@ def test_each_bad_input_is_a_named_error_before_any_output(tmp_path: Path) -> No
         upscale_files([str(src)], model="srcnn", weights=weights)
     with pytest.raises(UnsupportedScaleError, match="scale 8"):
         upscale_files([str(src)], model="srcnn", scale=8)
-    with pytest.raises(OutputPathError, match="create it first"):
-        upscale_files([str(src)], output=tmp_path / "missing" / "a.png")
+    with pytest.raises(OutputPathError, match="is a file"):
+        upscale_files([str(src)], output=src / "missing" / "a.png")
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     report = upscale_files([str(bad)])

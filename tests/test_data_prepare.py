@@ -130,14 +130,14 @@ def test_cli_extract_subimages(
 
     assert main(["data", "extract-subimages", str(tmp_path / "nope"), str(out)]) == 1
     err = capsys.readouterr().err
-    assert "superres data: error: input folder" in err
+    assert "superres data extract-subimages: error: input folder" in err
     assert "does not exist" in err
     assert main(["data", "extract-subimages", str(images / "big.png"), str(out)]) == 1
     assert "is a file, expected a folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["data", "extract-subimages", str(tmp_path / "empty"), str(out)]) == 1
     assert "holds no images" in capsys.readouterr().err
-    assert main([*args, "--step", "0"]) == 1
+    assert main([*args, "--step", "0"]) == 2  # a bad value
     assert "step must be an integer >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main(["data"])  # a data command is required: argparse usage error

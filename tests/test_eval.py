@@ -234,20 +234,22 @@ def test_unknown_model_and_dataset_exit_nonzero(
 ) -> None:
     root = _make_root(tmp_path)
     assert (
-        main(["eval", "--models", "bicubik", "--datasets", "set5", "--data-root", str(root)]) == 1
+        main(["eval", "--models", "bicubik", "--datasets", "set5", "--data-root", str(root)]) == 2
     )
     assert "Did you mean 'bicubic'" in capsys.readouterr().err
     assert (
-        main(["eval", "--models", "bicubic", "--datasets", "set55", "--data-root", str(root)]) == 1
+        main(["eval", "--models", "bicubic", "--datasets", "set55", "--data-root", str(root)]) == 2
     )
     assert "Did you mean 'set5'" in capsys.readouterr().err
 
 
-def test_output_into_missing_folder_fails_before_work(
+def test_output_into_a_file_in_the_way_fails_before_work(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = _make_root(tmp_path)
-    target = tmp_path / "nope" / "r.json"
+    taken = tmp_path / "nope"
+    taken.write_text("a file where the folder should be")
+    target = taken / "r.json"
     code = main(
         [
             "eval",
@@ -262,8 +264,8 @@ def test_output_into_missing_folder_fails_before_work(
         ]
     )
     assert code == 1
-    assert "does not exist" in capsys.readouterr().err
-    assert not target.parent.exists()
+    assert "is a file" in capsys.readouterr().err
+    assert taken.is_file()
 
 
 def test_unsupported_scale_is_rejected_up_front(tmp_path: Path) -> None:

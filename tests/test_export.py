@@ -19,7 +19,7 @@ from torch import nn
 
 from helpers import tiny_model
 from superres.cli import main
-from superres.errors import SuperresError
+from superres.errors import OutputPathError, SuperresError
 from superres.imaging import imresize
 from superres.imaging.color import rgb2ycbcr
 from superres.inference.export import (
@@ -223,13 +223,15 @@ def test_export_refuses_an_existing_file_unless_overwrite(tmp_path: Path) -> Non
 
 def test_export_checks_the_path(tmp_path: Path) -> None:
     model = _tiny("srcnn", 2)
-    with pytest.raises(OnnxExportError, match="does not exist; create it first"):
-        export_onnx(model, tmp_path / "missing" / "m.onnx")
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the folder should be")
+    with pytest.raises(OutputPathError, match="is a file"):
+        export_onnx(model, taken / "m.onnx")
     with pytest.raises(OnnxExportError, match=r"does not end in \.onnx"):
         export_onnx(model, tmp_path / "m.onx")
     with pytest.raises(OnnxExportError, match="unknown exporter"):
         export_onnx(model, tmp_path / "m.onnx", exporter="jit")  # type: ignore[arg-type]
-    assert _files(tmp_path) == []
+    assert _files(tmp_path) == ["taken"]
 
 
 def test_export_leaves_the_callers_model_alone(tmp_path: Path) -> None:
@@ -283,11 +285,12 @@ def test_cli_refuses_an_existing_output(tmp_path: Path, capsys: pytest.CaptureFi
     assert _metadata(out)["architecture"] == "srcnn"
 
 
-def test_cli_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "no" / "such" / "m.onnx"
-    assert main(["export", "--model", "srcnn-x4", "--onnx", str(out), "-q"]) == 1
-    assert "does not exist; create it first" in capsys.readouterr().err
-    assert not (tmp_path / "no").exists()
+def test_cli_refuses_a_file_in_the_way(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    taken = tmp_path / "no"
+    taken.write_text("a file where the folder should be")
+    assert main(["export", "--model", "srcnn-x4", "--onnx", str(taken / "m.onnx"), "-q"]) == 1
+    assert f"'{taken}' is a file" in capsys.readouterr().err
+    assert taken.read_text() == "a file where the folder should be"
 
 
 def test_cli_needs_a_model(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -192,7 +192,7 @@ def test_create_names_unknown_models_and_datasets(tiny_root: Path, tmp_path: Pat
     with pytest.raises(StudyError, match="--limit"):
         create_study(out, [MODEL], "set5", root=tiny_root, limit=0)
     argv = ["mos", "create", "--dataset", "set5", "--out", str(out), "--data-root", str(tiny_root)]
-    assert main([*argv, "--models", "edsr-x4", "-q"]) == 1
+    assert main([*argv, "--models", "edsr-x4", "-q"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'edsr-x4'" in err
     assert "edsr-baseline-x4" in err

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from superres.cli import main
+from superres.errors import OutputPathError
 from superres.inference.options import UpscaleOptions
 from superres.inference.upscaler import Upscaler
 from superres.inference.video import is_video_input, upscale_video
@@ -259,8 +260,8 @@ def test_outputs_that_cannot_be_written_are_refused_first(tmp_path: Path) -> Non
     src = make_clip(tmp_path / "clip.mp4", frames=2)
     with pytest.raises(VideoWriteError, match="unknown video extension"):
         upscale_video(src, tmp_path / "clip.webm", upscaler=bicubic())
-    with pytest.raises(VideoWriteError, match="does not exist"):
-        upscale_video(src, tmp_path / "no" / "clip.mp4", upscaler=bicubic())
+    with pytest.raises(OutputPathError, match="is a file"):
+        upscale_video(src, src / "clip.mp4", upscaler=bicubic())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
 
 
@@ -282,7 +283,7 @@ def test_video_inputs_are_recognised_by_extension(
     assert is_video_input(["a.png", "CLIP.MP4"])
     assert not is_video_input(["a.png", "photos/*.jpg"])
     src = make_clip(tmp_path / "clip.mp4", frames=2)
-    assert main(["upscale", str(src), str(src), "--model", "bicubic", "-q"]) == 1
+    assert main(["upscale", str(src), str(src), "--model", "bicubic", "-q"]) == 2
     assert "a video is upscaled on its own" in capsys.readouterr().err
 
 
@@ -292,7 +293,7 @@ def test_torchrun_is_refused_for_a_video(
     src = make_clip(tmp_path / "clip.mp4", frames=2)
     for name, value in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
         monkeypatch.setenv(name, value)
-    assert main(["upscale", str(src), "--model", "bicubic", "-q"]) == 1
+    assert main(["upscale", str(src), "--model", "bicubic", "-q"]) == 2
     assert "without torchrun" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
 

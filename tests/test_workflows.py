@@ -124,7 +124,7 @@ def test_item3_scale_without_a_model_refuses(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src = _png(tmp_path / "p.png")
-    assert main(["upscale", str(src), "--scale", "3", "-q"]) == 1
+    assert main(["upscale", str(src), "--scale", "3", "-q"]) == 2
     assert "--outscale 3" in capsys.readouterr().err
     assert not (tmp_path / "p_x3.png").exists()
     with pytest.raises(SystemExit) as exc:

@@ -176,6 +176,11 @@ class MissingWeightsError(SuperresError, ValueError):
     """A learned architecture was asked for without weights: it would upscale with random ones."""
 
 
+class OutputPathError(SuperresError, ValueError):
+    """An output path cannot be used: a file where a folder must be, an unknown extension, two
+    inputs writing one output, an output overwriting an input or inside an input folder."""
+
+
 class ConfigError(SuperresError, ValueError):
     """A configuration file or override is invalid (unknown key, wrong type, bad value)."""
 

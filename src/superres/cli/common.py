@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from superres.errors import SuperresError
+from superres.io.files import check_output_folder
 
 #: ``--download`` of every command that may need pinned files.
 DOWNLOAD_HELP = (
@@ -96,12 +97,46 @@ def add_allow_modified(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (scales, counts); anything else is a usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def add_datasets_arg(parser: argparse.ArgumentParser, text: str, *, many: bool = True) -> None:
+    """``--datasets NAME ...`` (``many``) or ``--dataset NAME``: each spelling is accepted."""
+    flags = ("--datasets", "--dataset") if many else ("--dataset", "--datasets")
+    parser.add_argument(
+        *flags, dest=flags[0].lstrip("-"), nargs="+" if many else None, required=True, help=text
+    )
+
+
+def add_scales_arg(
+    parser: argparse.ArgumentParser, text: str, *, many: bool, default: int | None
+) -> None:
+    """``--scales N ...`` (``many``) or ``--scale N``: each spelling is accepted; whole numbers
+    >= 1 only (0 or ``x4`` is a usage error, exit 2)."""
+    flags = ("--scales", "--scale") if many else ("--scale", "--scales")
+    parser.add_argument(
+        *flags,
+        dest=flags[0].lstrip("-"),
+        nargs="+" if many else None,
+        type=positive_int,
+        default=default,
+        metavar="N",
+        help=text,
+    )
+
+
 def check_output_parent(path: Path, flag: str) -> None:
-    """Fail before any work when the folder that should receive ``path`` is missing."""
-    if not path.parent.is_dir():
-        raise SuperresError(
-            f"{flag} {str(path)!r}: folder {str(path.parent)!r} does not exist; create it first"
-        )
+    """Fail before any work when the folder that should receive the file ``path`` cannot be made
+    (a file in its way); a missing one is made when the file is written."""
+    check_output_folder(path.parent, flag)
 
 
 def require_rows(models: Sequence[str], weights: Sequence[object], message: str) -> None:

@@ -14,7 +14,6 @@ from superres.cli.common import CommandText, add_command, add_quiet
 from superres.data.prepare import extract_subimages
 from superres.data.sources import DataSource, get_source, list_sources
 from superres.data.store import all_statuses, get_dataset, verify_dataset
-from superres.errors import SuperresError
 from superres.io.files import resolve_data_root
 
 logger = logging.getLogger("superres")
@@ -71,17 +70,12 @@ def run(args: argparse.Namespace) -> int:
     """Run the ``data`` sub-command."""
     if args.data_command in _STORE_COMMANDS:
         return _STORE_COMMANDS[args.data_command](args)
-    try:
-        written = extract_subimages(
-            args.input,
-            args.output,
-            overwrite=args.overwrite,
-            **{keyword: getattr(args, keyword) for keyword in _OPTIONS},
-        )
-    except ValueError as exc:  # bad option values: a usage error with the reason
-        if isinstance(exc, SuperresError):
-            raise
-        raise SuperresError(f"extract-subimages: {exc}") from exc
+    written = extract_subimages(
+        args.input,
+        args.output,
+        overwrite=args.overwrite,
+        **{keyword: getattr(args, keyword) for keyword in _OPTIONS},
+    )
     logger.info("wrote %d sub-image(s) to %s", written, args.output)
     return 0
 

@@ -11,11 +11,14 @@ from superres.cli.common import (
     CommandText,
     add_allow_modified,
     add_data_root,
+    add_datasets_arg,
     add_device,
     add_eager,
     add_output_json,
     add_rows_args,
+    add_scales_arg,
     check_output_parent,
+    positive_int,
     require_rows,
 )
 from superres.evaluation.benchmark import (
@@ -67,18 +70,12 @@ def add_arguments(ev: argparse.ArgumentParser) -> None:
         models="parameter-free (bicubic) or pretrained model names",
         weights="weights files, each evaluated as its own row named by the file stem",
     )
-    ev.add_argument(
-        "--datasets",
-        nargs="+",
-        required=True,
-        help="catalog names (e.g. set5 set14 bsd100 urban100) or folders of HR images",
-    )
-    ev.add_argument(
-        "--scales",
-        nargs="+",
-        type=int,
+    add_datasets_arg(ev, "catalog names (e.g. set5 set14 bsd100 urban100) or folders of HR images")
+    add_scales_arg(
+        ev,
+        "scales (default: the scales of the weights files and pretrained names, else 4)",
+        many=True,
         default=None,
-        help="scales (default: the scales of the weights files, else 4)",
     )
     add_data_root(ev)
     add_allow_modified(ev)
@@ -98,7 +95,7 @@ def add_arguments(ev: argparse.ArgumentParser) -> None:
     )
     ev.add_argument(
         "--limit",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="score only the first N images of each set, sorted by name (the table says so)",
@@ -119,16 +116,6 @@ def add_arguments(ev: argparse.ArgumentParser) -> None:
     add_device(ev)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     """Score every row on every dataset and scale; print the table, write the files asked for."""
     require_rows(
@@ -137,11 +124,7 @@ def run(args: argparse.Namespace) -> int:
         "nothing to evaluate: give --models NAME ... and/or --weights FILE ... "
         "(e.g. --models bicubic)",
     )
-    for flag, path in (
-        ("--output-json", args.output_json),
-        ("--output-csv", args.output_csv),
-        ("--save-images", args.save_images),
-    ):
+    for flag, path in (("--output-json", args.output_json), ("--output-csv", args.output_csv)):
         if path is not None:
             check_output_parent(path, flag)
     rows = BenchmarkModels(args.models, args.weights)

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from superres.cli.common import CommandText, add_quiet, add_weights_args
+from superres.cli.common import CommandText, add_quiet, add_scales_arg, add_weights_args
 from superres.inference.export import DEFAULT_OPSET, EXPORTERS, check_onnx_output, export_onnx
 from superres.models.weights import load_model
 
@@ -37,14 +37,14 @@ def add_arguments(ex: argparse.ArgumentParser) -> None:
         type=Path,
         required=True,
         metavar="OUT.onnx",
-        help="file to write (-o as in upscale); its folder must exist; an existing file needs "
-        "--force",
+        help="file to write (-o as in upscale); its folder is created if missing; an existing "
+        "file needs --force",
     )
-    ex.add_argument(
-        "--scale",
-        type=int,
+    add_scales_arg(
+        ex,
+        "upscaling factor: a check for weights, the factor for bicubic (default: 4)",
+        many=False,
         default=None,
-        help="upscaling factor: a check for weights, the factor for bicubic (default: 4)",
     )
     ex.add_argument(
         "--opset",

@@ -24,7 +24,7 @@ from superres.evaluation.image_metrics import (
     prepare_options,
     score_pairs,
 )
-from superres.io.files import atomic_write_text
+from superres.io.files import atomic_write_text, make_output_folder
 from superres.metrics.lpips import LPIPS_NETS
 from superres.metrics.table import IMAGE_METRICS
 
@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             "mean": mean_scores(results),
             "failures": [{"image": path, "error": why} for path, why in failures],
         }
+        make_output_folder(args.output_json.parent, "--output-json")
         atomic_write_text(args.output_json, json.dumps(doc, indent=2) + "\n")
     if failures:  # listed as `superres upscale` lists its failures
         lines = "".join(f"\n  {why if path in why else f'{path}: {why}'}" for path, why in failures)

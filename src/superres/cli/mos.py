@@ -12,8 +12,10 @@ from superres.cli.common import (
     add_allow_modified,
     add_command,
     add_data_root,
+    add_datasets_arg,
     add_device,
     add_quiet,
+    positive_int,
 )
 from superres.errors import SuperresError
 
@@ -68,7 +70,7 @@ def _add_create(actions: argparse._SubParsersAction) -> None:
         help="pretrained model names of one scale, e.g. edsr-baseline-x4 srgan-x4 (bicubic and "
         "the HR original are always included)",
     )
-    cr.add_argument("--dataset", required=True, help="catalog name, e.g. set5 set14 bsd100")
+    add_datasets_arg(cr, "catalog name, e.g. set5, set14 or bsd100", many=False)
     cr.add_argument(
         "--out",
         type=Path,
@@ -78,7 +80,11 @@ def _add_create(actions: argparse._SubParsersAction) -> None:
     add_data_root(cr)
     add_allow_modified(cr)
     cr.add_argument(
-        "--limit", type=int, default=None, help="use only the first N images (sorted by name)"
+        "--limit",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="use only the first N images (sorted by name)",
     )
     cr.add_argument(
         "--seed",

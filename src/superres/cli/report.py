@@ -12,11 +12,12 @@ from superres.cli.common import (
     CommandText,
     add_allow_modified,
     add_data_root,
+    add_datasets_arg,
     add_device,
     add_download,
     add_eager,
     add_rows_args,
-    check_output_parent,
+    add_scales_arg,
     require_rows,
 )
 from superres.evaluation.report import (
@@ -25,6 +26,7 @@ from superres.evaluation.report import (
     format_report_markdown,
     write_report,
 )
+from superres.io.files import check_output_folder
 from superres.runtime import resolve_device
 
 logger = logging.getLogger("superres")
@@ -46,15 +48,15 @@ TEXT = CommandText(
 def add_arguments(rp: argparse.ArgumentParser) -> None:
     """The table's rows and datasets, the figures, the metrics left out."""
     add_rows_args(rp, models="model names", weights="weights files")
-    rp.add_argument(
-        "--datasets",
-        nargs="+",
-        required=True,
-        help="catalog names (e.g. set5 set14 bsd100) or folders of HR images",
-    )
+    add_datasets_arg(rp, "catalog names (e.g. set5 set14 bsd100) or folders of HR images")
     scale, crops, seed = (_DEFAULTS[name].default for name in ("scale", "crops", "seed"))
-    rp.add_argument("--scale", type=int, default=scale, help=f"upscaling factor (default: {scale})")
-    rp.add_argument("--out", type=Path, required=True, help="new folder for the report")
+    add_scales_arg(rp, f"upscaling factor (default: {scale})", many=False, default=scale)
+    rp.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="new or empty folder for the report (created if missing, parents included)",
+    )
     add_data_root(rp, "benchmark data root")
     add_allow_modified(rp)
     rp.add_argument(
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             f"--out {str(args.out)!r} already exists and is not an empty folder; choose a new "
             "folder or delete this one first"
         )
-    check_output_parent(args.out, "--out")
+    check_output_folder(args.out, "--out")
     report = build_report(
         args.models,
         args.datasets,

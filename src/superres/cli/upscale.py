@@ -28,11 +28,12 @@ _EPILOG = """inputs and outputs:
   the model, scale and outscale in their metadata (PNG text, JPEG comment, TIFF
   description), and keep the input's ICC profile and EXIF. `superres metrics`
   pairs STEM_x4.png with the reference STEM.png.
-  -o is an output file for a single input, else an EXISTING folder (never
-  created; with --recursive, sub-folders below it mirror the input's). Folder
-  inputs need -o (results beside the inputs would be upscaled again next time).
-  All outputs are checked before the first image is read: a missing folder or
-  two inputs with one output name stop the run with nothing written.
+  -o is an output file (a name with an extension) for a single input, else a
+  folder, created if missing, parents included (with --recursive, sub-folders
+  below it mirror the input's). Folder inputs need -o (results beside the
+  inputs would be upscaled again next time). All outputs are checked before the
+  first image is read: a file where a folder must be or two inputs with one
+  output name stop the run with nothing written.
 
 failures and reruns:
   An image that cannot be read or written is reported and the rest of the batch
@@ -116,7 +117,7 @@ def add_arguments(up: argparse.ArgumentParser) -> None:
     up.add_argument(
         "-o",
         "--output",
-        help="output file (one input) or existing folder; default: beside each input",
+        help="output file (one input) or folder (created if missing); default: beside each input",
     )
     _add_model_options(up)
     _add_run_options(up)
@@ -136,6 +137,8 @@ def _add_model_options(up: argparse.ArgumentParser) -> None:
     )
     up.add_argument(
         "--scale",
+        "--scales",
+        dest="scale",
         type=scale_arg,
         default=None,
         help="network upscaling factor (default: the weights' scale, else 4); without --model, "

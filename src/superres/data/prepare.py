@@ -30,8 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from superres.data.catalog import IMAGE_EXTENSIONS, list_image_files
-from superres.errors import ImageReadError, ImageWriteError, SuperresError
-from superres.io.files import atomic_write, atomic_write_text, user_cache_dir
+from superres.errors import (
+    ConfigError,
+    ImageReadError,
+    ImageWriteError,
+    OutputPathError,
+    SuperresError,
+)
+from superres.io.files import atomic_write, atomic_write_text, make_output_folder, user_cache_dir
 from superres.io.image import quantize_image, read_image, write_array
 
 __all__ = [
@@ -201,8 +207,8 @@ def extract_subimages(
 
     Raises:
         InputFolderError: ``input_dir`` is missing, a file, or holds no images.
-        ValueError: bad sizes, ``workers < 1``, ``compression`` outside 0..9, or
-            ``output_dir == input_dir``.
+        ConfigError: bad sizes, ``workers < 1``, ``compression`` outside 0..9.
+        OutputPathError: ``output_dir == input_dir``, or a file where it should be.
         SubimageError: some images could not be read or written (listed); all the others were
             processed, so a rerun after fixing them only does the rest.
         StaleSubimagesError: ``output_dir`` holds sub-images cut with other parameters, from
@@ -213,11 +219,11 @@ def extract_subimages(
     dst = Path(output_dir).expanduser()
     files = _check_input_dir(src)
     if dst.resolve() == src.resolve():
-        raise ValueError(
+        raise OutputPathError(
             f"output folder {str(dst)!r} is the input folder; the sub-images would be mixed "
             "with the originals. Give another folder"
         )
-    dst.mkdir(parents=True, exist_ok=True)
+    make_output_folder(dst, "OUTPUT")
     params = {"crop_size": crop_size, "step": step, "thresh_size": thresh_size}
     _claim_output(dst, files, params, overwrite=overwrite)
     jobs = [_Job(p, dst, crop_size, step, thresh_size, compression) for p in files]
@@ -266,13 +272,13 @@ def _check_options(
         ("thresh_size", thresh_size, 0),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
     if (
         isinstance(compression, bool)
         or not isinstance(compression, int)
         or not 0 <= compression <= 9
     ):
-        raise ValueError(f"compression must be a PNG zlib level 0..9, got {compression!r}")
+        raise ConfigError(f"compression must be a PNG zlib level 0..9, got {compression!r}")
 
 
 def _run(jobs: list[_Job], workers: int) -> list[_Result]:

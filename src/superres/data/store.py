@@ -28,7 +28,7 @@ from superres.data.archives import ExtractLimits, extract_archive
 from superres.data.catalog import DATASETS, IMAGE_EXTENSIONS, check_hr_files, list_image_files
 from superres.data.sources import Archive, DataSource, get_source, list_sources, reference_sha256
 from superres.errors import DatasetModifiedError, DatasetNotFoundError, SuperresError
-from superres.io.files import resolve_data_root
+from superres.io.files import make_output_folder, resolve_data_root
 from superres.io.hub import DownloadError, OfflineError, RetryPolicy, fetch, sha256_file
 
 __all__ = [
@@ -331,7 +331,7 @@ def get_dataset(
             )
         ]
     data_root = resolve_data_root(root)
-    data_root.mkdir(parents=True, exist_ok=True)
+    make_output_folder(data_root, "--root")
     if dataset_status(source, data_root).present:
         report = verify_dataset(source, data_root)
         if report.found != report.expected:  # `superres data verify` says more

@@ -31,7 +31,12 @@ from superres.evaluation.protocol import (
     set_mean,
 )
 from superres.evaluation.published import published_score
-from superres.io.files import atomic_write, atomic_write_text
+from superres.io.files import (
+    atomic_write,
+    atomic_write_text,
+    check_output_folder,
+    make_output_folder,
+)
 from superres.io.image import write_image
 from superres.models import MODELS
 from superres.models.catalog import WEIGHTS
@@ -145,6 +150,7 @@ class BenchmarkModels:
         self._fixed: dict[str, int | None] = {}
         self._loaded: dict[str, nn.Module] = {}
         self._sources: dict[str, str] = {}
+        self._files: set[str] = set()  # the rows given as weights files, not names
         for name in names:
             if name in WEIGHTS:  # pretrained: loaded now, runs at its own scale
                 self._loaded[name] = load_model(name, map_location=map_location)
@@ -159,6 +165,7 @@ class BenchmarkModels:
             label = self._label_for(Path(path))
             self._loaded[label] = model
             self._fixed[label] = describe_network(model).scale
+            self._files.add(label)
             self._add(label, str(path))
 
     def _add(self, label: str, source: str) -> None:
@@ -181,11 +188,17 @@ class BenchmarkModels:
         for label, fixed in self._fixed.items():
             if fixed is not None and fixed not in scales:
                 source = self._sources[label]
-                what = f"weights file {source!r}" if label in self._loaded else repr(source)
+                asked = ", ".join(f"x{s}" for s in scales)
+                if label in self._files:
+                    raise UnsupportedScaleError(
+                        f"weights file {source!r} upscales x{fixed}, but the scales asked for are "
+                        f"{asked}; add {fixed} to --scales, or leave --scales out to use the "
+                        "weights' own scales"
+                    )
                 raise UnsupportedScaleError(
-                    f"{what} upscales x{fixed}, but the scales asked for are "
-                    f"{', '.join(map(str, scales))}; add {fixed} to --scales, or leave --scales "
-                    "out to use the weights' own scales"
+                    f"model {source!r} has no {asked} (it upscales x{fixed} only); add {fixed} "
+                    f"to --scales, leave --scales out, or pick a model of that scale "
+                    "(`superres models` lists them)"
                 )
 
     def __call__(self, label: str, scale: int) -> nn.Module | None:
@@ -269,6 +282,8 @@ def run_benchmark(
         raise SuperresError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise SuperresError(f"limit must be a whole number >= 1 (images per set), got {limit!r}")
+    if save_images is not None:
+        check_output_folder(save_images, "--save-images")  # made as the first image is written
     device = device or torch.device("cpu")
     # Models first: the factory raises for unknown names, unsupported scales and bad weights.
     built = _build_rows(models, scales, model_factory, device=device, fused=fused)
@@ -447,7 +462,8 @@ def format_published(report: BenchmarkReport) -> str:
 
 
 def write_json(report: BenchmarkReport, path: str | os.PathLike[str]) -> None:
-    """Write the report as JSON (atomically)."""
+    """Write the report as JSON (atomically; its folder is made if missing)."""
+    make_output_folder(Path(path).parent, "--output-json")
     atomic_write_text(path, json.dumps(report.to_dict(), indent=2) + "\n")
 
 
@@ -458,7 +474,9 @@ def per_image_csv_path(path: str | os.PathLike[str]) -> Path:
 
 
 def write_csv(report: BenchmarkReport, path: str | os.PathLike[str]) -> Path:
-    """Per-set rows to ``path`` and per-image rows beside it; returns the per-image file's path."""
+    """Per-set rows to ``path`` and per-image rows beside it (the folder is made if missing);
+    returns the per-image file's path."""
+    make_output_folder(Path(path).parent, "--output-csv")
     per_image = per_image_csv_path(path)
     for target, rows, cls in (
         (Path(path), report.results, SetScore),

@@ -57,7 +57,7 @@ from superres.evaluation.report_document import (
     left_out,
     perception_distortion_plot,
 )
-from superres.io.files import atomic_write, atomic_write_text, current_umask
+from superres.io.files import atomic_write, atomic_write_text, current_umask, make_output_folder
 from superres.metrics.fidelity import ms_ssim, psnr, rmse, ssim
 from superres.metrics.fidelity_inputs import FidelityOptions
 from superres.metrics.table import REPORT_METRICS, metric_spec
@@ -361,7 +361,9 @@ def write_report(report: Report, out: str | os.PathLike[str], *, crop_size: int 
     only when all of them exist: an interrupted run leaves no half report behind.
 
     Raises:
-        ReportOutputError: ``out`` exists and is not an empty folder, or its parent is missing.
+        ReportOutputError: ``out`` exists and is not an empty folder.
+        OutputPathError: a file where ``out`` or one of its parents should be (missing parents
+            are made).
     """
     target = Path(out)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -369,10 +371,7 @@ def write_report(report: Report, out: str | os.PathLike[str], *, crop_size: int 
             f"--out {str(target)!r} already exists and is not an empty folder; choose a new "
             "folder or delete this one first (reports are never merged into old files)"
         )
-    if not target.parent.is_dir():
-        raise ReportOutputError(
-            f"--out {str(target)!r}: folder {str(target.parent)!r} does not exist; create it first"
-        )
+    make_output_folder(target.parent, "--out")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         atomic_write_text(tmp / "report.md", format_report_markdown(report))

@@ -136,8 +136,7 @@ def _upscale_one(
         result.rgb, alpha=result.alpha, bit_depth=bit_depth, grayscale=result.grayscale
     )
     del result
-    if job.source.relative is not None:
-        dst.parent.mkdir(parents=True, exist_ok=True)  # mirrored sub-folder below -o
+    dst.parent.mkdir(parents=True, exist_ok=True)  # -o's folder, or a mirrored one below it
     write_array(dst, pixels, quality=quality, metadata=metadata)
     logger.info("wrote %s (%dx%d)", dst, pixels.shape[1], pixels.shape[0])
     return dst

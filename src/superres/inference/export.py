@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from superres.errors import InvalidNetworkError, SuperresError
-from superres.io.files import current_umask
+from superres.io.files import check_output_folder, current_umask, make_output_folder
 from superres.models import SRCNN, Bicubic
 from superres.models.descriptor import NetworkDescriptor, describe_network
 
@@ -210,9 +210,10 @@ def _missing(module: str, why: str, exc: ImportError) -> OnnxExportError:
 def check_onnx_output(path: PathLike, *, overwrite: bool = False) -> None:
     """Raise :class:`OnnxExportError` unless ``path`` can receive an export.
 
-    It must end in ``.onnx``, its folder must exist (never created: that hides typos) and it must
-    not exist unless ``overwrite``. :func:`export_onnx` checks this itself; callers check first to
-    fail before loading a large model.
+    It must end in ``.onnx``, its folder must exist or be one it can make (it is made, parents
+    included, as every command's output folders) and it must not exist unless ``overwrite``.
+    :func:`export_onnx` checks this itself; callers check first to fail before loading a large
+    model.
     """
     target = Path(path).expanduser()
     if target.suffix.lower() != ".onnx":
@@ -220,11 +221,7 @@ def check_onnx_output(path: PathLike, *, overwrite: bool = False) -> None:
             f"ONNX output {str(target)!r} does not end in .onnx; name the file e.g. "
             f"{target.with_suffix('.onnx').name!r}"
         )
-    if not target.parent.is_dir():
-        raise OnnxExportError(
-            f"ONNX output {str(target)!r}: folder {str(target.parent)!r} does not exist; "
-            "create it first"
-        )
+    check_output_folder(target.parent, "--onnx")
     if target.is_dir():
         raise OnnxExportError(f"ONNX output {str(target)!r} is a folder; give a file name")
     if target.exists() and not overwrite:
@@ -237,6 +234,7 @@ def check_onnx_output(path: PathLike, *, overwrite: bool = False) -> None:
 @contextlib.contextmanager
 def _temporary_beside(target: Path) -> Iterator[Path]:
     """A temporary file name in ``target``'s folder (same file system: the rename is atomic)."""
+    make_output_folder(target.parent, "--onnx")
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp.onnx")
     os.close(fd)
     tmp = Path(name)
@@ -480,7 +478,7 @@ def export_onnx(
     Args:
         model: a superres model with ``scale`` and ``in_channels`` attributes (any registered
             architecture, loaded with :func:`superres.load_model` or built by ``create_model``).
-        path: the ``.onnx`` file to write; its folder must exist.
+        path: the ``.onnx`` file to write; its folder is made if missing.
         name: ``model_name`` in the metadata (e.g. ``"srresnet-x4"``); default the architecture.
         opset: ONNX opset version (18 by default).
         example_size: ``(H, W)`` of the traced example input (rounded up to ``size_multiple``).

@@ -13,11 +13,12 @@ The rules (also in ``superres upscale --help``):
   keeps each input's own, PNG for a GIF or a sample). Without ``output`` they go beside each
   input (samples: the current folder);
   a folder input then is an error, because results would land among the inputs and be upscaled
-  again by the next run. ``output`` is a file for one input, or else an **existing** folder (it is
-  not created: a typo must not silently create a tree elsewhere); with ``recursive`` the
-  sub-folders below it mirror the input's and are created. Every output path is resolved and
-  checked before the first image is read: a missing folder, two inputs mapping to one output, or an
-  output that would overwrite an input is an error and nothing is written.
+  again by the next run. ``output`` is a file (a name with an extension) for one input, or else a
+  folder, created if missing, parents included (every command's rule, see
+  :func:`superres.io.files.make_output_folder`); with ``recursive`` the sub-folders below it
+  mirror the input's. Every output path is resolved and checked before the first image is read:
+  a file where a folder must be, two inputs mapping to one output, or an output that would
+  overwrite an input is an error and nothing is written.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from superres.errors import SuperresError
+from superres.errors import OutputPathError, SuperresError
+from superres.io.files import check_output_folder
 from superres.io.image import SUPPORTED_EXTENSIONS, check_image_file
 from superres.io.samples import SAMPLE_PREFIX, check_sample
 
@@ -95,11 +97,6 @@ class Job:
 
 class InputNotFoundError(SuperresError, FileNotFoundError):
     """An input file does not exist, a pattern matches no image, or a folder holds none."""
-
-
-class OutputPathError(SuperresError, ValueError):
-    """An output path cannot be used: missing folder, unknown extension, two inputs writing one
-    output, an output overwriting an input or inside an input folder."""
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -217,7 +214,8 @@ def plan_jobs(
 
     Args:
         sources: from :func:`collect_inputs`.
-        output: output file (one input) or existing folder, or ``None`` (beside the inputs).
+        output: output file (one input) or folder (made if missing), or ``None`` (beside the
+            inputs).
         tag: inserted in derived names, ``{stem}_{tag}.{fmt}`` (see :func:`output_tag`).
         fmt: extension of derived names without the dot (default ``png``); ``"auto"``: each
             input's own extension where we can write it, else ``png``.
@@ -232,7 +230,7 @@ def plan_jobs(
     end = f"_{tag}" if suffix is None else suffix
     out = Path(output) if output is not None else None
     roots = sorted({s.root for s in sources if s.root is not None})
-    single_file = out is not None and not out.is_dir()
+    single_file = out is not None and _names_a_file(out, several=len(sources) != 1 or bool(roots))
     if out is None and roots:
         raise OutputPathError(
             f"a folder input ({str(roots[0])!r}) needs -o OUTPUT_FOLDER: writing beside the inputs "
@@ -240,13 +238,9 @@ def plan_jobs(
             "again; create an output folder and pass it with -o"
         )
     if out is not None and single_file:
-        if len(sources) != 1 or roots:
-            raise OutputPathError(
-                f"-o {str(out)!r} must be an existing folder when upscaling several images or a "
-                f"folder; create it first (mkdir {str(out)!r})"
-            )
         _check_output_file(out, None if auto else fmt, ext)
     if out is not None and not single_file:
+        check_output_folder(out, "-o")
         _check_outside_inputs(out, roots)
     jobs = [
         Job(s, _destination(s, out, single_file, f"{s.stem}{end}{_source_ext(s) if auto else ext}"))
@@ -282,11 +276,23 @@ def _source_ext(source: Source) -> str:
     return ext if ext in SUPPORTED_EXTENSIONS else ".png"
 
 
+def _names_a_file(out: Path, *, several: bool) -> bool:
+    """Whether ``-o`` is an output file: not a folder, and named with an extension. With several
+    inputs it must be a folder (made if missing), so a file name there is an error."""
+    if out.is_dir() or not out.suffix:
+        return False
+    if several:
+        raise OutputPathError(
+            f"-o {str(out)!r} names a file, but several images are upscaled; give a folder "
+            "(created if missing), e.g. -o out/"
+        )
+    return True
+
+
 def _check_output_file(out: Path, fmt: str | None, ext: str) -> None:
-    """``-o FILE`` for one input: a known extension that agrees with ``fmt``, in a folder."""
+    """``-o FILE`` for one input: a known extension that agrees with ``fmt``, and a folder that
+    exists or can be made."""
     if out.suffix.lower() not in SUPPORTED_EXTENSIONS:
-        if not out.suffix:
-            raise OutputPathError(f"output folder {str(out)!r} does not exist; create it first")
         raise OutputPathError(
             f"-o {str(out)!r}: unknown extension {out.suffix!r}; use one of "
             f"{', '.join(SUPPORTED_EXTENSIONS)}"
@@ -297,10 +303,7 @@ def _check_output_file(out: Path, fmt: str | None, ext: str) -> None:
         raise OutputPathError(
             f"-o {str(out)!r} ends in {out.suffix!r} but --format is {fmt!r}; drop one"
         )
-    if not out.parent.is_dir():
-        raise OutputPathError(
-            f"-o {str(out)!r}: folder {str(out.parent)!r} does not exist; create it first"
-        )
+    check_output_folder(out.parent, "-o")
 
 
 def _check_outside_inputs(out: Path, roots: Sequence[Path]) -> None:

@@ -49,7 +49,7 @@ from superres.inference.batch import BatchReport, load_network
 from superres.inference.jobs import check_suffix, output_tag
 from superres.inference.options import UpscaleOptions
 from superres.inference.upscaler import Upscaler
-from superres.io.files import atomic_write_text
+from superres.io.files import atomic_write_text, check_output_folder, make_output_folder
 from superres.io.video import (
     CONTAINERS,
     VIDEO_SUFFIXES,
@@ -240,8 +240,7 @@ def _prepare_work(work: Path, recipe: str) -> None:
 
 
 def _check_paths(src: Path, dst: Path) -> None:
-    if not dst.parent.is_dir():
-        raise VideoWriteError(dst, f"the folder {str(dst.parent)!r} does not exist")
+    check_output_folder(dst.parent, "-o")  # made below, as every command's output folders
     if dst.exists() and src.resolve() == dst.resolve():
         raise VideoWriteError(dst, "the output would overwrite the input")
     check_container(src, dst)
@@ -296,7 +295,7 @@ def upscale_video(
         segment_frames=segment_frames,
         batch_frames=batch_frames,
     )
-    work = dst.parent / f".{dst.name}.parts"
+    work = make_output_folder(dst.parent, "-o") / f".{dst.name}.parts"
     _prepare_work(work, _recipe(src, upscaler, plan))
     try:
         segments, reused = _run_segments(
@@ -318,7 +317,7 @@ def _output_path(src: Path, output: str | Path | None, end: str) -> Path:
     if output is None:
         return src.with_name(name)
     out = Path(output)
-    return out / name if out.is_dir() else out
+    return out / name if out.is_dir() or not out.suffix else out  # a folder, made if missing
 
 
 def upscale_videos(

@@ -10,13 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from superres.errors import OutputPathError
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], *, text: bool = False) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
 
     On any exception the temporary file is removed and an existing file at ``path`` is untouched.
-    The parent folder must exist (creating folders silently hides typos in output paths).
+    The parent folder must exist (commands create it first, see :func:`make_output_folder`).
 
     Example::
 
@@ -57,6 +59,36 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_write(path) as f:
         f.write(data)
+
+
+def check_output_folder(path: str | os.PathLike[str], flag: str) -> Path:
+    """Raise :class:`OutputPathError` unless ``path`` is a folder or can be made one.
+
+    The one rule of every command's outputs: a missing output folder is created, parents
+    included (:func:`make_output_folder`); a file where it or one of its parents should be is an
+    error naming that file. ``flag`` names the option in the message (``--out``, ``-o``).
+    Commands call this before any work, so a bad path fails before a long run.
+    """
+    folder = Path(path).expanduser()
+    for candidate in (folder, *folder.parents):
+        if candidate.is_dir():
+            return folder
+        if candidate.exists() or candidate.is_symlink():
+            what = "is a file" if candidate.is_file() else "is not a folder"
+            where = "" if candidate == folder else f" (a folder of {str(folder)!r})"
+            raise OutputPathError(
+                f"{flag} {str(folder)!r}: {str(candidate)!r}{where} {what}; an output folder "
+                "goes there: give another path, or move that file away"
+            )
+    return folder
+
+
+def make_output_folder(path: str | os.PathLike[str], flag: str) -> Path:
+    """Create the output folder ``path`` and its missing parents (see
+    :func:`check_output_folder`, which it applies first); returns it."""
+    folder = check_output_folder(path, flag)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def resolve_data_root(root: str | os.PathLike[str] | None = None) -> Path:

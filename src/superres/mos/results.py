@@ -14,9 +14,9 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from superres.io.files import atomic_write, atomic_write_text
+from superres.io.files import atomic_write, atomic_write_text, make_output_folder
 from superres.mos.stats import CI_METHOD, mean_ci
-from superres.mos.study import StudyError, connection, open_study
+from superres.mos.study import connection, open_study
 
 __all__ = ["MethodResult", "StudyResults", "compute_results", "format_markdown", "write_results"]
 
@@ -194,15 +194,8 @@ def _plot_png(results: StudyResults) -> bytes:
 
 def write_results(results: StudyResults, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Write ``mos.md``, ``mos.csv``, ``mos.json`` and ``mos.png`` into ``out_dir`` (atomically;
-    the folder is created if its parent exists). Returns the paths written."""
-    folder = Path(out_dir)
-    if not folder.is_dir():
-        if not folder.parent.is_dir():
-            raise StudyError(
-                f"--out {str(folder)!r}: its parent folder {str(folder.parent)!r} does not "
-                "exist; create it first"
-            )
-        folder.mkdir()
+    the folder is made if missing, parents included). Returns the paths written."""
+    folder = make_output_folder(out_dir, "--out")
     paths = [folder / f"mos.{ext}" for ext in ("md", "csv", "json", "png")]
     atomic_write_text(paths[0], format_markdown(results))
     atomic_write_text(paths[1], _csv_text(results))

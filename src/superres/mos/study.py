@@ -55,6 +55,7 @@ import torch
 from tqdm import tqdm
 
 from superres.errors import SuperresError, UnknownModelError, UnsupportedScaleError
+from superres.io.files import check_output_folder, make_output_folder
 
 if TYPE_CHECKING:
     from superres.data.datasets import BenchmarkImage
@@ -457,6 +458,7 @@ def _write_study(
     """Write the study of the first ``count`` of ``images`` to a temporary file, then publish it
     as ``out_path`` (never replacing a file there)."""
     ids = iter(_item_ids(count * len(methods)))
+    make_output_folder(out_path.parent, "--out")
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
@@ -491,11 +493,7 @@ def _check_study_args(out_path: Path, *, limit: int | None, seed: int | None) ->
             f"{str(out_path)!r} exists; a study is never overwritten (its ratings would be "
             "lost). Pass another --out, or delete the file yourself if it is really unwanted"
         )
-    if not out_path.parent.is_dir():
-        raise StudyError(
-            f"--out {str(out_path)!r}: folder {str(out_path.parent)!r} does not exist; create "
-            "it first"
-        )
+    check_output_folder(out_path.parent, "--out")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise StudyError(f"--limit must be a positive number of images, got {limit!r}")
     if seed is None:

@@ -34,7 +34,7 @@ import yaml
 from torch import nn
 
 from superres.errors import ConfigError, SuperresError
-from superres.io.files import atomic_write
+from superres.io.files import atomic_write, make_output_folder
 from superres.models import save_weights
 from superres.training.config import (
     RESUMABLE_KEYS,
@@ -141,7 +141,7 @@ def open_run_folder(out_dir: Path, resume: str | Path, *, is_main: bool) -> Path
     """``out_dir``, created by rank 0; refuses to start a new run (``--resume never``) in a
     folder that holds one. A resumed run first removes what a killed one's writes left."""
     if is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        make_output_folder(out_dir, "--out")
         if resume != "never":
             remove_temporaries(out_dir)
     if resume == "never" and (out_dir / STATE_FILE).exists():

@@ -54,7 +54,7 @@ from superres.evaluation.protocol import (
     set_mean,
     super_resolve,
 )
-from superres.io.files import atomic_write_text
+from superres.io.files import atomic_write_text, check_output_folder
 from superres.runtime import resolve_precision
 from superres.training.checkpoint import (
     RECIPE_FILE,
@@ -561,6 +561,7 @@ def train(recipe: Recipe, options: RunOptions) -> dict[str, float]:
     The run folder gets the resolved recipe (``recipe.yaml``, this run's: a resume may change
     its length) and a text log of everything logged from the start (``train.log``); a start
     that fails leaves no empty folder."""
+    check_output_folder(options.out_dir, "--out")  # before the training set is read
     text_log = TextLog()
     run = f"{recipe.name}: {recipe.model.name} x{recipe.scale} for {recipe.train.total_iters}"
     logger.info("%s iterations into %s; reading the training set", run, options.out_dir)
