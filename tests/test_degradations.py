@@ -427,7 +427,7 @@ def _recipe(degradation: object) -> dict:
     return data
 
 
-def test_recipe_section_validates_then_is_refused_until_the_trainer_uses_it() -> None:
+def test_recipe_section_validates_its_options() -> None:
     with pytest.raises(
         ConfigError, match=r"data\.degradation: unknown key 'nois_range'.*noise_range"
     ):
@@ -436,8 +436,8 @@ def test_recipe_section_validates_then_is_refused_until_the_trainer_uses_it() ->
         recipe_from_dict(_recipe({"kernel_list": ["gauss"], "kernel_prob": [1.0]}))
     with pytest.raises(ConfigError, match=r"data\.degradation: jpeg_range2"):
         recipe_from_dict(_recipe({"jpeg_range2": [10, 120]}))
-    with pytest.raises(ConfigError, match="does not synthesise degraded LR yet"):
-        recipe_from_dict(_recipe({"noise_range": [1, 10], "pipeline": "bsrgan"}))
+    chosen = recipe_from_dict(_recipe({"noise_range": [1, 10], "pipeline": "bsrgan"}))
+    assert chosen.data.degradation == DegradationConfig(noise_range=(1, 10), pipeline="bsrgan")
     assert recipe_from_dict(_recipe(None)).data.degradation is None
 
 

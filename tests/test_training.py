@@ -49,6 +49,13 @@ TINY_MODELS: dict[str, dict[str, Any]] = {
     "edsr": {"num_features": 8, "num_blocks": 1},
     "edsr-baseline": {"num_features": 8, "num_blocks": 1},
     "rrdbnet": {"num_features": 8, "num_blocks": 1, "num_grow_ch": 4},
+    "compact": {"num_features": 8, "num_convs": 2},
+}
+
+#: Tiny widths per discriminator.
+TINY_DISCRIMINATORS: dict[str, dict[str, Any]] = {
+    "vgg": {"num_features": 4, "num_blocks": 2, "pool_size": 2},
+    "patch": {"num_features": 4, "num_layers": 2},
 }
 
 
@@ -100,7 +107,7 @@ def shrink_recipe(data: dict[str, Any], **train_overrides: Any) -> dict[str, Any
     data = copy.deepcopy(data)
     data["model"].update(TINY_MODELS[data["model"]["name"]])
     if "discriminator" in data:
-        data["discriminator"].update({"num_features": 4, "num_blocks": 2, "pool_size": 2})
+        data["discriminator"].update(TINY_DISCRIMINATORS[data["discriminator"]["name"]])
     scale = data["scale"]
     data["data"].update({"gt_size": 8 * scale if scale != 4 else 32, "batch_size": 2, "repeat": 1})
     losses = []
@@ -120,6 +127,8 @@ def shrink_recipe(data: dict[str, Any], **train_overrides: Any) -> dict[str, Any
     )
     data["train"].update(train_overrides)
     data["validation"] = {"dataset": "set5", "every": 2, "num_samples": 1}
+    if data["data"].get("degradation") is not None:  # degraded Set5 LR: generated, cached
+        data["validation"]["dataset"] = "set5-real"
     return data
 
 

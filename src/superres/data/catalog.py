@@ -178,7 +178,12 @@ for _row in _TABLE:
 
 #: The real-world benchmark sets: a test set's HR, degraded (blur, resize, noise, JPEG, twice) by
 #: the Real-ESRGAN pipeline with fixed per-image seeds, so everyone regenerates the same LR.
-for _name, _base in (("bsd100-real", "bsd100"), ("urban100-real", "urban100")):
+#: ``set5-real`` is for validating real-world training runs.
+for _name, _base in (
+    ("set5-real", "set5"),
+    ("bsd100-real", "bsd100"),
+    ("urban100-real", "urban100"),
+):
     _info = DATASETS.get(_base)
     DATASETS.add(
         _name,

@@ -109,8 +109,9 @@ class DataConfig:
     whose whole images make slow DataLoader items).
 
     ``degradation`` (Real-ESRGAN's options, :class:`~superres.data.degradations.
-    DegradationConfig`) is validated in full but refused by the trainer, which does not
-    synthesise degraded LR yet: a run never trains on bicubic LR in its place.
+    DegradationConfig`; ``{}`` for its published defaults) trains on LR synthesised from each HR
+    crop on the training device (:mod:`superres.data.realworld`) instead of the bicubic LR;
+    ``sharpen_targets`` then trains towards the unsharp-masked crops, as Real-ESRGAN does.
     """
 
     train_roots: tuple[str, ...] = ("T91",)
@@ -125,6 +126,7 @@ class DataConfig:
     pipeline: Literal["device", "loader"] = "device"
     subimages: SubimagesConfig | None = None
     degradation: DegradationConfig | None = None
+    sharpen_targets: bool = False
 
 
 @dataclass(frozen=True)
@@ -440,6 +442,26 @@ def _check_builders(recipe: Recipe) -> Recipe:
     return recipe
 
 
+def _check_degradation(recipe: Recipe) -> None:
+    """``data.degradation`` and ``data.sharpen_targets`` fit the rest of the recipe."""
+    data = recipe.data
+    if data.sharpen_targets and data.degradation is None:
+        raise ConfigError(
+            "data.sharpen_targets sharpens the targets of synthesised real-world LR; add a "
+            "data.degradation section ({} for Real-ESRGAN's defaults) or remove it"
+        )
+    if data.sharpen_targets and data.gt_size < 26:
+        raise ConfigError(
+            f"data.sharpen_targets needs data.gt_size of at least 26 px (the unsharp mask's "
+            f"51-px blur), got {data.gt_size}"
+        )
+    if data.degradation is not None and data.channels != "rgb":
+        raise ConfigError(
+            "data.degradation synthesises colour LR (colour noise, JPEG chroma); use "
+            "data.channels: rgb, or train a Y-channel model on bicubic LR"
+        )
+
+
 def _check_rules(recipe: Recipe) -> None:
     """The rules between sections (GAN mode and its parts, sizes, counts)."""
     names = [t.name for t in recipe.train.losses]
@@ -474,12 +496,7 @@ def _check_rules(recipe: Recipe) -> None:
                 "data.subimages with data.holdout_fraction would hold out squares of the "
                 "images it trains on; validate on validation.dataset instead"
             )
-    if recipe.data.degradation is not None:
-        raise ConfigError(
-            "data.degradation: the trainer does not synthesise degraded LR yet (use "
-            "superres.data.degradations.degrade from Python); remove the section to train on "
-            "bicubic LR"
-        )
+    _check_degradation(recipe)
     if recipe.data.batch_size < 1 or recipe.data.repeat < 1:
         raise ConfigError("data.batch_size and data.repeat must be at least 1")
     if recipe.train.ema_decay is not None and not 0.0 < recipe.train.ema_decay < 1.0:

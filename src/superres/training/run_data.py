@@ -17,6 +17,7 @@ from superres.data.catalog import DATASETS, dataset_hr_dir, list_image_files, re
 from superres.data.datasets import BenchmarkImage, BenchmarkSet, bicubic_downscale, mod_crop
 from superres.data.device_pipeline import DeviceBatches
 from superres.data.prepare import prepared_subimages
+from superres.data.realworld import RealWorldLR
 from superres.data.training import (
     ResumableSampler,
     TrainDataset,
@@ -34,7 +35,8 @@ class TrainingData:
     """What :func:`build_training_data` returns: the data ``root``, this rank's share of the
     batch, and exactly one of ``device_batches`` (batches cut on the training device from the
     cached images) and ``loader`` (batches built by workers), as ``data.pipeline`` asks.
-    ``val_pairs`` is empty on every rank but rank 0."""
+    ``val_pairs`` is empty on every rank but rank 0. ``realworld`` (a recipe with
+    ``data.degradation``) replaces each batch's LR by a synthesised one (:meth:`finish`)."""
 
     root: Path
     local_batch: int
@@ -43,6 +45,15 @@ class TrainingData:
     device_batches: DeviceBatches | None
     loader: DataLoader[dict[str, torch.Tensor]] | None
     val_pairs: list[BenchmarkImage]
+    realworld: RealWorldLR | None = None
+
+    def finish(
+        self, batch: dict[str, torch.Tensor], epoch: int, position: int
+    ) -> dict[str, torch.Tensor]:
+        """``batch`` as the step trains on it: with real-world LR when the recipe asks."""
+        if self.realworld is None:
+            return batch
+        return self.realworld(batch, epoch=epoch, position=position)
 
 
 def local_batch_size(batch_size: int, world_size: int) -> int:
@@ -159,7 +170,19 @@ def build_training_data(
             pin_memory=device.type == "cuda",
         )
     val_pairs = validation_pairs(recipe, root, holdout) if env.is_main else []
-    return TrainingData(root, local_batch, dataset, sampler, device_batches, loader, val_pairs)
+    realworld = None
+    if recipe.data.degradation is not None:
+        realworld = RealWorldLR(
+            scale=recipe.scale,
+            config=recipe.data.degradation,
+            sharpen_targets=recipe.data.sharpen_targets,
+            seed=recipe.seed,
+            rank=env.rank,
+            device=device,
+        )
+    return TrainingData(
+        root, local_batch, dataset, sampler, device_batches, loader, val_pairs, realworld
+    )
 
 
 __all__ = [

@@ -304,14 +304,14 @@ class Trainer:
                 while self.position + data.local_batch <= share:
                     batch = data.device_batches.batch(self.epoch, self.position)
                     self.position += data.local_batch
-                    yield batch
+                    yield data.finish(batch, self.epoch, self.position)
             else:
                 assert data.loader is not None
                 data.sampler.load_state_dict({"epoch": self.epoch, "position": self.position})
                 data.dataset.set_epoch(self.epoch)
                 for batch in data.loader:
                     self.position += data.local_batch
-                    yield batch
+                    yield data.finish(batch, self.epoch, self.position)
             self.epoch += 1
             self.position = 0
 
