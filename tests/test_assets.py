@@ -237,7 +237,7 @@ def test_assets_get(
     publish(b"x" * 1000)
     assert main(["assets", "get", "test/*", "--quiet"]) == 0
     assert f"test/blob: {tmp_path / 'cache' / 'hub' / 'blob.bin'}" in capsys.readouterr().out
-    assert main(["assets", "get", "test/blod"]) == 1
+    assert main(["assets", "get", "test/blod"]) == 2
     assert "Did you mean 'test/blob'" in capsys.readouterr().err
     monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path / "cache2"))
     assert main(["assets", "get", "ma/model"]) == 1

@@ -528,7 +528,7 @@ def test_cli_run_options_are_checked_before_any_work(
 ) -> None:
     out = tmp_path / "run"
     argv = ["train", str(REPO / "configs" / "srcnn_x4.yaml"), "--out", str(out), "-q"]
-    assert main([*argv, "--data-root", str(tmp_path / "no_data"), *flags]) == 1
+    assert main([*argv, "--data-root", str(tmp_path / "no_data"), *flags]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
 

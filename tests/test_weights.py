@@ -815,7 +815,7 @@ def test_eval_weights_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     root = _make_root(tmp_path)
     path = save_weights(_identity_srcnn(2), tmp_path / "x2.safetensors")
     base = ["eval", "--datasets", "set5", "--data-root", str(root), "-q"]
-    assert main([*base, "--weights", str(path), "--scales", "4"]) == 1
+    assert main([*base, "--weights", str(path), "--scales", "4"]) == 2
     assert "upscales x2" in capsys.readouterr().err
     assert main([*base, "--models", "srresnet"]) == 1
     assert "no trained weights yet" in capsys.readouterr().err
