@@ -11,13 +11,16 @@ One sitting:
    discriminator first learns alone for ``--d-warmup`` steps), so sittings add
    up: once a sitting's winners are packaged (scripts/package_zoo.py) and committed, the next one
    starts from them. ``--from-scratch`` starts PSNR models anew and GAN models from their PSNR
-   parent's new weights (then after the parent's run). A run folder that already holds a
-   checkpoint continues it (``--resume auto``).
+   parent's new weights (then after the parent's run); a model not shipped yet (the real-world
+   ones) always starts so. A run folder that already holds a checkpoint continues it
+   (``--resume auto``).
 2. **Score where it was trained**, against the shipped model, on the same device and protocol
    (:func:`superres.evaluation.report.build_report`): on Set5, the validation set, a PSNR model
    is kept only if its PSNR-Y is higher; a GAN model only if its NIQE is lower, its PSNR-Y at
    most 3.5 dB below its PSNR parent's, and its static sub-pixel pattern
-   (scripts/subpixel_pattern.py) no stronger than max(1 level, the shipped model's).
+   (scripts/subpixel_pattern.py) no stronger than max(1 level, the shipped model's). A model not
+   shipped yet is judged against its reference on its own set instead (:func:`decide_first`:
+   the real-world models against ``edsr-baseline-x4`` on ``set5-real``).
    The test sets (``--test-sets``, those present) are scored for the winners while the budget
    lasts, for the model cards; they never decide.
 3. **Pack.** ``--out`` receives each winner as float16 safetensors (with its metadata, the
@@ -61,6 +64,27 @@ class Job:
     shipped: str  # the catalog name of the weights it produces
     gan: bool = False
     parent: str | None = None  # a GAN model's PSNR parent (catalog name)
+    #: a model not shipped yet is judged against this shipped model on ``validation`` instead
+    reference: str | None = None
+    validation: str = "set5"  # the set that decides
+    test_sets: tuple[str, ...] | None = None  # instead of --test-sets
+
+
+#: The real-world models: judged on degraded sets against the shipped default (the issue's bars:
+#: the PSNR model beats its PSNR-Y, the GAN model's LPIPS is at least 25% lower, its NIQE lower).
+_REAL_TESTS = ("bsd100-real", "urban100-real", "set5")
+
+
+def _real(name: str, shipped: str, parent: str | None = None) -> Job:
+    return Job(
+        name,
+        shipped,
+        gan=parent is not None,
+        parent=parent,
+        reference="edsr-baseline-x4",
+        validation="set5-real",
+        test_sets=_REAL_TESTS,
+    )
 
 
 JOBS = (
@@ -71,7 +95,23 @@ JOBS = (
     Job("edsr_baseline_x4", "edsr-baseline-x4"),
     Job("srgan_x4", "srgan-x4", gan=True, parent="srresnet-x4"),
     Job("esrgan_6b_x4", "esrgan-6b-x4", gan=True, parent="rrdbnet-6b-x4"),
+    _real("real_compact_psnr_x4", "real-compact-psnr-x4"),
+    _real("real_compact_x4", "real-compact-x4", parent="real-compact-psnr-x4"),
+    _real("real_esrgan_6b_psnr_x4", "real-esrgan-6b-psnr-x4"),
+    _real("real_esrgan_6b_x4", "real-esrgan-6b-x4", parent="real-esrgan-6b-psnr-x4"),
 )
+
+
+def is_shipped(name: str | None) -> bool:
+    """Whether the catalog has weights called ``name``."""
+    from superres.models.catalog import WEIGHTS
+
+    return name is not None and name in WEIGHTS
+
+
+def _fresh_start(job: Job, args: argparse.Namespace) -> bool:
+    """Whether ``job`` starts from its parent's run of this sitting (GAN) or from nothing."""
+    return args.from_scratch or not is_shipped(job.shipped)
 
 
 @dataclass
@@ -117,14 +157,14 @@ def launch(job: Job, args: argparse.Namespace, seconds: float) -> subprocess.Pop
         cmd += ["--data-root", str(args.data_root)]
     if job.gan:
         start = args.runs / f"{_job_of(job.parent).name}/weights_last.safetensors"
-        start = start if args.from_scratch else shipped_file(job.shipped)
+        start = start if _fresh_start(job, args) else shipped_file(job.shipped)
         cmd += [
             "--set",
             f"train.pretrained={start}",
             "--set",
             f"train.d_init_iters={args.d_warmup}",
         ]
-    elif not args.from_scratch:
+    elif not _fresh_start(job, args):
         # A fine-tune: the learning rate ramps up, so a fresh Adam's first full-size steps do
         # not knock a converged network off its optimum (the EMA starts at the shipped weights).
         cmd += ["--set", f"train.pretrained={shipped_file(job.shipped)}"]
@@ -141,12 +181,12 @@ def _job_of(shipped: str | None) -> Job:
 
 def train_all(jobs: list[Job], args: argparse.Namespace, seconds: float) -> dict[str, float]:
     """Run the jobs side by side for ``seconds`` (GAN jobs after their parent with
-    ``--from-scratch``); returns each job's wall time."""
+    ``--from-scratch``, or when they are not shipped yet); returns each job's wall time."""
     started: dict[str, float] = {}
     running: dict[str, subprocess.Popen[bytes]] = {}
     wall: dict[str, float] = {}
     deadline = time.monotonic() + seconds
-    waiting = [j for j in jobs if j.gan and args.from_scratch and _job_of(j.parent) in jobs]
+    waiting = [j for j in jobs if j.gan and _fresh_start(j, args) and _job_of(j.parent) in jobs]
     for job in jobs:
         if job not in waiting:
             running[job.name] = launch(job, args, seconds - args.startup_s)
@@ -210,21 +250,22 @@ def score(
     job: Job, candidate: Path, datasets: list[str], args: argparse.Namespace
 ) -> dict[str, dict[str, dict[str, float | None]]]:
     """``{row: {dataset: {metric: value}}}`` for the candidate, the shipped model (and a GAN's
-    parent), one report on this device."""
+    parent) or, for a model not shipped yet, its reference; one report on this device."""
     from superres.evaluation.report import build_report
-    from superres.models.catalog import get_pretrained
 
-    entry = get_pretrained(job.shipped)
-    models = [job.shipped] + ([job.parent] if job.parent else [])
+    if is_shipped(job.shipped):
+        models = [job.shipped] + ([job.parent] if job.parent and is_shipped(job.parent) else [])
+    else:
+        models = [str(job.reference)]
     report = build_report(
         models,
         datasets,
-        scale=entry.scale,
+        scale=4,
         weights=[candidate],
         root=args.data_root,
         device=args.device,
-        niqe_metric=job.gan,
-        lpips_metric=job.gan,
+        niqe_metric=job.gan or job.reference is not None,
+        lpips_metric=job.gan or job.reference is not None,
         crops=0,
         progress=False,
     )
@@ -263,7 +304,10 @@ def lattice(model_or_file: str | Path, data_root: Path | None) -> float:
 def decide(
     job: Job, scores: dict[str, Any], args: argparse.Namespace, candidate: Path
 ) -> tuple[bool, str, float | None, float | None]:
-    """Whether the candidate beats the shipped model on Set5 (see the module docstring)."""
+    """Whether the candidate beats the shipped model on Set5 (see the module docstring), or a
+    model not shipped yet its reference (:func:`decide_first`)."""
+    if not is_shipped(job.shipped):
+        return decide_first(job, scores)
     new, old = scores["candidate"]["set5"], scores[job.shipped]["set5"]
     if not job.gan:
         better = new["psnr_y"] > old["psnr_y"]
@@ -283,6 +327,24 @@ def decide(
     ]
     kept = new["niqe"] < old["niqe"] and drop <= 3.5 and pattern <= max(1.0, shipped_pattern)
     return kept, "; ".join(reasons), pattern, shipped_pattern
+
+
+def decide_first(job: Job, scores: dict[str, Any]) -> tuple[bool, str, None, None]:
+    """A first release: a PSNR model must beat its reference's PSNR-Y on ``job.validation``; a
+    GAN model must have at least 25% lower LPIPS and a lower NIQE than the reference there."""
+    new, ref = scores["candidate"][job.validation], scores[str(job.reference)][job.validation]
+    where = f"{job.validation} vs {job.reference}"
+    if not job.gan:
+        kept = new["psnr_y"] > ref["psnr_y"]
+        return kept, f"{where}: PSNR-Y {new['psnr_y']:.4f} vs {ref['psnr_y']:.4f}", None, None
+    if None in (new["niqe"], ref["niqe"], new["lpips"], ref["lpips"]):
+        return False, "NIQE or LPIPS unavailable (missing assets): nothing decided", None, None
+    kept = new["lpips"] <= 0.75 * ref["lpips"] and new["niqe"] < ref["niqe"]
+    reason = (
+        f"{where}: LPIPS {new['lpips']:.4f} vs {ref['lpips']:.4f} (needs <= 75%), "
+        f"NIQE {new['niqe']:.3f} vs {ref['niqe']:.3f}"
+    )
+    return kept, reason, None, None
 
 
 def pack(
@@ -394,8 +456,9 @@ def main(argv: list[str] | None = None) -> int:
         if exported is None:
             continue
         candidate, iterations = exported
-        scores = score(job, candidate, ["set5"], args)
+        scores = score(job, candidate, [job.validation], args)
         kept, reason, pattern, shipped_pattern = decide(job, scores, args, candidate)
+        against = job.shipped if is_shipped(job.shipped) else str(job.reference)
         print(f"[zoo] {job.shipped}: {'KEEP' if kept else 'drop'} ({reason})", flush=True)
         decisions.append(
             Decision(
@@ -406,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
                 kept,
                 reason,
                 scores["candidate"],
-                scores[job.shipped],
+                scores[against],
                 pattern,
                 shipped_pattern,
             )
@@ -418,7 +481,8 @@ def main(argv: list[str] | None = None) -> int:
         if not decision.kept:
             continue
         job = _job_of(decision.shipped)
-        for dataset in args.test_sets:
+        against = job.shipped if is_shipped(job.shipped) else str(job.reference)
+        for dataset in job.test_sets or args.test_sets:
             if time.monotonic() - begin > budget - 20:
                 print(
                     f"[zoo] out of budget: {decision.shipped} not scored on {dataset}", flush=True
@@ -431,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             extra = score(job, winners[decision.shipped], [dataset], args)
             decision.candidate.update(extra["candidate"])
-            decision.shipped_scores.update(extra[job.shipped])
+            decision.shipped_scores.update(extra[against])
     files = pack(decisions, winners, jobs, args)
     print(
         f"[zoo] packed {len(files)} files in {math.ceil(time.monotonic() - begin)} s: "

@@ -34,12 +34,8 @@ def _smooth(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(np.stack(planes, -1) + noise, 0, 255).astype(np.uint8)
 
 
-@pytest.mark.data
-def test_one_sitting_on_the_cpu(
-    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SUPERRES_OFFLINE", "1")
+def _tiny_root(data_root: Path, tmp_path: Path) -> Path:
+    """T91, BSD200 and Set5 of small synthetic images, with the real trunk, NIQE and LPIPS files."""
     root = tmp_path / "data"
     rng = np.random.default_rng(0)
     for folder, count, size in (("T91", 3, 64), ("BSD200", 2, 64), ("Set5", 5, 128)):
@@ -53,7 +49,16 @@ def test_one_sitting_on_the_cpu(
     shutil.copy(data_root / "weights/squeezenet1_1_imagenet_features.safetensors", root / "weights")
     shutil.copytree(data_root / "niqe", root / "niqe")
     shutil.copytree(data_root / "weights/lpips", root / "weights/lpips")
+    return root
 
+
+@pytest.mark.data
+def test_one_sitting_on_the_cpu(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SUPERRES_OFFLINE", "1")
+    root = _tiny_root(data_root, tmp_path)
     script = _script(monkeypatch)
     out = tmp_path / "out"
     argv = ["--data-root", str(root), "--runs", str(tmp_path / "runs"), "--out", str(out)]
@@ -94,3 +99,39 @@ def test_one_sitting_on_the_cpu(
     for job, name in (("srcnn_x4", "srcnn-x4"), ("srgan_x4", "srgan-x4")):
         recipe = read_metadata(tmp_path / "runs" / job / "weights_last.safetensors")["recipe_yaml"]
         assert f"weights/{name}.safetensors" in recipe
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_a_first_release_trains_its_stages_in_order_and_is_judged_against_its_reference(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SUPERRES_OFFLINE", "1")
+    root = _tiny_root(data_root, tmp_path)
+    script = _script(monkeypatch)
+    out = tmp_path / "out"
+    argv = ["--data-root", str(root), "--runs", str(tmp_path / "runs"), "--out", str(out)]
+    argv += ["--budget-minutes", "1.5", "--min-score-s", "25", "--startup-s", "15"]
+    argv += ["--device", "cpu", "--only", "real_compact_psnr_x4", "real_compact_x4"]
+    argv += ["--set", "data.batch_size=2", "--set", "data.gt_size=32", "--d-warmup", "1"]
+    argv += ["--set", "model.num_convs=2", "--set", "model.num_features=8"]
+    argv += ["--set", "validation.every=1000000", "--set", "data.repeat=1"]
+    argv += ["--set", "train.total_iters=3"]  # each stage ends early: the GAN one then starts
+    assert script.main(argv) == 0
+    with tarfile.open(out / "zoo_results.tar.gz") as tar:
+        scores = json.loads(tar.extractfile("scores.json").read())  # type: ignore[union-attr]
+    decisions = {d["shipped"]: d for d in scores["decisions"]}
+    assert set(decisions) == {"real-compact-psnr-x4", "real-compact-x4"}
+    psnr, gan = decisions["real-compact-psnr-x4"], decisions["real-compact-x4"]
+    assert "set5-real vs edsr-baseline-x4: PSNR-Y" in psnr["reason"]
+    assert "LPIPS" in gan["reason"]
+    assert "set5-real" in psnr["shipped_scores"]  # the reference's scores, on the same set
+    # The GAN stage started from the PSNR stage of this sitting, not from shipped weights.
+    from superres.models.weights_file import read_metadata
+
+    runs = tmp_path / "runs"
+    recipe = read_metadata(runs / "real_compact_x4" / "weights_last.safetensors")["recipe_yaml"]
+    assert str(runs / "real_compact_psnr_x4" / "weights_last.safetensors") in recipe
+    for d in (psnr, gan):
+        assert (f"{d['shipped']}.safetensors" in {p.name for p in out.iterdir()}) == d["kept"]
