@@ -52,20 +52,26 @@ def _tiny_root(data_root: Path, tmp_path: Path) -> Path:
     return root
 
 
+def _sitting(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: str, score_s: str
+) -> tuple[ModuleType, list[str], Path]:
+    """The script, its tiny-run arguments (data, runs, out, budget, CPU, tiny batches) and out."""
+    monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SUPERRES_OFFLINE", "1")
+    root = _tiny_root(data_root, tmp_path)
+    out = tmp_path / "out"
+    argv = ["--data-root", str(root), "--runs", str(tmp_path / "runs"), "--out", str(out)]
+    argv += ["--budget-minutes", budget, "--min-score-s", score_s, "--device", "cpu"]
+    argv += ["--set", "data.batch_size=2", "--set", "data.gt_size=32", "--d-warmup", "1"]
+    return _script(monkeypatch), argv, out
+
+
 @pytest.mark.data
 def test_one_sitting_on_the_cpu(
     data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SUPERRES_OFFLINE", "1")
-    root = _tiny_root(data_root, tmp_path)
-    script = _script(monkeypatch)
-    out = tmp_path / "out"
-    argv = ["--data-root", str(root), "--runs", str(tmp_path / "runs"), "--out", str(out)]
-    argv += ["--budget-minutes", "0.6", "--min-score-s", "12", "--startup-s", "20"]
-    argv += ["--device", "cpu"]
-    argv += ["--only", "srcnn_x4", "srgan_x4"]
-    argv += ["--set", "data.batch_size=2", "--set", "data.gt_size=32", "--d-warmup", "1"]
+    script, argv, out = _sitting(data_root, tmp_path, monkeypatch, "0.6", "12")
+    argv += ["--startup-s", "20", "--only", "srcnn_x4", "srgan_x4"]
     argv += ["--set", "validation.every=1000000", "--test-sets", "set14"]
     extra = tmp_path / "train_speed.json"
     extra.write_text("{}")
@@ -106,15 +112,8 @@ def test_one_sitting_on_the_cpu(
 def test_a_first_release_trains_its_stages_in_order_and_is_judged_against_its_reference(
     data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SUPERRES_OFFLINE", "1")
-    root = _tiny_root(data_root, tmp_path)
-    script = _script(monkeypatch)
-    out = tmp_path / "out"
-    argv = ["--data-root", str(root), "--runs", str(tmp_path / "runs"), "--out", str(out)]
-    argv += ["--budget-minutes", "1.5", "--min-score-s", "25", "--startup-s", "15"]
-    argv += ["--device", "cpu", "--only", "real_compact_psnr_x4", "real_compact_x4"]
-    argv += ["--set", "data.batch_size=2", "--set", "data.gt_size=32", "--d-warmup", "1"]
+    script, argv, out = _sitting(data_root, tmp_path, monkeypatch, "1.5", "25")
+    argv += ["--startup-s", "15", "--only", "real_compact_psnr_x4", "real_compact_x4"]
     argv += ["--set", "model.num_convs=2", "--set", "model.num_features=8"]
     argv += ["--set", "validation.every=1000000", "--set", "data.repeat=1"]
     argv += ["--set", "train.total_iters=3"]  # each stage ends early: the GAN one then starts
