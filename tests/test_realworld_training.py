@@ -63,7 +63,7 @@ def test_recipe_rules() -> None:
         recipe_from_dict(bad)
     bad = _real_recipe()
     bad["data"]["gt_size"] = 16
-    with pytest.raises(ConfigError, match="at least 26 px"):
+    with pytest.raises(ConfigError, match="gt_size >= 26 px"):
         recipe_from_dict(bad)
     bad = _real_recipe()
     bad["data"]["channels"] = "y"

@@ -314,8 +314,7 @@ def upscale_files(
     records model, scale and outscale in its metadata (:func:`run_record`), and
     ``skip_existing`` keeps only outputs with the same record. ``fmt`` and ``suffix`` name the
     outputs (:func:`~superres.inference.jobs.plan_jobs`; ``fmt="auto"`` keeps the input's
-    format); ``quality`` is the JPEG/WebP quality. ``realism`` and ``denoise`` (with
-    ``denoise_weights``) blend networks as :func:`superres.models.weights.load_model` does.
+    format); ``quality`` is the JPEG/WebP quality; ``realism``, ``denoise`` as in ``load_model``.
     ``options`` run it (:class:`~superres.inference.options.UpscaleOptions`; its ``progress``
     shows the image and tile bars, on rank 0 only).
 

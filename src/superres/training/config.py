@@ -108,9 +108,8 @@ class DataConfig:
     trains on overlapping squares of them, cut once into the cache (for 2K sets such as DIV2K,
     whose whole images make slow DataLoader items).
 
-    ``degradation`` (Real-ESRGAN's options, :class:`~superres.data.degradations.
-    DegradationConfig`; ``{}`` for its published defaults) trains on LR synthesised from each HR
-    crop on the training device (:mod:`superres.data.realworld`) instead of the bicubic LR;
+    ``degradation`` (:class:`~superres.data.degradations.DegradationConfig`, ``{}`` for
+    Real-ESRGAN's defaults) synthesises each crop's LR (:mod:`superres.data.realworld`);
     ``sharpen_targets`` then trains towards the unsharp-masked crops, as Real-ESRGAN does.
     """
 
@@ -451,10 +450,7 @@ def _check_degradation(recipe: Recipe) -> None:
             "data.degradation section ({} for Real-ESRGAN's defaults) or remove it"
         )
     if data.sharpen_targets and data.gt_size < 26:
-        raise ConfigError(
-            f"data.sharpen_targets needs data.gt_size of at least 26 px (the unsharp mask's "
-            f"51-px blur), got {data.gt_size}"
-        )
+        raise ConfigError(f"data.sharpen_targets needs data.gt_size >= 26 px, got {data.gt_size}")
     if data.degradation is not None and data.channels != "rgb":
         raise ConfigError(
             "data.degradation synthesises colour LR (colour noise, JPEG chroma); use "
