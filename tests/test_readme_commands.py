@@ -58,6 +58,7 @@ SLOW = {
     "superres mos results study.db",
     "superres upscale clip.mp4 -o clip_x4.mp4",
     "superres export --model srresnet-x4 --onnx srresnet-x4.onnx",
+    "superres eval --models bicubic edsr-baseline-x4 --datasets bsd100-real --limit 5",
 }
 
 #: Options whose value is a file or folder the command must leave behind.
@@ -134,6 +135,20 @@ def _clip(path: Path, data: Path) -> None:
         out.mux(stream.encode())
 
 
+def _real_esrgan_file(seed: int) -> Callable[[Path, Path], None]:
+    """A small SRVGGNetCompact in Real-ESRGAN's release layout (``params_ema``, ``body.N``)."""
+
+    def build(path: Path, data: Path) -> None:
+        del data
+        from superres.models import create_model
+
+        torch.manual_seed(seed)
+        net = create_model("compact", scale=4, num_features=8, num_convs=2)
+        torch.save({"params_ema": net.state_dict()}, path)
+
+    return build
+
+
 #: Inputs a README command names, made in its folder when it names them.
 INPUTS: dict[str, Callable[[Path, Path], None]] = {
     "photo.png": lambda p, d: _image(p),
@@ -148,6 +163,8 @@ INPUTS: dict[str, Callable[[Path, Path], None]] = {
     "Set5": lambda p, d: p.symlink_to(d / "Set5", target_is_directory=True),
     "sr": _sr_of_set5,
     "clip.mp4": _clip,
+    "realesr-general-x4v3.pth": _real_esrgan_file(0),
+    "realesr-general-wdn-x4v3.pth": _real_esrgan_file(1),
 }
 
 
