@@ -88,5 +88,16 @@ def test_upscale_command_blends_and_says_so(
         x = torch.from_numpy(np.array(Image.open(src))).permute(2, 0, 1)[None].float() / 255
         expected = (net(x).clamp(0, 1) * 255).round().squeeze(0).permute(1, 2, 0).byte().numpy()
     assert np.abs(written.astype(int) - expected.astype(int)).max() <= 1
-    assert main([*args, "--denoise", "0.5"]) != 0  # no weak variant: refused, nothing written
+    assert main([*args, "--denoise", "0.5"]) == 1  # no weak variant: refused, nothing written
     assert sorted(p.name for p in out.iterdir()) == ["in_x2.png"]
+
+
+@pytest.mark.parametrize("flag", ["--denoise", "-dn", "--realism"])
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "half"])
+def test_strengths_outside_zero_to_one_are_usage_errors(
+    flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["upscale", str(tmp_path / "in.png"), flag, value])
+    assert exit_info.value.code == 2
+    assert "expected a number in [0, 1]" in capsys.readouterr().err

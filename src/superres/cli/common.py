@@ -108,6 +108,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def unit_fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1] (``--realism``, ``--denoise``); else a usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value:g}")
+    return value
+
+
 def add_datasets_arg(parser: argparse.ArgumentParser, text: str, *, many: bool = True) -> None:
     """``--datasets NAME ...`` (``many``) or ``--dataset NAME``: each spelling is accepted."""
     flags = ("--datasets", "--dataset") if many else ("--dataset", "--datasets")

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from superres.cli.common import CommandText, add_device, add_weights_args
+from superres.cli.common import CommandText, add_device, add_weights_args, unit_fraction
 from superres.inference.batch import BatchReport, upscale_files
 from superres.inference.jobs import AUTO_FORMAT
 from superres.inference.options import DEFAULT_OVERLAP, UpscaleOptions
@@ -194,7 +194,7 @@ def _add_run_options(up: argparse.ArgumentParser) -> None:
     )
     up.add_argument(
         "--realism",
-        type=float,
+        type=unit_fraction,
         default=None,
         metavar="R",
         help="GAN models (srgan-x4, esrgan-6b-x4): blend with the PSNR parent, 0 = smooth "
@@ -203,7 +203,7 @@ def _add_run_options(up: argparse.ArgumentParser) -> None:
     up.add_argument(
         "--denoise",
         "-dn",
-        type=float,
+        type=unit_fraction,
         default=None,
         metavar="S",
         help="real-world models: blend with the weak-degradation variant, 0 = keeps noise and "
