@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from superres.errors import SuperresError
 from superres.io.files import check_output_folder
@@ -97,26 +98,33 @@ def add_allow_modified(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1 (scales, counts); anything else is a usage error."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
+_Number = TypeVar("_Number", int, float)
 
 
-def unit_fraction(text: str) -> float:
-    """An argparse type: a number in [0, 1] (``--realism``, ``--denoise``); else a usage error."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value:g}")
-    return value
+def bounded(
+    parse: Callable[[str], _Number], low: _Number, high: _Number | None, expected: str
+) -> Callable[[str], _Number]:
+    """An argparse type: ``parse(text)`` within ``[low, high]`` (no upper bound when ``high`` is
+    ``None``); anything else is a usage error saying ``expected``."""
+
+    def check(text: str) -> _Number:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+        return value
+
+    return check
+
+
+#: Scales and counts.
+positive_int = bounded(int, 1, None, "a whole number >= 1")
+#: ``--realism``, ``--denoise``.
+unit_fraction = bounded(float, 0.0, 1.0, "a number in [0, 1]")
+#: ``--quality`` (JPEG/WebP).
+quality_arg = bounded(int, 0, 100, "an integer 0..100")
 
 
 def add_datasets_arg(parser: argparse.ArgumentParser, text: str, *, many: bool = True) -> None:

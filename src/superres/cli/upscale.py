@@ -6,7 +6,13 @@ import argparse
 import logging
 import sys
 
-from superres.cli.common import CommandText, add_device, add_weights_args, unit_fraction
+from superres.cli.common import (
+    CommandText,
+    add_device,
+    add_weights_args,
+    quality_arg,
+    unit_fraction,
+)
 from superres.inference.batch import BatchReport, upscale_files
 from superres.inference.jobs import AUTO_FORMAT
 from superres.inference.options import DEFAULT_OVERLAP, UpscaleOptions
@@ -64,17 +70,6 @@ def scale_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"expected a positive integer (the network's factor), got {value}"
         )
-    return value
-
-
-def quality_arg(text: str) -> int:
-    """``--quality``: 0..100."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer 0..100, got {text!r}") from None
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"expected an integer 0..100, got {value}")
     return value
 
 
