@@ -19,20 +19,13 @@ import sys
 
 import torch
 
+from jpeg_blockiness import DEFAULT_MODELS  # the same rows as the JPEG table
 from superres import UpscaleOptions, Upscaler, load_model
 from superres.io.samples import load_sample
 from superres.metrics.niqe import niqe
 from superres.runtime import describe_machine
 
 DEFAULT_SAMPLES = ("astronaut", "coffee", "chelsea", "rocket")
-DEFAULT_MODELS = (
-    "bicubic",
-    "edsr-baseline-x4",
-    "srresnet-x4",
-    "rrdbnet-6b-x4",
-    "srgan-x4",
-    "esrgan-6b-x4",
-)
 
 
 def centre_crop(image: torch.Tensor, size: int) -> torch.Tensor:
