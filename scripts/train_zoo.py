@@ -252,6 +252,7 @@ def score(
     """``{row: {dataset: {metric: value}}}`` for the candidate, the shipped model (and a GAN's
     parent) or, for a model not shipped yet, its reference; one report on this device."""
     from superres.evaluation.report import build_report
+    from superres.models.catalog import get_pretrained
 
     if is_shipped(job.shipped):
         models = [job.shipped] + ([job.parent] if job.parent and is_shipped(job.parent) else [])
@@ -260,7 +261,7 @@ def score(
     report = build_report(
         models,
         datasets,
-        scale=4,
+        scale=get_pretrained(models[0]).scale,  # the scale of the rows it is compared with
         weights=[candidate],
         root=args.data_root,
         device=args.device,

@@ -134,3 +134,24 @@ def test_a_first_release_trains_its_stages_in_order_and_is_judged_against_its_re
     assert str(runs / "real_compact_psnr_x4" / "weights_last.safetensors") in recipe
     for d in (psnr, gan):
         assert (f"{d['shipped']}.safetensors" in {p.name for p in out.iterdir()}) == d["kept"]
+
+
+def test_each_job_is_scored_at_its_models_scale(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import superres.evaluation.report as report
+
+    script = _script(monkeypatch)
+    seen: dict[str, int] = {}
+
+    def fake_report(models: list[str], datasets: list[str], **kwargs: object) -> object:
+        seen[models[0]] = int(kwargs["scale"])  # type: ignore[call-overload]
+        raise StopIteration  # the scale is all this test needs
+
+    monkeypatch.setattr(report, "build_report", fake_report)
+    args = script.argparse.Namespace(data_root=None, device="cpu")
+    for name in ("srresnet_x2", "srresnet_x4", "real_compact_x4"):
+        job = next(j for j in script.JOBS if j.name == name)
+        with pytest.raises(StopIteration):
+            script.score(job, tmp_path / "c.safetensors", ["set5"], args)
+    assert seen == {"srresnet-x2": 2, "srresnet-x4": 4, "edsr-baseline-x4": 4}
