@@ -308,7 +308,7 @@ def decide(
     """Whether the candidate beats the shipped model on Set5 (see the module docstring), or a
     model not shipped yet its reference (:func:`decide_first`)."""
     if not is_shipped(job.shipped):
-        return decide_first(job, scores)
+        return decide_first(job, scores, candidate, args)
     new, old = scores["candidate"]["set5"], scores[job.shipped]["set5"]
     if not job.gan:
         better = new["psnr_y"] > old["psnr_y"]
@@ -330,9 +330,12 @@ def decide(
     return kept, "; ".join(reasons), pattern, shipped_pattern
 
 
-def decide_first(job: Job, scores: dict[str, Any]) -> tuple[bool, str, None, None]:
+def decide_first(
+    job: Job, scores: dict[str, Any], candidate: Path, args: argparse.Namespace
+) -> tuple[bool, str, float | None, None]:
     """A first release: a PSNR model must beat its reference's PSNR-Y on ``job.validation``; a
-    GAN model must have at least 25% lower LPIPS and a lower NIQE than the reference there."""
+    GAN model must have at least 25% lower LPIPS and a lower NIQE than the reference there, and,
+    as every zoo GAN, a static sub-pixel pattern of at most 1 level on Set5."""
     new, ref = scores["candidate"][job.validation], scores[str(job.reference)][job.validation]
     where = f"{job.validation} vs {job.reference}"
     if not job.gan:
@@ -340,12 +343,13 @@ def decide_first(job: Job, scores: dict[str, Any]) -> tuple[bool, str, None, Non
         return kept, f"{where}: PSNR-Y {new['psnr_y']:.4f} vs {ref['psnr_y']:.4f}", None, None
     if None in (new["niqe"], ref["niqe"], new["lpips"], ref["lpips"]):
         return False, "NIQE or LPIPS unavailable (missing assets): nothing decided", None, None
-    kept = new["lpips"] <= 0.75 * ref["lpips"] and new["niqe"] < ref["niqe"]
+    pattern = lattice(candidate, args.data_root)
+    kept = new["lpips"] <= 0.75 * ref["lpips"] and new["niqe"] < ref["niqe"] and pattern <= 1.0
     reason = (
         f"{where}: LPIPS {new['lpips']:.4f} vs {ref['lpips']:.4f} (needs <= 75%), "
-        f"NIQE {new['niqe']:.3f} vs {ref['niqe']:.3f}"
+        f"NIQE {new['niqe']:.3f} vs {ref['niqe']:.3f}; sub-pixel pattern {pattern:.2f} levels"
     )
-    return kept, reason, None, None
+    return kept, reason, pattern, None
 
 
 def pack(

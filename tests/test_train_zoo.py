@@ -125,6 +125,7 @@ def test_a_first_release_trains_its_stages_in_order_and_is_judged_against_its_re
     psnr, gan = decisions["real-compact-psnr-x4"], decisions["real-compact-x4"]
     assert "set5-real vs edsr-baseline-x4: PSNR-Y" in psnr["reason"]
     assert "LPIPS" in gan["reason"]
+    assert gan["lattice"] is not None  # the sub-pixel check every zoo GAN gets
     assert "set5-real" in psnr["shipped_scores"]  # the reference's scores, on the same set
     # The GAN stage started from the PSNR stage of this sitting, not from shipped weights.
     from superres.models.weights_file import read_metadata
