@@ -24,6 +24,7 @@ __all__ = [
     "RealismSpace",
     "blend_outputs",
     "check_realism_space",
+    "check_strength",
     "interpolate_models",
 ]
 
@@ -52,7 +53,7 @@ def interpolate_models(
     Raises:
         SuperresError: ``realism`` outside [0, 1]. IncompatibleWeightsError: different networks.
     """
-    realism = _check_realism(realism)
+    realism = check_strength(realism)
     a, b = smooth.state_dict(), textured.state_dict()
     if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
         raise IncompatibleWeightsError(
@@ -91,7 +92,7 @@ class OutputBlend(nn.Module):
             )
         self.smooth = smooth
         self.textured = textured
-        self.realism = _check_realism(realism)
+        self.realism = check_strength(realism)
         self.scale = textured_net.scale
         self.in_channels = textured_net.in_channels
         self.size_multiple = math.lcm(smooth_net.size_multiple, textured_net.size_multiple)
@@ -105,16 +106,18 @@ class OutputBlend(nn.Module):
         return f"realism={self.realism}"
 
 
-def _check_realism(realism: float) -> float:
-    real = isinstance(realism, numbers.Real) and not isinstance(realism, bool)
-    if not (real and 0.0 <= float(realism) <= 1.0):
-        raise SuperresError(f"realism must be a number in [0, 1], got {realism!r}")
-    return float(realism)
+def check_strength(value: float, what: str = "realism") -> float:
+    """``value`` as a float when it is a number in [0, 1] (a blend's strength: ``realism``,
+    ``denoise``), else :class:`SuperresError` naming ``what``."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (real and 0.0 <= float(value) <= 1.0):
+        raise SuperresError(f"{what} must be a number in [0, 1], got {value!r}")
+    return float(value)
 
 
 def blend_outputs(smooth: nn.Module, textured: nn.Module, realism: float) -> nn.Module:
     """Image interpolation (:class:`OutputBlend`); at 0 or 1 the one network itself."""
-    r = _check_realism(realism)
+    r = check_strength(realism)
     if r in (0.0, 1.0):
         return textured if r == 1.0 else smooth
     return OutputBlend(smooth, textured, r)

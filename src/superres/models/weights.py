@@ -44,6 +44,7 @@ from superres.models.realism import (
     RealismSpace,
     blend_outputs,
     check_realism_space,
+    check_strength,
     interpolate_models,
 )
 from superres.models.weights_check import meta_model
@@ -179,28 +180,19 @@ def _load_denoise(
     map_location: str | torch.device,
     denoise: float | None,
 ) -> nn.Module:
-    """A real-world model blended with its weak-degradation variant (``denoise``)."""
+    """A real-world model blended with its weak-degradation variant (``denoise``); both
+    sources are known to exist before either file is read."""
     if denoise is None:
         raise SuperresError(
             "denoise weights (--denoise-weights, denoise_weights=) need a strength "
             "(--denoise S, denoise=S in [0, 1]) to blend with"
         )
-    if isinstance(denoise, bool) or not isinstance(denoise, int | float) or not 0 <= denoise <= 1:
-        raise SuperresError(f"denoise must be a number in [0, 1], got {denoise!r}")
+    denoise = check_strength(denoise, "denoise")
     entry = (
         WEIGHTS.get(model) if weights is None and model is not None and model in WEIGHTS else None
     )
-    if weights is not None:
-        strong = _load_file(model, weights, scale, map_location)
-    else:
-        strong = _load_pretrained(entry, scale, map_location) if entry is not None else None
-    if weak_weights is not None:
-        weak = load_weights(weak_weights, map_location=map_location, scale=scale)
-    elif entry is not None and entry.weak_variant is not None:
-        weak = _load_pretrained(WEIGHTS.get(entry.weak_variant), scale, map_location)
-    else:
-        weak = None
-    if strong is None or weak is None:
+    weak_entry = entry.weak_variant if entry is not None else None
+    if (weights is None and entry is None) or (weak_weights is None and weak_entry is None):
         shipped = [n for n in WEIGHTS if WEIGHTS.get(n).weak_variant]
         choices = f"one of {', '.join(shipped)}" if shipped else "none ships with superres yet"
         raise SuperresError(
@@ -208,6 +200,16 @@ def _load_denoise(
             "FILE with --denoise-weights WEAK_FILE (e.g. realesr-general-x4v3.pth and "
             f"realesr-general-wdn-x4v3.pth), or a shipped real-world model ({choices})"
         )
+    if weights is not None:
+        strong = _load_file(model, weights, scale, map_location)
+    else:
+        assert entry is not None  # checked above
+        strong = _load_pretrained(entry, scale, map_location)
+    if weak_weights is not None:
+        weak = load_weights(weak_weights, map_location=map_location, scale=scale)
+    else:
+        assert weak_entry is not None  # checked above
+        weak = _load_pretrained(WEIGHTS.get(weak_entry), scale, map_location)
     return interpolate_models(
         weak,
         strong,
