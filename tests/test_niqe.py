@@ -63,6 +63,7 @@ def _ref_moments(image: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.
     rel = views - image[:, :, None, None]
     first = np.einsum("ijkl,kl->ij", rel, window)
     second = np.einsum("ijkl,kl->ij", rel * rel, window)
+    first = np.where(abs(first) < 1e-9, 0.0, first)  # a pixel equal to its mean: exactly 0
     return -first, second - first * first
 
 
@@ -238,6 +239,25 @@ def test_flat_areas_give_exact_zeros(params_file: Path) -> None:
         image[:96, :96] = rng.integers(16, 236, (96, 96))
         coefficients = _mscn(image, window)
         assert np.count_nonzero(coefficients[110:, 110:]) == 0, level  # far from the texture
+
+
+@pytest.mark.data
+def test_pixels_equal_to_their_local_mean_give_exact_zeros(params_file: Path) -> None:
+    """A pixel whose neighbourhood is not constant but whose weighted mean equals it (a row of 23s
+    between rows of 25s and 21s, repeating) has the coefficient 0 in exact arithmetic; float64
+    sums leave a residue of either sign there, which the AGGD fit counts (bird on Set5)."""
+    from superres.metrics.niqe import _mscn, load_niqe_params
+
+    window = load_niqe_params(params_file).window
+    for offset, gain in ((0.0, 1.0), (100.0, 1.0), (7.0, 0.37), (180.0, 2.0)):
+        profile = offset + gain * np.array([25.0, 23.0, 21.0] * 12)
+        for image in (np.tile(profile[:, None], (1, 36)), np.tile(profile[None, :], (36, 1))):
+            coefficients = _mscn(image, window)
+            inner = coefficients[6:-6, 6:-6] if image.shape[1] == 36 else coefficients
+            along = inner if image[0, 0] != image[1, 0] else inner.T
+            balanced, other = along[1::3], along[::3]  # the 23 rows (6 = 0 mod 3 trimmed)
+            assert np.count_nonzero(balanced) == 0, (offset, gain)
+            assert np.all(other != 0), (offset, gain)
 
 
 # --- invariants -----------------------------------------------------------------------------------
