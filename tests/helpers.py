@@ -1,9 +1,14 @@
-"""Helpers shared by test modules: registered models at test widths."""
+"""Helpers shared by test modules: registered models at test widths, tiny data roots."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
 from torch import nn
 
+from superres.io.image import write_image
 from superres.models import create_model
 
 # Tiny widths so each model builds, runs and exports in milliseconds to a second on a CPU; an
@@ -20,3 +25,14 @@ TINY: dict[str, dict[str, object]] = {
 def tiny_model(name: str, *, scale: int, **extra: object) -> nn.Module:
     """``create_model(name, scale=scale)`` at the :data:`TINY` widths, ``extra`` on top."""
     return create_model(name, scale=scale, **{**TINY.get(name, {}), **extra})
+
+
+def random_set5(root: Path, names: Sequence[str], *, seed: int, size: int = 32) -> Path:
+    """``root`` as a data root whose Set5 holds one uniform-noise RGB PNG per name (``size`` px
+    square; not the catalog's files, so commands need ``--allow-modified``). Returns ``root``."""
+    hr = root / "Set5" / "HR"
+    hr.mkdir(parents=True)
+    gen = torch.Generator().manual_seed(seed)
+    for name in names:
+        write_image(hr / f"{name}.png", torch.rand(3, size, size, generator=gen))
+    return root

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
+from helpers import random_set5
 from superres.cli import _build_parser, main
-from superres.io.image import write_image
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "src" / "superres" / "weights"
 RECIPE = Path(__file__).resolve().parents[1] / "configs" / "srresnet_x4.yaml"
@@ -32,13 +31,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int,
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root whose Set5 holds four random 32x32 images (scored with --allow-modified)."""
-    root = tmp_path_factory.mktemp("data")
-    hr = root / "Set5" / "HR"
-    hr.mkdir(parents=True)
-    gen = torch.Generator().manual_seed(3)
-    for name in ("a", "b", "c", "d"):
-        write_image(hr / f"{name}.png", torch.rand(3, 32, 32, generator=gen))
-    return root
+    return random_set5(tmp_path_factory.mktemp("data"), ("a", "b", "c", "d"), seed=3)
 
 
 @pytest.fixture(scope="module")

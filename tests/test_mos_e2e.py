@@ -21,10 +21,9 @@ from pathlib import Path
 
 import httpx2
 import pytest
-import torch
 import uvicorn
 
-from superres.io.image import write_image
+from helpers import random_set5
 from superres.mos import create_study, open_study, rater_order
 from superres.mos.server import bind_socket, create_app
 
@@ -44,12 +43,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    hr_dir = root / "Set5" / "HR"
-    hr_dir.mkdir(parents=True)
-    gen = torch.Generator().manual_seed(1)
-    for name in IMAGES:
-        write_image(hr_dir / f"{name}.png", torch.rand(3, 32, 32, generator=gen))
+    root = random_set5(tmp_path_factory.mktemp("data"), IMAGES, seed=1)
     out = tmp_path_factory.mktemp("template") / "study.db"
     create_study(out, [MODEL], "set5", root=root, seed=11, device="cpu", allow_modified=True)
     return out  # 4 images x (srcnn-x4, bicubic, hr) = 12 items

@@ -4,9 +4,11 @@ machine returns (at most 8 files, each under 16 MiB)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -52,10 +54,26 @@ def _tiny_root(data_root: Path, tmp_path: Path) -> Path:
     return root
 
 
+Sitting = Callable[..., tuple[ModuleType, list[str], Path]]
+
+
+@pytest.fixture
+def sitting(data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sitting:
+    """``sitting(timing=..., only=...)``: the script, its tiny-run arguments (data, runs, out, the
+    jobs ``only``, ``timing`` = budget minutes, scoring and start-up seconds, CPU, tiny batches,
+    no validation) and out."""
+    return functools.partial(_sitting, data_root, tmp_path, monkeypatch)
+
+
 def _sitting(
-    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: str, score_s: str
+    data_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    timing: tuple[str, str, str],
+    only: tuple[str, ...],
 ) -> tuple[ModuleType, list[str], Path]:
-    """The script, its tiny-run arguments (data, runs, out, budget, CPU, tiny batches) and out."""
+    budget, score_s, startup_s = timing
     monkeypatch.setenv("SUPERRES_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SUPERRES_OFFLINE", "1")
     root = _tiny_root(data_root, tmp_path)
@@ -63,16 +81,14 @@ def _sitting(
     argv = ["--data-root", str(root), "--runs", str(tmp_path / "runs"), "--out", str(out)]
     argv += ["--budget-minutes", budget, "--min-score-s", score_s, "--device", "cpu"]
     argv += ["--set", "data.batch_size=2", "--set", "data.gt_size=32", "--d-warmup", "1"]
+    argv += ["--startup-s", startup_s, "--only", *only, "--set", "validation.every=1000000"]
     return _script(monkeypatch), argv, out
 
 
 @pytest.mark.data
-def test_one_sitting_on_the_cpu(
-    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    script, argv, out = _sitting(data_root, tmp_path, monkeypatch, "0.6", "12")
-    argv += ["--startup-s", "20", "--only", "srcnn_x4", "srgan_x4"]
-    argv += ["--set", "validation.every=1000000", "--test-sets", "set14"]
+def test_one_sitting_on_the_cpu(sitting: Sitting, tmp_path: Path) -> None:
+    script, argv, out = sitting(timing=("0.6", "12", "20"), only=("srcnn_x4", "srgan_x4"))
+    argv += ["--test-sets", "set14"]
     extra = tmp_path / "train_speed.json"
     extra.write_text("{}")
     argv += ["--bundle-extra", str(extra)]
@@ -110,12 +126,12 @@ def test_one_sitting_on_the_cpu(
 @pytest.mark.data
 @pytest.mark.slow
 def test_a_first_release_trains_its_stages_in_order_and_is_judged_against_its_reference(
-    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sitting: Sitting, tmp_path: Path
 ) -> None:
-    script, argv, out = _sitting(data_root, tmp_path, monkeypatch, "1.5", "25")
-    argv += ["--startup-s", "15", "--only", "real_compact_psnr_x4", "real_compact_x4"]
+    jobs = ("real_compact_psnr_x4", "real_compact_x4")
+    script, argv, out = sitting(timing=("1.5", "25", "15"), only=jobs)
     argv += ["--set", "model.num_convs=2", "--set", "model.num_features=8"]
-    argv += ["--set", "validation.every=1000000", "--set", "data.repeat=1"]
+    argv += ["--set", "data.repeat=1"]
     argv += ["--set", "train.total_iters=3"]  # each stage ends early: the GAN one then starts
     assert script.main(argv) == 0
     with tarfile.open(out / "zoo_results.tar.gz") as tar:

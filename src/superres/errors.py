@@ -185,6 +185,24 @@ class ConfigError(SuperresError, ValueError):
     """A configuration file or override is invalid (unknown key, wrong type, bad value)."""
 
 
+def check_positive(name: str, value: object) -> int:
+    """``value`` if it is a positive ``int`` (not a bool); else a :class:`ConfigError` naming
+    ``name``. The one check of a count (blocks, channels, batch size, repeats) everywhere."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_choice(value: str, choices: Iterable[str], what: str, owner: str) -> str:
+    """``value`` if it is one of ``choices``; else a :class:`ConfigError` listing them."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ConfigError(
+            f"{owner}: {what} must be one of {', '.join(map(repr, choices))}; got {value!r}."
+        )
+    return value
+
+
 class InvalidNetworkError(SuperresError, ValueError):
     """An object given as an SR network does not keep the contract (a module with an integer
     ``scale``, positive ``in_channels`` and ``size_multiple``)."""

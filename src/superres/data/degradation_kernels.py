@@ -55,6 +55,10 @@ KERNEL_TYPES: tuple[KernelType, ...] = (
 )
 
 
+#: A kernel parameter: one value for every kernel, or a ``(N,)`` tensor, one per kernel.
+Param = torch.Tensor | float
+
+
 def _check_size(size: int) -> None:
     if isinstance(size, bool) or not isinstance(size, int) or size < 1 or size % 2 == 0:
         raise ConfigError(f"kernel size must be an odd positive integer (7, 9, ... 21), got {size}")
@@ -67,7 +71,7 @@ def _grid(size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def _params(*values: torch.Tensor | float) -> list[torch.Tensor]:
+def _params(*values: Param) -> list[torch.Tensor]:
     """Broadcast scalars and ``(N,)`` tensors to float64 ``(N, 1, 1)``."""
     tensors = [torch.as_tensor(v, dtype=torch.float64).reshape(-1) for v in values]
     device = next((t.device for t in tensors if t.device.type != "cpu"), tensors[0].device)
@@ -77,9 +81,9 @@ def _params(*values: torch.Tensor | float) -> list[torch.Tensor]:
 
 def _quadratic(
     size: int,
-    sigma_x: torch.Tensor | float,
-    sigma_y: torch.Tensor | float,
-    theta: torch.Tensor | float,
+    sigma_x: Param,
+    sigma_y: Param,
+    theta: Param,
 ) -> torch.Tensor:
     """``p^T S^-1 p`` on the grid, ``(N, size, size)`` float64."""
     sx, sy, th = _params(sigma_x, sigma_y, theta)
@@ -99,11 +103,7 @@ def _normalise(k: torch.Tensor) -> torch.Tensor:
 
 
 def anisotropic_gaussian(
-    size: int,
-    *,
-    sigma_x: torch.Tensor | float,
-    sigma_y: torch.Tensor | float,
-    theta: torch.Tensor | float = 0.0,
+    size: int, *, sigma_x: Param, sigma_y: Param, theta: Param = 0.0
 ) -> torch.Tensor:
     """Gaussian kernels ``(N, size, size)`` float64; ``sigma_y = sigma_x`` is the isotropic one.
 
@@ -118,12 +118,7 @@ def anisotropic_gaussian(
 
 
 def generalized_gaussian(
-    size: int,
-    *,
-    sigma_x: torch.Tensor | float,
-    sigma_y: torch.Tensor | float,
-    theta: torch.Tensor | float = 0.0,
-    beta: torch.Tensor | float,
+    size: int, *, sigma_x: Param, sigma_y: Param, theta: Param = 0.0, beta: Param
 ) -> torch.Tensor:
     """Generalised Gaussians ``exp(-1/2 q^beta)``, ``q = p^T S^-1 p``; ``beta = 1`` is Gaussian."""
     _check_size(size)
@@ -132,12 +127,7 @@ def generalized_gaussian(
 
 
 def plateau(
-    size: int,
-    *,
-    sigma_x: torch.Tensor | float,
-    sigma_y: torch.Tensor | float,
-    theta: torch.Tensor | float = 0.0,
-    beta: torch.Tensor | float,
+    size: int, *, sigma_x: Param, sigma_y: Param, theta: Param = 0.0, beta: Param
 ) -> torch.Tensor:
     """Plateau kernels ``1 / (1 + q^beta)``: flat near the centre, heavy tails (``beta`` > 0)."""
     _check_size(size)
@@ -145,7 +135,7 @@ def plateau(
     return _normalise(1.0 / (_quadratic(size, sigma_x, sigma_y, theta) ** b + 1.0))
 
 
-def circular_lowpass(size: int, *, cutoff: torch.Tensor | float) -> torch.Tensor:
+def circular_lowpass(size: int, *, cutoff: Param) -> torch.Tensor:
     """2-D sinc kernels: the ideal low-pass with circular pass band ``|w| < cutoff`` (rad/pixel),
     ``omega J1(omega r) / (2 pi r)`` sampled on the grid (its limit ``omega^2 / (4 pi)`` at the
     centre), truncated to ``size`` and normalised; ``(N, size, size)`` float64."""

@@ -19,10 +19,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from superres.errors import check_positive
+
 __all__ = [
     "ResumableSampler",
     "build_train_loader",
-    "check_positive_int",
     "holdout_split",
     "mix_seed",
 ]
@@ -34,13 +35,6 @@ def mix_seed(*parts: int) -> int:
     """A 63-bit seed from integers; unlike ``seed + epoch`` distinct tuples do not collide."""
     data = b"".join(int(p).to_bytes(16, "little", signed=True) for p in parts)
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") >> 1
-
-
-def check_positive_int(name: str, value: object) -> int:
-    """``value`` when it is an ``int`` >= 1 (not a bool); else a ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def holdout_split(
@@ -100,8 +94,8 @@ class ResumableSampler(Sampler[int]):
         world_size: int = 1,
         shuffle: bool = True,
     ) -> None:
-        self.dataset_len = check_positive_int("dataset_len", dataset_len)
-        self.world_size = check_positive_int("world_size", world_size)
+        self.dataset_len = check_positive("dataset_len", dataset_len)
+        self.world_size = check_positive("world_size", world_size)
         if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
             raise ValueError(f"rank must be in [0, {world_size}), got {rank!r}")
         self.rank = rank
@@ -216,7 +210,7 @@ def build_train_loader(
     Raises:
         ValueError: ``batch_size < 1`` or ``num_workers < 0``.
     """
-    check_positive_int("batch_size", batch_size)
+    check_positive("batch_size", batch_size)
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
     return _EpochSyncedLoader(

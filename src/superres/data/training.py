@@ -47,7 +47,6 @@ from superres.data.sampling import (
     Batch,
     ResumableSampler,
     build_train_loader,
-    check_positive_int,
     holdout_split,
     mix_seed,
 )
@@ -57,6 +56,7 @@ from superres.errors import (
     ImageTooSmallError,
     SuperresError,
     UnsupportedScaleError,
+    check_positive,
 )
 from superres.imaging.color import rgb_to_y
 from superres.imaging.quantize import to_integer
@@ -95,7 +95,7 @@ def _listing(names: Sequence[str]) -> str:
 def _check_crop_args(scale: object, gt_size: object, channels: object) -> tuple[int, int]:
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise UnsupportedScaleError(f"scale must be a positive integer, got {scale!r}")
-    gt = check_positive_int("gt_size", gt_size)
+    gt = check_positive("gt_size", gt_size)
     if gt % scale:
         raise ValueError(
             f"gt_size must be a multiple of scale {scale}, got {gt}; use e.g. "
@@ -260,7 +260,7 @@ class TrainDataset(PatchDataset):
         self.hflip, self.rot90 = bool(hflip), bool(rot90)
         self.small_images = small_images
         self.cache = cache
-        self.repeat = check_positive_int("repeat", repeat)
+        self.repeat = check_positive("repeat", repeat)
         self.seed = int(seed)
         self.epoch = 0
 
@@ -389,7 +389,7 @@ class PairedDataset(PatchDataset):
         self.scale, self.gt_size = _check_crop_args(scale, gt_size, channels)
         self.channels = channels
         self.hflip, self.rot90 = bool(hflip), bool(rot90)
-        self.repeat = check_positive_int("repeat", repeat)
+        self.repeat = check_positive("repeat", repeat)
         self.seed = int(seed)
         self.epoch = 0
         gt_files = _image_folder(gt_root, "HR (gt_root)")

@@ -2,7 +2,7 @@
 
 ``superres eval``, ``superres report``, ``superres mos create``, training validation and the
 scripts all turn a network and an LR image into the image they score through
-:func:`super_resolve`, and into PSNR/SSIM through :func:`score_image`, so their numbers agree to
+:func:`super_resolve`, and into PSNR/SSIM through :func:`evaluate_image`, so their numbers agree to
 the last digit on the same weights and the same execution path (``prepare_network``).
 
 ``default`` (today's method tables)
@@ -49,7 +49,6 @@ __all__ = [
     "ScoredImage",
     "evaluate_image",
     "prepare_network",
-    "score_image",
     "score_output",
     "set_mean",
     "super_resolve",
@@ -122,19 +121,6 @@ def score_output(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> tuple[float,
     kwargs = {"crop_border": scale, "y_channel": True}
     a, b = sr[None].to(torch.float64), hr[None].to(torch.float64)
     return float(psnr(a, b, **kwargs)[0]), float(ssim(a, b, **kwargs)[0])
-
-
-def score_image(
-    model: nn.Module,
-    pair: BenchmarkImage,
-    scale: int,
-    *,
-    protocol: Protocol = "default",
-    device: torch.device | None = None,
-) -> tuple[float, float]:
-    """PSNR-Y and SSIM-Y of ``model`` on one benchmark pair under ``protocol``."""
-    scored = evaluate_image(model, pair, scale, protocol=protocol, device=device)
-    return scored.psnr_y, scored.ssim_y
 
 
 @dataclass(frozen=True)

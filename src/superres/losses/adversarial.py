@@ -26,8 +26,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from superres.errors import ConfigError
-from superres.losses.base import BaseLoss, check_choice
+from superres.errors import ConfigError, check_choice
+from superres.losses.base import BaseLoss
 
 __all__ = ["GAN_TYPES", "GANLoss"]
 

@@ -26,15 +26,6 @@ def check_reduction(reduction: str, owner: str) -> str:
     return reduction
 
 
-def check_choice(value: str, choices: tuple[str, ...], what: str, owner: str) -> str:
-    """``value`` if it is in ``choices``, else a :class:`ConfigError` listing them."""
-    if value not in choices:
-        raise ConfigError(
-            f"{owner}: {what} must be one of {', '.join(map(repr, choices))}; got {value!r}."
-        )
-    return value
-
-
 def _batch_problem(t: torch.Tensor) -> str | None:
     """Why ``t`` is not a floating-point ``(N, C, H, W)`` batch, with the fix; None if it is."""
     if t.ndim != 4:
@@ -94,4 +85,4 @@ class BaseLoss(nn.Module):
         return f"loss_weight={self.loss_weight:g}, reduction={self.reduction!r}"
 
 
-__all__ = ["REDUCTIONS", "BaseLoss", "Reduction", "check_choice", "check_pair", "check_reduction"]
+__all__ = ["REDUCTIONS", "BaseLoss", "Reduction", "check_pair", "check_reduction"]

@@ -47,8 +47,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from superres.errors import ConfigError
-from superres.losses.base import BaseLoss, check_choice, check_pair, check_reduction
+from superres.errors import ConfigError, check_choice
+from superres.losses.base import BaseLoss, check_pair, check_reduction
 from superres.metrics.lpips import LPIPS
 from superres.models.feature_trunk import FeatureTrunk
 from superres.models.squeezenet import SqueezeNet11Features

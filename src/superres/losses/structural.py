@@ -33,8 +33,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from superres.errors import ConfigError, ImageTooSmallError
-from superres.losses.base import BaseLoss, check_choice, check_pair
+from superres.errors import ConfigError, ImageTooSmallError, check_choice
+from superres.losses.base import BaseLoss, check_pair
 from superres.metrics.fidelity import (
     MS_SSIM_WEIGHTS,
     SSIM_WINDOW_SIZE,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from superres.losses.base import BaseLoss, check_choice, check_pair
+from superres.errors import check_choice
+from superres.losses.base import BaseLoss, check_pair
 
 __all__ = ["TotalVariationLoss"]
 

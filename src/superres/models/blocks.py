@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from superres.errors import ConfigError, UnsupportedScaleError
+from superres.errors import ConfigError, UnsupportedScaleError, check_positive
 from superres.models.descriptor import record_network
 
 
@@ -97,13 +97,6 @@ def check_scale_supported(model: str, scale: object, supported: tuple[int, ...])
             f"{model} does not support scale {scale!r}; supported scales: {allowed}"
         )
     return scale
-
-
-def check_positive(name: str, value: object) -> int:
-    """Return ``value`` if it is a positive ``int``; otherwise raise :class:`ConfigError`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 class SRNetwork(nn.Module):
@@ -215,7 +208,6 @@ def default_init_weights(
 __all__ = [
     "PixelShuffleUpsampler",
     "SRNetwork",
-    "check_positive",
     "check_scale_supported",
     "conv",
     "default_init_weights",

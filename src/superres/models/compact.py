@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from superres.errors import ConfigError
-from superres.models.blocks import SRNetwork, check_positive, conv, records_config
+from superres.errors import ConfigError, check_choice, check_positive
+from superres.models.blocks import SRNetwork, conv, records_config
 
 SUPPORTED_SCALES = (2, 3, 4)
 
@@ -75,11 +75,7 @@ class SRVGGNetCompact(SRNetwork):
         )
         num_features = check_positive("num_features", num_features)
         num_convs = check_positive("num_convs", num_convs)
-        if activation not in ACTIVATIONS:
-            raise ConfigError(
-                f"SRVGGNetCompact activation must be one of {', '.join(ACTIVATIONS)}, got "
-                f"{activation!r}"
-            )
+        check_choice(activation, ACTIVATIONS, "activation", "SRVGGNetCompact")
         if self.out_channels != self.in_channels:
             raise ConfigError(
                 f"SRVGGNetCompact adds its input to its output, so out_channels "

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from superres.errors import ConfigError
-from superres.models.blocks import check_positive, conv
+from superres.errors import ConfigError, check_positive
+from superres.models.blocks import conv
 
 
 class VGGStyleDiscriminator(nn.Module):

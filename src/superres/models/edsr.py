@@ -29,11 +29,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from superres.errors import ConfigError
+from superres.errors import ConfigError, check_positive
 from superres.models.blocks import (
     PixelShuffleUpsampler,
     SRNetwork,
-    check_positive,
     conv,
     records_config,
 )

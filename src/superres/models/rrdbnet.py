@@ -30,10 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from superres.errors import ConfigError, UnsupportedScaleError
+from superres.errors import ConfigError, UnsupportedScaleError, check_positive
 from superres.models.blocks import (
     SRNetwork,
-    check_positive,
     conv,
     default_init_weights,
     records_config,

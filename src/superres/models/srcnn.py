@@ -21,9 +21,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from superres.errors import ConfigError
+from superres.errors import ConfigError, check_positive
 from superres.imaging.resize import imresize
-from superres.models.blocks import SRNetwork, check_positive, conv, records_config
+from superres.models.blocks import SRNetwork, conv, records_config
 
 SUPPORTED_SCALES = (2, 3, 4)
 

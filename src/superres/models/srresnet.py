@@ -33,11 +33,10 @@ from typing import Literal
 import torch
 from torch import nn
 
-from superres.errors import ConfigError
+from superres.errors import check_choice, check_positive
 from superres.models.blocks import (
     PixelShuffleUpsampler,
     SRNetwork,
-    check_positive,
     conv,
     records_config,
 )
@@ -109,15 +108,8 @@ class SRResNet(SRNetwork):
         )
         num_features = check_positive("num_features", num_features)
         num_blocks = check_positive("num_blocks", num_blocks)
-        if body_tail not in BODY_TAILS:
-            raise ConfigError(
-                f"SRResNet body_tail must be one of {', '.join(BODY_TAILS)}, got {body_tail!r}"
-            )
-        if output_activation not in OUTPUT_ACTIVATIONS:
-            raise ConfigError(
-                f"SRResNet output_activation must be one of {', '.join(OUTPUT_ACTIVATIONS)}, "
-                f"got {output_activation!r}"
-            )
+        check_choice(body_tail, BODY_TAILS, "body_tail", "SRResNet")
+        check_choice(output_activation, OUTPUT_ACTIVATIONS, "output_activation", "SRResNet")
         self.output_activation = output_activation
 
         # The large 9x9 kernels at both ends give the network a wide receptive field in the image
