@@ -391,13 +391,11 @@ def test_pipeline_agrees_across_dtypes_and_devices(
 def test_config_defaults_are_real_esrgans_published_options() -> None:
     """``options/train_realesrgan_x4plus.yml``'s values, stage by stage."""
     c = DegradationConfig()
+    # iso, aniso, generalized_iso, generalized_aniso, plateau_iso, plateau_aniso
     kernels = (
         "iso",
         "aniso",
-        "generalized_iso",
-        "generalized_aniso",
-        "plateau_iso",
-        "plateau_aniso",
+        *(f"{k}_{s}" for k in ("generalized", "plateau") for s in ("iso", "aniso")),
     )
     published = {
         "blur_prob": (1.0, 0.8),  # stage 1 always blurs; stage 2 with second_blur_prob
