@@ -7,6 +7,7 @@ correlation, Pillow's own JPEG encoder and decoder, and the statistics of the no
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from pathlib import Path
@@ -27,11 +28,16 @@ from superres.data.degradation_kernels import (
     shifted_gaussian,
 )
 from superres.data.degradation_ops import filter2d, gaussian_noise, poisson_noise
-from superres.data.degradations import DegradationConfig, degrade, degrade_bsrgan
+from superres.data.degradations import (
+    DegradationConfig,
+    DegradationStage,
+    degrade,
+    degrade_bsrgan,
+)
 from superres.errors import ConfigError, InvalidImageError
 from superres.imaging.jpeg import jpeg_quality_tables, jpeg_roundtrip
 from superres.io.samples import load_sample
-from superres.training.config import recipe_from_dict
+from superres.training.config import recipe_from_checkpoint, recipe_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = list(range(7, 22, 2))
@@ -344,11 +350,10 @@ def test_degradation_actually_degrades(hr: torch.Tensor) -> None:
 
 
 def _noise_free() -> DegradationConfig:
+    c = DegradationConfig()
+    quiet = {"noise_range": (0.0, 0.0), "poisson_scale_range": (0.0, 0.0)}
     return DegradationConfig(
-        noise_range=(0.0, 0.0),
-        poisson_scale_range=(0.0, 0.0),
-        noise_range2=(0.0, 0.0),
-        poisson_scale_range2=(0.0, 0.0),
+        first=dataclasses.replace(c.first, **quiet), second=dataclasses.replace(c.second, **quiet)
     )
 
 
@@ -384,22 +389,36 @@ def test_pipeline_agrees_across_dtypes_and_devices(
 
 
 def test_config_defaults_are_real_esrgans_published_options() -> None:
+    """``options/train_realesrgan_x4plus.yml``'s values, stage by stage."""
     c = DegradationConfig()
-    assert c.kernel_prob == (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
-    assert c.sinc_prob == 0.1
-    assert c.blur_sigma == (0.2, 3.0)
-    assert c.blur_sigma2 == (0.2, 1.5)
-    assert c.resize_prob == (0.2, 0.7, 0.1)
-    assert c.resize_range == (0.15, 1.5)
-    assert c.resize_prob2 == (0.3, 0.4, 0.3)
-    assert c.resize_range2 == (0.3, 1.2)
-    assert c.noise_range == (1.0, 30.0)
-    assert c.noise_range2 == (1.0, 25.0)
-    assert c.poisson_scale_range == (0.05, 3.0)
-    assert c.poisson_scale_range2 == (0.05, 2.5)
-    assert c.jpeg_range == (30, 95) == c.jpeg_range2
-    assert c.second_blur_prob == 0.8
-    assert c.final_sinc_prob == 0.8
+    # iso, aniso, generalized_iso, generalized_aniso, plateau_iso, plateau_aniso
+    kernels = (
+        "iso",
+        "aniso",
+        *(f"{k}_{s}" for k in ("generalized", "plateau") for s in ("iso", "aniso")),
+    )
+    published = {
+        "blur_prob": (1.0, 0.8),  # stage 1 always blurs; stage 2 with second_blur_prob
+        "kernel_list": (kernels, kernels),
+        "kernel_prob": ((0.45, 0.25, 0.12, 0.03, 0.12, 0.03),) * 2,
+        "sinc_prob": (0.1, 0.1),
+        "blur_sigma": ((0.2, 3.0), (0.2, 1.5)),
+        "betag_range": ((0.5, 4.0), (0.5, 4.0)),
+        "betap_range": ((1.0, 2.0), (1.0, 2.0)),
+        "resize_prob": ((0.2, 0.7, 0.1), (0.3, 0.4, 0.3)),
+        "resize_range": ((0.15, 1.5), (0.3, 1.2)),
+        "gaussian_noise_prob": (0.5, 0.5),
+        "noise_range": ((1.0, 30.0), (1.0, 25.0)),
+        "poisson_scale_range": ((0.05, 3.0), (0.05, 2.5)),
+        "gray_noise_prob": (0.4, 0.4),
+        "jpeg_range": ((30, 95), (30, 95)),
+    }
+    assert set(published) == {f.name for f in dataclasses.fields(DegradationStage)}
+    for name, (first, second) in published.items():
+        assert getattr(c.first, name) == first, name
+        assert getattr(c.second, name) == second, name
+    assert c.first == DegradationStage()  # a stage's own defaults are the first stage's
+    assert (c.pipeline, c.kernel_size_range, c.final_sinc_prob) == ("realesrgan", (7, 21), 0.8)
 
 
 @pytest.mark.parametrize(
@@ -408,12 +427,25 @@ def test_config_defaults_are_real_esrgans_published_options() -> None:
         ({"noise_range": (30.0, 1.0)}, "noise_range: got .*low <= high"),
         ({"jpeg_range": (0, 95)}, "jpeg_range: .*1..100"),
         ({"resize_range": (0.5, 0.9)}, "resize_range: .*low <= 1 <= high"),
-        ({"kernel_size_range": (6, 21)}, "kernel_size_range: .*odd"),
         ({"kernel_prob": (0.5, 0.5, 0.5, 0.0, 0.0, 0.0)}, "kernel_prob: .*sum to 1"),
         ({"kernel_list": ("iso",)}, "same length"),
-        ({"second_blur_prob": 1.5}, "second_blur_prob: got 1.5"),
-        ({"blur_sigma2": (0.0, 1.0)}, "blur_sigma2: .*above 0"),
+        ({"blur_prob": 1.5}, "blur_prob: got 1.5"),
+        ({"gray_noise_prob": -0.1}, "gray_noise_prob: got -0.1"),
+        ({"blur_sigma": (0.0, 1.0)}, "blur_sigma: .*above 0"),
         ({"poisson_scale_range": (-1.0, 1.0)}, "poisson_scale_range: .*0 or more"),
+    ],
+)
+def test_stage_refuses_bad_values_naming_them(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        DegradationStage(**changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"kernel_size_range": (6, 21)}, "kernel_size_range: .*odd"),
+        ({"kernel_size_range": (21, 7)}, "kernel_size_range: .*low <= high"),
+        ({"final_sinc_prob": 1.5}, "final_sinc_prob: got 1.5"),
     ],
 )
 def test_config_refuses_bad_values_naming_them(changes: dict, message: str) -> None:
@@ -429,16 +461,81 @@ def _recipe(degradation: object) -> dict:
 
 def test_recipe_section_validates_its_options() -> None:
     with pytest.raises(
-        ConfigError, match=r"data\.degradation: unknown key 'nois_range'.*noise_range"
+        ConfigError, match=r"data\.degradation: unknown key 'nois_range'.*kernel_size_range"
     ):
         recipe_from_dict(_recipe({"nois_range": [1, 2]}))
-    with pytest.raises(ConfigError, match=r"data.degradation.kernel_list\[0\]: got 'gauss'"):
-        recipe_from_dict(_recipe({"kernel_list": ["gauss"], "kernel_prob": [1.0]}))
-    with pytest.raises(ConfigError, match=r"data\.degradation: jpeg_range2"):
-        recipe_from_dict(_recipe({"jpeg_range2": [10, 120]}))
-    chosen = recipe_from_dict(_recipe({"noise_range": [1, 10], "pipeline": "bsrgan"}))
-    assert chosen.data.degradation == DegradationConfig(noise_range=(1, 10), pipeline="bsrgan")
+    with pytest.raises(
+        ConfigError, match=r"data\.degradation\.second: unknown key 'noise_rang'.*noise_range"
+    ):
+        recipe_from_dict(_recipe({"second": {"noise_rang": [1, 2]}}))
+    with pytest.raises(ConfigError, match=r"data.degradation.first.kernel_list\[0\]: got 'gauss'"):
+        recipe_from_dict(_recipe({"first": {"kernel_list": ["gauss"], "kernel_prob": [1.0]}}))
+    with pytest.raises(ConfigError, match=r"data\.degradation\.second: jpeg_range: .*1\.\.100"):
+        recipe_from_dict(_recipe({"second": {"jpeg_range": [10, 120]}}))
+    with pytest.raises(ConfigError, match=r"data\.degradation\.first: expected a mapping"):
+        recipe_from_dict(_recipe({"first": [1, 2]}))
     assert recipe_from_dict(_recipe(None)).data.degradation is None
+
+
+def test_recipe_stage_keeps_the_stages_own_defaults() -> None:
+    """``second: {noise_range: ...}`` changes that value only: the rest stays stage 2's."""
+    chosen = recipe_from_dict(
+        _recipe({"second": {"noise_range": [1, 20]}, "first": {}, "pipeline": "bsrgan"})
+    ).data.degradation
+    assert chosen is not None
+    assert chosen.pipeline == "bsrgan"
+    assert chosen.first == DegradationStage()
+    assert chosen.second.noise_range == (1.0, 20.0)
+    assert chosen.second.blur_sigma == (0.2, 1.5)  # stage 2's value, not the class default
+    assert chosen.second.blur_prob == 0.8
+    assert chosen.second.resize_range == (0.3, 1.2)
+    assert chosen.second.poisson_scale_range == (0.05, 2.5)
+    assert recipe_from_dict(_recipe({})).data.degradation == DegradationConfig()
+
+
+def test_checkpoint_with_flat_stage_keys_reads_as_it_was_trained() -> None:
+    """A checkpoint's recipe from before the stages were nested: ``...2`` and
+    ``second_blur_prob`` are stage 2's, the other stage keys stage 1's."""
+    flat = {
+        "pipeline": "realesrgan",
+        "kernel_size_range": [7, 15],
+        "noise_range": [1, 10],
+        "jpeg_range": [40, 95],
+        "noise_range2": [2, 5],
+        "kernel_list2": ["iso"],
+        "kernel_prob2": [1.0],
+        "second_blur_prob": 0.5,
+        "final_sinc_prob": 0.3,
+    }
+    text = yaml.safe_dump(_recipe(flat))
+    config = recipe_from_checkpoint(text, source="recipe.yaml").data.degradation
+    assert config is not None
+    assert (config.pipeline, config.kernel_size_range, config.final_sinc_prob) == (
+        "realesrgan",
+        (7, 15),
+        0.3,
+    )
+    assert config.first == DegradationStage(noise_range=(1.0, 10.0), jpeg_range=(40, 95))
+    assert config.second.noise_range == (2.0, 5.0)
+    assert config.second.kernel_list == ("iso",)
+    assert config.second.kernel_prob == (1.0,)
+    assert config.second.blur_prob == 0.5
+    assert config.second.blur_sigma == (0.2, 1.5)
+    assert config.second.jpeg_range == (30, 95)
+
+
+def test_second_stage_blurs_with_its_probability(hr: torch.Tensor) -> None:
+    """With ``second.blur_prob`` 0 the second kernel's width cannot matter; with 1 it does (the
+    draws of everything else are the same either way)."""
+    c = DegradationConfig()
+
+    def lr(blur_prob: float, blur_sigma: tuple[float, float]) -> torch.Tensor:
+        stage = dataclasses.replace(c.second, blur_prob=blur_prob, blur_sigma=blur_sigma)
+        config = DegradationConfig(second=stage)
+        return degrade(hr, scale=4, config=config, generator=_gen(2))
+
+    assert torch.equal(lr(0.0, (0.2, 0.3)), lr(0.0, (2.5, 3.0)))
+    assert not torch.equal(lr(1.0, (0.2, 0.3)), lr(1.0, (2.5, 3.0)))
 
 
 def test_pipelines_refuse_bad_input(hr: torch.Tensor) -> None:

@@ -24,8 +24,9 @@ device up to the noise fields (a device's generator draws its own stream).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -52,71 +53,20 @@ from superres.imaging.jpeg import jpeg_roundtrip
 from superres.imaging.quantize import quantize
 from superres.imaging.resize import imresize
 
-__all__ = ["DegradationConfig", "degrade", "degrade_bsrgan"]
+__all__ = [
+    "DegradationConfig",
+    "DegradationStage",
+    "degrade",
+    "degrade_bsrgan",
+    "nest_stage_keys",
+]
 
 _MIXTURE = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
 
 
-@dataclass(frozen=True)
-class DegradationConfig:
-    """Real-ESRGAN's degradation options (``options/train_realesrgan_x4plus.yml``), its
-    published values as defaults; the names are Real-ESRGAN's, ``...2`` for the second stage.
-
-    Ranges are ``(low, high)`` drawn uniformly; ``resize_prob`` is the probability of
-    (up, down, keep), ``resize_range`` the factors (up: U(1, high), down: U(low, 1)); noise
-    sigmas are on the 0-255 scale; JPEG qualities are whole numbers drawn uniformly from
-    ``jpeg_range`` (inclusive). ``pipeline: bsrgan`` runs :func:`degrade_bsrgan` instead, whose
-    parameters are BSRGAN's own and not read from here.
-    """
-
-    pipeline: Literal["realesrgan", "bsrgan"] = "realesrgan"
-    kernel_size_range: tuple[int, int] = (7, 21)
-    kernel_list: tuple[KernelType, ...] = KERNEL_TYPES
-    kernel_prob: tuple[float, ...] = _MIXTURE
-    sinc_prob: float = 0.1
-    blur_sigma: tuple[float, float] = (0.2, 3.0)
-    betag_range: tuple[float, float] = (0.5, 4.0)
-    betap_range: tuple[float, float] = (1.0, 2.0)
-    resize_prob: tuple[float, float, float] = (0.2, 0.7, 0.1)
-    resize_range: tuple[float, float] = (0.15, 1.5)
-    gaussian_noise_prob: float = 0.5
-    noise_range: tuple[float, float] = (1.0, 30.0)
-    poisson_scale_range: tuple[float, float] = (0.05, 3.0)
-    gray_noise_prob: float = 0.4
-    jpeg_range: tuple[int, int] = (30, 95)
-    second_blur_prob: float = 0.8
-    kernel_list2: tuple[KernelType, ...] = KERNEL_TYPES
-    kernel_prob2: tuple[float, ...] = _MIXTURE
-    sinc_prob2: float = 0.1
-    blur_sigma2: tuple[float, float] = (0.2, 1.5)
-    betag_range2: tuple[float, float] = (0.5, 4.0)
-    betap_range2: tuple[float, float] = (1.0, 2.0)
-    resize_prob2: tuple[float, float, float] = (0.3, 0.4, 0.3)
-    resize_range2: tuple[float, float] = (0.3, 1.2)
-    gaussian_noise_prob2: float = 0.5
-    noise_range2: tuple[float, float] = (1.0, 25.0)
-    poisson_scale_range2: tuple[float, float] = (0.05, 2.5)
-    gray_noise_prob2: float = 0.4
-    jpeg_range2: tuple[int, int] = (30, 95)
-    final_sinc_prob: float = 0.8
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            _check_option(f.name, getattr(self, f.name))
-        for names, probs in (
-            (self.kernel_list, self.kernel_prob),
-            (self.kernel_list2, self.kernel_prob2),
-        ):
-            if len(names) != len(probs) or not names:
-                raise ConfigError(
-                    f"kernel_list {list(names)} and kernel_prob {list(probs)} must be non-empty "
-                    "and of the same length (one probability per kernel family)"
-                )
-
-
 def _check_option(name: str, value: object) -> None:
     """One option's own rule; the message names it, the value and what it should be."""
-    if name.endswith(("_prob", "_prob2")) and not name.startswith(("resize", "kernel")):
+    if name.endswith("_prob") and not name.startswith(("resize", "kernel")):
         if not 0.0 <= float(value) <= 1.0:  # pyright: ignore[reportArgumentType]
             raise ConfigError(f"{name}: got {value}; a probability is between 0 and 1")
         return
@@ -150,6 +100,101 @@ def _check_option(name: str, value: object) -> None:
         raise ConfigError(f"{name}: got {list(value)}; it must be above 0")
     elif low < 0:
         raise ConfigError(f"{name}: got {list(value)}; noise levels are 0 or more")
+
+
+@dataclass(frozen=True)
+class DegradationStage:
+    """One blur -> resize -> noise -> JPEG stage of Real-ESRGAN's model; the defaults are its
+    first stage's published values (``options/train_realesrgan_x4plus.yml``, the names its own).
+
+    Ranges are ``(low, high)`` drawn uniformly; ``blur_prob`` is the probability of the blur
+    (Real-ESRGAN's ``second_blur_prob`` for stage 2; 1, which draws nothing, for stage 1);
+    ``resize_prob`` is the probability of (up, down, keep), ``resize_range`` the factors (up:
+    U(1, high), down: U(low, 1)); noise sigmas are on the 0-255 scale; JPEG qualities are whole
+    numbers drawn uniformly from ``jpeg_range`` (inclusive).
+    """
+
+    blur_prob: float = 1.0
+    kernel_list: tuple[KernelType, ...] = KERNEL_TYPES
+    kernel_prob: tuple[float, ...] = _MIXTURE
+    sinc_prob: float = 0.1
+    blur_sigma: tuple[float, float] = (0.2, 3.0)
+    betag_range: tuple[float, float] = (0.5, 4.0)
+    betap_range: tuple[float, float] = (1.0, 2.0)
+    resize_prob: tuple[float, float, float] = (0.2, 0.7, 0.1)
+    resize_range: tuple[float, float] = (0.15, 1.5)
+    gaussian_noise_prob: float = 0.5
+    noise_range: tuple[float, float] = (1.0, 30.0)
+    poisson_scale_range: tuple[float, float] = (0.05, 3.0)
+    gray_noise_prob: float = 0.4
+    jpeg_range: tuple[int, int] = (30, 95)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_option(f.name, getattr(self, f.name))
+        if len(self.kernel_list) != len(self.kernel_prob) or not self.kernel_list:
+            raise ConfigError(
+                f"kernel_list {list(self.kernel_list)} and kernel_prob {list(self.kernel_prob)} "
+                "must be non-empty and of the same length (one probability per kernel family)"
+            )
+
+
+#: Real-ESRGAN's published second stage: a weaker blur (only with probability 0.8), a resize
+#: around the LR size, less noise.
+_SECOND_STAGE = DegradationStage(
+    blur_prob=0.8,
+    blur_sigma=(0.2, 1.5),
+    resize_prob=(0.3, 0.4, 0.3),
+    resize_range=(0.3, 1.2),
+    noise_range=(1.0, 25.0),
+    poisson_scale_range=(0.05, 2.5),
+)
+
+
+@dataclass(frozen=True)
+class DegradationConfig:
+    """Real-ESRGAN's degradation options, its published values as defaults: the two stages
+    (:class:`DegradationStage`) and the options of the whole pipeline.
+
+    ``kernel_size_range`` is both stages' and the final sinc filter's kernel sizes (odd);
+    ``final_sinc_prob`` the probability of that filter. A stage built by hand starts from the
+    first stage's defaults: change one value of the second with
+    ``dataclasses.replace(DegradationConfig().second, noise_range=(1, 20))``. ``pipeline:
+    bsrgan`` runs :func:`degrade_bsrgan` instead, whose parameters are BSRGAN's own and not read
+    from here.
+    """
+
+    pipeline: Literal["realesrgan", "bsrgan"] = "realesrgan"
+    kernel_size_range: tuple[int, int] = (7, 21)
+    first: DegradationStage = DegradationStage()
+    second: DegradationStage = _SECOND_STAGE
+    final_sinc_prob: float = 0.8
+
+    def __post_init__(self) -> None:
+        _check_option("kernel_size_range", self.kernel_size_range)
+        _check_option("final_sinc_prob", self.final_sinc_prob)
+
+
+def nest_stage_keys(options: object) -> object:
+    """A ``data.degradation`` mapping with the flat keys recipes had before the stages were
+    nested (``noise_range``, ``noise_range2``, ``second_blur_prob``) moved into ``first:`` and
+    ``second:``, so a checkpoint of then reads as it was trained; anything else as it is."""
+    if not isinstance(options, Mapping) or "first" in options or "second" in options:
+        return options
+    stage = {f.name for f in fields(DegradationStage)} - {"blur_prob"}
+    out: dict[str, Any] = {}
+    first: dict[str, Any] = {}
+    second: dict[str, Any] = {}
+    for key, value in options.items():
+        if key == "second_blur_prob":
+            second["blur_prob"] = value
+        elif key in stage:
+            first[key] = value
+        elif isinstance(key, str) and key.endswith("2") and key[:-1] in stage:
+            second[key[:-1]] = value
+        else:
+            out[key] = value
+    return {**out, **({"first": first} if first else {}), **({"second": second} if second else {})}
 
 
 # --- shared plumbing ----------------------------------------------------------------------------
@@ -208,37 +253,28 @@ def _jpeg(out: torch.Tensor, quality_range: tuple[int, int], g: torch.Generator)
 
 
 def _random_resize(
-    out: torch.Tensor,
-    base: tuple[float, float],
-    probs: tuple[float, float, float],
-    factors: tuple[float, float],
-    g: torch.Generator,
+    out: torch.Tensor, base: tuple[float, float], stage: DegradationStage, g: torch.Generator
 ) -> torch.Tensor:
     """Real-ESRGAN's random resize to ``base * f``: f ~ U(1, high) (up), U(low, 1) (down) or 1,
     with a random interpolation."""
-    kind = _choice(g, probs)
-    f = (uniform(1, 1.0, factors[1], g), uniform(1, factors[0], 1.0, g), torch.ones(1))[kind]
+    kind = _choice(g, stage.resize_prob)
+    low, high = stage.resize_range
+    f = (uniform(1, 1.0, high, g), uniform(1, low, 1.0, g), torch.ones(1))[kind]
     size = (int(base[0] * float(f)), int(base[1] * float(f)))
     return resize(out, size, RESIZE_MODES[_randint(g, 0, 2)])
 
 
 def _add_noise(
-    out: torch.Tensor,
-    *,
-    gaussian_prob: float,
-    sigma_range: tuple[float, float],
-    poisson_range: tuple[float, float],
-    gray_prob: float,
-    params: torch.Generator,
-    noise: torch.Generator,
+    out: torch.Tensor, stage: DegradationStage, params: torch.Generator, noise: torch.Generator
 ) -> torch.Tensor:
-    """Gaussian (probability ``gaussian_prob``) or Poisson noise, gray with ``gray_prob``."""
-    gray = torch.tensor([_rand(params) < gray_prob])
-    if _rand(params) < gaussian_prob:
-        sigma = uniform(1, *sigma_range, params)
+    """Gaussian (probability ``gaussian_noise_prob``) or Poisson noise, gray with
+    ``gray_noise_prob``."""
+    gray = torch.tensor([_rand(params) < stage.gray_noise_prob])
+    if _rand(params) < stage.gaussian_noise_prob:
+        sigma = uniform(1, *stage.noise_range, params)
         field = gaussian_noise(out, sigma=sigma, gray=gray, generator=noise)
     else:
-        scale = uniform(1, *poisson_range, params)
+        scale = uniform(1, *stage.poisson_scale_range, params)
         field = poisson_noise(out, scale=scale, gray=gray, generator=noise)
     return (out + field).clamp(0.0, 1.0)
 
@@ -246,21 +282,38 @@ def _add_noise(
 # --- Real-ESRGAN ---------------------------------------------------------------------------------
 
 
-def _stage_kernel(c: DegradationConfig, stage: int, params: torch.Generator) -> torch.Tensor:
-    """The blur kernel of stage 1 or 2, ``(1, k, k)`` with ``k`` the largest kernel size."""
-    first = stage == 1
+def _stage_kernel(
+    stage: DegradationStage, size_range: tuple[int, int], params: torch.Generator
+) -> torch.Tensor:
+    """A stage's blur kernel, ``(1, k, k)`` with ``k`` the largest kernel size."""
     return random_mixed_kernels(
         1,
         generator=params,
-        kernel_list=c.kernel_list if first else c.kernel_list2,
-        kernel_prob=c.kernel_prob if first else c.kernel_prob2,
-        size_range=c.kernel_size_range,
-        sigma_range=c.blur_sigma if first else c.blur_sigma2,
-        betag_range=c.betag_range if first else c.betag_range2,
-        betap_range=c.betap_range if first else c.betap_range2,
-        sinc_prob=c.sinc_prob if first else c.sinc_prob2,
-        pad_to=c.kernel_size_range[1],
+        kernel_list=stage.kernel_list,
+        kernel_prob=stage.kernel_prob,
+        size_range=size_range,
+        sigma_range=stage.blur_sigma,
+        betag_range=stage.betag_range,
+        betap_range=stage.betap_range,
+        sinc_prob=stage.sinc_prob,
+        pad_to=size_range[1],
     )
+
+
+def _stage(
+    out: torch.Tensor,
+    stage: DegradationStage,
+    kernel: torch.Tensor,
+    base: tuple[float, float],
+    params: torch.Generator,
+    noise: torch.Generator,
+) -> torch.Tensor:
+    """A stage up to its JPEG: blur (with probability ``blur_prob``), resize around ``base``
+    (height, width), noise."""
+    if stage.blur_prob >= 1.0 or _rand(params) < stage.blur_prob:
+        out = filter2d(out, kernel)
+    out = _random_resize(out, base, stage, params)
+    return _add_noise(out, stage, params, noise)
 
 
 def _realesrgan_one(
@@ -272,47 +325,25 @@ def _realesrgan_one(
 ) -> torch.Tensor:
     """One image ``(1, 3, H, W)`` through Real-ESRGAN's ``feed_data`` synthesis."""
     h, w = x.shape[-2:]
-    k1, k2 = _stage_kernel(c, 1, params), _stage_kernel(c, 2, params)
     sizes = c.kernel_size_range
+    k1, k2 = _stage_kernel(c.first, sizes, params), _stage_kernel(c.second, sizes, params)
     sinc = random_sinc_kernels(
         1, generator=params, prob=c.final_sinc_prob, size_range=sizes, pad_to=sizes[1]
     )
-    # Stage 1: blur, resize around the HR size, noise, JPEG.
-    out = filter2d(x, k1)
-    out = _random_resize(out, (h, w), c.resize_prob, c.resize_range, params)
-    out = _add_noise(
-        out,
-        gaussian_prob=c.gaussian_noise_prob,
-        sigma_range=c.noise_range,
-        poisson_range=c.poisson_scale_range,
-        gray_prob=c.gray_noise_prob,
-        params=params,
-        noise=noise,
-    )
-    out = _jpeg(out, c.jpeg_range, params)
-    # Stage 2: blur (sometimes), resize around the LR size, noise.
-    if _rand(params) < c.second_blur_prob:
-        out = filter2d(out, k2)
-    out = _random_resize(out, (h / scale, w / scale), c.resize_prob2, c.resize_range2, params)
-    out = _add_noise(
-        out,
-        gaussian_prob=c.gaussian_noise_prob2,
-        sigma_range=c.noise_range2,
-        poisson_range=c.poisson_scale_range2,
-        gray_prob=c.gray_noise_prob2,
-        params=params,
-        noise=noise,
-    )
+    # Stage 1 around the HR size, with its JPEG; stage 2 around the LR size.
+    out = _stage(x, c.first, k1, (h, w), params, noise)
+    out = _jpeg(out, c.first.jpeg_range, params)
+    out = _stage(out, c.second, k2, (h / scale, w / scale), params, noise)
     # The last JPEG before or after [resize to the LR size + sinc filter]; other orders make
     # "twisted lines" (Real-ESRGAN's note).
     jpeg_first = _rand(params) >= 0.5
     if jpeg_first:
-        out = _jpeg(out, c.jpeg_range2, params)
+        out = _jpeg(out, c.second.jpeg_range, params)
     out = filter2d(
         resize(out, (h // scale, w // scale), RESIZE_MODES[_randint(params, 0, 2)]), sinc
     )
     if not jpeg_first:
-        out = _jpeg(out, c.jpeg_range2, params)
+        out = _jpeg(out, c.second.jpeg_range, params)
     return quantize(out)
 
 

@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import yaml
 
-from superres.data.degradations import DegradationConfig
+from superres.data.degradations import DegradationConfig, nest_stage_keys
 from superres.errors import ConfigError, UnsupportedScaleError, did_you_mean
 from superres.training.recipe_text import apply_overrides, brief, parse_yaml, read_recipe_text
 
@@ -260,8 +260,8 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def _convert(value: Any, tp: Any, where: str) -> Any:
-    """Check and convert ``value`` to the annotation ``tp``; ``where`` names it in errors."""
+def _convert(value: Any, tp: Any, where: str, base: Any = None) -> Any:
+    """Check and convert ``value`` to ``tp``; ``where`` names it; ``base`` fills section gaps."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -288,7 +288,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: got {brief(value)}; expected one of {choices}")
         return value
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return _build(tp, value, where)
+        return _build(tp, value, where, base)
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {brief(value)}")
@@ -348,7 +348,7 @@ def _constructor_hints(builder: Any) -> dict[str, Any]:
         return {}
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
+def _build(cls: type, data: Any, where: str, base: Any = None) -> Any:
     if isinstance(data, cls):
         return data
     if isinstance(data, str) and cls in _OPEN_SECTIONS:
@@ -372,13 +372,13 @@ def _build(cls: type, data: Any, where: str) -> Any:
     values = {}
     for f in dataclasses.fields(cls):
         key_where = f"{where}.{f.name}" if where else f.name
-        if f.name in data:
-            values[f.name] = _convert(data[f.name], hints[f.name], key_where)
+        if f.name in data:  # a section's omitted keys keep its default's (stage 2's) values
+            values[f.name] = _convert(data[f.name], hints[f.name], key_where, f.default)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{where or 'recipe'}: missing required key {f.name!r}")
     try:
-        return cls(**values)
-    except ConfigError as exc:  # a section's own rules (DegradationConfig's ranges)
+        return dataclasses.replace(base, **values) if isinstance(base, cls) else cls(**values)
+    except ConfigError as exc:  # a section's own rules (DegradationStage's ranges)
         raise ConfigError(f"{where or 'recipe'}: {exc}") from None
 
 
@@ -521,15 +521,16 @@ def recipe_from_checkpoint(text: str, *, source: str) -> Recipe:
     """The recipe a checkpoint stored (YAML), read as the version that wrote it meant it.
 
     Keys added since keep the behaviour of before them: a recipe without ``data.pipeline`` was
-    trained with DataLoader batches (``loader``).
+    trained with DataLoader batches (``loader``); flat stage keys (``noise_range2``) are nested.
 
     Raises:
         ConfigError: not a recipe this version can read.
         yaml.YAMLError: not YAML.
     """
     data = yaml.safe_load(text)
-    if isinstance(data, dict) and isinstance(data.get("data"), dict):
-        data["data"].setdefault("pipeline", "loader")
+    if isinstance(data, dict) and isinstance(section := data.get("data"), dict):
+        section.setdefault("pipeline", "loader")
+        section["degradation"] = nest_stage_keys(section.get("degradation"))  # once flat
     return recipe_from_dict(data, source=source)
 
 
