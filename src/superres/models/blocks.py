@@ -102,6 +102,12 @@ def check_scale_supported(model: str, scale: object, supported: tuple[int, ...])
 class SRNetwork(nn.Module):
     """The base of the SR networks: the scale and channel counts, checked when the model is built.
 
+    The contract every subclass keeps: keyword-only ``scale``, ``in_channels`` and
+    ``out_channels`` (``None``: as ``in_channels``) among its constructor's arguments, and a
+    forward pass from ``(N, in_channels, H, W)`` float in [0, 1] (the low-resolution image) to
+    ``(N, out_channels, H * scale, W * scale)``, not clamped, for any ``H`` and ``W`` that are
+    multiples of ``size_multiple``.
+
     Args:
         name: the architecture's name in messages (``"EDSR"``).
         scales: the scales it supports; another raises :class:`UnsupportedScaleError`.

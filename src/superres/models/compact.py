@@ -55,9 +55,6 @@ class SRVGGNetCompact(SRNetwork):
         num_convs: convolutions between the first and the last (16; 32 for the general models).
         activation: ``"prelu"`` (per channel, the published models), ``"relu"`` or
             ``"leakyrelu"`` (slope 0.1).
-
-    Shapes: ``(N, in_channels, H, W)`` float in [0, 1] ->
-    ``(N, out_channels, H * scale, W * scale)``, not clamped.
     """
 
     def __init__(

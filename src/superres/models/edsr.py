@@ -93,9 +93,6 @@ class EDSR(SRNetwork):
             the 256-wide model stably; 1.0 for the baseline).
         img_range: the pixel range the convolutions work in: 1.0 (the input's own [0, 1]) or 255.0
             (the official EDSR code's and BasicSR's default, needed by their checkpoints).
-
-    Shapes: ``(N, in_channels, H, W)`` float in [0, 1] ->
-    ``(N, out_channels, H * scale, W * scale)``, not clamped.
     """
 
     def __init__(

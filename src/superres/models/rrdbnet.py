@@ -106,9 +106,8 @@ class RRDBNet(SRNetwork):
         pixel_unshuffle: BasicSR's x2/x1 layout (see the module docstring); ``None``: only at
             scale 1, which has no other layout.
 
-    Shapes: ``(N, in_channels, H, W)`` float in [0, 1] ->
-    ``(N, out_channels, H * scale, W * scale)``, not clamped; with ``pixel_unshuffle``, ``H`` and
-    ``W`` multiples of ``size_multiple`` (``4 // scale``).
+    Input and output as every :class:`~superres.models.blocks.SRNetwork`; with
+    ``pixel_unshuffle``, ``H`` and ``W`` must be multiples of ``size_multiple`` (``4 // scale``).
     """
 
     def __init__(

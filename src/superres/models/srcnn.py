@@ -38,9 +38,6 @@ class SRCNN(SRNetwork):
         out_channels: output channels; defaults to ``in_channels``.
         kernel_sizes: ``(f1, f2, f3)``, odd; ``(9, 5, 5)`` (TPAMI) or ``(9, 1, 5)`` (ECCV).
         num_features: ``(n1, n2)``, the widths of the first two layers.
-
-    Shapes: ``(N, in_channels, H, W)`` float in [0, 1] (the low-resolution image) ->
-    ``(N, out_channels, H * scale, W * scale)``, not clamped.
     """
 
     def __init__(

@@ -85,9 +85,8 @@ class SRResNet(SRNetwork):
         output_activation: ``"none"`` (the paper's linear output) or ``"tanh"``, which returns
             ``(tanh(y) + 1) / 2`` in (0, 1) (leftthomas/SRGAN's generator).
 
-    Shapes: ``(N, in_channels, H, W)`` float in [0, 1] ->
-    ``(N, out_channels, H * scale, W * scale)``, not clamped. Batch norm makes the output depend
-    on ``.train()``/``.eval()``: call ``.eval()`` for inference.
+    Input and output as every :class:`~superres.models.blocks.SRNetwork`. Batch norm makes the
+    output depend on ``.train()``/``.eval()``: call ``.eval()`` for inference.
     """
 
     def __init__(
