@@ -82,7 +82,7 @@ def main() -> None:
         f"{platform.python_version()} | torch {torch.__version__} | threads "
         f"{torch.get_num_threads()} | {elapsed:.0f} s"
     )
-    print(f"params: {params or 'official file via the hub cache'}")
+    print(f"params: {args.params or 'the asset niqe/pristine (data root or hub cache)'}")
     header = " | ".join(f"{d} ({counts[d]})" for d in args.datasets)
     print(f"| NIQE (Y, crop 4), mean | {header} |")
     print("|---|" + "---|" * len(args.datasets))
