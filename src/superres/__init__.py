@@ -9,6 +9,9 @@ from superres.io import read_image, write_image
 from superres.models import create_model, list_models, load_weights, save_weights
 from superres.models.catalog import list_pretrained
 from superres.models.weights import load_model
+from superres.runtime import use_huge_pages
+
+use_huge_pages()
 
 __all__ = [
     "UpscaleOptions",
