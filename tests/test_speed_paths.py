@@ -388,10 +388,9 @@ def test_rrdbnet_dense_blocks_run_in_one_buffer_each() -> None:
     dense = [m for m in net.network.modules() if isinstance(m, DenseConcat)]
     assert len(dense) == 2 * 3  # three dense blocks per RRDB
     assert all(len(d.convs) == 3 for d in dense)  # conv2-conv4 read the buffer; conv1 reads x
-    assert not any(
-        n.op == "call_function" and n.target is torch.cat
-        for n in net.network.graph.nodes  # pyright: ignore[reportAttributeAccessIssue]
-    )
+    graph = net.network
+    assert isinstance(graph, torch.fx.GraphModule)
+    assert not any(n.op == "call_function" and n.target is torch.cat for n in graph.graph.nodes)
     x = _rand(1, 3, 13, 11)
     with torch.no_grad():
         want = model(x)
