@@ -92,29 +92,28 @@ def _same_size_conv(node: fx.Node, modules: Mapping[str, nn.Module]) -> FusedCon
     return conv
 
 
-def _chain(first: fx.Node, modules: Mapping[str, nn.Module]) -> list[tuple[fx.Node, fx.Node]]:
-    """From ``first = cat(parts)``: the ``(conv node, cat node)`` steps ``cat(parts, conv(prev))``
-    that follow it, each intermediate value used by nothing outside the chain."""
-    steps: list[tuple[fx.Node, fx.Node]] = []
-    current = first
+_Step = tuple[fx.Node, FusedConv2d, fx.Node]  # (conv node, its module, the cat it grows)
+
+
+def _chain(first: fx.Node, modules: Mapping[str, nn.Module]) -> list[_Step]:
+    """From ``first = cat(parts)``: the steps ``cat(parts, conv(prev))`` that follow it, or
+    none when a convolution's output is used outside the chain. It is all or nothing: every
+    later cat holds every earlier output, so a chain cut short would still need them apart."""
+    steps: list[_Step] = []
+    current, parts = first, _cat_parts(first) or ()
     while len(current.users) == 1:
         (conv_node,) = current.users
-        if _same_size_conv(conv_node, modules) is None:
+        conv = _same_size_conv(conv_node, modules)
+        if conv is None:
             break
-        cats = [u for u in conv_node.users if _cat_parts(u) is not None]
-        parts = _cat_parts(current)
-        nxt = next((c for c in cats if _cat_parts(c) == (*(parts or ()), conv_node)), None)
+        parts = (*parts, conv_node)
+        nxt = next((c for c in conv_node.users if _cat_parts(c) == parts), None)
         if nxt is None:
             break
-        steps.append((conv_node, nxt))
+        steps.append((conv_node, conv, nxt))
         current = nxt
-    # every conv output must be used by the chain's later cats only
-    while steps:
-        later = {cat for _, cat in steps}
-        if all(set(conv.users) <= later for conv, _ in steps):
-            break
-        steps.pop()
-    return steps
+    cats = {cat for _, _, cat in steps}
+    return steps if all(set(node.users) <= cats for node, _, _ in steps) else []
 
 
 def fuse_dense_concats(gm: fx.GraphModule) -> int:
@@ -130,14 +129,13 @@ def fuse_dense_concats(gm: fx.GraphModule) -> int:
         steps = _chain(node, modules)
         if not steps:
             continue
-        convs = [modules[str(conv.target)] for conv, _ in steps]
         name = f"dense_{replaced}"
-        gm.add_submodule(name, DenseConcat([c for c in convs if isinstance(c, FusedConv2d)]))
-        last = steps[-1][1]
+        gm.add_submodule(name, DenseConcat([conv for _, conv, _ in steps]))
+        last = steps[-1][2]
         with gm.graph.inserting_before(last):
             new = gm.graph.call_module(name, parts)
         last.replace_all_uses_with(new)
-        for dead in [n for step in reversed(steps) for n in reversed(step)] + [node]:
+        for dead in [n for conv, _, cat in reversed(steps) for n in (cat, conv)] + [node]:
             gm.graph.erase_node(dead)
             erased.add(dead)
         replaced += 1
