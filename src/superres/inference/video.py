@@ -44,7 +44,7 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from superres.errors import ConfigError, SuperresError
+from superres.errors import ConfigError, SuperresError, check_positive
 from superres.inference.batch import BatchReport, load_network
 from superres.inference.jobs import check_suffix, output_tag
 from superres.inference.options import UpscaleOptions
@@ -248,8 +248,7 @@ def _check_paths(src: Path, dst: Path) -> None:
 
 def _check_counts(segment_frames: object, batch_frames: object) -> None:
     for name, value in (("segment_frames", segment_frames), ("batch_frames", batch_frames)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        check_positive(name, value)
 
 
 def upscale_video(
