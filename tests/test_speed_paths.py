@@ -24,7 +24,6 @@ from superres.cli import main
 from superres.data.datasets import BenchmarkSet
 from superres.evaluation.protocol import super_resolve
 from superres.inference import UpscaleOptions, Upscaler
-from superres.inference.dense import DenseConcat
 from superres.inference.fast import (
     BF16_MAX_PSNR_COST,
     BF16_VERIFIED,
@@ -376,50 +375,3 @@ def test_broadcast_residual_is_added_after_the_convolution() -> None:
     model = Shift().eval()
     x = _rand(2, 3, 9, 8)
     _assert_same_output(model, x, fused=1)
-
-
-def test_rrdbnet_dense_blocks_run_in_one_buffer_each() -> None:
-    """Every dense block's four growing concatenations become one DenseConcat, with the same
-    output as the chain of torch.cat it replaces (and as the model)."""
-    # growth 8: above ROW_SPLIT_MAX_OUT, so the dense convolutions are plain 3x3 ones
-    model = create_model("rrdbnet", scale=4, num_features=8, num_blocks=2, num_grow_ch=8).eval()
-    net = fast_network(model)
-    assert isinstance(net, FastNetwork)
-    dense = [m for m in net.network.modules() if isinstance(m, DenseConcat)]
-    assert len(dense) == 2 * 3  # three dense blocks per RRDB
-    assert all(len(d.convs) == 3 for d in dense)  # conv2-conv4 read the buffer; conv1 reads x
-    graph = net.network
-    assert isinstance(graph, torch.fx.GraphModule)
-    assert not any(n.op == "call_function" and n.target is torch.cat for n in graph.graph.nodes)
-    x = _rand(1, 3, 13, 11)
-    with torch.no_grad():
-        want = model(x)
-        assert (net(x) - want).abs().max() < 1e-5
-
-
-def test_a_concatenation_whose_parts_are_used_elsewhere_stays() -> None:
-    """A chain whose convolution output is also used outside it stays as torch.cat: the buffer
-    holds the parts only as slices, and every earlier output is also a part of the last cat."""
-
-    class Leaky(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.a = nn.Conv2d(3, 8, 3, padding=1)
-            self.b = nn.Conv2d(11, 8, 3, padding=1)
-            self.c = nn.Conv2d(19, 8, 3, padding=1)
-            self.d = nn.Conv2d(27, 3, 3, padding=1)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x1 = self.a(x)
-            x2 = self.b(torch.cat((x, x1), 1))
-            x3 = self.c(torch.cat((x, x1, x2), 1))
-            return self.d(torch.cat((x, x1, x2, x3), 1)) + x3.mean()  # x3 leaks out
-
-    model = Leaky().eval()
-    net = fast_network(model)
-    assert isinstance(net, FastNetwork)
-    dense = [m for m in net.network.modules() if isinstance(m, DenseConcat)]
-    assert dense == []
-    x = _rand(1, 3, 10, 9)
-    with torch.no_grad():
-        assert (net(x) - model(x)).abs().max() < 1e-5

@@ -59,8 +59,8 @@ def use_huge_pages() -> None:
 
     An SR network allocates a fresh 16-256 MiB activation per layer, and on 4 KiB pages the kernel
     faults in and zeroes each page on first touch: allocating and filling a 256 MiB tensor takes
-    114 ms on the 2-core AVX2 machine of BENCHMARKS.md, 17 ms on huge pages (11 ms to fill one
-    already mapped). A 256x256 x4 upscale there is 12-19% faster
+    104 ms on the 2-core AVX2 machine of BENCHMARKS.md, 15 ms on huge pages (8 ms to fill one
+    already mapped; ``benchmarks/cpu_memory.py``). A 256x256 x4 upscale there is 12-19% faster
     (srresnet-x4, edsr-baseline-x4, rrdbnet-6b-x4). Nothing else changes: the same numbers, and
     at most 2 MiB more per large tensor. Called on ``import superres``, before any large tensor
     exists; after one, PyTorch keeps the setting it read.

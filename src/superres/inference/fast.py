@@ -30,7 +30,6 @@ import torch
 from torch import nn
 
 from superres.errors import InvalidNetworkError
-from superres.inference.dense import fuse_dense_concats
 from superres.inference.fusion import (
     ROW_SPLIT_MAX_OUT,
     FusedConv2d,
@@ -177,9 +176,7 @@ def fast_network(model: nn.Module, *, dtype: torch.dtype = torch.float32) -> nn.
     for p in source.parameters():
         p.requires_grad_(False)
     try:
-        graph = rewrite(source, dtype)
-        fuse_dense_concats(graph)
-        network: nn.Module = graph
+        network: nn.Module = rewrite(source, dtype)
         fused = sum(isinstance(m, FusedConv2d) for m in network.modules())
     except Exception as exc:  # any tracing failure: run it as it is
         logger.debug("fast path: %s cannot be traced (%s); running it as it is", type(model), exc)

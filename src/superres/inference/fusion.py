@@ -133,20 +133,15 @@ class FusedConv2d(nn.Module):
         )
         if onednn:
             return self._onednn(x, residual)
-        return self.eager(x, residual)
-
-    def eager(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        """The same function as ops one after another (no row split): ``F.conv2d`` reads a strided
-        ``x`` (a channel slice of an NHWC buffer) in place, where the fused op copies it."""
         y = F.conv2d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
         if residual is not None:
             y = y + residual
         if self.activation == "relu":
-            y = F.relu(y, inplace=True)
+            y = F.relu(y)
         elif self.activation == "leaky_relu":
-            y = F.leaky_relu(y, self.slope, inplace=True)
+            y = F.leaky_relu(y, self.slope)
         return y
 
     def _same_shape(self, x: torch.Tensor, residual: torch.Tensor) -> bool:
