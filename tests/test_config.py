@@ -26,3 +26,10 @@ def test_typing_builder_keywords_builds_new_sections_and_mutates_none() -> None:
     assert recipe.train.losses[0] is not term
     assert recipe.model.kwargs is not model.kwargs
     assert recipe_from_dict(recipe.to_dict()) == recipe
+
+
+def test_a_partial_builder_types_its_keywords_as_the_class_it_builds() -> None:
+    # edsr-baseline is functools.partial(EDSR, ...): its annotations are EDSR's.
+    data = yaml.safe_load((REPO / "configs" / "edsr_baseline_x4.yaml").read_text())
+    data["model"] = {"name": "edsr-baseline", "res_scale": "1e-1"}
+    assert recipe_from_dict(data).model.kwargs["res_scale"] == 0.1

@@ -11,10 +11,20 @@ This module imports nothing of ours.
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def builder_target(builder: Any) -> Any:
+    """The class or function a registered builder calls: ``functools.partial``s unwrapped
+    (``edsr_baseline`` is ``EDSR`` with other defaults), so its family and annotations are read
+    from the real constructor."""
+    while isinstance(builder, functools.partial):
+        builder = builder.func
+    return builder
 
 
 class Registry(Generic[T]):

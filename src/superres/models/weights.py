@@ -55,6 +55,7 @@ from superres.models.weights_file import (
     read_metadata,
     save_weights,
 )
+from superres.registry import builder_target
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -290,7 +291,7 @@ def _family(name: str) -> object:
     """The class an architecture name builds (``edsr`` and ``edsr-baseline`` are both EDSR)."""
     from superres.models import get_model_spec
 
-    builder = get_model_spec(name).builder
+    builder = builder_target(get_model_spec(name).builder)
     if isinstance(builder, type):
         return builder
     try:

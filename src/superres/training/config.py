@@ -36,6 +36,7 @@ import yaml
 
 from superres.data.degradations import DegradationConfig, nest_stage_keys
 from superres.errors import ConfigError, UnsupportedScaleError, did_you_mean
+from superres.registry import builder_target
 from superres.training.recipe_text import apply_overrides, brief, parse_yaml, read_recipe_text
 
 #: ``1e-4``, ``-2E+3``: numbers in exponent form that YAML 1.1 leaves as strings.
@@ -341,6 +342,7 @@ class _UnsupportedTypeError(ConfigError):
 
 def _constructor_hints(builder: Any) -> dict[str, Any]:
     """A model or loss builder's keyword annotations, resolved; ``{}`` where they cannot be."""
+    builder = builder_target(builder)
     target = builder.__init__ if isinstance(builder, type) else builder
     try:
         return typing.get_type_hints(target)
