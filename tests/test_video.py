@@ -311,6 +311,7 @@ def test_readme_video_command(
     assert argv[:2] == ["superres", "upscale"]
     make_clip(tmp_path / "clip.mp4", frames=6)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # progress bars draw on a terminal
     assert main(argv[1:]) == 0
     assert "6/6" in capsys.readouterr().err  # the bar, in frames
     with av.open(str(tmp_path / "clip_x4.mp4")) as c:

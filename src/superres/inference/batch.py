@@ -38,6 +38,7 @@ from superres.inference.jobs import (
 )
 from superres.inference.options import UpscaleOptions
 from superres.inference.upscaler import Upscaler
+from superres.inference.video import check_video_request, is_video_input, upscale_video_to
 from superres.io.image import (
     DEFAULT_MAX_PIXELS,
     ImageData,
@@ -198,7 +199,7 @@ def run_jobs(
     """
     _check_max_pixels(max_pixels)
     report = BatchReport(total=len(jobs))
-    bar = tqdm(jobs, desc="upscale", unit="img", disable=not progress or len(jobs) < 2)
+    bar = tqdm(jobs, desc="upscale", unit="img", disable=not progress or len(jobs) < 2 or None)
     with logging_redirect_tqdm(), bar:
         for job in bar:
             if skip_existing and _keep_existing(job.output, record):
@@ -305,7 +306,10 @@ def upscale_files(
     denoise: float | None = None,
     denoise_weights: str | Path | None = None,
 ) -> BatchReport:
-    """Expand ``inputs``, build the model, plan every output, then upscale (see the module).
+    """Expand ``inputs``, build the model, plan every output, then upscale (see the module); a
+    video input (``clip.mp4``, :mod:`superres.inference.video`) is upscaled on its own, into
+    ``STEM_x4`` + its container (``output``, ``suffix`` and ``skip_existing`` as for images;
+    ``fmt`` and ``recursive`` are refused, ``quality`` does not apply).
 
     ``model`` is a registered or pretrained name; ``None`` means the model ``weights`` describes,
     or the shipped default for ``scale`` (:func:`default_model`) when no weights file is given.
@@ -328,9 +332,12 @@ def upscale_files(
     options = UpscaleOptions() if options is None else options
     _check_max_pixels(max_pixels)  # before the model loads
     _check_scale(scale, model, weights, options.outscale)
+    video = is_video_input(inputs)
+    if video:  # video.py: one file, resumable segments
+        check_video_request(inputs, fmt=fmt, recursive=recursive, suffix=suffix)
     env = DistributedEnv.from_env()
     main = env is None or env.rank == 0
-    found = collect_inputs(inputs, recursive=recursive)
+    found = InputSet() if video else collect_inputs(inputs, recursive=recursive)
     if main:
         _log_input_notes(found)
     net, label, options = load_network(
@@ -344,8 +351,18 @@ def upscale_files(
         denoise_weights=denoise_weights,
     )
     device = env.device(str(options.device)) if env is not None else options.device
-    run_with = replace(options, device=device, progress=options.progress and main)
-    upscaler = Upscaler(net, options=run_with)
+    bars = options.progress and main and not video  # a video's frame bar is the one bar
+    upscaler = Upscaler(net, options=replace(options, device=device, progress=bars))
+    if video:
+        return _video_report(
+            Path(inputs[0]),
+            upscaler,
+            output=output,
+            suffix=suffix,
+            skip_existing=skip_existing,
+            max_pixels=max_pixels,
+            progress=options.progress,
+        )
     if main:
         logger.info("running on %s: %s", upscaler.device, upscaler.execution_path)
         logger.info("model: %s", describe_plan(label, upscaler.scale, options.outscale))
@@ -366,6 +383,35 @@ def upscale_files(
         record=run_record(label, upscaler.scale, options.outscale),
     )
     return report if env is None else _gather(env, report)
+
+
+def _video_report(
+    src: Path,
+    upscaler: Upscaler,
+    *,
+    output: str | Path | None,
+    suffix: str | None,
+    skip_existing: bool,
+    max_pixels: int | None,
+    progress: bool,
+) -> BatchReport:
+    """One video through ``upscaler`` (video.py); its failure is the report's one entry."""
+    report = BatchReport(total=1)
+    try:
+        result = upscale_video_to(
+            src,
+            upscaler,
+            output=output,
+            suffix=suffix,
+            skip_existing=skip_existing,
+            max_pixels=max_pixels,
+            progress=progress,
+        )
+    except SuperresError as exc:
+        report.failed.append((str(src), str(exc)))
+        return report
+    (report.skipped if result.skipped else report.written).append(result.output)
+    return report
 
 
 def _this_rank_jobs(env: DistributedEnv | None, jobs: list[Job], device: torch.device) -> list[Job]:

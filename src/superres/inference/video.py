@@ -36,18 +36,15 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from superres.errors import ConfigError, SuperresError, check_positive
-from superres.inference.batch import BatchReport, load_network
+from superres.errors import ConfigError, check_positive
 from superres.inference.jobs import check_suffix, output_tag
-from superres.inference.options import UpscaleOptions
 from superres.inference.upscaler import Upscaler
 from superres.io.files import atomic_write_text, check_output_folder, make_output_folder
 from superres.io.video import (
@@ -68,16 +65,14 @@ from superres.io.video import (
 )
 from superres.runtime import DistributedEnv
 
-if TYPE_CHECKING:
-    from superres.models.realism import RealismSpace
-
 __all__ = [
     "DEFAULT_BATCH_FRAMES",
     "DEFAULT_SEGMENT_FRAMES",
     "VideoResult",
+    "check_video_request",
     "is_video_input",
     "upscale_video",
-    "upscale_videos",
+    "upscale_video_to",
 ]
 
 logger = logging.getLogger(__name__)
@@ -170,7 +165,7 @@ def _run_segments(
     """Encode every segment not yet in ``work``; ``(segments, reused)``."""
     frames = read_frames(src, plan.info)
     segments = reused = 0
-    bar = tqdm(total=plan.info.frames, desc="upscale", unit="frame", disable=not progress)
+    bar = tqdm(total=plan.info.frames, desc="upscale", unit="frame", disable=not progress or None)
     with logging_redirect_tqdm(), bar, contextlib.closing(frames):
         while (first := next(frames, None)) is not None:
             part = itertools.chain([first], itertools.islice(frames, plan.segment_frames - 1))
@@ -319,38 +314,13 @@ def _output_path(src: Path, output: str | Path | None, end: str) -> Path:
     return out / name if out.is_dir() or not out.suffix else out  # a folder, made if missing
 
 
-def upscale_videos(
-    inputs: Sequence[str],
-    *,
-    model: str | None = None,
-    weights: str | Path | None = None,
-    scale: int | None = None,
-    realism: float | None = None,
-    realism_space: RealismSpace | None = None,
-    options: UpscaleOptions | None = None,
-    output: str | Path | None = None,
-    skip_existing: bool = False,
-    max_pixels: int | None = None,
-    fmt: str | None = None,
-    recursive: bool = False,
-    quality: int = 95,
-    suffix: str | None = None,
-    denoise: float | None = None,
-    denoise_weights: str | Path | None = None,
-) -> BatchReport:
-    """``superres upscale VIDEO [-o OUT]``: one video through a model built as
-    :func:`~superres.inference.batch.upscale_files` builds it (it takes the same arguments, so
-    the command calls either), into ``STEM_x4`` + the input's extension where we write it (else
-    ``.mp4``; ``suffix`` replaces ``_x4`` as for images), beside the input or in the folder
-    ``output``; or into the file ``output``. A
-    failure of the video is the report's one entry (the CLI's one line, exit code 1);
-    ``options.progress`` shows the frame bar. ``fmt`` (image formats), ``recursive`` (folders)
-    and ``quality`` (JPEG/WebP) do not apply to a video: ``fmt`` and ``recursive`` are refused.
-
-    Raises:
-        SuperresError: problems found before the video is read (several inputs, an image-only
-            option, PyAV missing, model, weights).
-    """
+def check_video_request(
+    inputs: Sequence[str], *, fmt: str | None, recursive: bool, suffix: str | None
+) -> None:
+    """What :func:`~superres.inference.batch.upscale_files` checks of a video request before the
+    model loads: one video input, no image-only option (``fmt``, ``recursive``), no ``torchrun``,
+    PyAV installed. ``quality`` (JPEG/WebP) does not apply: the encoder's quality is fixed (CRF
+    18)."""
     if len(inputs) != 1 or not is_video_input(inputs):
         raise ConfigError(
             f"a video is upscaled on its own, got {len(inputs)} inputs ({', '.join(inputs)}); "
@@ -361,39 +331,34 @@ def upscale_videos(
             "--format and --recursive are for images; a video's container comes from its -o "
             "extension (.mp4, .m4v, .mov, .mkv)"
         )
-    del quality  # no JPEG/WebP in a video: the encoder's quality is fixed (CRF 18)
     check_suffix(suffix)
     if DistributedEnv.from_env() is not None:  # every rank would write the same segments
         raise ConfigError("a video is upscaled by one process; run it without torchrun")
     require_av()  # before the model loads: a missing extra is the first thing said
-    net, _, options = load_network(
-        model=model,
-        weights=weights,
-        scale=scale,
-        realism=realism,
-        realism_space=realism_space,
-        options=UpscaleOptions() if options is None else options,
-        denoise=denoise,
-        denoise_weights=denoise_weights,
-    )
-    # Per-frame tile bars would bury the frame bar.
-    upscaler = Upscaler(net, options=replace(options, progress=False))
+
+
+def upscale_video_to(
+    src: Path,
+    upscaler: Upscaler,
+    *,
+    output: str | Path | None,
+    suffix: str | None,
+    skip_existing: bool,
+    max_pixels: int | None,
+    progress: bool,
+) -> VideoResult:
+    """``superres upscale VIDEO [-o OUT]`` once the network is built: ``src`` into ``STEM_x4`` +
+    its extension where we write it (else ``.mp4``; ``suffix`` replaces ``_x4`` as for images),
+    beside the input or in the folder ``output``; or into the file ``output``. ``progress`` shows
+    the frame bar (build ``upscaler`` without its own tile bars: they would bury it)."""
     logger.info("running on %s: %s", upscaler.device, upscaler.execution_path)
-    src = Path(inputs[0])
-    tag = output_tag(upscaler.scale, options.outscale)
+    tag = output_tag(upscaler.scale, upscaler.options.outscale)
     dst = _output_path(src, output, f"_{tag}" if suffix is None else suffix)
-    report = BatchReport(total=1)
-    try:
-        result = upscale_video(
-            src,
-            dst,
-            upscaler=upscaler,
-            skip_existing=skip_existing,
-            max_pixels=max_pixels,
-            progress=options.progress,
-        )
-    except SuperresError as exc:
-        report.failed.append((str(src), str(exc)))
-        return report
-    (report.skipped if result.skipped else report.written).append(dst)
-    return report
+    return upscale_video(
+        src,
+        dst,
+        upscaler=upscaler,
+        skip_existing=skip_existing,
+        max_pixels=max_pixels,
+        progress=progress,
+    )

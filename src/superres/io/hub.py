@@ -371,7 +371,7 @@ def _stream(url: str, part: Path, *, progress: bool, timeout: float) -> None:
                 unit_scale=True,
                 unit_divisor=1024,
                 desc=part.name[1:-5],
-                disable=not progress,
+                disable=not progress or None,
                 leave=False,
             ) as bar,
         ):
