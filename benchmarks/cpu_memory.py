@@ -17,27 +17,20 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 _HUGE_PAGES_ENV = "THP_MEM_ALLOC_ENABLE"  # superres.runtime.HUGE_PAGES_ENV, read before torch
-
-
-def _ms(f: Callable[[], object], repeats: int) -> float:
-    f()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def _probe(repeats: int) -> dict[str, float]:
     """The allocation rows, in this process (its huge-page setting as the environment says)."""
     import torch
 
+    from speed import time_runs  # imports torch: only here, in the probe's own interpreter
     from superres.inference.fusion import PixelShuffleNHWC
+
+    def ms(f: Callable[[], object]) -> float:
+        return 1000 * statistics.median(time_runs(f, warmup=1, repeats=repeats))
 
     shape = (1, 256, 512, 512)  # 256 MiB of float32
     reused = torch.empty(shape)
@@ -51,10 +44,10 @@ def _probe(repeats: int) -> dict[str, float]:
         return out.view(n, h, r, w, r, c).copy_(src)
 
     return {
-        "allocate + fill 256 MiB": _ms(lambda: torch.empty(shape).fill_(0.0), repeats),
-        "fill 256 MiB already mapped": _ms(lambda: reused.fill_(0.0), repeats),
-        "pixel shuffle into a fresh tensor": _ms(lambda: shuffle(x), repeats),
-        "pixel shuffle into a reused tensor": _ms(into_buffer, repeats),
+        "allocate + fill 256 MiB": ms(lambda: torch.empty(shape).fill_(0.0)),
+        "fill 256 MiB already mapped": ms(lambda: reused.fill_(0.0)),
+        "pixel shuffle into a fresh tensor": ms(lambda: shuffle(x)),
+        "pixel shuffle into a reused tensor": ms(into_buffer),
     }
 
 

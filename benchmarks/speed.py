@@ -5,8 +5,9 @@ For each model and path: milliseconds per output megapixel (median of ``--repeat
 :mod:`superres.models.flops`, printed), peak memory (resident-set growth during one run, sampled
 every 2 ms) and the speed-up over eager fp32 NCHW measured in the same run, on ``--sizes`` LR
 inputs and one large image run tiled (``--large``). Quality: max abs difference and PSNR-Y change
-(8-bit output, default protocol) against the eager fp32 output on Set5. The reference ceiling is a
-channels_last 3x3 convolution (64 -> 64 features) in fp32 and bf16, measured first.
+(8-bit output, default protocol) against the eager fp32 output on Set5 (``--quality-set``). The
+reference ceiling is a channels_last 3x3 convolution (64 -> 64 features) in fp32 and bf16,
+measured first.
 
     python benchmarks/speed.py                                 # everything (tens of minutes)
     python benchmarks/speed.py --models srresnet-x4 --sizes 256 \\
@@ -25,18 +26,24 @@ Paths (``--paths``):
 ``jit``                   TorchScript trace + ``torch.jit.freeze`` + ``optimize_for_inference``
 ``onednn_graph``          TorchScript trace + freeze with oneDNN Graph fusion enabled (fp32)
 ``onnxruntime``           ONNX Runtime (CPU provider, all graph optimisations), fp32
-``onnxruntime_int8``      ONNX Runtime after static int8 quantisation (QDQ, calibrated on Set5)
+``onnxruntime_int8``      ONNX Runtime after static int8 quantisation (QDQ), calibrated on the
+                          32 T91 crops of :func:`superres.inference.int8.calibration_crops`
 ``openvino``              OpenVINO (CPU plugin, latency hint) on the same ONNX file, f32
 ``openvino_bf16``         the same with ``INFERENCE_PRECISION_HINT=bf16`` (OpenVINO runs f32
                           where the CPU has no native bf16; the note says which it ran)
+``openvino_int8``         what ``--precision int8`` runs
+                          (:func:`superres.inference.int8.int8_network`: NNCF post-training
+                          quantisation, calibrated as ``onnxruntime_int8``, the convolution
+                          that reads the pixels and the rest of the graph in bf16 where native)
 ``exact``                 :func:`superres.inference.fast.fast_network`, fp32: what
                           ``--precision fp32`` runs
 ``fast_bf16``             the same rewrite in bf16
 ``default``               what ``Upscaler(precision="auto")`` runs on this machine
 ========================= ========================================================================
 
-ONNX Runtime and OpenVINO are optional (``pip install onnxruntime openvino``): a path whose
-package is missing is printed as unavailable, with the reason, and the run goes on.
+ONNX Runtime, OpenVINO and NNCF are optional (``pip install 'superres[bench]'``): a path whose
+package (or, for the int8 paths, T91 in the data root) is missing is printed as unavailable,
+with the reason, and the run goes on. OpenVINO is imported without its telemetry.
 
 Every timed run is ``(1, C, s, s)`` float32 in, float32 out, single image. The large image goes
 through :func:`superres.inference.tiling.run_tiled` with the default overlap; ``--tiles`` also
@@ -71,15 +78,17 @@ from torch import nn
 from superres.data.datasets import BenchmarkSet
 from superres.evaluation.protocol import super_resolve
 from superres.inference.fast import FastNetwork, fast_network
+from superres.inference.int8 import calibration_crops, import_engines, int8_network
 from superres.inference.options import DEFAULT_OVERLAP, UpscaleOptions
 from superres.inference.tiling import run_tiled
 from superres.inference.upscaler import Upscaler
 from superres.io.files import atomic_write_text
 from superres.metrics.fidelity import psnr
 from superres.models.catalog import WEIGHTS
+from superres.models.descriptor import describe_network
 from superres.models.flops import count_macs
 from superres.models.weights import load_model
-from superres.runtime import describe_machine
+from superres.runtime import describe_machine, retain_freed_memory
 
 INFERENCE_PATHS = (
     "eager",
@@ -94,6 +103,7 @@ INFERENCE_PATHS = (
     "onnxruntime_int8",
     "openvino",
     "openvino_bf16",
+    "openvino_int8",
     "exact",
     "fast_bf16",
     "default",
@@ -270,13 +280,16 @@ def _ort_session(path: Path) -> Runner:
     return run
 
 
-def _onnxruntime(
-    model: nn.Module, folder: Path, *, int8: bool, calibration: list[torch.Tensor]
-) -> Runner:
+def _onnxruntime(model: nn.Module, folder: Path, *, int8: bool, data_root: str | None) -> Runner:
     path = _onnx_file(model, folder)
     if not int8:
         return _ort_session(path)
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    described = describe_network(model)
+    calibration = calibration_crops(
+        described.scale, in_channels=described.in_channels, data_root=data_root
+    )
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -292,9 +305,8 @@ def _onnxruntime(
 
 def _openvino(model: nn.Module, folder: Path, *, bf16: bool) -> tuple[Runner, str]:
     """OpenVINO's CPU plugin on the ONNX export, f32 or with the bf16 precision hint."""
-    import openvino as ov  # pyright: ignore[reportMissingImports] - optional
-
-    core = ov.Core()
+    openvino, _ = import_engines()  # without their telemetry
+    core = openvino.Core()
     config = {
         "PERFORMANCE_HINT": "LATENCY",
         "INFERENCE_NUM_THREADS": str(torch.get_num_threads()),
@@ -309,11 +321,24 @@ def _openvino(model: nn.Module, folder: Path, *, bf16: bool) -> tuple[Runner, st
         request.infer({0: x.numpy()})
         return torch.from_numpy(request.get_output_tensor(0).data.copy())
 
-    return run, f"OpenVINO {ov.__version__.split('-')[0]}, ran {ran}"
+    return run, f"{_openvino_version(openvino)}, ran {ran}"
+
+
+def _openvino_version(openvino: Any) -> str:
+    return f"OpenVINO {openvino.__version__.split('-')[0]}"
+
+
+def _openvino_int8(model: nn.Module, folder: Path, *, data_root: str | None) -> tuple[Runner, str]:
+    """What ``--precision int8`` runs (:func:`superres.inference.int8.int8_network`), calibrated
+    afresh (a cache in ``folder``), so the setup time includes the calibration."""
+    network = int8_network(model, data_root=data_root, cache_dir=folder / "int8")
+    openvino, nncf = import_engines()
+    note = f"{_openvino_version(openvino)}, NNCF {nncf.__version__}, rest in "
+    return network, note + network.inference_precision
 
 
 def build_path(
-    name: str, model: nn.Module, folder: Path, calibration: list[torch.Tensor]
+    name: str, model: nn.Module, folder: Path, data_root: str | None
 ) -> tuple[Runner, str]:
     """The runner for path ``name`` and a note (e.g. what ``default`` resolved to)."""
     if name == "eager":
@@ -328,11 +353,11 @@ def build_path(
     if name in ("jit", "onednn_graph"):
         return _jit(model, onednn_graph=name == "onednn_graph"), ""
     if name in ("onnxruntime", "onnxruntime_int8"):
-        return _onnxruntime(
-            model, folder, int8=name == "onnxruntime_int8", calibration=calibration
-        ), ""
+        return _onnxruntime(model, folder, int8=name == "onnxruntime_int8", data_root=data_root), ""
     if name in ("openvino", "openvino_bf16"):
         return _openvino(model, folder, bf16=name == "openvino_bf16")
+    if name == "openvino_int8":
+        return _openvino_int8(model, folder, data_root=data_root)
     if name == "exact":
         return fast_network(model, dtype=torch.float32), ""
     if name == "fast_bf16":
@@ -364,7 +389,8 @@ class Row:
 
 @dataclass
 class Quality:
-    """Quality cost of one path on Set5 against the eager fp32 output (also speed_gpu.py's)."""
+    """Quality cost of one path on Set5 (``--quality-set``) against the eager fp32 output (also
+    speed_gpu.py's)."""
 
     model: str
     path: str
@@ -374,12 +400,14 @@ class Quality:
     note: str = ""  # why it was not measured
 
 
-def _set5_pairs(scale: int, root: str | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _set5_pairs(
+    scale: int, root: str | None, name: str = "set5"
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     try:
-        bench = BenchmarkSet("set5", scale, root=root)
+        bench = BenchmarkSet(name, scale, root=root)
         return [(pair.lq, pair.hr.to(torch.float64)) for pair in bench]
     except Exception as exc:  # quality is optional: say why, go on
-        print(f"  (no Set5 quality: {exc})", file=sys.stderr)
+        print(f"  (no {name} quality: {exc})", file=sys.stderr)
         return []
 
 
@@ -420,12 +448,7 @@ def bench_model(name: str, args: argparse.Namespace) -> tuple[list[Row], list[Qu
     channels = int(getattr(model, "in_channels", 3))
     rows: list[Row] = []
     qualities: list[Quality] = []
-    pairs = [] if args.no_quality else _set5_pairs(scale, args.data_root)
-    calibration = [lq for lq, _ in pairs] or [torch.rand(3, 48, 48)]
-    if channels == 1:
-        from superres.imaging.color import rgb2ycbcr
-
-        calibration = [rgb2ycbcr(x[None])[0, :1] for x in calibration]
+    pairs = [] if args.no_quality else _set5_pairs(scale, args.data_root, args.quality_set)
     reference: list[tuple[torch.Tensor, torch.Tensor]] = []
     ref_psnr = float("nan")
     if pairs:
@@ -443,7 +466,7 @@ def bench_model(name: str, args: argparse.Namespace) -> tuple[list[Row], list[Qu
             start = time.perf_counter()
             try:
                 with torch.inference_mode(mode=path not in ("jit", "onednn_graph")):
-                    run, note = build_path(path, model, Path(tmp), calibration)
+                    run, note = build_path(path, model, Path(tmp), args.data_root)
                     # The first call compiles/plans: part of the setup time, not of the runs.
                     run(torch.rand(1, channels, 32, 32))
             except Exception as exc:  # one failing path must not end the run
@@ -508,8 +531,8 @@ def bench_model(name: str, args: argparse.Namespace) -> tuple[list[Row], list[Qu
                 )
                 qualities.append(quality)
                 print(
-                    f"  {name} {path}: Set5 max|diff| {worst:.2e}, PSNR-Y {score:.4f} "
-                    f"({score - ref_psnr:+.4f} dB)",
+                    f"  {name} {path}: {args.quality_set} max|diff| {worst:.2e}, "
+                    f"PSNR-Y {score:.4f} ({score - ref_psnr:+.4f} dB)",
                     flush=True,
                 )
             del run
@@ -574,7 +597,9 @@ def _tile(text: str) -> int | str:
     return text if text == "auto" else int(text)
 
 
-def markdown(rows: list[Row], qualities: list[Quality], ceilings: dict[str, float]) -> str:
+def markdown(
+    rows: list[Row], qualities: list[Quality], ceilings: dict[str, float], quality_set: str = "set5"
+) -> str:
     lines = [
         "| model | path | input | ms / output MP | GFLOP/s | % of fp32 3x3 | % of bf16 3x3 | "
         "peak MiB | speed-up vs eager | note |",
@@ -593,7 +618,7 @@ def markdown(rows: list[Row], qualities: list[Quality], ceilings: dict[str, floa
     if qualities:
         lines += [
             "",
-            "| model | path | Set5 max abs diff | PSNR-Y | change (dB) |",
+            f"| model | path | {quality_set} max abs diff | PSNR-Y | change (dB) |",
             "|---|---|---:|---:|---:|",
         ]
         lines += [
@@ -623,6 +648,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--no-quality", action="store_true", help="skip the Set5 quality check")
+    parser.add_argument(
+        "--quality-set", default="set5", help="benchmark set of the quality check (set5, set14)"
+    )
     parser.add_argument("--data-root", default=None, help="folder with Set5/ (SUPERRES_DATA)")
     parser.add_argument("--json", type=Path, default=None, help="write every number here")
     args = parser.parse_args(argv)
@@ -632,6 +660,10 @@ def main(argv: list[str] | None = None) -> int:
         args.data_root = os.environ.get("SUPERRES_DATA")
 
     print(f"machine: {describe_machine()}")
+    # Every path runs with the allocator the Upscaler sets on the CPU (runtime.py).
+    print(
+        f"freed CPU memory retained (superres.runtime.retain_freed_memory): {retain_freed_memory()}"
+    )
     ceilings: dict[str, float] = {}
     rows: list[Row] = []
     qualities: list[Quality] = []
@@ -644,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += model_rows
         qualities += model_quality
     print()
-    print(markdown(rows, qualities, ceilings))
+    print(markdown(rows, qualities, ceilings, args.quality_set))
     if args.json is not None:
         document = {
             "machine": describe_machine(),

@@ -58,6 +58,7 @@ SLOW = {
     "superres mos results study.db",
     "superres upscale clip.mp4 -o clip_x4.mp4",
     "superres export --model srresnet-x4 --onnx srresnet-x4.onnx",
+    "superres upscale photo.png --precision int8",
     "superres eval --models bicubic edsr-baseline-x4 --datasets bsd100-real --limit 5",
 }
 

@@ -4,8 +4,9 @@ Every entry point (the Upscaler, the trainer, ``superres eval``, the rating stud
 benchmarks) asks these functions and nothing else; the library below them follows ``x.device``
 and ``x.dtype``. The CPU's bfloat16 question has one answer, :func:`cpu_has_native_bf16`, which
 both ``precision="auto"`` rules (running and training) and the machine description ask. How
-PyTorch's CPU allocator gets its memory is set here too (:func:`use_huge_pages`, called when
-``superres`` is imported).
+the CPU allocator gets its memory is set here too (:func:`use_huge_pages`, called when
+``superres`` is imported; :func:`retain_freed_memory`, called by the Upscaler and the trainer
+when they run on the CPU).
 
 This module imports nothing of ours but the error tree, so every layer may use it.
 """
@@ -13,7 +14,9 @@ This module imports nothing of ours but the error tree, so every layer may use i
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime
+import functools
 import os
 import platform
 import re
@@ -29,10 +32,12 @@ from superres.errors import ConfigError, SuperresError
 __all__ = [
     "CPU_FEATURES",
     "PRECISIONS",
+    "RUN_PRECISIONS",
     "DeviceError",
     "DistributedEnv",
     "DistributedEnvError",
     "PrecisionError",
+    "check_int8",
     "cpu_features",
     "cpu_has_native_bf16",
     "cpu_name",
@@ -42,6 +47,7 @@ __all__ = [
     "precision_name",
     "resolve_device",
     "resolve_precision",
+    "retain_freed_memory",
     "use_huge_pages",
 ]
 
@@ -66,6 +72,48 @@ def use_huge_pages() -> None:
     exists; after one, PyTorch keeps the setting it read.
     """
     os.environ.setdefault(HUGE_PAGES_ENV, "1")
+
+
+#: ``0`` here leaves the C allocator as it is (:func:`retain_freed_memory`).
+RETAIN_MEMORY_ENV = "SUPERRES_RETAIN_MEMORY"
+#: glibc's own variables for the same two settings: where the user set either, theirs win.
+_GLIBC_ENV = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_")
+#: ``mallopt`` parameters of glibc's ``malloc.h``.
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+#: Freed memory kept at the top of the heap before glibc returns it (the largest C ``int``).
+_TRIM_THRESHOLD = 2**31 - 1
+
+
+@functools.cache
+def retain_freed_memory() -> bool:
+    """Let glibc keep the memory of freed CPU tensors for the next ones; ``True`` if set.
+
+    glibc serves every allocation over 32 MiB with its own ``mmap`` and unmaps it on ``free``, so
+    each layer of an SR network gets fresh pages from the kernel (a 64x1024x1024 float32
+    activation is 256 MiB), and on a virtual machine a fresh page can cost the host a fault of
+    its own: the same convolution took 155 ms or 407 ms from one call to the next, the pixel
+    shuffle 14 ms or 317 ms (the AVX512-BF16 EPYC of BENCHMARKS.md). ``mallopt(M_MMAP_MAX, 0)``
+    serves them from the heap instead and ``M_TRIM_THRESHOLD`` (2 GiB) keeps what is freed there
+    mapped, as OpenVINO plans its buffers once: there a 256x256 edsr-baseline-x4 upscale is 1.14x
+    faster, a tiled 1500x2000 one 1.40x, a training step 1.06x (BENCHMARKS.md, "Keeping freed
+    memory"). The cost: the process keeps up to its peak of freed memory (plus 2 GiB at the top
+    of the heap) instead of returning it, which is what a run that allocates the same shapes
+    again wants (a small 1000x750 x4 upscale peaked at 1.24 GiB instead of 0.94). Only glibc
+    (Linux); elsewhere, with :data:`RETAIN_MEMORY_ENV` ``=0``, or where the user set glibc's
+    ``MALLOC_MMAP_MAX_`` or ``MALLOC_TRIM_THRESHOLD_``, nothing changes and this returns
+    ``False``. Called once per process by the Upscaler and the trainer on the CPU; the outputs
+    do not change.
+    """
+    if os.environ.get(RETAIN_MEMORY_ENV, "1") == "0" or any(k in os.environ for k in _GLIBC_ENV):
+        return False
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
 
 
 # --- the device -----------------------------------------------------------------------------------
@@ -196,6 +244,9 @@ class PrecisionError(ConfigError):
 
 #: Accepted ``precision`` values; ``auto`` is decided by :func:`resolve_precision`.
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+#: What running a network (the Upscaler, ``superres upscale``) accepts: :data:`PRECISIONS` and
+#: ``int8`` (OpenVINO on the CPU, :mod:`superres.inference.int8`; :func:`check_int8`).
+RUN_PRECISIONS: tuple[str, ...] = (*PRECISIONS, "int8")
 
 _NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16"}
 
@@ -224,6 +275,11 @@ def resolve_precision(
     Raises:
         PrecisionError: unknown name, or a precision the device cannot run.
     """
+    if precision == "int8":
+        raise PrecisionError(
+            "precision int8 is for upscaling on the CPU (superres upscale --precision int8); "
+            f"use one of {', '.join(PRECISIONS)} here"
+        )
     if precision not in PRECISIONS:
         raise PrecisionError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     kind = device.type
@@ -245,6 +301,15 @@ def resolve_precision(
     if kind not in ("cuda", "cpu"):
         raise PrecisionError(f"precision bf16 is not supported on {device}; use fp32")
     return torch.bfloat16
+
+
+def check_int8(device: torch.device) -> None:
+    """``precision="int8"`` runs on the CPU only (OpenVINO's CPU plugin); raise elsewhere."""
+    if device.type != "cpu":
+        raise PrecisionError(
+            f"precision int8 runs on the CPU (OpenVINO), not {device}; use --device cpu, or "
+            f"--precision auto on {device}"
+        )
 
 
 def precision_name(dtype: torch.dtype | None) -> str:

@@ -29,9 +29,10 @@ input at x4) is the one unavoidable allocation, so an image whose canvases excee
 physical memory is refused before anything is allocated (:class:`CanvasTooLargeError`); per-tile
 activations are bounded by the tile size, which ``tile="auto"`` derives from a memory budget
 (:data:`CPU_TILE_MEMORY` on CPU, half the free memory on CUDA) and a probe of the network's
-activation sizes. We accumulate in float32 rather than
-straight into uint8/uint16 because blending, un-premultiplying, ``outscale`` and back-projection all
-need the unrounded values, and rounding once, at the edge, is the project's contract.
+activation sizes, at most :data:`CPU_MAX_TILE` on the CPU, past which a larger tile is slower.
+We accumulate in float32 rather than straight into uint8/uint16 because blending,
+un-premultiplying, ``outscale`` and back-projection all need the unrounded values, and rounding
+once, at the edge, is the project's contract.
 """
 
 from __future__ import annotations
@@ -52,14 +53,23 @@ from superres.imaging.backprojection import backproject as _backproject
 from superres.imaging.color import rgb2ycbcr, ycbcr2rgb
 from superres.imaging.resize import imresize
 from superres.inference.fast import FastNetwork, bf16_verified, fast_network
+from superres.inference.int8 import Int8Network, int8_network
 from superres.inference.options import TileArg, UpscaleOptions
 from superres.inference.tiling import InvalidTilingError, plan_tiles, run_tiled
 from superres.io.image import ImageData
 from superres.models.descriptor import NetworkDescriptor, describe_network
-from superres.runtime import PrecisionError, precision_name, resolve_device, resolve_precision
+from superres.runtime import (
+    PrecisionError,
+    check_int8,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+    retain_freed_memory,
+)
 
 __all__ = [
     "ALPHA_EPSILON",
+    "CPU_MAX_TILE",
     "CPU_TILE_MEMORY",
     "CanvasTooLargeError",
     "TileMemoryError",
@@ -69,9 +79,16 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Per-tile activation budget on CPU (and MPS) for ``tile="auto"``, in bytes. 1 GiB keeps a
-#: 64-feature x4 network at ~300 px tiles, where CPU throughput has long saturated.
-CPU_TILE_MEMORY = 1 << 30
+#: Per-tile activation budget on CPU (and MPS) for ``tile="auto"``, in bytes: 3 GiB gives a
+#: 64-feature x4 network 624-px tiles in bfloat16 (8 KiB planned per input pixel), 440 px in
+#: float32 (16 KiB), close to :data:`CPU_MAX_TILE`.
+CPU_TILE_MEMORY = 3 << 30
+#: The largest ``tile="auto"`` on CPU (and MPS), in input pixels. Tiles share a 32-px overlap, so
+#: larger tiles redo less of the image (1500x2000 in 360-px tiles: 1.18x its pixels; in 640-px
+#: tiles, balanced to 528: 1.12x), but past this size the CPU's throughput per pixel falls
+#: (edsr-baseline-x4 in bf16 on the AVX512-BF16 EPYC of BENCHMARKS.md: 311 ms per output
+#: megapixel at 640 px, 409 at 768 px, 361 at 1024 px; 286 for one 256x256 image).
+CPU_MAX_TILE = 640
 
 #: Fraction of the free CUDA memory ``tile="auto"`` plans to use for activations.
 CUDA_MEMORY_FRACTION = 0.5
@@ -87,7 +104,7 @@ _ACTIVATION_FACTOR = 4.0
 _PROBE_SIZE = 32
 _MIN_AUTO_TILE = 64
 _MAX_AUTO_TILE = 2048
-# Tiles with at least this many tiles get their own progress bar when progress=True.
+# Runs of at least this many tiles get their own progress bar (on a terminal) when progress=True.
 _TILE_BAR_MIN = 4
 
 
@@ -207,20 +224,29 @@ class Upscaler:
         self.scale, self.in_channels = described.scale, described.in_channels
         self.size_multiple = described.size_multiple
         self.device = resolve_device(options.device)
-        self.autocast_dtype = resolve_precision(
-            options.precision, self.device, bf16_verified=bf16_verified(model)
-        )
-        if precision_name(self.autocast_dtype) not in described.precisions:
-            raise PrecisionError(
-                f"{type(model).__name__} runs in {', '.join(described.precisions)}, not "
-                f"{precision_name(self.autocast_dtype)}; pass precision='fp32'"
+        if self.device.type == "cpu":
+            retain_freed_memory()
+        int8 = options.precision == "int8"
+        self.autocast_dtype: torch.dtype | None = None
+        if int8:
+            check_int8(self.device)
+        else:
+            self.autocast_dtype = resolve_precision(
+                options.precision, self.device, bf16_verified=bf16_verified(model)
             )
+            if precision_name(self.autocast_dtype) not in described.precisions:
+                raise PrecisionError(
+                    f"{type(model).__name__} runs in {', '.join(described.precisions)}, not "
+                    f"{precision_name(self.autocast_dtype)}; pass precision='fp32'"
+                )
         self.tile = self._round_tile(options.tile)
         self.model = model.to(self.device).eval()
         param = next(self.model.parameters(), None)
         self._param_dtype = param.dtype if param is not None else torch.float32
         self.network: nn.Module = self.model
-        if options.optimize and self.device.type == "cpu":
+        if int8:
+            self.network = int8_network(self.model)
+        elif options.optimize and self.device.type == "cpu":
             self.network = fast_network(self.model, dtype=self.autocast_dtype or torch.float32)
         self._auto_tile: int | None = None
 
@@ -228,6 +254,8 @@ class Upscaler:
     def execution_path(self) -> str:
         """How the network runs: ``"fused bf16"``, ``"channels_last fp32"``, ``"eager fp32"``..."""
         net, dtype = self.network, precision_name(self.autocast_dtype)
+        if isinstance(net, Int8Network):
+            return f"OpenVINO int8 ({net.inference_precision} elsewhere)"
         if isinstance(net, FastNetwork):
             return f"{'fused' if net.fused else 'channels_last'} {dtype}"
         return f"{'autocast' if self.autocast_dtype is not None else 'eager'} {dtype}"
@@ -312,18 +340,19 @@ class Upscaler:
         return CPU_TILE_MEMORY
 
     def _plan_auto_tile(self) -> int:
+        network, forward = self.network, self._forward
+        if isinstance(network, Int8Network):  # opaque to hooks: measure the model in bf16
+            network, forward = self.model, self._bf16_forward
         with torch.inference_mode():
             per_pixel = estimate_activation_bytes(
-                self.network,
-                self._forward,
-                in_channels=self.in_channels,
-                size_multiple=self.size_multiple,
+                network, forward, in_channels=self.in_channels, size_multiple=self.size_multiple
             )
         budget = self._memory_budget()
         side = math.sqrt(budget / max(per_pixel * self.options.batch_size, 1e-9))
         step = math.lcm(8, self.size_multiple)
         low = math.ceil(max(_MIN_AUTO_TILE, 2 * self.options.overlap + step) / step) * step
-        tile = max(low, min(_MAX_AUTO_TILE, int(side) // step * step))
+        largest = _MAX_AUTO_TILE if self.device.type == "cuda" else CPU_MAX_TILE
+        tile = max(low, min(largest, int(side) // step * step))
         logger.debug(
             "auto tile: %.0f bytes/pixel, budget %.0f MiB -> %d px",
             per_pixel,
@@ -343,13 +372,19 @@ class Upscaler:
                 return self.model(x)
         return self.model(x.to(self._param_dtype))
 
+    def _bf16_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The model under bf16 autocast: the int8 network's activation sizes, or larger."""
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+            return self.model(x)
+
     def _run_tiles(self, x: torch.Tensor, tile: int | None) -> torch.Tensor:
         height, width = int(x.shape[-2]), int(x.shape[-1])
         plan = plan_tiles(
             height, width, tile, self.options.overlap, multiple=self.size_multiple, stretch=True
         )
         count = len(plan)
-        disable = not self.options.progress or count < _TILE_BAR_MIN
+        # None: tqdm draws only on a terminal, so a pipe or a log file gets no \r residue.
+        disable = not self.options.progress or count < _TILE_BAR_MIN or None
         with tqdm(total=count, desc="tiles", unit="tile", leave=False, disable=disable) as bar:
 
             def advance(done: int) -> None:

@@ -55,7 +55,7 @@ from superres.evaluation.protocol import (
     super_resolve,
 )
 from superres.io.files import atomic_write_text, check_output_folder
-from superres.runtime import resolve_precision
+from superres.runtime import resolve_precision, retain_freed_memory
 from superres.training.checkpoint import (
     RECIPE_FILE,
     STATE_FILE,
@@ -110,6 +110,8 @@ class Trainer:
 
         # The edge: process group, device and precision, decided once, here.
         self.dist, self.device = start_process_group(options.device)
+        if self.device.type == "cpu":
+            retain_freed_memory()
         self.amp_dtype = resolve_precision(options.precision, self.device, training=True)
         self.scaler = grad_scaler(self.device, self.amp_dtype)
         self.out_dir = open_run_folder(options.out_dir, options.resume, is_main=self.dist.is_main)
