@@ -78,7 +78,12 @@ from torch import nn
 from superres.data.datasets import BenchmarkSet
 from superres.evaluation.protocol import super_resolve
 from superres.inference.fast import FastNetwork, fast_network
-from superres.inference.int8 import calibration_crops, import_engines, int8_network
+from superres.inference.int8 import (
+    calibration_crops,
+    import_engines,
+    int8_network,
+    openvino_core,
+)
 from superres.inference.options import DEFAULT_OVERLAP, UpscaleOptions
 from superres.inference.tiling import run_tiled
 from superres.inference.upscaler import Upscaler
@@ -306,7 +311,7 @@ def _onnxruntime(model: nn.Module, folder: Path, *, int8: bool, data_root: str |
 def _openvino(model: nn.Module, folder: Path, *, bf16: bool) -> tuple[Runner, str]:
     """OpenVINO's CPU plugin on the ONNX export, f32 or with the bf16 precision hint."""
     openvino, _ = import_engines()  # without their telemetry
-    core = openvino.Core()
+    core = openvino_core()  # the one --precision int8 compiles with
     config = {
         "PERFORMANCE_HINT": "LATENCY",
         "INFERENCE_NUM_THREADS": str(torch.get_num_threads()),

@@ -165,6 +165,42 @@ def test_superres_upscale_precision_int8(t91_root: Path, tmp_path: Path) -> None
         assert image.size == (160, 192)
 
 
+def test_int8_networks_freed_in_any_order_leave_signals_working(t91_root: Path) -> None:
+    """Each ``openvino.Core`` gave the main thread an alternate signal stack and, when freed, put
+    back the one before it, freed or not: two int8 networks dropped in the order they were made
+    left a dangling stack, and the next handled signal was a segmentation fault (it killed a test
+    worker in CI). With one Core per process, a Ctrl-C after that is a KeyboardInterrupt."""
+    script = textwrap.dedent(
+        """
+        import gc, os, signal, time, torch
+        from superres.inference import UpscaleOptions, Upscaler
+        from superres.models import create_model
+
+        upscalers = []
+        for seed in (1, 2):
+            torch.manual_seed(seed)
+            net = create_model("srresnet", scale=2, num_blocks=2, num_features=16).eval()
+            up = Upscaler(net, options=UpscaleOptions(device="cpu", precision="int8"))
+            up(torch.rand(3, 24, 24))
+            upscalers.append(up)
+        del up
+        while upscalers:
+            upscalers.pop(0)
+            gc.collect()
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            print("interrupted")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.strip() == "interrupted"
+
+
 def test_openvino_and_nncf_are_imported_without_their_telemetry(tmp_path: Path) -> None:
     """A plain ``import openvino`` sends an event to Google Analytics from a forked process and
     writes ``~/intel``; ours contacts nothing, writes nothing in the home folder, and leaves

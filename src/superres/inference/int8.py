@@ -28,6 +28,7 @@ and T91 in the data root (``superres data get t91``). Calibration crops are read
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import logging
@@ -58,6 +59,7 @@ __all__ = [
     "calibration_crops",
     "import_engines",
     "int8_network",
+    "openvino_core",
 ]
 
 logger = logging.getLogger(__name__)
@@ -113,6 +115,21 @@ def import_engines() -> tuple[Any, Any]:
             "pip install 'superres[int8]', or use --precision auto"
         ) from None
     return openvino, nncf
+
+
+@functools.cache
+def openvino_core() -> Any:
+    """The process's one ``openvino.Core``, kept until exit: every compiled network comes from it.
+
+    Each ``Core`` loads its own CPU plugin, and the plugin registers an alternate signal stack for
+    the thread that compiles (``sigaltstack``), remembering the one before it; freeing a plugin
+    puts the earlier stack back, even when that one was freed first. Two Cores freed in the order
+    they were made left the main thread pointing at unmapped memory, and the next signal it
+    handled (a Ctrl-C, a ``SIGCHLD``) killed the process with a segmentation fault (OpenVINO
+    2026.4). One Core, never freed, registers one stack that stays valid.
+    """
+    openvino, _ = import_engines()
+    return openvino.Core()
 
 
 def calibration_crops(
@@ -267,7 +284,7 @@ def int8_network(
     described = describe_network(model)
     recipe = f"{_RECIPE} openvino {openvino.__version__} nncf {nncf.__version__}"
     root = Path(cache_dir) if cache_dir is not None else user_cache_dir() / "int8"
-    core = openvino.Core()
+    core = openvino_core()
     with tempfile.TemporaryDirectory(prefix="superres-int8-") as scratch:
         try:
             onnx_file = export_onnx(model, Path(scratch) / "model.onnx", verify=False)
