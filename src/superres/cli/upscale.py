@@ -13,8 +13,8 @@ from superres.cli.common import (
     quality_arg,
     unit_fraction,
 )
-from superres.inference.batch import BatchReport, upscale_files
-from superres.inference.jobs import AUTO_FORMAT
+from superres.inference.batch import upscale_files
+from superres.inference.jobs import AUTO_FORMAT, BatchReport
 from superres.inference.options import DEFAULT_OVERLAP, UpscaleOptions
 from superres.io.image import DEFAULT_MAX_PIXELS, SUPPORTED_EXTENSIONS
 from superres.models.realism import REALISM_SPACES
@@ -171,7 +171,7 @@ def _add_run_options(up: argparse.ArgumentParser) -> None:
         help="auto: fp16 on CUDA; on the CPU the fastest path that costs no visible quality "
         "(bf16 for verified models on CPUs with native bf16, else fp32); fp32: exact (equal to "
         "eager fp32 to 1e-5); fp16 needs CUDA; int8: OpenVINO int8 on the CPU, faster still "
-        "but 0.05-0.3 dB below (pip install 'superres[int8]'; calibrated once per model on T91 "
+        "but 0.06-0.2 dB below (pip install 'superres[int8]'; calibrated once per model on T91 "
         "from the data root, then cached) (default: auto)",
     )
     up.add_argument(
