@@ -179,3 +179,38 @@ def test_the_command_line_starts_without_the_optional_heavy_libraries() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.strip() == "[]", done.stdout
+
+
+#: A module or function past these sizes is split (docs/ARCHITECTURE.md); none is exempt.
+MAX_FILE_LINES = 600
+MAX_FUNCTION_LINES = 80
+
+
+def _oversized(path: Path, root: Path) -> list[str]:
+    """``path``'s file and functions over the limits (a function's lines include its docstring)."""
+    text = path.read_text(encoding="utf-8")
+    name = path.relative_to(root)
+    found = []
+    if (lines := len(text.splitlines())) > MAX_FILE_LINES:
+        found.append(f"{name}: {lines} lines")
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{name}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
+def test_no_module_or_function_is_too_long() -> None:
+    found = [line for path in sorted(PACKAGE.rglob("*.py")) for line in _oversized(path, REPO)]
+    assert not found, "\n".join(found)
+
+
+def test_the_size_check_sees_a_long_file_and_a_long_method(tmp_path: Path) -> None:
+    body = "\n".join(f"        x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    filler = "\n" * MAX_FILE_LINES
+    (tmp_path / "m.py").write_text(f"class A:\n    def long(self):\n{body}\n{filler}")
+    assert _oversized(tmp_path / "m.py", tmp_path) == [
+        f"m.py: {MAX_FUNCTION_LINES + 2 + MAX_FILE_LINES} lines",
+        f"m.py:2 long: {MAX_FUNCTION_LINES + 1} lines",
+    ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -25,6 +26,17 @@ def builder_target(builder: Any) -> Any:
     while isinstance(builder, functools.partial):
         builder = builder.func
     return builder
+
+
+def builder_hints(builder: Any) -> dict[str, Any]:
+    """A builder's keyword annotations, resolved (a class's from its ``__init__``, a partial's
+    from what it calls); ``{}`` where they cannot be (a name imported for type checkers only:
+    the constructor checks that keyword itself)."""
+    target = builder_target(builder)
+    try:
+        return typing.get_type_hints(target.__init__ if isinstance(target, type) else target)
+    except Exception:
+        return {}
 
 
 class Registry(Generic[T]):

@@ -19,7 +19,7 @@ import datetime
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from superres.errors import ConfigError, ImageReadError, SuperresError
 from superres.inference.jobs import (
+    BatchReport,
     InputSet,
     Job,
     Source,
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 
     from superres.models.realism import RealismSpace
 
-__all__ = ["BatchReport", "load_network", "run_jobs", "upscale_files"]
+__all__ = ["load_network", "run_jobs", "upscale_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,22 +71,6 @@ _RECORD_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 RECORD_KEY = "superres"
 # How long ranks wait for each other at the end of a sharded run: shards finish at different times.
 _DISTRIBUTED_TIMEOUT = datetime.timedelta(hours=24)
-
-
-@dataclass
-class BatchReport:
-    """What a run did. ``failed`` holds ``(input, message)`` pairs; merged over ranks."""
-
-    total: int = 0
-    written: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    main_process: bool = True
-
-    def merge(self, other: BatchReport) -> None:
-        self.written += other.written
-        self.skipped += other.skipped
-        self.failed += other.failed
 
 
 # --- running --------------------------------------------------------------------------------------
@@ -306,24 +291,16 @@ def upscale_files(
     denoise: float | None = None,
     denoise_weights: str | Path | None = None,
 ) -> BatchReport:
-    """Expand ``inputs``, build the model, plan every output, then upscale (see the module); a
-    video input (``clip.mp4``, :mod:`superres.inference.video`) is upscaled on its own, into
-    ``STEM_x4`` + its container (``output``, ``suffix`` and ``skip_existing`` as for images;
-    ``fmt`` and ``recursive`` are refused, ``quality`` does not apply).
+    """Expand ``inputs``, build the model, plan every output, then upscale (see the module).
 
-    ``model`` is a registered or pretrained name; ``None`` means the model ``weights`` describes,
-    or the shipped default for ``scale`` (:func:`default_model`) when no weights file is given.
-    A ``scale`` no shipped model has is refused unless ``options.outscale`` asks for a resize
-    (the x4 default then runs and is resized); the log names the model and the plan. Each output
-    records model, scale and outscale in its metadata (:func:`run_record`), and
-    ``skip_existing`` keeps only outputs with the same record. ``fmt`` and ``suffix`` name the
-    outputs (:func:`~superres.inference.jobs.plan_jobs`; ``fmt="auto"`` keeps the input's
-    format); ``quality`` is the JPEG/WebP quality; ``realism``, ``denoise`` as in ``load_model``.
-    ``options`` run it (:class:`~superres.inference.options.UpscaleOptions`; its ``progress``
-    shows the image and tile bars, on rank 0 only).
-
-    Under ``torchrun`` each rank processes its shard and the returned report covers all ranks
-    (``report.main_process`` is true on rank 0 only, which should print the summary).
+    ``model``: a registered or pretrained name; ``None``, the model ``weights`` describes, else
+    the shipped default for ``scale`` (:func:`default_model`; another scale needs an
+    ``options.outscale``). Outputs record model, scale and outscale (:func:`run_record`), which
+    ``skip_existing`` compares; ``fmt`` and ``suffix`` name them (:func:`plan_jobs`),
+    ``quality`` is the JPEG/WebP quality; ``realism``, ``denoise`` as in ``load_model``;
+    ``options`` run it (``progress``: image and tile bars, on rank 0 only). Under ``torchrun``
+    each rank runs its shard; the report covers all ranks. One video input (``clip.mp4``) goes
+    to :mod:`superres.inference.video` (``fmt``, ``recursive`` refused).
 
     Raises:
         SuperresError: problems found before any image is processed (inputs, model, weights,
@@ -332,14 +309,9 @@ def upscale_files(
     options = UpscaleOptions() if options is None else options
     _check_max_pixels(max_pixels)  # before the model loads
     _check_scale(scale, model, weights, options.outscale)
-    video = is_video_input(inputs)
-    if video:  # video.py: one file, resumable segments
-        check_video_request(inputs, fmt=fmt, recursive=recursive, suffix=suffix)
     env = DistributedEnv.from_env()
     main = env is None or env.rank == 0
-    found = InputSet() if video else collect_inputs(inputs, recursive=recursive)
-    if main:
-        _log_input_notes(found)
+    found = _collect(inputs, fmt=fmt, recursive=recursive, suffix=suffix, log=main)
     net, label, options = load_network(
         model=model,
         weights=weights,
@@ -350,29 +322,25 @@ def upscale_files(
         denoise=denoise,
         denoise_weights=denoise_weights,
     )
-    device = env.device(str(options.device)) if env is not None else options.device
-    bars = options.progress and main and not video  # a video's frame bar is the one bar
-    upscaler = Upscaler(net, options=replace(options, device=device, progress=bars))
-    if video:
-        return _video_report(
+    if found is None:  # one video (video.py): its frame bar is the one bar
+        return upscale_video_to(
             Path(inputs[0]),
-            upscaler,
+            Upscaler(net, options=replace(options, progress=False)),
             output=output,
             suffix=suffix,
             skip_existing=skip_existing,
             max_pixels=max_pixels,
             progress=options.progress,
         )
+    device = env.device(str(options.device)) if env is not None else options.device
+    upscaler = Upscaler(
+        net, options=replace(options, device=device, progress=options.progress and main)
+    )
     if main:
         logger.info("running on %s: %s", upscaler.device, upscaler.execution_path)
         logger.info("model: %s", describe_plan(label, upscaler.scale, options.outscale))
-    jobs = plan_jobs(
-        found.sources,
-        output=output,
-        tag=output_tag(upscaler.scale, options.outscale),
-        fmt=fmt,
-        suffix=suffix,
-    )
+    tag = output_tag(upscaler.scale, options.outscale)
+    jobs = plan_jobs(found.sources, output=output, tag=tag, fmt=fmt, suffix=suffix)
     report = run_jobs(
         _this_rank_jobs(env, jobs, upscaler.device),
         upscaler,
@@ -385,33 +353,18 @@ def upscale_files(
     return report if env is None else _gather(env, report)
 
 
-def _video_report(
-    src: Path,
-    upscaler: Upscaler,
-    *,
-    output: str | Path | None,
-    suffix: str | None,
-    skip_existing: bool,
-    max_pixels: int | None,
-    progress: bool,
-) -> BatchReport:
-    """One video through ``upscaler`` (video.py); its failure is the report's one entry."""
-    report = BatchReport(total=1)
-    try:
-        result = upscale_video_to(
-            src,
-            upscaler,
-            output=output,
-            suffix=suffix,
-            skip_existing=skip_existing,
-            max_pixels=max_pixels,
-            progress=progress,
-        )
-    except SuperresError as exc:
-        report.failed.append((str(src), str(exc)))
-        return report
-    (report.skipped if result.skipped else report.written).append(result.output)
-    return report
+def _collect(
+    inputs: Sequence[str], *, fmt: str | None, recursive: bool, suffix: str | None, log: bool
+) -> InputSet | None:
+    """The images ``inputs`` name (what was left out logged where ``log``), or ``None`` for one
+    video, checked as :mod:`superres.inference.video` asks before the model loads."""
+    if is_video_input(inputs):
+        check_video_request(inputs, fmt=fmt, recursive=recursive, suffix=suffix)
+        return None
+    found = collect_inputs(inputs, recursive=recursive)
+    if log:
+        _log_input_notes(found)
+    return found
 
 
 def _this_rank_jobs(env: DistributedEnv | None, jobs: list[Job], device: torch.device) -> list[Job]:

@@ -36,6 +36,7 @@ from superres.io.samples import SAMPLE_PREFIX, check_sample
 __all__ = [
     "AUTO_FORMAT",
     "IMAGE_EXTENSIONS",
+    "BatchReport",
     "InputNotFoundError",
     "InputSet",
     "Job",
@@ -357,3 +358,20 @@ def _check_no_clash(jobs: Sequence[Job], sources: Sequence[Source]) -> None:
 def shard(jobs: Sequence[Job], rank: int, world_size: int) -> list[Job]:
     """Rank ``rank``'s share of ``jobs``: every ``world_size``-th job from ``rank``."""
     return list(jobs[rank::world_size])
+
+
+@dataclass
+class BatchReport:
+    """What a run did. ``failed`` holds ``(input, message)`` pairs; merged over ranks (under
+    ``torchrun``, ``main_process`` is true on rank 0 only, which should print the summary)."""
+
+    total: int = 0
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    main_process: bool = True
+
+    def merge(self, other: BatchReport) -> None:
+        self.written += other.written
+        self.skipped += other.skipped
+        self.failed += other.failed

@@ -43,8 +43,8 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from superres.errors import ConfigError, check_positive
-from superres.inference.jobs import check_suffix, output_tag
+from superres.errors import ConfigError, SuperresError, check_positive
+from superres.inference.jobs import BatchReport, check_suffix, output_tag
 from superres.inference.upscaler import Upscaler
 from superres.io.files import atomic_write_text, check_output_folder, make_output_folder
 from superres.io.video import (
@@ -346,19 +346,27 @@ def upscale_video_to(
     skip_existing: bool,
     max_pixels: int | None,
     progress: bool,
-) -> VideoResult:
+) -> BatchReport:
     """``superres upscale VIDEO [-o OUT]`` once the network is built: ``src`` into ``STEM_x4`` +
     its extension where we write it (else ``.mp4``; ``suffix`` replaces ``_x4`` as for images),
     beside the input or in the folder ``output``; or into the file ``output``. ``progress`` shows
-    the frame bar (build ``upscaler`` without its own tile bars: they would bury it)."""
+    the frame bar (build ``upscaler`` without its own tile bars: they would bury it). The
+    report's one entry is the video: written, skipped or failed (with the error's line)."""
     logger.info("running on %s: %s", upscaler.device, upscaler.execution_path)
     tag = output_tag(upscaler.scale, upscaler.options.outscale)
     dst = _output_path(src, output, f"_{tag}" if suffix is None else suffix)
-    return upscale_video(
-        src,
-        dst,
-        upscaler=upscaler,
-        skip_existing=skip_existing,
-        max_pixels=max_pixels,
-        progress=progress,
-    )
+    report = BatchReport(total=1)
+    try:
+        result = upscale_video(
+            src,
+            dst,
+            upscaler=upscaler,
+            skip_existing=skip_existing,
+            max_pixels=max_pixels,
+            progress=progress,
+        )
+    except SuperresError as exc:
+        report.failed.append((str(src), str(exc)))
+        return report
+    (report.skipped if result.skipped else report.written).append(result.output)
+    return report

@@ -36,7 +36,7 @@ import yaml
 
 from superres.data.degradations import DegradationConfig, nest_stage_keys
 from superres.errors import ConfigError, UnsupportedScaleError, did_you_mean
-from superres.registry import builder_target
+from superres.registry import builder_hints
 from superres.training.recipe_text import apply_overrides, brief, parse_yaml, read_recipe_text
 
 #: ``1e-4``, ``-2E+3``: numbers in exponent form that YAML 1.1 leaves as strings.
@@ -340,16 +340,6 @@ class _UnsupportedTypeError(ConfigError):
     """An annotation :func:`_convert` cannot check (a builder keyword typed as a module, ...)."""
 
 
-def _constructor_hints(builder: Any) -> dict[str, Any]:
-    """A model or loss builder's keyword annotations, resolved; ``{}`` where they cannot be."""
-    builder = builder_target(builder)
-    target = builder.__init__ if isinstance(builder, type) else builder
-    try:
-        return typing.get_type_hints(target)
-    except Exception:  # a name only imported for type checkers: leave it to the constructor
-        return {}
-
-
 def _build(cls: type, data: Any, where: str, base: Any = None) -> Any:
     if isinstance(data, cls):
         return data
@@ -393,7 +383,7 @@ def _typed_kwargs(
     cannot spell is left to the constructor.
     """
     params = inspect.signature(builder).parameters
-    hints = _constructor_hints(builder)
+    hints = builder_hints(builder)
     typed = dict(kwargs)
     for key in kwargs:
         if key in skip:
