@@ -144,6 +144,26 @@ def test_compact_checkpoint_matches_the_reference(
     assert not torch.allclose(got, _compact_reference(plain, x, scale), atol=1e-3)
 
 
+@pytest.mark.parametrize("activation", ["prelu", "relu", "leakyrelu"])
+def test_a_fresh_compact_network_passes_gradient_to_its_first_layer(activation: str) -> None:
+    # PyTorch's default init shrank the signal at each of the 34 convolutions: the first ones
+    # of a fresh 32-convolution network got gradients near 1e-12 and never trained.
+    torch.manual_seed(0)
+    net = create_model("compact", scale=4, num_convs=32, activation=activation)
+    x = torch.rand(2, 3, 24, 24)
+    (net(x) - torch.rand(2, 3, 96, 96)).abs().mean().backward()
+    convs = [m for m in net.body if isinstance(m, torch.nn.Conv2d)]
+    first_grad, last_grad = convs[0].weight.grad, convs[-1].weight.grad
+    assert first_grad is not None
+    assert last_grad is not None
+    first, last = first_grad.abs().mean(), last_grad.abs().mean()
+    assert first > 0.05 * last, (float(first), float(last))
+    # and it starts close to its nearest-neighbour base (the last convolution is scaled down)
+    with torch.no_grad():
+        base = F.interpolate(x, scale_factor=4.0, mode="nearest")
+        assert float((net(x) - base).abs().mean()) < 0.2
+
+
 @pytest.mark.parametrize(
     ("release", "num_conv", "params"),
     [
