@@ -18,6 +18,7 @@ import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -30,7 +31,17 @@ from superres.models.weights_file import read_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("set5", "set14", "bsd100", "urban100")
-NAMES = {"set5": "Set5", "set14": "Set14", "bsd100": "BSD100", "urban100": "Urban100"}
+#: The degraded sets of the real-photo models (LR from the fixed-seed degradation pipeline).
+REAL_DATASETS = ("set5-real", "bsd100-real", "urban100-real")
+NAMES = {
+    "set5": "Set5",
+    "set14": "Set14",
+    "bsd100": "BSD100",
+    "urban100": "Urban100",
+    "set5-real": "Set5-real",
+    "bsd100-real": "BSD100-real",
+    "urban100-real": "Urban100-real",
+}
 
 
 #: The measurements behind docs/models.md (later files override earlier ones).
@@ -41,6 +52,8 @@ DEFAULT_RESULTS = (
     "benchmarks/results/zoo_x2.json",
     "docs/report_x4/report.json",
     "docs/report_x4_bsd100_urban100/report.json",
+    "benchmarks/results/zoo_real_x4_clean.json",
+    "benchmarks/results/zoo_real_x4_cpu_sitting1.json",
 )
 DEFAULT_REALISM = REPO / "benchmarks" / "results" / "realism_set5.json"
 DEFAULT_REALISM_FIGURE = "figures/realism_set5.png"
@@ -57,12 +70,14 @@ def load_results(paths: Iterable[Path]) -> Scores:
     """``(model, scale, dataset) -> {metric: value}`` from eval or report JSON files.
 
     ``superres eval --output-json`` gives PSNR-Y and SSIM-Y; ``superres report``'s
-    ``report.json`` adds MS-SSIM, RMSE, NIQE and LPIPS (its ``HR`` rows carry NIQE only). Later
-    files add to (and overwrite) earlier ones.
+    ``report.json`` adds MS-SSIM, RMSE, NIQE and LPIPS (its ``HR`` rows carry NIQE only); a
+    sitting's ``scores.json`` (scripts/train_zoo.py, the same report on the training machine)
+    gives each kept model's rows. Later files add to (and overwrite) earlier ones.
     """
     scores: Scores = {}
     for path in paths:
-        for row in json.loads(path.read_text())["results"]:
+        data = json.loads(path.read_text())
+        for row in data.get("results") or _sitting_rows(data):
             key = (row["model"], row["scale"], row["dataset"])
             values = {
                 k: float(v)
@@ -73,8 +88,42 @@ def load_results(paths: Iterable[Path]) -> Scores:
     return scores
 
 
+def _sitting_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The kept models' rows of a train_zoo ``scores.json``, in ``results`` form."""
+    return [
+        {"model": d["shipped"], "scale": get_pretrained(d["shipped"]).scale, "dataset": name}
+        | values
+        for d in data["decisions"]
+        if d["kept"]
+        for name, values in d["candidate"].items()
+    ]
+
+
 def load_realism(path: Path | None) -> list[dict[str, object]]:
     return [] if path is None else json.loads(path.read_text())["results"]
+
+
+def _pairs(data: dict[str, object]) -> str:
+    """How the recipe made its training pairs, in words."""
+    if "degradation" in data:  # data.degradation: Real-ESRGAN's model, on the training device
+        sharpened = "; targets unsharp-masked" if data.get("sharpen_targets") else ""
+        return (
+            "HR crops, flips, rotations; LR by Real-ESRGAN's second-order degradation of each "
+            f"crop{sharpened}"
+        )
+    return "HR crops, flips, rotations; LR by MATLAB-exact bicubic"
+
+
+def _validation(recipe: str) -> str:
+    dataset = str(((yaml.safe_load(recipe) or {}).get("validation") or {}).get("dataset", "set5"))
+    return NAMES.get(dataset, dataset)
+
+
+def _autocast(hardware: str) -> str:
+    """What ``precision auto`` ran on the training hardware (runtime.resolve_precision)."""
+    if "CPU" in hardware and "GPU" not in hardware and "H200" not in hardware:
+        return "bf16 autocast: the CPU's bf16 is native"
+    return "bf16 autocast on the GPU"
 
 
 def card(
@@ -101,11 +150,10 @@ def card(
         f"| source | {meta.get('source', '')} |",
         f"| recipe | [`{entry.recipe}`](../{entry.recipe}) |",
         f"| data | {roots}, {data.get('gt_size', '?')}-px HR crops, batch "
-        f"{data.get('batch_size', '?')} (HR crops, flips, rotations; LR by MATLAB-exact bicubic); "
-        "validation Set5 |",
+        f"{data.get('batch_size', '?')} ({_pairs(data)}); validation {_validation(recipe)} |",
         f"| iterations | {meta.get('iterations')} |",
         f"| hardware | {meta.get('hardware')}, precision {meta.get('precision')} "
-        "(bf16 autocast on the GPU) |",
+        f"({_autocast(str(meta.get('hardware', '')))}) |",
         f"| wall time | {float(meta.get('wall_time_s', 0)) / 60:.1f} min |",
     ]
     if meta.get("parent"):
@@ -123,7 +171,7 @@ def card(
         "| set | PSNR-Y | SSIM-Y | NIQE | LPIPS | published PSNR-Y | row | difference |",
         "|---|---:|---:|---:|---:|---:|---|---:|",
     ]
-    for dataset in DATASETS:
+    for dataset in (*DATASETS, *REAL_DATASETS):
         got = scores.get((name, entry.scale, dataset))
         if got is None or "psnr_y" not in got:
             continue

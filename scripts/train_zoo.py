@@ -38,8 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -131,7 +129,10 @@ class Decision:
 def hardware() -> str:
     if torch.cuda.is_available():
         return f"1x {torch.cuda.get_device_name(0)} (shared by the zoo's concurrent runs)"
-    return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} threads"
+    from superres.runtime import cpu_features, cpu_name
+
+    features = ", ".join(cpu_features()) or "no AVX2/AVX-512"
+    return f"CPU {cpu_name()} ({features}), {torch.get_num_threads()} threads"
 
 
 def shipped_file(name: str) -> Path:
