@@ -155,6 +155,7 @@ INPUTS: dict[str, Callable[[Path, Path], None]] = {
     "photo.png": lambda p, d: _image(p),
     "big.tif": lambda p, d: _image(p, size=64),
     "a.jpg": lambda p, d: _image(p, seed=1),
+    "photo.jpg": lambda p, d: _image(p, seed=5),
     "b.png": lambda p, d: _image(p, seed=2),
     "sr.png": lambda p, d: _image(p, seed=3),
     "hr.png": lambda p, d: _image(p, seed=4),

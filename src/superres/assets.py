@@ -325,6 +325,11 @@ _ZOO: tuple[tuple[str, int, str], ...] = (
         8955270,
         "341813f61da0e0d04fba575e424073acf097d831e8ef37396e9524512aad862c",
     ),
+    (
+        "real-compact-psnr-x4",
+        2438376,
+        "946d5ab672526a274f8d1b546f42f84dae3aac5a25489e741977afe7e013ef3f",
+    ),
 )
 for _name, _bytes, _sha in _ZOO:
     register_asset(

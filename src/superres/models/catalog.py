@@ -150,6 +150,13 @@ _ZOO: tuple[tuple[str, str, int, str], ...] = (
         "ESRGAN, 6 RRDB blocks (SqueezeNet-1.1 perceptual + RaGAN) from rrdbnet-6b-x4, "
         "1.8k iterations",
     ),
+    (
+        "real-compact-psnr-x4",
+        "compact",
+        4,
+        "SRVGGNetCompact 32x64 for real photos (L1 towards sharpened targets; LR by "
+        f"Real-ESRGAN's degradations of {_ZOO_DATA}), 3.3k iterations on a CPU",
+    ),
 )
 #: The GAN models: (PSNR parent, realism space). srgan-x4's weights do not blend smoothly with
 #: its parent's (BENCHMARKS.md), so its realism blends the output images.
