@@ -152,7 +152,7 @@ def test_a_fresh_compact_network_passes_gradient_to_its_first_layer(activation: 
     net = create_model("compact", scale=4, num_convs=32, activation=activation)
     x = torch.rand(2, 3, 24, 24)
     (net(x) - torch.rand(2, 3, 96, 96)).abs().mean().backward()
-    convs = [m for m in net.body if isinstance(m, torch.nn.Conv2d)]
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]  # in chain order
     first_grad, last_grad = convs[0].weight.grad, convs[-1].weight.grad
     assert first_grad is not None
     assert last_grad is not None

@@ -57,7 +57,8 @@ def _init_weights(body: nn.ModuleList, *, slope: float) -> None:
     convs = [m for m in body if isinstance(m, nn.Conv2d)]
     for m in convs:
         nn.init.kaiming_normal_(m.weight, a=slope, mode="fan_in", nonlinearity="leaky_relu")
-        nn.init.zeros_(m.bias)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
     convs[-1].weight.mul_(0.1)
 
 
