@@ -21,7 +21,6 @@ import argparse
 import io
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -93,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _figure(
-    path: Path, lq: torch.Tensor, outputs: dict[str, tuple[torch.Tensor, float]], args: Any
+    path: Path,
+    lq: torch.Tensor,
+    outputs: dict[str, tuple[torch.Tensor, float]],
+    args: argparse.Namespace,
 ) -> None:
     """The JPEG (nearest x4) and each model's output on one crop, with their blockiness."""
     nearest = lq.repeat_interleave(4, dim=-2).repeat_interleave(4, dim=-1)

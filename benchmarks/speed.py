@@ -405,7 +405,7 @@ class Quality:
     note: str = ""  # why it was not measured
 
 
-def _set5_pairs(
+def _quality_pairs(
     scale: int, root: str | None, name: str = "set5"
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     try:
@@ -453,7 +453,7 @@ def bench_model(name: str, args: argparse.Namespace) -> tuple[list[Row], list[Qu
     channels = int(getattr(model, "in_channels", 3))
     rows: list[Row] = []
     qualities: list[Quality] = []
-    pairs = [] if args.no_quality else _set5_pairs(scale, args.data_root, args.quality_set)
+    pairs = [] if args.no_quality else _quality_pairs(scale, args.data_root, args.quality_set)
     reference: list[tuple[torch.Tensor, torch.Tensor]] = []
     ref_psnr = float("nan")
     if pairs:

@@ -114,16 +114,19 @@ def _pairs(data: dict[str, object]) -> str:
     return "HR crops, flips, rotations; LR by MATLAB-exact bicubic"
 
 
-def _validation(recipe: str) -> str:
-    dataset = str(((yaml.safe_load(recipe) or {}).get("validation") or {}).get("dataset", "set5"))
+def _validation(recipe: dict[str, Any]) -> str:
+    dataset = str((recipe.get("validation") or {}).get("dataset", "set5"))
     return NAMES.get(dataset, dataset)
 
 
 def _autocast(hardware: str) -> str:
-    """What ``precision auto`` ran on the training hardware (runtime.resolve_precision)."""
-    if "CPU" in hardware and "GPU" not in hardware and "H200" not in hardware:
+    """What ``precision auto`` ran on the training hardware (runtime.resolve_precision): bf16
+    on a GPU, on a CPU only where its bf16 is native (train_zoo.hardware lists the features)."""
+    if not hardware.startswith("CPU"):
+        return "bf16 autocast on the GPU"
+    if "avx512_bf16" in hardware or "amx_bf16" in hardware:
         return "bf16 autocast: the CPU's bf16 is native"
-    return "bf16 autocast on the GPU"
+    return "fp32: the CPU has no native bf16"
 
 
 def card(
@@ -136,8 +139,8 @@ def card(
     channels = int(vars(model)["config"].get("in_channels", 3))
     params = sum(p.numel() for p in model.parameters())
     macs = macs_per_output_megapixel(model, entry.scale, channels)
-    recipe = meta.get("recipe_yaml", "")
-    data = (yaml.safe_load(recipe) or {}).get("data", {}) if recipe else {}
+    recipe = yaml.safe_load(meta.get("recipe_yaml", "")) or {}
+    data = recipe.get("data") or {}
     roots = " + ".join(str(r) for r in data.get("train_roots", [])) or "?"
     lines = [
         f"## `{name}`",

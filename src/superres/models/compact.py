@@ -35,16 +35,17 @@ CompactActivation = Literal["prelu", "relu", "leakyrelu"]
 ACTIVATIONS: tuple[str, ...] = ("prelu", "relu", "leakyrelu")
 
 
+#: The negative slope of each activation (PReLU's is learned and starts here; leaky ReLU's is
+#: Real-ESRGAN's); the initialisation scales the weights for it.
+_SLOPES = {"prelu": 0.25, "relu": 0.0, "leakyrelu": 0.1}
+
+
 def _activation(kind: str, num_features: int) -> nn.Module:
-    if kind == "prelu":
-        return nn.PReLU(num_parameters=num_features)  # one slope per channel, learned
+    if kind == "prelu":  # one slope per channel, learned
+        return nn.PReLU(num_parameters=num_features, init=_SLOPES["prelu"])
     if kind == "relu":
         return nn.ReLU(inplace=True)
-    return nn.LeakyReLU(negative_slope=0.1, inplace=True)  # Real-ESRGAN's slope
-
-
-#: The negative slope of each activation at initialisation (PReLU's learned one starts at 0.25).
-_SLOPES = {"prelu": 0.25, "relu": 0.0, "leakyrelu": 0.1}
+    return nn.LeakyReLU(negative_slope=_SLOPES["leakyrelu"], inplace=True)
 
 
 @torch.no_grad()
